@@ -1,0 +1,87 @@
+"""Load `Settings` from a TOML file and ``STREAM_APP_<SECTION>__<KEY>`` environment variables.
+
+This is the only place that reads the environment: everything else receives a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stream_app.config.exceptions import ConfigError
+from stream_app.config.settings import PRECISIONS, Settings, _SECTION_CLASSES, build_section
+
+ENV_PREFIX = "STREAM_APP_"
+CONFIG_ENV = "STREAM_APP_CONFIG"
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build the validated configuration: defaults, then the TOML file, then the environment.
+
+    ``path`` defaults to ``$STREAM_APP_CONFIG`` when set; without either, defaults and environment apply.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, dict[str, Any]] = {name: {} for name in _SECTION_CLASSES}
+    chosen = path if path is not None else env.get(CONFIG_ENV)
+    if chosen:
+        file_path = Path(chosen).expanduser()
+        try:
+            with file_path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError("config file", str(file_path), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config file", str(file_path), f"not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if section not in raw:
+                raise ConfigError(section, values, f"unknown section; known: {', '.join(raw)}")
+            if not isinstance(values, dict):
+                raise ConfigError(section, values, "expected a [section] table")
+            raw[section].update(values)
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        section, key = section.lower(), key.lower()
+        if section not in raw:
+            raise ConfigError(name, value, f"unknown section '{section}'; known: {', '.join(raw)}")
+        raw[section][key] = _parse_env_value(value)
+    settings = Settings(**{name: build_section(name, values) for name, values in raw.items()})
+    _check_consistency(settings)
+    return settings
+
+
+def _parse_env_value(value: str) -> Any:
+    """Read an environment value as a TOML value when it is one (numbers, booleans, lists), else as text."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _check_consistency(settings: Settings) -> None:
+    """Checks that span several keys."""
+    window, overlap, step = settings.window_seconds, settings.overlap_seconds, settings.interim_step_seconds
+    if overlap >= window:
+        raise ConfigError("streaming.overlap_duration", overlap, f"must be shorter than the window ({window} s)")
+    if step and step >= window:
+        raise ConfigError("streaming.interim_step", step, f"must be shorter than the window ({window} s)")
+    if window > 30.0:
+        raise ConfigError("streaming.chunk_duration", window, "Whisper sees at most 30 s at a time")
+    if settings.streaming.buffer_size < window:
+        raise ConfigError("streaming.buffer_size", settings.streaming.buffer_size, "must hold at least one window")
+    for key in ("default_precision", "precision_ceiling"):
+        _check_precision(f"optimization.{key}", getattr(settings.optimization, key))
+
+
+def _check_precision(key: str, value: str) -> None:
+    if value.lower() in {"int4", "fp4", "nf4", "q4"}:
+        raise ConfigError(
+            key, value, "CTranslate2 has no 4-bit path for Whisper; use int8 (the smallest it supports)"
+        )
+    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+    if aliases.get(value, value) not in PRECISIONS:
+        raise ConfigError(key, value, f"choose one of {', '.join(PRECISIONS)}")

@@ -1,0 +1,58 @@
+"""Values that cross the inference boundary: what a window asks for and what it gives back."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word; times are seconds in stream time (not window time)."""
+
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+class Priority(enum.IntEnum):
+    """Lower runs first: final windows before interim passes before batch jobs."""
+
+    FINAL = 0
+    INTERIM = 1
+    BATCH = 2
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """One window of one stream (or one file) to transcribe."""
+
+    stream_id: str
+    window_index: int
+    start: float  # stream time of the first sample, seconds
+    samples: npt.NDArray[np.float32]  # 16 kHz mono
+    priority: Priority = Priority.FINAL
+    created_at: float = 0.0  # time.monotonic() when the job was made (queue latency is measured from it)
+
+
+@dataclass(frozen=True)
+class WindowTranscript:
+    """What the model made of one window, with the figures that say how much to trust it."""
+
+    words: tuple[Word, ...]
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    model: str
+    precision: str
+    language: str = "en"
+    skipped_silence: bool = False  # VAD found no speech, so no decoding ran
+    escalated_from: str | None = None  # set when adaptive precision re-ran the window
+    cached: bool = False
+    inference_seconds: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,37 @@
+"""The transcript segment published to the output topic (see schemas/transcript-segment.v1.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream_app.inference.types import Word
+
+SEGMENT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    """A piece of a stream's transcript.
+
+    Final segments are immutable. Interim segments share their ``segment_id`` with the final segment
+    that will replace them and carry an increasing ``revision``. ``segment_id`` is derived from the
+    stream id and the segment's position, so a replay produces the same id.
+    """
+
+    stream_id: str
+    segment_id: str
+    index: int
+    revision: int
+    is_final: bool
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    model: str
+    precision: str
+    avg_logprob: float
+    no_speech_prob: float
+    confidence: float  # mean word probability
+    latency_ms: float | None = None
+    end_of_stream: bool = False
+    language: str = "en"
