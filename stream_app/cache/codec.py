@@ -1,0 +1,126 @@
+"""Cache entries as bytes: a format version byte, then orjson with words relative to the window start.
+
+The same audio can appear at different stream times (a jingle, a replay), so an entry stores word
+times from the window start and takes the caller's window start back when decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from stream_app.cache.exceptions import CorruptEntryError
+from stream_app.inference.types import WindowTranscript, Word
+
+FORMAT_VERSION = 1
+_TIME_DIGITS = 6  # microseconds: far below Whisper's 20 ms resolution, and free of float noise
+
+
+def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
+    """Encode a transcript whose words are in stream time, storing them relative to ``window_start``."""
+    body = {
+        "words": [
+            [
+                round(w.start - window_start, _TIME_DIGITS),
+                round(w.end - window_start, _TIME_DIGITS),
+                w.text,
+                w.probability,
+            ]
+            for w in transcript.words
+        ],
+        "text": transcript.text,
+        "avg_logprob": transcript.avg_logprob,
+        "no_speech_prob": transcript.no_speech_prob,
+        "compression_ratio": transcript.compression_ratio,
+        "model": transcript.model,
+        "precision": transcript.precision,
+        "language": transcript.language,
+        "skipped_silence": transcript.skipped_silence,
+        "escalated_from": transcript.escalated_from,
+        "extra": transcript.extra,
+    }
+    return bytes([FORMAT_VERSION]) + orjson.dumps(body)
+
+
+def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
+    """Decode an entry, putting its words back in stream time from ``window_start``.
+
+    The result is marked ``cached`` and carries no inference time, since none was spent on it.
+
+    Raises:
+        CorruptEntryError: for an unknown version, bad JSON, or fields of the wrong shape.
+    """
+    if not data or data[0] != FORMAT_VERSION:
+        version = data[0] if data else None
+        raise CorruptEntryError(f"unknown cache entry format version {version!r}")
+    try:
+        body = orjson.loads(data[1:])
+        if not isinstance(body, dict):
+            raise CorruptEntryError("entry body is not an object")
+        words = tuple(_word(item, window_start) for item in _list(body["words"]))
+        extra = body["extra"]
+        if not isinstance(extra, dict):
+            raise CorruptEntryError("extra is not an object")
+        escalated = body["escalated_from"]
+        if escalated is not None and not isinstance(escalated, str):
+            raise CorruptEntryError("escalated_from is not a string")
+        return WindowTranscript(
+            words=words,
+            text=_str(body["text"]),
+            avg_logprob=_float(body["avg_logprob"]),
+            no_speech_prob=_float(body["no_speech_prob"]),
+            compression_ratio=_float(body["compression_ratio"]),
+            model=_str(body["model"]),
+            precision=_str(body["precision"]),
+            language=_str(body["language"]),
+            skipped_silence=_bool(body["skipped_silence"]),
+            escalated_from=escalated,
+            cached=True,
+            inference_seconds=0.0,
+            extra={_str(k): _float(v) for k, v in extra.items()},
+        )
+    except CorruptEntryError:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CorruptEntryError(f"undecodable cache entry: {exc}") from exc
+
+
+def _word(item: Any, window_start: float) -> Word:
+    fields = _list(item)
+    if len(fields) != 4:
+        raise CorruptEntryError("a word needs start, end, text and probability")
+    start, end, text, probability = fields
+    return Word(
+        start=round(_float(start) + window_start, _TIME_DIGITS),
+        end=round(_float(end) + window_start, _TIME_DIGITS),
+        text=_str(text),
+        probability=_float(probability),
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise CorruptEntryError("expected a list")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise CorruptEntryError("expected a string")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise CorruptEntryError("expected true or false")
+    return value
+
+
+def _float(value: Any) -> float:
+    if value is None:  # orjson writes NaN and infinities as null; they come back as NaN
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CorruptEntryError("expected a number")
+    return float(value)
