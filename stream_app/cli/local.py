@@ -1,0 +1,76 @@
+"""`stream-app local up|down|status|topics`: the real Kafka and Redis on this machine, without Docker."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from stream_app.config import Settings
+from stream_app.local import LocalStack, LocalStackError, ensure_topics
+from stream_app.local.stack import DEFAULT_START_TIMEOUT_S
+
+EXIT_NOT_RUNNING = 3  # as `systemctl status` does for a stopped unit
+
+
+def register(subparsers: Any) -> None:
+    """Add the `local` sub-command and its actions."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "local", help="run Kafka (KRaft) and Redis locally for development and tests"
+    )
+    sub = parser.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    up = sub.add_parser("up", help="fetch (once), start and wait for Kafka and Redis; create the topics")
+    up.add_argument(
+        "--timeout", type=float, default=DEFAULT_START_TIMEOUT_S, help="seconds to wait for each service"
+    )
+    up.set_defaults(handler=_up)
+    sub.add_parser("down", help="stop the Kafka and Redis that `up` started").set_defaults(handler=_down)
+    sub.add_parser("status", help="show what runs where (exit 3 when not all answer)").set_defaults(
+        handler=_status
+    )
+    topics = sub.add_parser("topics", help="only create the service topics on the configured broker")
+    topics.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
+    topics.set_defaults(handler=_topics)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    stack = LocalStack(settings)
+    try:
+        created = stack.up(timeout=args.timeout)
+    except LocalStackError as exc:
+        print(f"stream-app local up: {exc}")
+        return 1
+    if created:
+        print(f"created topics: {', '.join(created)}")
+    _print_status(stack)
+    return 0
+
+
+def _down(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        stopped = LocalStack(settings).down()
+    except LocalStackError as exc:
+        print(f"stream-app local down: {exc}")
+        return 1
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    return 0 if _print_status(LocalStack(settings)) else EXIT_NOT_RUNNING
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        created = ensure_topics(settings, timeout=args.timeout)
+    except LocalStackError as exc:
+        print(f"stream-app local topics: {exc}")
+        return 1
+    print(f"created topics: {', '.join(created)}" if created else "all topics exist")
+    return 0
+
+
+def _print_status(stack: LocalStack) -> bool:
+    states = stack.status()
+    for state in states:
+        print(state.summary)
+    return all(state.answering for state in states)
