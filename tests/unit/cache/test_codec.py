@@ -1,0 +1,65 @@
+import orjson
+import pytest
+from cache_helpers import make_transcript
+
+from stream_app.cache.codec import FORMAT_VERSION, decode_entry, encode_entry
+from stream_app.cache.exceptions import CorruptEntryError
+
+
+def test_round_trip_moves_words_to_the_new_window_start() -> None:
+    original = make_transcript(window_start=100.0)
+    entry = encode_entry(original, window_start=100.0)
+    again = decode_entry(entry, window_start=100.0)
+    assert again.words == original.words
+    assert again.text == original.text
+    assert again.model == "tiny.en" and again.precision == "int8"
+    assert again.extra == {"rms": 0.1}
+    assert again.cached is True
+    assert again.inference_seconds == 0.0
+
+    elsewhere = decode_entry(entry, window_start=7.25)
+    assert [w.start for w in elsewhere.words] == [7.25, 7.75, 8.25, 8.75, 9.25]
+    assert [w.text for w in elsewhere.words] == [w.text for w in original.words]
+
+
+def test_entry_stores_times_relative_to_the_window() -> None:
+    entry = encode_entry(make_transcript(window_start=50.0), window_start=50.0)
+    assert entry[0] == FORMAT_VERSION
+    body = orjson.loads(entry[1:])
+    assert body["words"][0][:2] == [0.0, 0.4]
+
+
+def test_same_audio_at_two_times_encodes_identically() -> None:
+    a = encode_entry(make_transcript(window_start=10.0), window_start=10.0)
+    b = encode_entry(make_transcript(window_start=3600.0), window_start=3600.0)
+    assert a == b
+
+
+def test_nan_figures_survive_as_nan() -> None:
+    transcript = make_transcript()
+    broken = type(transcript)(**{**transcript.__dict__, "avg_logprob": float("nan")})
+    again = decode_entry(encode_entry(broken, 0.0), 0.0)
+    assert again.avg_logprob != again.avg_logprob
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        b"",
+        b"\x07" + orjson.dumps({}),
+        bytes([FORMAT_VERSION]) + b"{not json",
+        bytes([FORMAT_VERSION]) + orjson.dumps([1, 2]),
+        bytes([FORMAT_VERSION]) + orjson.dumps({"words": []}),
+        bytes([FORMAT_VERSION]) + orjson.dumps({"words": [[0, 1, "x"]]}),
+    ],
+)
+def test_corrupt_entries_raise_corrupt_entry_error(entry: bytes) -> None:
+    with pytest.raises(CorruptEntryError):
+        decode_entry(entry, 0.0)
+
+
+def test_wrongly_typed_field_is_corrupt() -> None:
+    body = orjson.loads(encode_entry(make_transcript(), 0.0)[1:])
+    body["text"] = 5
+    with pytest.raises(CorruptEntryError):
+        decode_entry(bytes([FORMAT_VERSION]) + orjson.dumps(body), 0.0)
