@@ -35,3 +35,5 @@ class TranscriptSegment:
     latency_ms: float | None = None
     end_of_stream: bool = False
     language: str = "en"
+    schema_version: int = SEGMENT_SCHEMA_VERSION
+    produced_at: float | None = None  # Unix time (seconds) when the worker published it; set at publish

@@ -1,0 +1,42 @@
+"""Dead-letter records: a refused chunk, byte for byte, with why and where it came from in headers."""
+
+from __future__ import annotations
+
+from stream_app.wire.exceptions import ChunkRejected
+from stream_app.wire.headers import HeadersLike, headers_to_list
+
+H_REASON = "dlq_reason"
+H_DETAIL = "dlq_detail"
+H_SOURCE_TOPIC = "dlq_source_topic"
+H_SOURCE_PARTITION = "dlq_source_partition"
+H_SOURCE_OFFSET = "dlq_source_offset"
+_DLQ_HEADERS = {H_REASON, H_DETAIL, H_SOURCE_TOPIC, H_SOURCE_PARTITION, H_SOURCE_OFFSET}
+MAX_DETAIL = 1024  # characters of the human-readable detail kept in the header
+
+
+def dead_letter_record(
+    key: bytes | None,
+    value: bytes | None,
+    headers: HeadersLike,
+    error: ChunkRejected,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """Build the DLQ record for a rejected chunk.
+
+    The original key, value and headers are kept unchanged, so the record can be inspected or
+    replayed as it arrived; ``dlq_*`` headers from an earlier trip through a DLQ are replaced.
+
+    Returns:
+        ``(key, value, headers)`` for ``Producer.produce`` (or faust's ``send``).
+    """
+    kept = [(name, raw) for name, raw in headers_to_list(headers) if name.lower() not in _DLQ_HEADERS]
+    kept += [
+        (H_REASON, error.reason.encode()),
+        (H_DETAIL, error.detail[:MAX_DETAIL].encode("utf-8", errors="replace")),
+        (H_SOURCE_TOPIC, topic.encode("utf-8")),
+        (H_SOURCE_PARTITION, str(partition).encode()),
+        (H_SOURCE_OFFSET, str(offset).encode()),
+    ]
+    return key, value, kept

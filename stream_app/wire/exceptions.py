@@ -1,0 +1,43 @@
+"""Errors of the wire layer: a chunk refused at the door, a segment that does not parse, a schema breach."""
+
+from __future__ import annotations
+
+# Every reason a chunk can be refused; the DLQ carries one of these in its `dlq_reason` header.
+REJECTION_REASONS = (
+    "missing_header",
+    "bad_header",
+    "bad_specversion",
+    "bad_content_type",
+    "unsupported_encoding",
+    "unsupported_rate",
+    "bad_channels",
+    "misaligned_payload",
+    "empty_payload",
+    "oversized",
+    "non_finite_samples",
+    "bad_seq",
+    "bad_offset",
+    "bad_time",
+    "bad_end_of_stream",
+    "empty_key",
+    "bad_stream_id",
+)
+
+
+class ChunkRejected(ValueError):
+    """A chunk that cannot be accepted; ``reason`` is a stable code, ``detail`` is for humans."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class SegmentDecodeError(ValueError):
+    """A transcript segment's bytes are not valid JSON or do not match transcript-segment.v1."""
+
+
+class SchemaViolation(ValueError):
+    """A document does not match its JSON Schema; the message gives the path and the rule broken."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from stream_app.wire.chunk_codec import decode_chunk
+from stream_app.wire.dlq import dead_letter_record
+from stream_app.wire.exceptions import ChunkRejected
+
+
+def test_dead_letter_keeps_the_original_bytes_and_says_why() -> None:
+    key = b"mic-7"
+    value = b"\x01\x02\x03"  # 3 bytes: not whole s16le frames
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e1"),
+        ("ce_source", b"rec"),
+        ("ce_type", b"dev.stream-app.audio.chunk"),
+        ("content-type", b"audio/pcm; encoding=s16le; rate=16000; channels=1"),
+        ("ce_seq", b"0"),
+        ("ce_streamoffset", b"0"),
+        ("raw", b"\xff\x00"),
+        ("dlq_reason", b"stale from an earlier trip"),
+    ]
+    try:
+        decode_chunk(key, value, headers, max_bytes=1000)
+    except ChunkRejected as exc:
+        error = exc
+    else:
+        raise AssertionError("a misaligned chunk was accepted")
+
+    out_key, out_value, out_headers = dead_letter_record(key, value, headers, error, "audio.chunks", 2, 41)
+
+    assert (out_key, out_value) == (key, value)
+    assert out_headers[:8] == headers[:8]
+    added = dict(out_headers[8:])
+    assert added == {
+        "dlq_reason": b"misaligned_payload",
+        "dlq_detail": error.detail.encode(),
+        "dlq_source_topic": b"audio.chunks",
+        "dlq_source_partition": b"2",
+        "dlq_source_offset": b"41",
+    }
+    assert sum(1 for name, _ in out_headers if name == "dlq_reason") == 1
+
+
+def test_dead_letter_survives_records_without_key_value_or_headers() -> None:
+    error = ChunkRejected("empty_key", "no key")
+    key, value, headers = dead_letter_record(None, None, None, error, "t", 0, 0)
+    assert (key, value) == (None, None)
+    assert dict(headers)["dlq_reason"] == b"empty_key"
