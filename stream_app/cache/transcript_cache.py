@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import redis
 
 from stream_app.cache import metrics
+from stream_app.cache.breaker import BreakerState, CircuitBreaker
 from stream_app.cache.codec import decode_entry, encode_entry
 from stream_app.cache.exceptions import CorruptEntryError, TierUnavailableError
 from stream_app.cache.single_flight import SingleFlight
@@ -103,6 +104,15 @@ class TranscriptCache:
     def store(self, key: str, transcript: WindowTranscript, *, window_start: float = 0.0) -> None:
         """Store a computed transcript (words in stream time from ``window_start``) in every tier."""
         self._write(key, encode_entry(transcript, window_start), self._tiers)
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """State of each tier that sits behind a circuit breaker (Redis), for health checks."""
+        states: dict[str, BreakerState] = {}
+        for tier in self._tiers:
+            breaker = getattr(tier, "breaker", None)
+            if isinstance(breaker, CircuitBreaker):
+                states[tier.name] = breaker.state
+        return states
 
     def stats(self) -> CacheStats:
         """Per-tier hits, misses, errors and latency samples since start (or the last reset)."""
