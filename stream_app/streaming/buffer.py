@@ -1,0 +1,280 @@
+"""StreamBuffer: one stream's audio, put in order and cut into windows.
+
+Rules, in the order they apply to each chunk:
+
+* **Order.** Chunks are applied by sequence number, starting at 0. A chunk whose ``seq`` is already
+  applied or already held is a duplicate: dropped, reported, state unchanged (replays are harmless).
+  A chunk ahead of the next expected ``seq`` is held until the hole fills.
+* **Lost chunks.** When more than ``max_reorder_chunks`` chunks are held, or an end-of-stream chunk is
+  held behind a hole, the missing sequence numbers are declared lost and the held chunks are applied.
+  A lost chunk that turns up later is a duplicate (its ``seq`` is behind).
+* **Offsets.** A chunk starting after the buffer's end (a lost chunk, or a recorder that skipped
+  audio) is preceded by silence, at most ``max_gap_fill`` samples; a longer jump is skipped, so stream
+  time after it runs behind the recorder's offsets by the skipped amount (``GapReport.skipped_samples``,
+  `StreamBuffer.shift`). A chunk starting before the buffer's end loses its overlapping samples.
+* **Cap.** When more than ``buffer_cap`` samples are buffered (windows were not taken: inference fell
+  behind), the oldest audio is dropped, whole windows at a time, and reported.
+* **Windows.** Window ``k`` covers ``[k * hop, k * hop + window)`` and is ready once the stream holds
+  its last sample. At end of stream, the window that holds the stream's end is ready as the last one
+  (so a stream whose length is a window end gets a short last window of the overlap; this keeps the
+  windows a function of the samples alone, whatever the chunking and however end of stream arrives).
+  With an interim step ``S``, a preview of the next window's audio so far is ready at each position
+  ``start + overlap + j * S`` (``j * S`` for window 0); several positions reached at once give one
+  preview, of the latest. Audio no window needs any more is released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.streaming.state import (
+    BufferState,
+    PcmEncoding,
+    PendingChunk,
+    decode_buffer_state,
+    encode_buffer_state,
+)
+from stream_app.streaming.windowing import Window, WindowingConfig
+from stream_app.wire.chunk import AudioChunk
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """A hole in the stream: lost sequence numbers and/or a jump in the stream offset."""
+
+    position: int  # buffer-timeline sample where the hole starts
+    first_lost_seq: int | None = None
+    lost_count: int = 0
+    silence_samples: int = 0  # silence inserted
+    skipped_samples: int = 0  # stream time skipped beyond the fill cap
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What applying one chunk did, for metrics and logs."""
+
+    accepted: tuple[int, ...] = ()  # sequence numbers appended now (this chunk and released held ones)
+    held: tuple[int, ...] = ()  # this chunk's seq when it waits for earlier ones
+    duplicates: tuple[int, ...] = ()
+    late: tuple[int, ...] = ()  # arrived after end of stream
+    gaps: tuple[GapReport, ...] = ()
+    dropped_samples: int = 0  # oldest audio dropped by the buffer cap
+    overlap_samples: int = 0  # samples that repeated stream time already buffered
+
+
+@dataclass
+class _Outcome:
+    accepted: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)
+    gaps: list[GapReport] = field(default_factory=list)
+    dropped: int = 0
+    overlap: int = 0
+    lost: tuple[int, int] | None = None  # (first lost seq, count) waiting for the next appended chunk
+
+    def result(self) -> ApplyResult:
+        return ApplyResult(
+            tuple(self.accepted),
+            tuple(self.held),
+            tuple(self.duplicates),
+            tuple(self.late),
+            tuple(self.gaps),
+            self.dropped,
+            self.overlap,
+        )
+
+
+class StreamBuffer:
+    """Orders one stream's chunks, bounds its audio and hands out its windows."""
+
+    def __init__(self, config: WindowingConfig, *, first_seq: int = 0) -> None:
+        self._s = BufferState(config=config, next_seq=first_seq)
+
+    @classmethod
+    def from_state(cls, state: BufferState) -> StreamBuffer:
+        """Wrap a decoded state (see `from_bytes`)."""
+        buffer = cls.__new__(cls)
+        buffer._s = state
+        return buffer
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StreamBuffer:
+        """Resume a buffer stored with `to_bytes` (its window grid travels with it)."""
+        return cls.from_state(decode_buffer_state(data))
+
+    def to_bytes(self, encoding: PcmEncoding = "f32") -> bytes:
+        """Compact state: a small header plus raw PCM of the buffered and held audio."""
+        return encode_buffer_state(self._s, encoding)
+
+    @property
+    def config(self) -> WindowingConfig:
+        """The stream's window grid and limits."""
+        return self._s.config
+
+    @property
+    def ended(self) -> bool:
+        """End of stream was applied (or the stream was closed)."""
+        return self._s.ended
+
+    @property
+    def finished(self) -> bool:
+        """The last window was handed out: nothing more will come from this buffer."""
+        return self._s.finished
+
+    @property
+    def stream_end(self) -> int:
+        """Buffer-timeline position just after the last sample received."""
+        return self._s.stream_end
+
+    @property
+    def shift(self) -> int:
+        """Stream time skipped by capped gaps: recorder offset minus buffer timeline."""
+        return self._s.shift
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held in memory for windows to come (not counting held chunks)."""
+        return int(self._s.audio.shape[0])
+
+    @property
+    def pending_count(self) -> int:
+        """Out-of-order chunks held for a hole to fill."""
+        return len(self._s.pending)
+
+    def apply(self, chunk: AudioChunk) -> ApplyResult:
+        """Apply one chunk according to the ordering, gap, overlap and cap rules of this module."""
+        s, out = self._s, _Outcome()
+        if chunk.seq < s.next_seq or chunk.seq in s.pending:
+            out.duplicates.append(chunk.seq)
+            return out.result()
+        if s.ended:
+            out.late.append(chunk.seq)
+            return out.result()
+        samples = np.asarray(chunk.samples, dtype=np.float32).reshape(-1).copy()
+        s.pending[chunk.seq] = PendingChunk(chunk.offset, samples, chunk.end_of_stream)
+        self._drain(out)
+        eos_held = any(p.end_of_stream for p in s.pending.values())
+        while s.pending and (eos_held or len(s.pending) > s.config.max_reorder_chunks):
+            self._declare_lost(out)
+        if chunk.seq in s.pending:
+            out.held.append(chunk.seq)
+        return out.result()
+
+    def close(self) -> ApplyResult:
+        """End the stream now (idle timeout): held chunks are applied past their holes."""
+        s, out = self._s, _Outcome()
+        while s.pending and not s.ended:
+            self._declare_lost(out)
+        s.ended = True
+        self._discard_after_end(out)
+        return out.result()
+
+    def flush(self) -> list[Window]:
+        """Close the stream and return every window still to transcribe, the last one included."""
+        self.close()
+        return self.take_ready_windows()
+
+    def take_ready_windows(self) -> list[Window]:
+        """Hand out the windows that became ready (finals in order, then at most one interim preview)."""
+        s, cfg = self._s, self._s.config
+        windows: list[Window] = []
+        while not s.finished:
+            start = cfg.window_start(s.next_window)
+            end = start + cfg.window
+            if s.stream_end >= end:
+                windows.append(Window(s.next_window, start, self._slice(start, end), start + cfg.hop))
+                self._release_to(s.next_window + 1)
+            elif s.ended:
+                stop = s.stream_end
+                windows.append(Window(s.next_window, start, self._slice(start, stop), stop, is_last=True))
+                s.finished = True
+                s.base, s.audio = stop, np.zeros(0, dtype=np.float32)
+            else:
+                break
+        if not s.ended and cfg.interim > 0:
+            interim = self._interim_window()
+            if interim is not None:
+                windows.append(interim)
+        return windows
+
+    def _interim_window(self) -> Window | None:
+        s, cfg = self._s, self._s.config
+        start = cfg.window_start(s.next_window)
+        first = start + cfg.overlap if s.next_window > 0 else start
+        if s.stream_end <= first:
+            return None
+        position = first + (s.stream_end - first) // cfg.interim * cfg.interim
+        if position <= first or position <= s.last_interim_end or position >= start + cfg.window:
+            return None
+        s.last_interim_end = position
+        return Window(s.next_window, start, self._slice(start, position), start, is_interim=True)
+
+    def _slice(self, start: int, stop: int) -> npt.NDArray[np.float32]:
+        base = self._s.base
+        return self._s.audio[start - base : stop - base].copy()
+
+    def _release_to(self, window_index: int) -> None:
+        """Forget audio before ``window_index``'s start: no later window reads it."""
+        s = self._s
+        new_base = s.config.window_start(window_index)
+        s.audio = s.audio[new_base - s.base :]
+        s.base, s.next_window = new_base, window_index
+
+    def _drain(self, out: _Outcome) -> None:
+        s = self._s
+        while not s.ended and s.next_seq in s.pending:
+            seq = s.next_seq
+            self._append(s.pending.pop(seq), out)
+            out.accepted.append(seq)
+            s.next_seq += 1
+        if s.ended:
+            self._discard_after_end(out)
+
+    def _declare_lost(self, out: _Outcome) -> None:
+        s = self._s
+        first_held = min(s.pending)
+        out.lost = (s.next_seq, first_held - s.next_seq)
+        s.next_seq = first_held
+        self._drain(out)
+
+    def _discard_after_end(self, out: _Outcome) -> None:
+        s = self._s
+        out.late.extend(sorted(s.pending))
+        s.pending.clear()
+
+    def _append(self, chunk: PendingChunk, out: _Outcome) -> None:
+        s, cfg = self._s, self._s.config
+        samples = chunk.samples
+        position = chunk.offset - s.shift
+        first_lost, lost_count = out.lost if out.lost is not None else (None, 0)
+        if position > s.stream_end:
+            jump = position - s.stream_end
+            fill = min(jump, cfg.effective_gap_fill)
+            out.gaps.append(GapReport(s.stream_end, first_lost, lost_count, fill, jump - fill))
+            s.shift += jump - fill
+            samples = np.concatenate([np.zeros(fill, dtype=np.float32), samples])
+        else:
+            if out.lost is not None:
+                out.gaps.append(GapReport(s.stream_end, first_lost, lost_count))
+            overlap = min(s.stream_end - position, int(samples.shape[0]))
+            out.overlap += overlap
+            samples = samples[overlap:]
+        out.lost = None
+        s.audio = np.concatenate([s.audio, samples])
+        s.stream_end += int(samples.shape[0])
+        s.ended = s.ended or chunk.end_of_stream
+        self._enforce_cap(out)
+
+    def _enforce_cap(self, out: _Outcome) -> None:
+        s, cfg = self._s, self._s.config
+        excess = s.stream_end - s.base - cfg.effective_cap
+        if excess <= 0:
+            return
+        first_kept = -(-(s.stream_end - cfg.effective_cap) // cfg.hop)
+        before = s.base
+        self._release_to(first_kept)
+        out.dropped += s.base - before

@@ -1,0 +1,210 @@
+"""SegmentMerger: one stream's window transcripts merged into ordered, de-duplicated segments.
+
+Rules for each window's words (stream-time timestamps):
+
+* **Guards.** A window VAD skipped, with no words, that Whisper itself calls silence
+  (``no_speech_prob`` above and ``avg_logprob`` below their thresholds) or that compresses like a
+  repetition loop gives no words.
+* **Already committed.** Words starting more than ``start_tolerance`` before the committed horizon
+  (the end of the last committed word), or ending before it, were seen by an earlier window: dropped.
+  If the first remaining word starts within ``match_window`` of the horizon, the longest run of 1 to 5
+  leading words that repeats the committed tail (lower case, punctuation stripped) is dropped too:
+  the whisper_streaming boundary rule, for words whose timestamps moved between windows.
+* **Loops.** An n-gram (n <= 4) repeated more than three times in a row, committed text included, is
+  dropped (see `text.drop_loops`).
+* **Commit.** A final window commits its words that start before its ``stable_until`` (the next
+  window's start) and holds back the rest: the next window sees them whole, with context on both
+  sides. A word straddling that point is committed here, since the next window sees it cut. The last
+  window commits everything. An interim preview commits what it and the previous pass agree on
+  (LocalAgreement-2); the held words of a final window count as a pass.
+* **Segments.** Each pass that commits words emits one final segment (``revision`` 0) with id
+  ``"{stream_id}:{index}"``, ``index`` counting from 0. The words not yet committed are published as
+  an interim segment carrying the next final segment's id and an increasing ``revision`` (only when
+  that text changed, an empty one retracting a shown preview). The last window always emits a final
+  segment, empty if need be, with ``end_of_stream`` set.
+* **Replays.** A final window older than the next expected one, or a preview of a window already
+  merged, changes nothing and emits nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream_app.config.settings import Settings
+from stream_app.inference.types import WindowTranscript, Word
+from stream_app.streaming.state import MergerState, decode_merger_state, encode_merger_state
+from stream_app.streaming.text import agreed_prefix, drop_loops, join_words, normalise, overlap_length
+from stream_app.streaming.windowing import Window
+from stream_app.wire.segment import TranscriptSegment
+
+
+@dataclass(frozen=True)
+class MergePolicy:
+    """Thresholds of the hallucination guards and the boundary matching."""
+
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    start_tolerance: float = 0.1  # seconds a re-seen word may start before the horizon
+    match_window: float = 1.0  # seconds from the horizon within which the n-gram match applies
+    tail_words: int = 16  # committed words remembered for matching and loop detection
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MergePolicy:
+        """Read the guard thresholds from the configuration."""
+        return cls(
+            no_speech_threshold=settings.streaming.no_speech_threshold,
+            log_prob_threshold=settings.streaming.log_prob_threshold,
+            compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
+        )
+
+
+class SegmentMerger:
+    """Merges one stream's window transcripts; see the module docstring for the rules."""
+
+    def __init__(self, stream_id: str, policy: MergePolicy | None = None) -> None:
+        self._s = MergerState(stream_id=stream_id)
+        self._policy = policy or MergePolicy()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, policy: MergePolicy | None = None) -> SegmentMerger:
+        """Resume a merger stored with `to_bytes`."""
+        merger = cls.__new__(cls)
+        merger._s = decode_merger_state(data)
+        merger._policy = policy or MergePolicy()
+        return merger
+
+    def to_bytes(self) -> bytes:
+        """Compact state: counters, the committed tail and the open hypothesis."""
+        return encode_merger_state(self._s)
+
+    @property
+    def stream_id(self) -> str:
+        """The stream this merger belongs to."""
+        return self._s.stream_id
+
+    @property
+    def ended(self) -> bool:
+        """The last window was merged; nothing more will be emitted."""
+        return self._s.ended
+
+    @property
+    def next_index(self) -> int:
+        """Index of the next final segment."""
+        return self._s.next_index
+
+    @property
+    def committed_until(self) -> float:
+        """Stream time of the end of the last committed word, seconds."""
+        return self._s.committed_until
+
+    def add(self, window: Window, transcript: WindowTranscript | None) -> list[TranscriptSegment]:
+        """Merge one window's transcript (``None`` for an empty window) and return the new segments."""
+        s = self._s
+        if s.ended or window.index < s.next_window:
+            return []
+        if transcript is not None:
+            s.model, s.precision = transcript.model, transcript.precision
+        words = drop_loops(s.tail, self._fresh(self._usable(transcript)))
+        if window.is_last:
+            commit, rest = words, []
+        elif window.is_interim:
+            agreed = agreed_prefix(s.hypothesis, words)
+            commit, rest = words[:agreed], words[agreed:]
+        else:
+            stable = 0
+            while stable < len(words) and words[stable].start < window.stable_until:
+                stable += 1
+            commit, rest = words[:stable], words[stable:]
+        segments: list[TranscriptSegment] = []
+        if commit or window.is_last:
+            segments.append(self._final(commit, transcript, window))
+        if not window.is_interim:
+            s.next_window = window.index + 1
+        s.hypothesis = list(rest)
+        if window.is_last:
+            s.ended = True
+        elif join_words(rest) != s.interim_text:
+            segments.append(self._interim(rest, transcript, window))
+        return segments
+
+    def _usable(self, transcript: WindowTranscript | None) -> list[Word]:
+        p = self._policy
+        if transcript is None or transcript.skipped_silence or not transcript.words:
+            return []
+        silent = transcript.no_speech_prob > p.no_speech_threshold
+        if silent and transcript.avg_logprob < p.log_prob_threshold:
+            return []
+        if transcript.compression_ratio > p.compression_ratio_threshold:
+            return []
+        return list(transcript.words)
+
+    def _fresh(self, words: list[Word]) -> list[Word]:
+        """Drop the words an earlier window already committed."""
+        s, p = self._s, self._policy
+        if not s.tail:
+            return words
+        horizon = s.committed_until
+        kept = [w for w in words if w.start >= horizon - p.start_tolerance and w.end > horizon]
+        if kept and abs(kept[0].start - horizon) < p.match_window:
+            kept = kept[overlap_length(s.tail, kept) :]
+        return kept
+
+    def _final(
+        self, words: list[Word], transcript: WindowTranscript | None, window: Window
+    ) -> TranscriptSegment:
+        s = self._s
+        segment = self._segment(words, transcript, window, revision=0, final=True)
+        if words:
+            s.committed_until = max(s.committed_until, words[-1].end)
+            s.tail = (s.tail + [normalise(w.text) for w in words])[-self._policy.tail_words :]
+        s.next_index += 1
+        s.revision = 0
+        s.interim_text = ""
+        return segment
+
+    def _interim(
+        self, words: list[Word], transcript: WindowTranscript | None, window: Window
+    ) -> TranscriptSegment:
+        s = self._s
+        segment = self._segment(words, transcript, window, revision=s.revision, final=False)
+        s.revision += 1
+        s.interim_text = segment.text
+        return segment
+
+    def _segment(
+        self,
+        words: list[Word],
+        transcript: WindowTranscript | None,
+        window: Window,
+        *,
+        revision: int,
+        final: bool,
+    ) -> TranscriptSegment:
+        s = self._s
+        start = words[0].start if words else window.end
+        end = words[-1].end if words else window.end
+        confidence = sum(w.probability for w in words) / len(words) if words else 0.0
+        return TranscriptSegment(
+            stream_id=s.stream_id,
+            segment_id=segment_id(s.stream_id, s.next_index),
+            index=s.next_index,
+            revision=revision,
+            is_final=final,
+            start=start,
+            end=end,
+            text=join_words(words),
+            words=tuple(words),
+            model=transcript.model if transcript is not None else s.model,
+            precision=transcript.precision if transcript is not None else s.precision,
+            avg_logprob=transcript.avg_logprob if transcript is not None else 0.0,
+            no_speech_prob=transcript.no_speech_prob if transcript is not None else 1.0,
+            confidence=confidence,
+            end_of_stream=final and window.is_last,
+            language=transcript.language if transcript is not None else "en",
+        )
+
+
+def segment_id(stream_id: str, index: int) -> str:
+    """Deterministic id of a stream's ``index``-th final segment (and of the previews before it)."""
+    return f"{stream_id}:{index}"
