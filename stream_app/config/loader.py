@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.config.exceptions import ConfigError
-from stream_app.config.settings import PRECISIONS, Settings, _SECTION_CLASSES, build_section
+from stream_app.config.settings import _SECTION_CLASSES, Settings, build_section
 
 ENV_PREFIX = "STREAM_APP_"
 CONFIG_ENV = "STREAM_APP_CONFIG"
@@ -63,25 +63,17 @@ def _parse_env_value(value: str) -> Any:
 
 
 def _check_consistency(settings: Settings) -> None:
-    """Checks that span several keys."""
+    """Check the rules that span several keys."""
     window, overlap, step = settings.window_seconds, settings.overlap_seconds, settings.interim_step_seconds
     if overlap >= window:
-        raise ConfigError("streaming.overlap_duration", overlap, f"must be shorter than the window ({window} s)")
+        raise ConfigError(
+            "streaming.overlap_duration", overlap, f"must be shorter than the window ({window} s)"
+        )
     if step and step >= window:
         raise ConfigError("streaming.interim_step", step, f"must be shorter than the window ({window} s)")
     if window > 30.0:
         raise ConfigError("streaming.chunk_duration", window, "Whisper sees at most 30 s at a time")
     if settings.streaming.buffer_size < window:
-        raise ConfigError("streaming.buffer_size", settings.streaming.buffer_size, "must hold at least one window")
-    for key in ("default_precision", "precision_ceiling"):
-        _check_precision(f"optimization.{key}", getattr(settings.optimization, key))
-
-
-def _check_precision(key: str, value: str) -> None:
-    if value.lower() in {"int4", "fp4", "nf4", "q4"}:
         raise ConfigError(
-            key, value, "CTranslate2 has no 4-bit path for Whisper; use int8 (the smallest it supports)"
+            "streaming.buffer_size", settings.streaming.buffer_size, "must hold at least one window"
         )
-    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-    if aliases.get(value, value) not in PRECISIONS:
-        raise ConfigError(key, value, f"choose one of {', '.join(PRECISIONS)}")

@@ -28,6 +28,10 @@ def _choice(default: str, *choices: str) -> Any:
     return field(default=default, metadata={"choices": choices})
 
 
+def _precision(default: str) -> Any:
+    return field(default=default, metadata={"unit": "precision"})
+
+
 def _int(default: int, *, minimum: int = 0, maximum: int | None = None) -> Any:
     return field(default=default, metadata={"min": minimum, "max": maximum})
 
@@ -99,9 +103,9 @@ class OptimizationSettings:
     model: str = "tiny.en"
     device: str = _choice("cpu", "cpu", "cuda", "auto")
     device_index: int = _int(0, minimum=0)
-    default_precision: str = "int8"
+    default_precision: str = _precision("int8")
     adaptive_quantization: bool = False
-    precision_ceiling: str = "float32"
+    precision_ceiling: str = _precision("float32")
     adaptive_logprob_threshold: float = -0.8
     memory_budget: int = _size("512MB")
     model_cache_dir: str = "~/.cache/stream-app/models"
@@ -204,7 +208,7 @@ _UNSET = -1.0  # marks a profile-derived duration the user did not set
 
 
 def _is_set(section: StreamingSettings, name: str) -> bool:
-    return getattr(section, name) != _UNSET
+    return bool(getattr(section, name) != _UNSET)
 
 
 _SECTION_CLASSES: dict[str, type[Any]] = {
@@ -219,7 +223,9 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
 }
 
 PRECISIONS = ("float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
-PrecisionName = Literal["float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16"]
+PrecisionName = Literal[
+    "float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16"
+]
 
 
 def build_section(name: str, raw: dict[str, Any]) -> Any:
@@ -228,7 +234,9 @@ def build_section(name: str, raw: dict[str, Any]) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}", raw[unknown[0]], f"unknown key; known keys: {', '.join(known)}")
+        raise ConfigError(
+            f"{name}.{unknown[0]}", raw[unknown[0]], f"unknown key; known keys: {', '.join(known)}"
+        )
     values: dict[str, Any] = {}
     for key, f in known.items():
         full = f"{name}.{key}"
@@ -248,6 +256,8 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         if seconds < meta.get("min", 0.0):
             raise ConfigError(full, value, f"must be at least {meta['min']} s")
         return seconds
+    if unit == "precision":
+        return normalize_precision(full, value)
     if unit == "size":
         size = parse_size(value, full)
         if size < meta.get("min", 0):
@@ -278,7 +288,11 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         except ValueError:
             raise ConfigError(full, value, "expected a number") from None
     if ftype.startswith("tuple"):
-        items = value if isinstance(value, list | tuple) else [v.strip() for v in str(value).split(",") if v.strip()]
+        items = (
+            value
+            if isinstance(value, list | tuple)
+            else [v.strip() for v in str(value).split(",") if v.strip()]
+        )
         bad = [v for v in items if v not in CACHE_LEVELS]
         if bad:
             raise ConfigError(full, value, f"unknown level {bad[0]!r}; choose from {', '.join(CACHE_LEVELS)}")
@@ -289,6 +303,22 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
     if choices and value not in choices:
         raise ConfigError(full, value, f"choose one of {', '.join(choices)}")
     return value
+
+
+PRECISION_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def normalize_precision(key: str, value: object) -> str:
+    """Return the CTranslate2 compute type for a precision name; INT4 is refused, never substituted."""
+    name = str(value).strip().lower()
+    if name in {"int4", "fp4", "nf4", "q4", "int4_float16"}:
+        raise ConfigError(
+            key, value, "CTranslate2 has no 4-bit path for Whisper; int8 is the smallest it runs"
+        )
+    name = PRECISION_ALIASES.get(name, name)
+    if name not in PRECISIONS:
+        raise ConfigError(key, value, f"choose one of {', '.join(PRECISIONS)} (or fp32, fp16, bf16)")
+    return name
 
 
 def expand_path(path: str) -> Path:
