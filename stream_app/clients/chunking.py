@@ -1,0 +1,94 @@
+"""Cutting audio into chunk records: sequence numbers, stream offsets and end of stream, no Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.audio.files import NativeAudio
+from stream_app.audio.pcm import SAMPLE_BYTES, downmix, float_to_pcm, resample_whole
+from stream_app.wire.chunk import SAMPLE_RATE, ChunkFormat
+from stream_app.wire.content_type import MAX_CHANNELS, MAX_RATE, MIN_RATE
+
+SOURCE_FORMATS = ("native", "s16le16k")
+
+
+@dataclass(frozen=True)
+class PlannedChunk:
+    """One chunk ready to encode; ``start`` and ``duration`` are seconds, for real-time pacing."""
+
+    seq: int
+    offset: int  # frames at the chunk's own rate
+    pcm: bytes
+    end_of_stream: bool
+    start: float
+    duration: float
+
+
+def prepare_audio(
+    audio: NativeAudio, source_format: str = "native", encoding: str = "s16le"
+) -> tuple[npt.NDArray[np.float32], ChunkFormat]:
+    """Choose what goes on the wire: the file's own rate and channels, or 16 kHz mono s16le.
+
+    Raises:
+        ValueError: an unknown source format, or a native layout the service would reject.
+    """
+    if source_format == "s16le16k":
+        mono = resample_whole(downmix(audio.frames), audio.sample_rate)
+        return mono.reshape(-1, 1), ChunkFormat("s16le", SAMPLE_RATE, 1)
+    if source_format != "native":
+        raise ValueError(f"unknown source format {source_format!r}; choose from {', '.join(SOURCE_FORMATS)}")
+    if not MIN_RATE <= audio.sample_rate <= MAX_RATE or not 1 <= audio.channels <= MAX_CHANNELS:
+        raise ValueError(
+            f"{audio.sample_rate} Hz x {audio.channels} channels cannot be sent natively "
+            f"({MIN_RATE}..{MAX_RATE} Hz, 1..{MAX_CHANNELS} channels); use source format s16le16k"
+        )
+    return audio.frames, ChunkFormat(encoding, audio.sample_rate, audio.channels)
+
+
+def frames_per_chunk(fmt: ChunkFormat, chunk_ms: float, max_bytes: int | None = None) -> int:
+    """Count the frames in one chunk of ``chunk_ms``, checked against the service's payload limit."""
+    if chunk_ms <= 0:
+        raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
+    frames = max(1, round(fmt.sample_rate * chunk_ms / 1000))
+    size = frames * SAMPLE_BYTES[fmt.encoding] * fmt.channels
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(f"{chunk_ms} ms of {fmt} is {size} bytes, over the {max_bytes}-byte chunk limit")
+    return frames
+
+
+def plan_chunks(
+    frames: npt.NDArray[np.float32],
+    fmt: ChunkFormat,
+    chunk_ms: float,
+    *,
+    start_seq: int = 0,
+    start_offset: int = 0,
+    end_of_stream: bool = True,
+    max_bytes: int | None = None,
+) -> Iterator[PlannedChunk]:
+    """Cut ``(frames, channels)`` audio into consecutive chunks.
+
+    The last chunk carries ``end_of_stream`` when asked; audio with no frames still yields one empty
+    end-of-stream chunk, so the service learns that the stream ended.
+    """
+    step = frames_per_chunk(fmt, chunk_ms, max_bytes)
+    total = int(frames.shape[0])
+    if total == 0:
+        if end_of_stream:
+            yield PlannedChunk(start_seq, start_offset, b"", True, start_offset / fmt.sample_rate, 0.0)
+        return
+    for i, begin in enumerate(range(0, total, step)):
+        piece = frames[begin : begin + step]
+        offset = start_offset + begin
+        yield PlannedChunk(
+            seq=start_seq + i,
+            offset=offset,
+            pcm=float_to_pcm(piece, fmt.encoding),
+            end_of_stream=end_of_stream and begin + step >= total,
+            start=offset / fmt.sample_rate,
+            duration=piece.shape[0] / fmt.sample_rate,
+        )
