@@ -1,0 +1,216 @@
+"""`transcribe_batch`: many files through the shared inference pool, journaled, resumable.
+
+Files are decoded in a thread pool (a few ahead of the model), cut and packed into 30 s windows
+(short files share windows), and submitted at BATCH priority so windows of different files batch
+together. Each file is journaled the moment its last window comes back; a file that cannot be read
+or whose window fails is recorded with the reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from stream_app.audio.exceptions import AudioFileError
+from stream_app.audio.files import decode_audio_file
+from stream_app.batch.assembly import FileAssembly
+from stream_app.batch.discovery import find_audio_files
+from stream_app.batch.packing import (
+    SAMPLE_RATE,
+    PackingPolicy,
+    Samples,
+    Window,
+    WindowPacker,
+    cut_points,
+    split_window,
+)
+from stream_app.batch.results import BatchResult, FileResult, Journal, completed_files, write_summary
+from stream_app.config import Settings, load_settings
+from stream_app.inference.batching import BatchTranscriber
+from stream_app.inference.pool import InferencePool
+from stream_app.inference.types import Priority, WindowJob, WindowTranscript
+
+log = logging.getLogger(__name__)
+
+_Decoded = tuple[int, Path, int, Samples | None, str | None]
+
+
+def transcribe_batch(
+    paths: Iterable[str | Path],
+    *,
+    settings: Settings | None = None,
+    output: Path | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    transcriber: BatchTranscriber | None = None,
+    packing: PackingPolicy | None = None,
+    decode_threads: int = 2,
+) -> BatchResult:
+    """Transcribe files and folders (recursively); return counts, speed and each file's result.
+
+    Args:
+        paths: Files and folders.
+        settings: Configuration (loaded the usual way when omitted).
+        output: JSONL journal to append to; files it records as succeeded (same path and size) are
+            skipped, and the summary goes to ``<output>.summary.json``. ``None``: nothing written.
+        workers: Inference pool threads (default ``parallel.max_workers``).
+        progress: Show a progress bar on stderr.
+        transcriber: The model to use (default: ``optimization.model``, loaded locally).
+        packing: How files become windows (default: 30 s windows, short files packed together).
+        decode_threads: Threads decoding files ahead of the model.
+    """
+    started = time.monotonic()
+    settings = settings if settings is not None else load_settings()
+    files = find_audio_files(paths)
+    done = completed_files(output)
+    result = BatchResult(total=len(files))
+    todo: list[tuple[Path, int]] = []
+    for path in files:
+        size = _size(path)
+        if str(path) in done and done[str(path)] == size:
+            result.skipped += 1
+        else:
+            todo.append((path, size))
+    if not todo:
+        result.wall_seconds = time.monotonic() - started
+        if output is not None:
+            write_summary(output, result)
+        return result
+
+    parallel = settings.parallel
+    if workers is not None:
+        parallel = dataclasses.replace(parallel, max_workers=workers)
+    if transcriber is None:
+        from stream_app.batch.model import load_transcriber  # loads faster-whisper only when needed
+
+        transcriber = load_transcriber(settings)
+    journal = Journal(output)
+    pool = InferencePool(transcriber, parallel, name="batch")
+    run = _Run(pool, parallel.max_batch * max(1, parallel.max_workers), packing or PackingPolicy(), result)
+    bar = tqdm(total=len(todo), disable=not progress, unit="file", dynamic_ncols=True)
+
+    def on_finish(record: FileResult) -> None:
+        journal.append(record)
+        bar.update(1)
+
+    run.on_finish = on_finish
+    try:
+        with ThreadPoolExecutor(max(1, decode_threads), thread_name_prefix="batch-decode") as decoder:
+            run.execute(_decode_ahead(decoder, todo, 4 * max(1, decode_threads)))
+    finally:
+        pool.close(wait=True, cancel_pending=True)
+        journal.close()
+        bar.close()
+    result.wall_seconds = time.monotonic() - started
+    if output is not None:
+        write_summary(output, result)
+    return result
+
+
+class _Run:
+    """The state of one run: files in flight, windows outstanding, and the completions to collect."""
+
+    def __init__(self, pool: InferencePool, max_outstanding: int, policy: PackingPolicy, result: BatchResult) -> None:
+        self.pool = pool
+        self.max_outstanding = max(2, max_outstanding)
+        self.policy = policy
+        self.result = result
+        self.packer = WindowPacker(policy)
+        self.files: dict[int, FileAssembly] = {}
+        self.completions: queue.Queue[tuple[Window, Future[WindowTranscript]]] = queue.Queue()
+        self.outstanding = 0
+        self.retry: deque[Window] = deque()
+        self.on_finish: Callable[[FileResult], None] = lambda record: None
+
+    def execute(self, decoded: Iterator[_Decoded]) -> None:
+        for file_id, path, size, samples, error in decoded:
+            if samples is None:
+                self._finish(FileResult(str(path), "failed", size=size, error=error))
+                continue
+            pieces = len(cut_points(samples, self.policy))
+            self.files[file_id] = FileAssembly(str(path), size, len(samples) / SAMPLE_RATE, pieces)
+            for window in self.packer.add_file(file_id, samples):
+                self._submit(window)
+            self._collect(block=False)
+            self._submit_retries()
+        for window in self.packer.flush():
+            self._submit(window)
+        while self.outstanding or self.retry:
+            self._submit_retries()
+            if self.outstanding:
+                self._collect(block=True)
+
+    def _submit_retries(self) -> None:
+        while self.retry:
+            self._submit(self.retry.popleft())
+
+    def _submit(self, window: Window) -> None:
+        while self.outstanding >= self.max_outstanding:
+            self._collect(block=True)
+        number = self.result.windows
+        self.result.windows += 1
+        job = WindowJob(f"batch-{number}", number, 0.0, window.samples, Priority.BATCH, time.monotonic())
+        future = self.pool.submit(job)
+        self.outstanding += 1
+        future.add_done_callback(lambda f: self.completions.put((window, f)))
+
+    def _collect(self, *, block: bool) -> None:
+        while True:
+            try:
+                window, future = self.completions.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            self.outstanding -= 1
+            if len(window.pieces) > 1 and future.exception() is not None:
+                # one bad piece must not fail its neighbours: each piece is tried in a window of its own
+                self.retry.extend(split_window(window))
+                continue
+            for file_id, record in FileAssembly.settle(self.files, window, future):
+                del self.files[file_id]
+                self._finish(record)
+
+    def _finish(self, record: FileResult) -> None:
+        self.result.record(record)
+        if not record.succeeded:
+            log.info("%s failed: %s", record.path, record.error)
+        self.on_finish(record)
+
+
+def _decode_ahead(pool: ThreadPoolExecutor, todo: Sequence[tuple[Path, int]], ahead: int) -> Iterator[_Decoded]:
+    """Decode files in the thread pool, at most ``ahead`` in flight, yielding them in order."""
+    pending: deque[tuple[int, Path, int, Future[Samples]]] = deque()
+    items = iter(enumerate(todo))
+    while True:
+        while len(pending) < ahead:
+            try:
+                file_id, (path, size) = next(items)
+            except StopIteration:
+                break
+            pending.append((file_id, path, size, pool.submit(decode_audio_file, path)))
+        if not pending:
+            return
+        file_id, path, size, future = pending.popleft()
+        try:
+            samples = np.asarray(future.result(), dtype=np.float32)
+            yield file_id, path, size, samples, None
+        except AudioFileError as exc:
+            yield file_id, path, size, None, exc.reason
+        except Exception as exc:  # any decoder crash fails this file only
+            yield file_id, path, size, None, f"{type(exc).__name__}: {exc}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
