@@ -150,9 +150,7 @@ class SegmentMerger:
             kept = kept[overlap_length(s.tail, kept) :]
         return kept
 
-    def _final(
-        self, words: list[Word], transcript: WindowTranscript | None, window: Window
-    ) -> TranscriptSegment:
+    def _final(self, words: list[Word], transcript: WindowTranscript | None, window: Window) -> TranscriptSegment:
         s = self._s
         segment = self._segment(words, transcript, window, revision=0, final=True)
         if words:
@@ -163,9 +161,7 @@ class SegmentMerger:
         s.interim_text = ""
         return segment
 
-    def _interim(
-        self, words: list[Word], transcript: WindowTranscript | None, window: Window
-    ) -> TranscriptSegment:
+    def _interim(self, words: list[Word], transcript: WindowTranscript | None, window: Window) -> TranscriptSegment:
         s = self._s
         segment = self._segment(words, transcript, window, revision=s.revision, final=False)
         s.revision += 1

@@ -96,9 +96,7 @@ def _decode_pcm(data: memoryview, count: int, encoding: str) -> tuple[npt.NDArra
     if encoding == "f32":
         out = np.frombuffer(data[:size], dtype="<f4").astype(np.float32)
     else:
-        out = (np.frombuffer(data[:size], dtype="<i2").astype(np.float32) / np.float32(_INT16_SCALE)).astype(
-            np.float32
-        )
+        out = (np.frombuffer(data[:size], dtype="<i2").astype(np.float32) / np.float32(_INT16_SCALE)).astype(np.float32)
     return out, size
 
 

@@ -18,7 +18,9 @@ def ramp(n: int, start: int = 0) -> npt.NDArray[np.float32]:
     return np.arange(start + 1, start + n + 1, dtype=np.float32)
 
 
-def chunk(seq: int, offset: int, n: int, *, eos: bool = False, values: npt.NDArray[np.float32] | None = None) -> AudioChunk:
+def chunk(
+    seq: int, offset: int, n: int, *, eos: bool = False, values: npt.NDArray[np.float32] | None = None
+) -> AudioChunk:
     samples = ramp(n, offset) if values is None else values
     return AudioChunk(stream_id="s", seq=seq, offset=offset, samples=samples, end_of_stream=eos)
 
@@ -43,7 +45,9 @@ def run(buffer: StreamBuffer, chunks: list[AudioChunk]) -> list[Window]:
 
 
 def summary(windows: list[Window]) -> list[tuple[int, int, list[float], int, bool, bool]]:
-    return [(w.index, w.start_sample, w.samples.tolist(), w.stable_until_sample, w.is_last, w.is_interim) for w in windows]
+    return [
+        (w.index, w.start_sample, w.samples.tolist(), w.stable_until_sample, w.is_last, w.is_interim) for w in windows
+    ]
 
 
 def test_windows_follow_the_grid_and_the_last_one_is_partial() -> None:
@@ -63,7 +67,11 @@ def test_windows_follow_the_grid_and_the_last_one_is_partial() -> None:
 
 def test_stream_ending_on_a_window_end_gets_a_short_last_window_of_the_overlap() -> None:
     windows = run(StreamBuffer(W10_O2), chunks_for([18]))
-    assert [(w.start_sample, w.end_sample, w.is_last) for w in windows] == [(0, 10, False), (8, 18, False), (16, 18, True)]
+    assert [(w.start_sample, w.end_sample, w.is_last) for w in windows] == [
+        (0, 10, False),
+        (8, 18, False),
+        (16, 18, True),
+    ]
 
 
 def test_empty_stream_gives_one_empty_last_window() -> None:
@@ -130,7 +138,13 @@ def test_full_reorder_hold_declares_the_missing_chunk_lost_and_fills_silence() -
     result = buffer.apply(chunk(4, 20, 5))
     assert result.accepted == (2, 3, 4)
     (gap,) = result.gaps
-    assert (gap.first_lost_seq, gap.lost_count, gap.position, gap.silence_samples, gap.skipped_samples) == (1, 1, 5, 5, 0)
+    assert (gap.first_lost_seq, gap.lost_count, gap.position, gap.silence_samples, gap.skipped_samples) == (
+        1,
+        1,
+        5,
+        5,
+        0,
+    )
     first = buffer.take_ready_windows()[0]
     assert first.samples.tolist() == [*ramp(5).tolist(), 0, 0, 0, 0, 0]
     assert buffer.apply(chunk(1, 5, 5)).duplicates == (1,)  # too late: declared lost

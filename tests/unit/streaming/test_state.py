@@ -26,7 +26,9 @@ def windows_of(buffer: StreamBuffer, items: list[AudioChunk]) -> list[tuple[int,
     out = []
     for c in items:
         buffer.apply(c)
-        out += [(w.index, w.start_sample, w.samples.tobytes(), w.is_last, w.is_interim) for w in buffer.take_ready_windows()]
+        out += [
+            (w.index, w.start_sample, w.samples.tobytes(), w.is_last, w.is_interim) for w in buffer.take_ready_windows()
+        ]
     return out
 
 
@@ -56,7 +58,9 @@ def test_buffer_state_is_raw_pcm_plus_a_small_header() -> None:
     assert resumed.pending_count == 1 and resumed.buffered_samples == 900
 
 
-@pytest.mark.parametrize("data", [b"", b"XX\x01\x00\x00\x00\x02{}", b"SB\x09\x00\x00\x00\x02{}", b"SB\x01\x00\x00\x00\x02{}"])
+@pytest.mark.parametrize(
+    "data", [b"", b"XX\x01\x00\x00\x00\x02{}", b"SB\x09\x00\x00\x00\x02{}", b"SB\x01\x00\x00\x00\x02{}"]
+)
 def test_foreign_or_broken_buffer_state_is_rejected(data: bytes) -> None:
     with pytest.raises(StateDecodeError):
         StreamBuffer.from_bytes(data)
