@@ -1,0 +1,268 @@
+"""The inference engine: the active model's pool, the cache in front of it, adaptive precision, live switching.
+
+This is what the worker, batch jobs and benchmarks call. One engine per process:
+- ``transcribe`` sends a window to the pool of the *active* model (cache look-up first).
+- With adaptive precision on, a result that the `EscalationRule` finds too unsure is re-run at the
+  next precision up to the ceiling; the result records the precision that made it and where it
+  started (``escalated_from``). At most one re-run per window, so the extra cost is bounded.
+- ``switch`` loads the new model beside the old one, makes it active for new windows, lets windows
+  already queued finish on the old pool, then closes that pool and retires the old model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from stream_app.cache import TranscriptCache, build_cache, cache_key
+from stream_app.config import Settings
+from stream_app.inference.pool import InferencePool
+from stream_app.inference.precision import EscalationRule, next_precision
+from stream_app.inference.registry import ModelKey, ModelRegistry, model_key, transcriber_registry
+from stream_app.inference.transcriber import WhisperTranscriber
+from stream_app.inference.types import WindowJob, WindowTranscript
+
+log = logging.getLogger(__name__)
+
+# Bump when a change alters what a cached window result would contain (decoding options, word timing).
+CODE_VERSION = "1"
+
+ESCALATIONS = Counter(
+    "stream_app_precision_escalations_total", "Windows re-run at a higher precision", ["from_precision", "to"]
+)
+SWITCHES = Counter("stream_app_model_switches_total", "Live model switches completed", ["model", "precision"])
+ACTIVE_MODEL = Gauge(
+    "stream_app_active_model", "1 for the model and precision new windows go to", ["model", "precision"]
+)
+
+
+class _CacheAdapter:
+    """Give the pool the ``get``/``put`` it expects, backed by the tiered cache."""
+
+    def __init__(self, cache: TranscriptCache) -> None:
+        self._cache = cache
+
+    def get(self, key: str, window_start: float) -> WindowTranscript | None:
+        return self._cache.lookup(key, window_start=window_start)
+
+    def put(self, key: str, value: WindowTranscript, window_start: float) -> None:
+        self._cache.store(key, value, window_start=window_start)
+
+
+@dataclasses.dataclass
+class _Serving:
+    """One loaded model with its pool, and the registry reference that keeps it loaded."""
+
+    key: ModelKey
+    pool: InferencePool
+    release: contextlib.ExitStack
+
+
+class InferenceEngine:
+    """Route windows to the active model; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: ModelRegistry[WhisperTranscriber] | None = None,
+        cache: TranscriptCache | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or transcriber_registry(settings)
+        self.cache = cache if cache is not None else (build_cache(settings.caching) if use_cache else None)
+        self._rule = EscalationRule(
+            logprob_threshold=settings.optimization.adaptive_logprob_threshold,
+            compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
+            no_speech_threshold=settings.streaming.no_speech_threshold,
+        )
+        self._lock = threading.Lock()
+        self._serving: dict[ModelKey, _Serving] = {}
+        self._active: ModelKey | None = None
+        self.on_change: Callable[[], None] | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, model: str | None = None, precision: str | None = None) -> ModelKey:
+        """Load the configured (or given) model and make it active; blocking, so call it off the event loop."""
+        key = model_key(self.settings, model, precision)
+        self._serve(key)
+        self._activate(key)
+        return key
+
+    def close(self) -> None:
+        """Finish queued windows and release every model."""
+        with self._lock:
+            serving = list(self._serving.values())
+            self._serving.clear()
+            self._active = None
+        for entry in serving:
+            entry.pool.close(wait=True)
+            entry.release.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    @property
+    def active(self) -> ModelKey:
+        """The model and precision new windows go to."""
+        if self._active is None:
+            raise RuntimeError("the inference engine is not started")
+        return self._active
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """Describe the loaded models (what `models list` shows for this replica)."""
+        active = self._active
+        return [
+            {
+                "model": row.key.model,
+                "precision": row.key.precision,
+                "device": row.key.device,
+                "active": row.key == active,
+                "in_flight": row.in_flight,
+                "retiring": row.retiring,
+                "estimated_bytes": row.estimated_bytes,
+            }
+            for row in self.registry.snapshot()
+        ]
+
+    def saturated(self) -> bool:
+        """Whether the active pool's queue is full (the worker pauses consumption then)."""
+        entry = self._serving.get(self.active)
+        return entry is not None and entry.pool.is_saturated()
+
+    # ---- transcription --------------------------------------------------------------------------
+
+    async def transcribe(self, job: WindowJob) -> WindowTranscript:
+        """Transcribe one window on the active model, escalating precision when adaptive mode asks."""
+        key = self.active
+        result = await self._pool(key).transcribe_async(job)
+        higher = self._escalation_target(key, result)
+        if higher is None:
+            return result
+        ESCALATIONS.labels(key.precision, higher.precision).inc()
+        serving = await asyncio.to_thread(self._serve, higher)
+        better = await serving.pool.transcribe_async(job)
+        return dataclasses.replace(better, escalated_from=key.precision)
+
+    def transcribe_blocking(self, job: WindowJob) -> WindowTranscript:
+        """Transcribe like `transcribe`, from a thread outside an event loop (batch jobs, benchmarks)."""
+        key = self.active
+        result = self._pool(key).submit(job).result()
+        higher = self._escalation_target(key, result)
+        if higher is None:
+            return result
+        ESCALATIONS.labels(key.precision, higher.precision).inc()
+        better = self._serve(higher).pool.submit(job).result()
+        return dataclasses.replace(better, escalated_from=key.precision)
+
+    def _escalation_target(self, key: ModelKey, result: WindowTranscript) -> ModelKey | None:
+        opt = self.settings.optimization
+        if not opt.adaptive_quantization or not self._rule.should_escalate(result):
+            return None
+        step = next_precision(key.precision, opt.precision_ceiling, key.device)
+        return None if step is None else ModelKey(key.model, step, key.device)
+
+    # ---- live switching -------------------------------------------------------------------------
+
+    async def switch(self, model: str, precision: str | None = None) -> ModelKey:
+        """Load ``model`` beside the active one, send new windows to it, then retire the old one."""
+        key = model_key(self.settings, model, precision)
+        old = self._active
+        if key == old:
+            return key
+        started = time.monotonic()
+        await asyncio.to_thread(self._serve, key)
+        self._activate(key)
+        log.info("model switch: new windows go to %s (loaded in %.1f s)", key, time.monotonic() - started)
+        if old is not None:
+            await asyncio.to_thread(self._retire, old)
+        SWITCHES.labels(key.model, key.precision).inc()
+        return key
+
+    def _activate(self, key: ModelKey) -> None:
+        with self._lock:
+            previous, self._active = self._active, key
+        if previous is not None:
+            ACTIVE_MODEL.labels(previous.model, previous.precision).set(0)
+        ACTIVE_MODEL.labels(key.model, key.precision).set(1)
+        if self.on_change is not None:
+            self.on_change()
+
+    def _retire(self, key: ModelKey) -> None:
+        with self._lock:
+            entry = self._serving.pop(key, None)
+            # the adaptive ladder of the old model goes too: its pools belong to a model no longer served
+            ladder = [k for k in self._serving if k.model == key.model and k != self._active]
+            extra = [self._serving.pop(k) for k in ladder if self._active is None or k.model != self._active.model]
+        for item in [e for e in [entry, *extra] if e is not None]:
+            item.pool.close(wait=True)  # windows already queued finish on the old model
+            item.release.close()
+            self.registry.retire(item.key)
+        if self.on_change is not None:
+            self.on_change()
+
+    # ---- pools ----------------------------------------------------------------------------------
+
+    def _pool(self, key: ModelKey) -> InferencePool:
+        entry = self._serving.get(key)
+        if entry is None:
+            raise RuntimeError(f"model {key} is not being served")
+        return entry.pool
+
+    def _serve(self, key: ModelKey) -> _Serving:
+        """Return the pool of ``key``, loading the model and building its pool the first time."""
+        with self._lock:
+            existing = self._serving.get(key)
+        if existing is not None:
+            return existing
+        stack = contextlib.ExitStack()
+        transcriber = stack.enter_context(self.registry.acquire(key))
+        pool = InferencePool(
+            transcriber,
+            self.settings.parallel,
+            name=str(key),
+            cache=_CacheAdapter(self.cache) if self.cache is not None else None,
+            key_fn=self._key_fn(key) if self.cache is not None else None,
+            memory_budget=self.settings.optimization.memory_budget,
+        )
+        entry = _Serving(key, pool, stack)
+        with self._lock:
+            raced = self._serving.get(key)
+            if raced is None:
+                self._serving[key] = entry
+        if raced is not None:  # another thread built it first: keep theirs
+            pool.close(wait=False)
+            stack.close()
+            return raced
+        return entry
+
+    def _key_fn(self, key: ModelKey) -> Callable[[WindowJob], str]:
+        streaming = self.settings.streaming
+        options = {
+            "beam_size": streaming.beam_size,
+            "vad": streaming.vad,
+            "no_speech_threshold": streaming.no_speech_threshold,
+            "log_prob_threshold": streaming.log_prob_threshold,
+            "compression_ratio_threshold": streaming.compression_ratio_threshold,
+        }
+
+        def key_for(job: WindowJob) -> str:
+            return cache_key(
+                job.samples,
+                model=key.model,
+                precision=key.precision,
+                language=streaming.language,
+                options=options,
+                code_version=CODE_VERSION,
+            )
+
+        return key_for
