@@ -11,8 +11,6 @@ import soundfile
 from stream_app.audio.exceptions import AudioFileError
 from stream_app.audio.files import decode_audio_file, read_native_audio
 
-JFK = Path("/work/shared/data/jfk.flac")
-
 
 @pytest.fixture
 def tone_wav(tmp_path: Path) -> Path:
@@ -23,12 +21,11 @@ def tone_wav(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(not JFK.is_file(), reason="jfk.flac sample not present")
-def test_jfk_flac_native_and_16k() -> None:
-    native = read_native_audio(JFK)
+def test_jfk_flac_native_and_16k(jfk_path: Path) -> None:
+    native = read_native_audio(jfk_path)
     assert (native.sample_rate, native.channels) == (44_100, 2)
     assert native.duration == pytest.approx(11.0)
-    mono16 = decode_audio_file(JFK)
+    mono16 = decode_audio_file(jfk_path)
     assert mono16.dtype == np.float32
     assert mono16.shape == (176_000,)
     assert 0.05 < float(np.sqrt(np.mean(mono16**2))) < 0.5
