@@ -77,9 +77,7 @@ class KafkaNode:
                 f"-Dlog4j2.configurationFile={layout.log4j_config}",
                 "-cp", layout.kafka_classpath, BROKER_MAIN, str(layout.server_properties),
             ]  # fmt: skip
-            pid = start_detached(
-                argv, pid_file=layout.kafka_pid, log_file=layout.kafka_log, cwd=layout.kafka_dir
-            )
+            pid = start_detached(argv, pid_file=layout.kafka_pid, log_file=layout.kafka_log, cwd=layout.kafka_dir)
             log.info("started Kafka %s (pid %d) at %s", layout.kafka_version, pid, layout.kafka)
         wait_until_answering("Kafka", self.answering, pid=pid, log_file=layout.kafka_log, timeout=timeout)
 
@@ -112,9 +110,7 @@ class KafkaNode:
             log.warning("reformatting %s: it was formatted for a different controller", layout.kafka_data)
             shutil.rmtree(layout.kafka_data)
         cluster_id = self._storage_tool(java, "random-uuid").strip().splitlines()[-1]
-        self._storage_tool(
-            java, "format", "--standalone", "-t", cluster_id, "-c", str(layout.server_properties)
-        )
+        self._storage_tool(java, "format", "--standalone", "-t", cluster_id, "-c", str(layout.server_properties))
         marker.write_text(identity, encoding="utf-8")
 
     def _storage_tool(self, java: str, *args: str) -> str:
@@ -133,9 +129,7 @@ class KafkaNode:
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise LocalStackError(
-            "Java 17 or newer is needed for the local Kafka (apt install openjdk-17-jre-headless)"
-        )
+        raise LocalStackError("Java 17 or newer is needed for the local Kafka (apt install openjdk-17-jre-headless)")
     return java
 
 

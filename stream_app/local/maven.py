@@ -48,9 +48,7 @@ def fetch_kafka_jars(layout: StackLayout) -> Path:
             "-DincludeScope=runtime", f"-DoutputDirectory={staged}",
         ]  # fmt: skip
         try:
-            result = subprocess.run(
-                argv, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, check=False
-            )
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             raise LocalStackError(f"Maven did not fetch Kafka within {FETCH_TIMEOUT_S:.0f} s") from None
         if result.returncode != 0:

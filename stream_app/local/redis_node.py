@@ -69,9 +69,7 @@ class RedisNode:
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
                 "--dir", str(layout.redis_dir),
             ]  # fmt: skip
-            pid = start_detached(
-                argv, pid_file=layout.redis_pid, log_file=layout.redis_log, cwd=layout.redis_dir
-            )
+            pid = start_detached(argv, pid_file=layout.redis_pid, log_file=layout.redis_log, cwd=layout.redis_dir)
             log.info("started Redis (pid %d) at %s", pid, layout.redis)
         wait_until_answering("Redis", self.answering, pid=pid, log_file=layout.redis_log, timeout=timeout)
 

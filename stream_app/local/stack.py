@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from stream_app.config import Settings
 from stream_app.local.endpoints import StackLayout
@@ -39,9 +42,9 @@ class LocalStack:
         Raises:
             LocalStackError: when a service cannot be fetched, started or reached in ``timeout`` seconds.
         """
-        self.layout.home.mkdir(parents=True, exist_ok=True)
-        self.redis.start(timeout)
-        self.kafka.start(timeout)
+        with _stack_lock(self.layout.home):
+            self.redis.start(timeout)
+            self.kafka.start(timeout)
         created = ensure_topics(self.settings, extra_topics, timeout=timeout)
         if created:
             log.info("created topics: %s", ", ".join(created))
@@ -49,8 +52,8 @@ class LocalStack:
 
     def down(self) -> list[str]:
         """Stop Kafka first (it flushes), then Redis; returns the names of the services that were stopped."""
-        stopped = [node.name for node in (self.kafka, self.redis) if node.stop()]
-        return stopped
+        with _stack_lock(self.layout.home):
+            return [node.name for node in (self.kafka, self.redis) if node.stop()]
 
     def status(self) -> list[ServiceState]:
         """Report each service: pid when this stack started it, whether it answers, its log file."""
@@ -59,3 +62,15 @@ class LocalStack:
     def is_up(self) -> bool:
         """Return whether both services answer."""
         return all(state.answering for state in self.status())
+
+
+@contextlib.contextmanager
+def _stack_lock(home: Path) -> Iterator[None]:
+    """Serialise starts and stops across processes (two test sessions calling `up` at once)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "stack.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

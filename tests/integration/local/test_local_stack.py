@@ -17,9 +17,7 @@ from stream_app.local.admin import admin_client
 pytestmark = pytest.mark.integration
 
 
-def test_service_topics_exist_with_the_configured_partitions(
-    settings: Settings, local_stack: LocalStack
-) -> None:
+def test_service_topics_exist_with_the_configured_partitions(settings: Settings, local_stack: LocalStack) -> None:
     metadata = admin_client(settings.kafka.bootstrap_servers).list_topics(timeout=10)
     for name in service_topics(settings):
         assert name in metadata.topics, name

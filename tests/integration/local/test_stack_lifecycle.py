@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,10 @@ def private_stack(settings: Settings, private_home: Path) -> Iterator[LocalStack
 
 
 def test_up_is_idempotent_and_down_stops_everything(private_stack: LocalStack) -> None:
-    created = private_stack.up(timeout=120)
-    assert sorted(created) == sorted(service_topics(private_stack.settings))
+    # Two sessions starting the same stack at once: one starts it, the other waits and finds it running.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: private_stack.up(timeout=120), range(2)))
+    assert sorted(results[0] + results[1]) == sorted(service_topics(private_stack.settings))
     first = private_stack.status()
     assert [s.name for s in first] == ["kafka", "redis"]
     assert all(s.answering and s.pid is not None for s in first)
