@@ -15,9 +15,11 @@ Rules, in the order they apply to each chunk:
 * **Cap.** When more than ``buffer_cap`` samples are buffered (windows were not taken: inference fell
   behind), the oldest audio is dropped, whole windows at a time, and reported.
 * **Windows.** Window ``k`` covers ``[k * hop, k * hop + window)`` and is ready once the stream holds
-  its last sample. At end of stream, the window that holds the stream's end is ready as the last one
-  (so a stream whose length is a window end gets a short last window of the overlap; this keeps the
-  windows a function of the samples alone, whatever the chunking and however end of stream arrives).
+  its last sample. At end of stream, the window that holds the stream's end is ready as the last one.
+  When the previous window already saw every sample (the stream ends inside its overlap), the last
+  window is empty: re-transcribing a second of overlap alone invites hallucinations, and the merger
+  commits the held words instead. Full windows are never last, so the windows stay a function of
+  the samples alone, whatever the chunking and however end of stream arrives.
   With an interim step ``S``, a preview of the next window's audio so far is ready at each position
   ``start + overlap + j * S`` (``j * S`` for window 0); several positions reached at once give one
   preview, of the latest. Audio no window needs any more is released.
@@ -141,6 +143,11 @@ class StreamBuffer:
         return int(self._s.audio.shape[0])
 
     @property
+    def next_seq(self) -> int:
+        """The sequence number the buffer expects next (every lower one is applied, held-over or lost)."""
+        return self._s.next_seq
+
+    @property
     def pending_count(self) -> int:
         """Out-of-order chunks held for a hole to fill."""
         return len(self._s.pending)
@@ -187,10 +194,12 @@ class StreamBuffer:
             end = start + cfg.window
             if s.stream_end >= end:
                 windows.append(Window(s.next_window, start, self._slice(start, end), start + cfg.hop))
+                s.seen_until = end
                 self._release_to(s.next_window + 1)
             elif s.ended:
                 stop = s.stream_end
-                windows.append(Window(s.next_window, start, self._slice(start, stop), stop, is_last=True))
+                first = start if stop > s.seen_until else stop  # no new audio: an empty last window
+                windows.append(Window(s.next_window, first, self._slice(first, stop), stop, is_last=True))
                 s.finished = True
                 s.base, s.audio = stop, np.zeros(0, dtype=np.float32)
             else:

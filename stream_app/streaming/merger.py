@@ -5,17 +5,20 @@ Rules for each window's words (stream-time timestamps):
 * **Guards.** A window VAD skipped, with no words, that Whisper itself calls silence
   (``no_speech_prob`` above and ``avg_logprob`` below their thresholds) or that compresses like a
   repetition loop gives no words.
-* **Already committed.** Words starting more than ``start_tolerance`` before the committed horizon
-  (the end of the last committed word), or ending before it, were seen by an earlier window: dropped.
-  If the first remaining word starts within ``match_window`` of the horizon, the longest run of 1 to 5
-  leading words that repeats the committed tail (lower case, punctuation stripped) is dropped too:
-  the whisper_streaming boundary rule, for words whose timestamps moved between windows.
+* **Already committed.** Words ending no later than ``end_tolerance`` after the committed horizon
+  (the end of the last committed word) were seen by an earlier window: dropped (this removes the cut
+  piece of a word that straddled the window start). Start times are not trusted: Whisper stretches a
+  window's first word back to the window's start. If the first remaining word starts within
+  ``match_window`` of the horizon, the longest run of 1 to 5 leading words that repeats the committed
+  tail (lower case, punctuation stripped) is dropped too: the whisper_streaming boundary rule, for
+  words whose timestamps moved between windows.
 * **Loops.** An n-gram (n <= 4) repeated more than three times in a row, committed text included, is
   dropped (see `text.drop_loops`).
 * **Commit.** A final window commits its words that start before its ``stable_until`` (the next
   window's start) and holds back the rest: the next window sees them whole, with context on both
   sides. A word straddling that point is committed here, since the next window sees it cut. The last
-  window commits everything. An interim preview commits what it and the previous pass agree on
+  window commits everything; an empty last window (no new audio) commits the held words. An interim
+  preview commits what it and the previous pass agree on
   (LocalAgreement-2); the held words of a final window count as a pass.
 * **Segments.** Each pass that commits words emits one final segment (``revision`` 0) with id
   ``"{stream_id}:{index}"``, ``index`` counting from 0. The words not yet committed are published as
@@ -45,7 +48,7 @@ class MergePolicy:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
-    start_tolerance: float = 0.1  # seconds a re-seen word may start before the horizon
+    end_tolerance: float = 0.05  # seconds past the horizon a re-seen word's end may reach
     match_window: float = 1.0  # seconds from the horizon within which the n-gram match applies
     tail_words: int = 16  # committed words remembered for matching and loop detection
 
@@ -105,7 +108,10 @@ class SegmentMerger:
             return []
         if transcript is not None:
             s.model, s.precision = transcript.model, transcript.precision
-        words = drop_loops(s.tail, self._fresh(self._usable(transcript)))
+        if window.is_last and window.is_empty and transcript is None:
+            words = list(s.hypothesis)  # nothing new was heard: the held words are final as they are
+        else:
+            words = drop_loops(s.tail, self._fresh(self._usable(transcript)))
         if window.is_last:
             commit, rest = words, []
         elif window.is_interim:
@@ -145,7 +151,7 @@ class SegmentMerger:
         if not s.tail:
             return words
         horizon = s.committed_until
-        kept = [w for w in words if w.start >= horizon - p.start_tolerance and w.end > horizon]
+        kept = [w for w in words if w.end > horizon + p.end_tolerance]
         if kept and abs(kept[0].start - horizon) < p.match_window:
             kept = kept[overlap_length(s.tail, kept) :]
         return kept

@@ -58,6 +58,7 @@ class BufferState:
     shift: int = 0
     next_window: int = 0
     last_interim_end: int = 0
+    seen_until: int = 0  # end of the last final window handed out
     ended: bool = False
     finished: bool = False
     audio: npt.NDArray[np.float32] = field(default_factory=_empty_audio)
@@ -119,6 +120,7 @@ def encode_buffer_state(state: BufferState, encoding: PcmEncoding = "f32") -> by
         "shift": state.shift,
         "win": state.next_window,
         "interim": state.last_interim_end,
+        "seen": state.seen_until,
         "ended": state.ended,
         "finished": state.finished,
         "pcm": encoding,
@@ -166,6 +168,7 @@ def decode_buffer_state(data: bytes) -> BufferState:
             shift=h["shift"],
             next_window=h["win"],
             last_interim_end=h["interim"],
+            seen_until=h["seen"],
             ended=h["ended"],
             finished=h["finished"],
             audio=audio,

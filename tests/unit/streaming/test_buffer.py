@@ -65,13 +65,14 @@ def test_windows_follow_the_grid_and_the_last_one_is_partial() -> None:
     assert windows[-1].stable_until_sample == 35
 
 
-def test_stream_ending_on_a_window_end_gets_a_short_last_window_of_the_overlap() -> None:
+def test_stream_ending_inside_the_last_overlap_gets_an_empty_last_window() -> None:
     windows = run(StreamBuffer(W10_O2), chunks_for([18]))
     assert [(w.start_sample, w.end_sample, w.is_last) for w in windows] == [
         (0, 10, False),
         (8, 18, False),
-        (16, 18, True),
+        (18, 18, True),
     ]
+    assert windows[-1].is_empty and windows[-1].stable_until_sample == 18
 
 
 def test_empty_stream_gives_one_empty_last_window() -> None:
@@ -246,7 +247,7 @@ def test_flush_applies_held_chunks_and_returns_the_last_window() -> None:
     buffer.take_ready_windows()
     buffer.apply(chunk(2, 16, 2))
     windows = buffer.flush()
-    assert [(w.start_sample, w.end_sample, w.is_last) for w in windows] == [(8, 18, False), (16, 18, True)]
+    assert [(w.start_sample, w.end_sample, w.is_last) for w in windows] == [(8, 18, False), (18, 18, True)]
     assert windows[0].samples.tolist() == [*ramp(4, 8).tolist(), 0, 0, 0, 0, *ramp(2, 16).tolist()]  # seq 1 lost
     assert buffer.finished and buffer.flush() == []
 

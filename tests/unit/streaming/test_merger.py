@@ -99,6 +99,22 @@ def test_boundary_word_cut_by_the_next_window_is_dropped_by_time() -> None:
     assert final_text(segments) == "ask"
 
 
+def test_first_word_stretched_back_to_the_window_start_is_kept() -> None:
+    # tiny.en on jfk.flac: window 1 ends its final words with "for you" (you to 8.28); window 2 starts at
+    # 8.0 and stretches the held word "ask" back to its start
+    merger = SegmentMerger("s")
+    merger.add(window(1, 4, 9), transcript(words(("for", 7.02, 7.24), ("you", 7.24, 8.28), ("ask", 8.28, 8.68))))
+    segments = merger.add(window(2, 8, 11, last=True), transcript(words(("ask", 8.0, 8.66), ("what", 8.66, 8.94))))
+    assert final_text(segments) == "ask what"
+
+
+def test_empty_last_window_commits_the_held_words() -> None:
+    merger = SegmentMerger("s")
+    merger.add(window(0, 0, 5), transcript(words(("your", 3.5, 3.9), ("country", 4.2, 4.6))))
+    (end,) = merger.add(window(1, 5, 5, last=True), None)
+    assert (end.segment_id, end.text, end.end_of_stream) == ("s:1", "country", True)
+
+
 def test_punctuation_and_case_do_not_defeat_the_overlap_match() -> None:
     merger = SegmentMerger("s")
     merger.add(window(0, 0, 5), transcript(words(("Country.", 3.5, 4.1))))
