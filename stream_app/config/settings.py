@@ -144,6 +144,7 @@ class WorkerSettings:
     web_port: int = _int(6066, minimum=0, maximum=65535)
     web_host: str = "127.0.0.1"
     commit_interval: float = _duration("1s", minimum=0.01)
+    session_timeout: float = _duration("10s", minimum=1.0)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,11 @@ class InferenceEngine:
             self.cache.close()
 
     @property
+    def started(self) -> bool:
+        """Whether a model is loaded and active."""
+        return self._active is not None
+
+    @property
     def active(self) -> ModelKey:
         """The model and precision new windows go to."""
         if self._active is None:

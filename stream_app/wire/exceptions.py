@@ -21,6 +21,7 @@ REJECTION_REASONS = (
     "bad_end_of_stream",
     "empty_key",
     "bad_stream_id",
+    "processing_error",  # the worker failed on an accepted chunk (a bug); the stream goes on
 )
 
 

@@ -1,0 +1,44 @@
+"""Run one worker replica: the metrics server, the control listener, and faust's worker loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from faust.worker import Worker
+
+from stream_app.config import Settings
+from stream_app.inference.engine import InferenceEngine
+from stream_app.metrics.server import MetricsServer
+from stream_app.worker.app import create_worker_app
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    settings: Settings, *, replica: str | None = None, web_port: int | None = None, metrics_port: int | None = None
+) -> int:
+    """Run until interrupted (SIGINT/SIGTERM); returns the exit status."""
+    if web_port is not None:
+        settings = dataclasses.replace(settings, worker=dataclasses.replace(settings.worker, web_port=web_port))
+    if metrics_port is not None:
+        settings = dataclasses.replace(settings, metrics=dataclasses.replace(settings.metrics, port=metrics_port))
+    engine = InferenceEngine(settings)
+    started = time.monotonic()
+    key = engine.start()  # before joining the group: a replica takes partitions only once it can serve them
+    log.info("model %s ready in %.1f s", key, time.monotonic() - started)
+    worker_app = create_worker_app(settings, replica=replica, engine=engine)
+    server = None
+    if settings.metrics.enabled:
+        server = MetricsServer(worker_app.health, settings.metrics.host, settings.metrics.port).start()
+    try:
+        worker = Worker(worker_app.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        worker_app.engine.close()
+        if server is not None:
+            server.stop()
+    return 0
