@@ -17,9 +17,7 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "batch", help="transcribe audio files and folders (no Kafka needed)"
     )
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)"
-    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     parser.add_argument(
         "-o",
         "--output",
@@ -27,9 +25,7 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="JSONL journal; files it records as done are skipped on re-run (default: results.jsonl)",
     )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="inference threads (default: parallel.max_workers)"
-    )
+    parser.add_argument("--workers", type=int, default=None, help="inference threads (default: parallel.max_workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-pack", action="store_true", help="give every file its own 30 s window")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")

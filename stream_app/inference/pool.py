@@ -157,9 +157,7 @@ class InferencePool:
             )
             for i in range(threads)
         ]
-        self._watchdog = threading.Thread(
-            target=self._watch_deadlines, name=f"inference-{name}-watchdog", daemon=True
-        )
+        self._watchdog = threading.Thread(target=self._watch_deadlines, name=f"inference-{name}-watchdog", daemon=True)
         for thread in [*self._threads, self._watchdog]:
             thread.start()
 
@@ -185,9 +183,7 @@ class InferencePool:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if not wait or (remaining is not None and remaining <= 0):
                     self._metrics.rejected.labels(self.name).inc()
-                    raise PoolSaturated(
-                        f"pool {self.name!r} has {self._pending} jobs queued (limit {self._capacity})"
-                    )
+                    raise PoolSaturated(f"pool {self.name!r} has {self._pending} jobs queued (limit {self._capacity})")
                 self._cond.wait(remaining)
             index = self._balancer.choose(self._stats_locked())
             replica = self._replicas[index]

@@ -55,9 +55,7 @@ class PoolMetrics:
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
-        self.errors = Counter(
-            "stream_app_pool_errors_total", "Jobs that failed in the model", labels, registry=reg
-        )
+        self.errors = Counter("stream_app_pool_errors_total", "Jobs that failed in the model", labels, registry=reg)
         self.timeouts = Counter(
             "stream_app_pool_timeouts_total", "Jobs abandoned after the task timeout", ("pool",), registry=reg
         )

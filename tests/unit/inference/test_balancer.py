@@ -39,9 +39,7 @@ def test_adaptive_prefers_the_faster_replica_despite_a_longer_queue() -> None:
 def test_adaptive_avoids_a_replica_near_its_gpu_memory_limit() -> None:
     lb = LoadBalancer("adaptive")
     full = WorkerStats(0, ewma_seconds=0.3, gpu_memory_bytes=int(1.1 * GB), gpu_memory_limit_bytes=GB)
-    roomy = WorkerStats(
-        1, queue_length=1, ewma_seconds=0.3, gpu_memory_bytes=GB // 4, gpu_memory_limit_bytes=GB
-    )
+    roomy = WorkerStats(1, queue_length=1, ewma_seconds=0.3, gpu_memory_bytes=GB // 4, gpu_memory_limit_bytes=GB)
     assert lb.choose([full, roomy]) == 1
 
 

@@ -57,10 +57,7 @@ class FakeModel:
             assert self.release.wait(WAIT)
         if any(j.stream_id == "poison" for j in jobs):
             raise ValueError("cannot decode this window")
-        return [
-            WindowTranscript((), f"{j.stream_id}/{j.window_index}", 0.0, 0.0, 1.0, "fake", "int8")
-            for j in jobs
-        ]
+        return [WindowTranscript((), f"{j.stream_id}/{j.window_index}", 0.0, 0.0, 1.0, "fake", "int8") for j in jobs]
 
     def seen(self) -> list[tuple[str, int]]:
         return [item for batch in self.batches for item in batch]
@@ -133,9 +130,7 @@ def test_ready_jobs_of_many_streams_share_one_call(registry: CollectorRegistry) 
         for f in [held, *fs]:
             f.result(WAIT)
     assert [len(b) for b in model.batches] == [1, 4, 2]
-    assert (
-        registry.get_sample_value("stream_app_pool_batch_size_count", {"pool": "default", "worker": "0"}) == 3
-    )
+    assert registry.get_sample_value("stream_app_pool_batch_size_count", {"pool": "default", "worker": "0"}) == 3
 
 
 def test_full_queue_reports_saturation_and_refuses_or_blocks(registry: CollectorRegistry) -> None:
@@ -288,9 +283,7 @@ def test_cache_answers_repeated_windows_without_a_model_call(registry: Collector
 
 def test_replicas_share_the_work_and_export_their_stats(registry: CollectorRegistry) -> None:
     models = [FakeModel(), FakeModel()]
-    pool = InferencePool(
-        models, parallel(max_workers=2, load_balancing="round_robin"), metrics=PoolMetrics(registry)
-    )
+    pool = InferencePool(models, parallel(max_workers=2, load_balancing="round_robin"), metrics=PoolMetrics(registry))
     with pool:
         fs = [pool.submit(job("s", i)) for i in range(10)]
         assert [f.result(WAIT).text for f in fs] == [f"s/{i}" for i in range(10)]
@@ -299,8 +292,5 @@ def test_replicas_share_the_work_and_export_their_stats(registry: CollectorRegis
     assert [s.index for s in stats] == [0, 1]
     assert all(s.ewma_seconds > 0 for s in stats)
     for worker in ("0", "1"):
-        assert (
-            registry.get_sample_value("stream_app_pool_queue_length", {"pool": "default", "worker": worker})
-            == 0
-        )
+        assert registry.get_sample_value("stream_app_pool_queue_length", {"pool": "default", "worker": worker}) == 0
         assert registry.get_sample_value("stream_app_worker_load", {"pool": "default", "worker": worker}) > 0
