@@ -1,0 +1,48 @@
+"""`stream-app bench NAME`: benchmarks that print a table and, with --json, one JSON object last.
+
+Each benchmark is a module ``stream_app.bench.<name>`` with ``add_arguments(parser)`` and
+``run(args, settings) -> int``; it measures the reference (faster-whisper called directly) in the
+same run, on the same audio, so the ratios hold on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from stream_app.config import Settings
+
+BENCHMARKS = {
+    "latency": "final-segment latency of live streams vs bare faster-whisper on the same windows",
+    "accuracy": "streamed WER vs whole-file WER on a synthetic corpus, boundary repeats, silence",
+    "soak": "hours of audio through one stream and many short streams: memory growth, evictions",
+    "throughput": "sequential vs batched faster-whisper vs the service vs stream-app batch",
+    "scaling": "aggregate throughput with 1 and 2 worker replicas pinned to one core each",
+    "precision": "real-time factor, WER and memory per model and precision, adaptive mode",
+    "cache": "repeated content: hit rate, per-tier look-up latency, repeat speed-up",
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add `bench` and one sub-command per benchmark module that exists."""
+    parser: argparse.ArgumentParser = subparsers.add_parser("bench", help="run a benchmark")
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
+    for name, help_text in BENCHMARKS.items():
+        try:
+            module = importlib.import_module(f"stream_app.bench.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"stream_app.bench.{name}":
+                raise
+            continue
+        bench = sub.add_parser(name, help=help_text)
+        bench.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+        module.add_arguments(bench)
+        bench.set_defaults(handler=_runner(module))
+
+
+def _runner(module: Any) -> Any:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        return int(module.run(args, settings))
+
+    return handler

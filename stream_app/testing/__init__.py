@@ -1,0 +1,1 @@
+"""Tools for tests and benchmarks: a synthetic speech corpus, WER, and real worker processes."""
