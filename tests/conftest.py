@@ -7,12 +7,8 @@ from pathlib import Path
 import pytest
 
 from stream_app.config import Settings, load_settings
+from stream_app.samples import JFK_FLAC, JFK_REFERENCE
 
-DATA_DIR = Path(__file__).parent / "data"
-JFK_REFERENCE = (
-    "And so my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
-)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +20,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def jfk_path() -> Path:
     """11 s of real speech, stereo 44.1 kHz FLAC (reference text: `JFK_REFERENCE`)."""
-    path = DATA_DIR / "jfk.flac"
+    path = JFK_FLAC
     assert path.is_file(), f"missing test audio {path}"
     return path
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# Every reason a chunk can be refused; the DLQ carries one of these in its `dlq_reason` header.
-REJECTION_REASONS = (
+# Every reason the chunk decoder refuses a chunk for.
+DECODER_REASONS = (
     "missing_header",
     "bad_header",
     "bad_specversion",
@@ -21,8 +21,10 @@ REJECTION_REASONS = (
     "bad_end_of_stream",
     "empty_key",
     "bad_stream_id",
-    "processing_error",  # the worker failed on an accepted chunk (a bug); the stream goes on
 )
+# Every reason a DLQ record's `dlq_reason` header can carry: the decoder's, and the worker failing on an
+# accepted chunk (a bug, logged with its traceback; the partition and the other streams go on).
+REJECTION_REASONS = (*DECODER_REASONS, "processing_error")
 
 
 class ChunkRejected(ValueError):

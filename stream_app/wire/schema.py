@@ -16,7 +16,9 @@ from jsonschema import Draft202012Validator
 
 from stream_app.wire.exceptions import SchemaViolation
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# The repository's top-level schemas/ is the contract; the package reaches it through the link
+# stream_app/wire/schemas, which a wheel build turns into a copy.
+SCHEMA_DIR = Path(__file__).parent / "schemas"
 CHUNK_SCHEMA = "audio-chunk.v1.json"
 SEGMENT_SCHEMA = "transcript-segment.v1.json"
 

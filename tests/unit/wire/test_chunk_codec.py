@@ -9,7 +9,7 @@ import pytest
 from stream_app.audio.pcm import float_to_pcm, resample_chunk, target_position
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import CHUNK_EVENT_TYPE, decode_chunk, encode_chunk
-from stream_app.wire.exceptions import REJECTION_REASONS, ChunkRejected
+from stream_app.wire.exceptions import DECODER_REASONS, ChunkRejected
 from stream_app.wire.headers import headers_to_dict
 from stream_app.wire.schema import validate_chunk_headers
 
@@ -129,7 +129,7 @@ def _case(reason: str) -> tuple[bytes | None, bytes | None, list[tuple[str, byte
     raise AssertionError(reason)
 
 
-@pytest.mark.parametrize("reason", REJECTION_REASONS)
+@pytest.mark.parametrize("reason", DECODER_REASONS)
 def test_every_rejection_reason(reason: str) -> None:
     key, value, headers = _case(reason)
     with pytest.raises(ChunkRejected) as caught:
@@ -210,5 +210,5 @@ def test_mutated_records_only_ever_raise_chunk_rejected() -> None:
             decode_chunk(key, payload, mutated_headers, max_bytes=MAX)
             accepted += 1
         except ChunkRejected as exc:
-            assert exc.reason in REJECTION_REASONS
+            assert exc.reason in DECODER_REASONS
     assert 0 < accepted < 2000
