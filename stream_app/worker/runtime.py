@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -12,6 +13,7 @@ from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
 from stream_app.metrics.server import MetricsServer
 from stream_app.worker.app import create_worker_app
+from stream_app.worker.control import ControlListener
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,13 @@ def run_worker(
     key = engine.start()  # before joining the group: a replica takes partitions only once it can serve them
     log.info("model %s ready in %.1f s", key, time.monotonic() - started)
     worker_app = create_worker_app(settings, replica=replica, engine=engine)
+    control = ControlListener(settings.kafka, worker_app.engine, worker_app.replica)
+
+    async def follow_control() -> None:  # runs on faust's loop once the worker is up
+        control.start(asyncio.get_running_loop())
+
+    worker_app.app.task(follow_control)
+
     server = None
     if settings.metrics.enabled:
         server = MetricsServer(worker_app.health, settings.metrics.host, settings.metrics.port).start()
@@ -38,6 +47,7 @@ def run_worker(
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
+        control.stop()
         worker_app.engine.close()
         if server is not None:
             server.stop()
