@@ -66,6 +66,8 @@ class StreamingSettings:
     idle_timeout: float = _duration("60s", minimum=1.0)
     max_chunk_bytes: int = _size("1MB", minimum=2)
     max_reorder_chunks: int = _int(64, minimum=0)
+    pause_search: float = 0.4  # share of the window, at its end, searched for a pause to cut at (0 = fixed grid)
+    min_pause: float = _duration("200ms", minimum=0.02)  # shortest silence a window may be cut in
     vad: bool = True
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0

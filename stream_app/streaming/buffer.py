@@ -13,16 +13,19 @@ Rules, in the order they apply to each chunk:
   time after it runs behind the recorder's offsets by the skipped amount (``GapReport.skipped_samples``,
   `StreamBuffer.shift`). A chunk starting before the buffer's end loses its overlapping samples.
 * **Cap.** When more than ``buffer_cap`` samples are buffered (windows were not taken: inference fell
-  behind), the oldest audio is dropped, whole windows at a time, and reported.
-* **Windows.** Window ``k`` covers ``[k * hop, k * hop + window)`` and is ready once the stream holds
-  its last sample. At end of stream, the window that holds the stream's end is ready as the last one.
-  When the previous window already saw every sample (the stream ends inside its overlap), the last
-  window is empty: re-transcribing a second of overlap alone invites hallucinations, and the merger
-  commits the held words instead. Full windows are never last, so the windows stay a function of
-  the samples alone, whatever the chunking and however end of stream arrives.
+  behind), the oldest audio is dropped, whole hops at a time, and reported.
+* **Windows.** Window ``k`` starts at ``s_k`` and is ready once the stream holds ``s_k + window``; it
+  ends at a pause in its last ``pause_search`` samples or at ``s_k + window`` (the rule of
+  `stream_app.streaming.windowing`). At end of stream, ``[s_k, end)`` is ready as the last window.
+  When the previous window already saw every sample (the stream ends inside its overlap), or the
+  rest is silence (below the pause threshold of the latest full window's speech level), the last
+  window is empty: re-transcribing a second of overlap or of silence alone invites hallucinations,
+  and the merger commits the held words instead. Full windows are never last, so the windows stay a
+  function of the samples alone, whatever the chunking and however end of stream arrives.
   With an interim step ``S``, a preview of the next window's audio so far is ready at each position
-  ``start + overlap + j * S`` (``j * S`` for window 0); several positions reached at once give one
-  preview, of the latest. Audio no window needs any more is released.
+  ``first + j * S``, ``first`` being the end of the audio the previous window saw (``s_0`` for
+  window 0); several positions reached at once give one preview, of the latest. Audio no window
+  needs any more is released.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from stream_app.streaming.pauses import find_pause, is_silent, silence_threshold
 from stream_app.streaming.state import (
     BufferState,
     PcmEncoding,
@@ -143,6 +147,16 @@ class StreamBuffer:
         return int(self._s.audio.shape[0])
 
     @property
+    def next_start(self) -> int:
+        """First sample of the next final window (cut at pauses, windows are not on a grid)."""
+        return self._s.next_start
+
+    @property
+    def speech_level(self) -> float:
+        """Speech level (frame RMS) of the latest full window cut by the pause rule, 0 before one."""
+        return self._s.speech_level
+
+    @property
     def next_seq(self) -> int:
         """The sequence number the buffer expects next (every lower one is applied, held-over or lost)."""
         return self._s.next_seq
@@ -190,18 +204,11 @@ class StreamBuffer:
         s, cfg = self._s, self._s.config
         windows: list[Window] = []
         while not s.finished:
-            start = cfg.window_start(s.next_window)
-            end = start + cfg.window
-            if s.stream_end >= end:
-                windows.append(Window(s.next_window, start, self._slice(start, end), start + cfg.hop))
-                s.seen_until = end
-                self._release_to(s.next_window + 1)
+            start = s.next_start
+            if s.stream_end >= start + cfg.window:
+                windows.append(self._cut(start))
             elif s.ended:
-                stop = s.stream_end
-                first = start if stop > s.seen_until else stop  # no new audio: an empty last window
-                windows.append(Window(s.next_window, first, self._slice(first, stop), stop, is_last=True))
-                s.finished = True
-                s.base, s.audio = stop, np.zeros(0, dtype=np.float32)
+                windows.append(self._last_window(start))
             else:
                 break
         if not s.ended and cfg.interim > 0:
@@ -210,10 +217,51 @@ class StreamBuffer:
                 windows.append(interim)
         return windows
 
+    def _cut(self, start: int) -> Window:
+        """Cut the full window starting at ``start``, at a pause or on the fixed rule."""
+        s, cfg = self._s, self._s.config
+        samples = self._slice(start, start + cfg.window)
+        cut: int | None = None
+        if cfg.pause_search:
+            found, s.speech_level = find_pause(
+                samples,
+                cfg.window - cfg.pause_search,
+                min_pause=cfg.min_pause,
+                ratio=cfg.pause_ratio,
+                floor=cfg.silence_floor,
+            )
+            cut = None if found is None else start + found
+        if cut is None:
+            window = Window(s.next_window, start, samples, start + cfg.hop)
+            next_start = start + cfg.hop
+        else:
+            end = cut + cfg.pause_margin
+            window = Window(s.next_window, start, samples[: end - start], cut)
+            next_start = cut - cfg.pause_margin
+        s.seen_until = window.end_sample
+        self._release_to(next_start, s.next_window + 1)
+        return window
+
+    def _last_window(self, start: int) -> Window:
+        """Make the window that holds the stream's end: empty when it brings no new sound."""
+        s, cfg = self._s, self._s.config
+        stop = s.stream_end
+        first = start
+        if stop <= s.seen_until:
+            first = stop  # no new audio
+        elif cfg.pause_search and s.speech_level > 0.0:
+            threshold = silence_threshold(s.speech_level, cfg.pause_ratio, cfg.silence_floor)
+            if is_silent(self._slice(start, stop), threshold):
+                first = stop  # only silence after the last cut
+        window = Window(s.next_window, first, self._slice(first, stop), stop, is_last=True)
+        s.finished = True
+        s.base, s.audio = stop, np.zeros(0, dtype=np.float32)
+        return window
+
     def _interim_window(self) -> Window | None:
         s, cfg = self._s, self._s.config
-        start = cfg.window_start(s.next_window)
-        first = start + cfg.overlap if s.next_window > 0 else start
+        start = s.next_start
+        first = max(start, s.seen_until)
         if s.stream_end <= first:
             return None
         position = first + (s.stream_end - first) // cfg.interim * cfg.interim
@@ -226,12 +274,11 @@ class StreamBuffer:
         base = self._s.base
         return self._s.audio[start - base : stop - base].copy()
 
-    def _release_to(self, window_index: int) -> None:
-        """Forget audio before ``window_index``'s start: no later window reads it."""
+    def _release_to(self, start: int, window_index: int) -> None:
+        """Make window ``window_index``, starting at ``start``, the next one, forgetting the audio before it."""
         s = self._s
-        new_base = s.config.window_start(window_index)
-        s.audio = s.audio[new_base - s.base :]
-        s.base, s.next_window = new_base, window_index
+        s.audio = s.audio[start - s.base :]
+        s.base, s.next_start, s.next_window = start, start, window_index
 
     def _drain(self, out: _Outcome) -> None:
         s = self._s
@@ -283,7 +330,7 @@ class StreamBuffer:
         excess = s.stream_end - s.base - cfg.effective_cap
         if excess <= 0:
             return
-        first_kept = -(-(s.stream_end - cfg.effective_cap) // cfg.hop)
+        hops = -(-(s.stream_end - cfg.effective_cap - s.next_start) // cfg.hop)
         before = s.base
-        self._release_to(first_kept)
+        self._release_to(s.next_start + hops * cfg.hop, s.next_window + hops)
         out.dropped += s.base - before

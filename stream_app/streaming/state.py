@@ -25,7 +25,8 @@ PcmEncoding = Literal["f32", "s16"]
 
 _BUFFER_MAGIC = b"SB"
 _MERGER_MAGIC = b"SM"
-_VERSION = 1
+_BUFFER_VERSION = 2  # 2: the next window's start and the speech level are stored, windows cut at pauses
+_MERGER_VERSION = 1
 _PREFIX = struct.Struct(">2sBI")
 _INT16_SCALE = 32768.0
 
@@ -48,7 +49,9 @@ class BufferState:
     """Everything a `StreamBuffer` needs to resume, in stream samples.
 
     ``audio`` holds samples ``[base, stream_end)`` of the buffer's timeline; ``shift`` is the recorder's
-    offset minus that timeline (stream time skipped by capped gaps).
+    offset minus that timeline (stream time skipped by capped gaps). ``next_start`` is the first sample
+    of window ``next_window`` (windows cut at pauses are not on a grid); ``speech_level`` is the
+    speech level of the latest full window, against which a last window is judged silent.
     """
 
     config: WindowingConfig
@@ -57,6 +60,8 @@ class BufferState:
     base: int = 0
     shift: int = 0
     next_window: int = 0
+    next_start: int = 0
+    speech_level: float = 0.0
     last_interim_end: int = 0
     seen_until: int = 0  # end of the last final window handed out
     ended: bool = False
@@ -113,12 +118,19 @@ def encode_buffer_state(state: BufferState, encoding: PcmEncoding = "f32") -> by
             cfg.buffer_cap,
             cfg.max_reorder_chunks,
             cfg.max_gap_fill,
+            cfg.pause_search,
+            cfg.min_pause,
+            cfg.pause_margin,
+            cfg.pause_ratio,
+            cfg.silence_floor,
         ],
         "seq": state.next_seq,
         "end": state.stream_end,
         "base": state.base,
         "shift": state.shift,
         "win": state.next_window,
+        "start": state.next_start,
+        "level": state.speech_level,
         "interim": state.last_interim_end,
         "seen": state.seen_until,
         "ended": state.ended,
@@ -128,25 +140,25 @@ def encode_buffer_state(state: BufferState, encoding: PcmEncoding = "f32") -> by
         "pending": [[seq, p.offset, int(p.samples.shape[0]), p.end_of_stream] for seq, p in pending],
     }
     head = orjson.dumps(header)
-    parts = [_PREFIX.pack(_BUFFER_MAGIC, _VERSION, len(head)), head, _encode_pcm(state.audio, encoding)]
+    parts = [_PREFIX.pack(_BUFFER_MAGIC, _BUFFER_VERSION, len(head)), head, _encode_pcm(state.audio, encoding)]
     parts.extend(_encode_pcm(p.samples, encoding) for _, p in pending)
     return b"".join(parts)
 
 
-def _read_prefix(data: bytes, magic: bytes, what: str) -> tuple[int, int]:
+def _read_prefix(data: bytes, magic: bytes, what: str, expected: int) -> tuple[int, int]:
     if len(data) < _PREFIX.size:
         raise StateDecodeError(f"{what} state is too short ({len(data)} bytes)")
     found, version, head_len = _PREFIX.unpack_from(data)
     if found != magic:
         raise StateDecodeError(f"not a {what} state (magic {found!r})")
-    if version != _VERSION:
-        raise StateDecodeError(f"{what} state version {version} is not supported (expected {_VERSION})")
+    if version != expected:
+        raise StateDecodeError(f"{what} state version {version} is not supported (expected {expected})")
     return head_len, _PREFIX.size
 
 
 def decode_buffer_state(data: bytes) -> BufferState:
     """Rebuild a buffer's state from `encode_buffer_state` output."""
-    head_len, pos = _read_prefix(data, _BUFFER_MAGIC, "buffer")
+    head_len, pos = _read_prefix(data, _BUFFER_MAGIC, "buffer", _BUFFER_VERSION)
     try:
         h = orjson.loads(data[pos : pos + head_len])
         config = WindowingConfig(*h["cfg"])
@@ -167,6 +179,8 @@ def decode_buffer_state(data: bytes) -> BufferState:
             base=h["base"],
             shift=h["shift"],
             next_window=h["win"],
+            next_start=h["start"],
+            speech_level=float(h["level"]),
             last_interim_end=h["interim"],
             seen_until=h["seen"],
             ended=h["ended"],
@@ -200,12 +214,12 @@ def encode_merger_state(state: MergerState) -> bytes:
             "model": [state.model, state.precision],
         }
     )
-    return _PREFIX.pack(_MERGER_MAGIC, _VERSION, len(body)) + body
+    return _PREFIX.pack(_MERGER_MAGIC, _MERGER_VERSION, len(body)) + body
 
 
 def decode_merger_state(data: bytes) -> MergerState:
     """Rebuild a merger's state from `encode_merger_state` output."""
-    body_len, pos = _read_prefix(data, _MERGER_MAGIC, "merger")
+    body_len, pos = _read_prefix(data, _MERGER_MAGIC, "merger", _MERGER_VERSION)
     try:
         b = orjson.loads(data[pos : pos + body_len])
         return MergerState(

@@ -1,7 +1,19 @@
-"""The window grid: how a stream's samples are cut into overlapping windows, and the window value.
+"""The window rule: how a stream's samples are cut into windows, and the window value.
 
-Window ``k`` covers stream samples ``[k * hop, k * hop + window)`` with ``hop = window - overlap``.
-Everything is counted in 16 kHz samples so that the grid is a function of the audio alone.
+Window ``k`` starts at ``s_k`` (``s_0 = 0``) and is cut once the stream holds ``s_k + window``:
+
+* **Pause cut.** With ``pause_search > 0``, the last ``pause_search`` samples of ``[s_k, s_k + window)``
+  are searched for a pause (`stream_app.streaming.pauses.find_pause`: 20 ms frames quieter than a
+  twentieth (-26 dB) of the window's speech level, for at least ``min_pause``). The cut is the middle of the
+  longest one (the latest on ties): the window is ``[s_k, cut + pause_margin)``, it commits the words
+  starting before ``cut``, and ``s_{k+1} = cut - pause_margin``. Both margins lie in the pause, so no
+  word is cut in two.
+* **Fixed fallback.** With no pause (continuous speech), the window is ``[s_k, s_k + window)``, it
+  commits up to ``s_k + hop`` and ``s_{k+1} = s_k + hop`` with ``hop = window - overlap``; the merger
+  de-duplicates the overlap.
+
+Everything is counted in 16 kHz samples and the detector reads only ``[s_k, s_k + window)``, so the
+windows are a function of the stream's samples alone, never of chunk sizes or arrival timing.
 """
 
 from __future__ import annotations
@@ -28,6 +40,8 @@ class WindowingConfig:
 
     ``interim`` is the step between interim (preview) passes, 0 for none. ``buffer_cap`` bounds the
     audio a stream may hold; ``max_gap_fill`` bounds the silence inserted for a hole in the stream.
+    ``pause_search`` (0 = a fixed grid), ``min_pause`` and ``pause_margin`` drive the pause cuts of the
+    module docstring; ``pause_ratio`` and ``silence_floor`` set the detector's threshold.
     """
 
     window: int
@@ -36,6 +50,11 @@ class WindowingConfig:
     buffer_cap: int = 300 * SAMPLE_RATE
     max_reorder_chunks: int = 64
     max_gap_fill: int = 0  # 0 = one window length
+    pause_search: int = 0  # 0 = no pause cuts: the fixed grid
+    min_pause: int = 3200  # 200 ms
+    pause_margin: int = 1600  # 100 ms
+    pause_ratio: float = 0.05  # a frame is silent below this share of the window's speech level...
+    silence_floor: float = 1e-3  # ...or below this RMS (-60 dBFS)
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -46,6 +65,19 @@ class WindowingConfig:
             )
         if self.interim < 0 or self.max_reorder_chunks < 0 or self.max_gap_fill < 0 or self.buffer_cap < 0:
             raise WindowingConfigError("interim step, reorder hold, gap fill and buffer cap must be >= 0")
+        if self.pause_search < 0 or self.min_pause <= 0 or self.pause_margin < 0:
+            raise WindowingConfigError("pause search and margin must be >= 0 and the minimum pause positive")
+        if self.pause_search and (
+            self.pause_search + self.pause_margin >= self.window or self.min_pause > self.pause_search
+        ):
+            raise WindowingConfigError(
+                f"pause search ({self.pause_search}) plus margin must be shorter than the window ({self.window})"
+                f" and hold the minimum pause ({self.min_pause})"
+            )
+        if 2 * self.pause_margin > self.min_pause:
+            raise WindowingConfigError("the pause margin must fit twice in the minimum pause")
+        if not 0.0 <= self.pause_ratio < 1.0 or self.silence_floor < 0.0:
+            raise WindowingConfigError("pause ratio must be in [0, 1) and the silence floor >= 0")
 
     @property
     def hop(self) -> int:
@@ -62,10 +94,6 @@ class WindowingConfig:
         """The most silence one hole may insert (one window length unless configured)."""
         return self.max_gap_fill or self.window
 
-    def window_start(self, index: int) -> int:
-        """First stream sample of window ``index``."""
-        return index * self.hop
-
     @classmethod
     def from_seconds(
         cls,
@@ -76,8 +104,11 @@ class WindowingConfig:
         buffer_size: float = 300.0,
         max_reorder_chunks: int = 64,
         max_gap_fill: float = 0.0,
+        pause_search: float = 0.0,
+        min_pause: float = 0.2,
     ) -> WindowingConfig:
-        """Build the grid from durations in seconds."""
+        """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
+        pause = seconds_to_samples(min_pause)
         return cls(
             window=seconds_to_samples(window),
             overlap=seconds_to_samples(overlap),
@@ -85,17 +116,26 @@ class WindowingConfig:
             buffer_cap=seconds_to_samples(buffer_size),
             max_reorder_chunks=max_reorder_chunks,
             max_gap_fill=seconds_to_samples(max_gap_fill),
+            pause_search=seconds_to_samples(pause_search),
+            min_pause=pause,
+            pause_margin=min(pause // 2, seconds_to_samples(0.1)),
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WindowingConfig:
-        """Build the grid of the configured profile (explicit durations override the profile's)."""
+        """Build the rule of the configured profile (explicit durations override the profile's).
+
+        ``streaming.pause_search`` is a share of the window, so one value suits every profile.
+        """
+        window = settings.window_seconds
         return cls.from_seconds(
-            settings.window_seconds,
+            window,
             settings.overlap_seconds,
             settings.interim_step_seconds,
             buffer_size=settings.streaming.buffer_size,
             max_reorder_chunks=settings.streaming.max_reorder_chunks,
+            pause_search=settings.streaming.pause_search * window,
+            min_pause=settings.streaming.min_pause,
         )
 
 
@@ -103,9 +143,10 @@ class WindowingConfig:
 class Window:
     """A span of one stream's audio to transcribe.
 
-    ``stable_until_sample`` says how far this window's words may be committed: the start of the next
-    window for a final window (later words are seen again, with more context, by the next one), the
-    end for the last window, and the start for an interim preview (only agreement commits those).
+    ``stable_until_sample`` says how far this window's words may be committed: the pause it was cut
+    at, or the next window's start for a fixed cut (later words are seen again, with more context, by
+    the next one), the end for the last window, and the start for an interim preview (only
+    agreement commits those).
     """
 
     index: int

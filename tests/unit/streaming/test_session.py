@@ -91,6 +91,9 @@ CONFIGS = {
     "live-interim": WindowingConfig.from_seconds(5.0, 1.0, 0.5),
     "long": WindowingConfig.from_seconds(8.0, 2.0),
     "no-overlap": WindowingConfig.from_seconds(3.0, 0.0),
+    "pause": WindowingConfig.from_seconds(5.0, 1.0, pause_search=2.0),
+    "pause-interim": WindowingConfig.from_seconds(4.0, 1.0, 0.5, pause_search=1.6),
+    "pause-between-words": WindowingConfig.from_seconds(3.0, 1.0, pause_search=1.2, min_pause=0.1),
 }
 CHUNKINGS = {"100ms": [1600], "odd": [5923], "mixed": [800, 16000, 321, 7000]}
 
@@ -102,7 +105,7 @@ def test_stream_gives_every_word_once_in_order(config_name: str, chunking: str) 
     check_transcript(segments)
 
 
-@pytest.mark.parametrize("config_name", ["live", "long"])
+@pytest.mark.parametrize("config_name", ["live", "long", "pause", "pause-between-words"])
 def test_final_segments_do_not_depend_on_chunking(config_name: str) -> None:
     runs = [
         finals(list(transcribe_chunks(chunked(speech(), sizes), recognise, CONFIGS[config_name])))
@@ -111,15 +114,17 @@ def test_final_segments_do_not_depend_on_chunking(config_name: str) -> None:
     assert runs[0] == runs[1] == runs[2]
 
 
-def test_no_words_come_out_of_the_long_silence() -> None:
-    segments = finals(list(transcribe_chunks(chunked(speech(pause_s=12.0), [1600]), recognise, CONFIGS["live"])))
+@pytest.mark.parametrize("config_name", ["live", "pause"])
+def test_no_words_come_out_of_the_long_silence(config_name: str) -> None:
+    segments = finals(list(transcribe_chunks(chunked(speech(pause_s=12.0), [1600]), recognise, CONFIGS[config_name])))
     words = [w for s in segments for w in s.words]
     pause_start = next(w.end for w in words if w.text.strip() == "country")
     assert not [w for w in words if pause_start < w.start < pause_start + 11.9]
 
 
-def test_session_resumed_from_bytes_mid_stream_gives_the_same_segments() -> None:
-    config = CONFIGS["live-interim"]
+@pytest.mark.parametrize("config_name", ["live-interim", "pause-interim"])
+def test_session_resumed_from_bytes_mid_stream_gives_the_same_segments(config_name: str) -> None:
+    config = CONFIGS[config_name]
     chunks = chunked(speech(), [2400])
     reference = list(transcribe_chunks(chunks, recognise, config))
     for cut in (1, 7, 13, 29, len(chunks) - 1):
@@ -133,8 +138,9 @@ def test_session_resumed_from_bytes_mid_stream_gives_the_same_segments() -> None
         assert got == reference
 
 
-def test_replayed_chunks_after_a_restore_produce_nothing_new() -> None:
-    config = CONFIGS["live"]
+@pytest.mark.parametrize("config_name", ["live", "pause-between-words"])
+def test_replayed_chunks_after_a_restore_produce_nothing_new(config_name: str) -> None:
+    config = CONFIGS[config_name]
     chunks = chunked(speech(), [4000])
     session = StreamSession("mic-1", config)
     for chunk in chunks[:10]:
@@ -157,3 +163,18 @@ def test_silent_stream_ends_with_one_empty_final_segment() -> None:
     chunks = chunked(np.zeros(3 * RATE, dtype=np.float32), [1600])
     segments = list(transcribe_chunks(chunks, recognise, CONFIGS["no-overlap"]))
     assert [(s.is_final, s.text, s.end_of_stream, s.segment_id) for s in segments] == [(True, "", True, "mic-1:0")]
+
+
+def test_pause_cuts_split_the_stream_between_words() -> None:
+    windows: list[Window] = []
+
+    def spy(window: Window) -> WindowTranscript:
+        windows.append(window)
+        return recognise(window)
+
+    check_transcript(list(transcribe_chunks(chunked(speech(), [1600]), spy, CONFIGS["pause-between-words"])))
+    full = CONFIGS["pause-between-words"].window
+    cut = [w for w in windows if not w.is_last and w.end_sample - w.start_sample < full]
+    assert len(cut) >= len(windows) - 2  # nearly every window ends in a gap between words
+    for w in cut:  # the pause cut leaves silence at both ends of the window: no word is cut in two
+        assert w.samples[-1] == 0 and w.stable_until_sample < w.end_sample

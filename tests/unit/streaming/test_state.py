@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -59,11 +61,50 @@ def test_buffer_state_is_raw_pcm_plus_a_small_header() -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"XX\x01\x00\x00\x00\x02{}", b"SB\x09\x00\x00\x00\x02{}", b"SB\x01\x00\x00\x00\x02{}"]
+    "data",
+    [
+        b"",
+        b"XX\x02\x00\x00\x00\x02{}",
+        b"SB\x09\x00\x00\x00\x02{}",
+        b"SB\x02\x00\x00\x00\x02{}",
+        b"SB\x01\x00\x00\x00\x02{}",  # version 1: windows on a fixed grid, no stored start
+    ],
 )
 def test_foreign_or_broken_buffer_state_is_rejected(data: bytes) -> None:
     with pytest.raises(StateDecodeError):
         StreamBuffer.from_bytes(data)
+
+
+def paused_speech() -> np.ndarray:
+    """Loud bursts with pauses, some long enough to cut windows at."""
+    rng = np.random.default_rng(4)
+    parts = []
+    for _ in range(30):
+        n = int(rng.integers(3000, 20000))
+        parts.append((0.3 * np.sin(np.arange(n) * 0.2)).astype(np.float32))
+        parts.append(np.zeros(int(rng.integers(800, 9000)), dtype=np.float32))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("encoding", ["f32", "s16"])
+def test_pause_cut_buffer_resumed_from_bytes_keeps_its_next_start_and_speech_level(encoding: str) -> None:
+    config = WindowingConfig.from_seconds(3.0, 1.0, 0.5, pause_search=1.2)
+    audio = paused_speech()
+    items = chunks(audio, 4000)
+    reference = windows_of(StreamBuffer(config), items)
+    starts = sorted({w[1] for w in reference})
+    assert any(b - a not in (0, config.hop) for a, b in itertools.pairwise(starts))  # off the grid
+    for cut in range(1, len(items), 7):
+        buffer = StreamBuffer(config)
+        before = windows_of(buffer, items[:cut])
+        data = buffer.to_bytes(encoding)  # type: ignore[arg-type]
+        resumed = StreamBuffer.from_bytes(data)
+        assert resumed.to_bytes(encoding) == data  # type: ignore[arg-type]
+        assert resumed.config == config
+        assert (resumed.next_start, resumed.speech_level) == (buffer.next_start, buffer.speech_level)
+        after = windows_of(resumed, items[cut:])
+        if encoding == "f32":
+            assert before + after == reference
 
 
 def test_truncated_pcm_is_rejected() -> None:
