@@ -1,0 +1,63 @@
+"""The engine's live switch with the real tiny.en model: queued windows finish on the old model, new ones go to the new."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_app.audio.files import decode_audio_file
+from stream_app.config import Settings
+from stream_app.inference.engine import InferenceEngine
+from stream_app.inference.registry import ModelKey
+from stream_app.inference.types import WindowJob
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[InferenceEngine]:
+    engine = InferenceEngine(settings, use_cache=False)
+    engine.start("tiny.en", "int8")
+    yield engine
+    engine.close()
+
+
+def _job(samples: np.ndarray, index: int) -> WindowJob:
+    return WindowJob("s", index, 0.0, samples)
+
+
+async def test_switch_lets_queued_windows_finish_on_the_old_model(
+    engine: InferenceEngine, jfk_path: Path, jfk_reference: str
+) -> None:
+    samples = decode_audio_file(jfk_path)
+    changes: list[ModelKey] = []
+    engine.on_change = lambda: changes.append(engine.active)
+
+    queued = [asyncio.ensure_future(engine.transcribe(_job(samples, i))) for i in range(3)]
+    await asyncio.sleep(0)  # the windows reach the old pool before the switch starts
+    key = await engine.switch("tiny.en", "int8_float32")
+    after = await engine.transcribe(_job(samples, 9))
+    before = await asyncio.gather(*queued)
+
+    assert key == ModelKey("tiny.en", "int8_float32", "cpu")
+    assert all(r.precision == "int8" and "country" in r.text.lower() for r in before)
+    assert after.precision == "int8_float32" and "country" in after.text.lower()
+    # activation, then retirement of the old model, each announced
+    assert changes == [key, key]
+    assert [(m["precision"], m["active"]) for m in engine.loaded()] == [("int8_float32", True)]
+
+
+async def test_switching_to_the_active_model_changes_nothing(engine: InferenceEngine) -> None:
+    changes: list[str] = []
+    engine.on_change = lambda: changes.append("changed")
+    assert await engine.switch("tiny.en", "int8") == engine.active
+    assert changes == []
+
+
+async def test_a_failed_switch_keeps_serving_the_old_model(engine: InferenceEngine) -> None:
+    with pytest.raises(Exception, match="no-such-model"):
+        await engine.switch("no-such-model", "int8")
+    assert engine.active == ModelKey("tiny.en", "int8", "cpu")
+    assert [m["model"] for m in engine.loaded()] == ["tiny.en"]
