@@ -1,4 +1,4 @@
-"""The engine's live switch with the real tiny.en model: queued windows finish on the old model, new ones go to the new."""
+"""The engine's live switch on real tiny.en: queued windows finish on the old model, new ones use the new."""
 
 from __future__ import annotations
 
