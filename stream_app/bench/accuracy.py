@@ -1,0 +1,144 @@
+"""`stream-app bench accuracy`: streamed WER vs whole-file WER on the same synthetic corpus.
+
+A multi-minute espeak-ng corpus (several voices, pauses, one long silence) goes through a real worker
+(``live`` profile, no cache, published as fast as possible, one stream per file) and through
+faster-whisper's `WhisperModel.transcribe` on each whole file. Both use the same model, precision,
+language, beam size, decode thresholds and Silero VAD (500 ms minimum silence), and neither feeds the
+previous text as a prompt (``condition_on_previous_text=False``). Synthetic speech makes the absolute
+WER high; the figure that matters is the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from stream_app.bench.common import BENCH_HOME, load_reference_model
+from stream_app.bench.latency import matching_worker_env, with_profile
+from stream_app.bench.report import emit
+from stream_app.config import Settings
+from stream_app.inference.transcriber import DecodeGuards
+from stream_app.local import LocalStack
+from stream_app.testing.corpus import CorpusItem, build_corpus, words_in_spans
+from stream_app.testing.service import ServiceHarness
+from stream_app.testing.wer import boundary_repeats, corpus_wer, word_error_rate
+
+GOALS = "delta <= 0.02, boundary_repeats = 0, silence_words = 0"
+
+Transcript = tuple[str, list[tuple[float, float]]]  # text, and (start, end) of every word
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the accuracy benchmark."""
+    parser.add_argument("--files", type=int, default=6, help="corpus files, one voice each (default 6)")
+    parser.add_argument("--sentences", type=int, default=8, help="sentences per file (default 8)")
+    parser.add_argument("--chunk-ms", type=float, default=500.0, help="chunk length of the published streams")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the service's topics")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Transcribe the corpus both ways and print per-file and total figures."""
+    settings = with_profile(settings, "live")
+    started = time.monotonic()
+    corpus = build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, long_silence=True)
+    LocalStack(settings).up()
+    streamed = _streamed(settings, corpus, args.chunk_ms, args.partitions)
+    whole = _whole_file(settings, corpus)
+
+    rows: list[dict[str, Any]] = []
+    for item, (s_text, s_words), (w_text, w_words) in zip(corpus, streamed, whole, strict=True):
+        rows.append(
+            {
+                "file": item.path.name,
+                "voice": item.voice,
+                "audio_s": round(item.duration, 1),
+                "streamed_wer": round(word_error_rate(item.reference, s_text), 4),
+                "whole_file_wer": round(word_error_rate(item.reference, w_text), 4),
+                "repeats": boundary_repeats(item.reference, s_text),
+                "whole_repeats": boundary_repeats(item.reference, w_text),
+                "silence_words": words_in_spans(s_words, item.silences),
+                "whole_silence_words": words_in_spans(w_words, item.silences),
+            }
+        )
+    references = [item.reference for item in corpus]
+    streamed_wer = corpus_wer(references, [text for text, _ in streamed])
+    whole_wer = corpus_wer(references, [text for text, _ in whole])
+    summary: dict[str, Any] = {
+        "streamed_wer": round(streamed_wer, 4),
+        "whole_file_wer": round(whole_wer, 4),
+        "delta": round(streamed_wer - whole_wer, 4),
+        "boundary_repeats": sum(r["repeats"] for r in rows),
+        "whole_file_repeats": sum(r["whole_repeats"] for r in rows),
+        "silence_words": sum(r["silence_words"] for r in rows),
+        "whole_file_silence_words": sum(r["whole_silence_words"] for r in rows),
+        "silence_s": round(sum(b - a for item in corpus for a, b in item.silences), 1),
+        "files": len(corpus),
+        "audio_s": round(sum(item.duration for item in corpus), 1),
+        "model": settings.optimization.model,
+        "precision": settings.optimization.default_precision,
+        "profile": "live",
+        "window_s": settings.window_seconds,
+        "decode": _decode_note(settings),
+        "wall_s": round(time.monotonic() - started, 1),
+        "goals": GOALS,
+    }
+    emit("accuracy: streamed (service, live profile) vs whole file (faster-whisper)", rows, summary, as_json=args.json)
+    return 0
+
+
+def _decode_note(settings: Settings) -> str:
+    s = settings.streaming
+    return (
+        f"beam_size={s.beam_size} language={s.language} condition_on_previous_text=False "
+        f"vad={s.vad} (min_silence 500 ms) no_speech={s.no_speech_threshold} logprob={s.log_prob_threshold} "
+        f"compression={s.compression_ratio_threshold} temperatures={DecodeGuards().temperatures} word_timestamps=True"
+    )
+
+
+def _streamed(settings: Settings, corpus: Sequence[CorpusItem], chunk_ms: float, partitions: int) -> list[Transcript]:
+    """Publish every file as one stream, as fast as possible, and read back each stream's final text and words."""
+    ids = [f"acc-{i}" for i in range(len(corpus))]
+    with ServiceHarness(settings, env=matching_worker_env(settings), partitions=partitions) as harness:
+        harness.start("r1")
+        with harness.publisher() as publisher:
+            for stream_id, item in zip(ids, corpus, strict=True):
+                publisher.publish_file(item.path, stream_id, chunk_ms=chunk_ms, source_format="s16le16k")
+        collected = harness.collect(ids, timeout=1800)
+    out: list[Transcript] = []
+    for stream_id in ids:
+        result = collected[stream_id]
+        if not result.transcript.complete:
+            raise RuntimeError(f"stream {stream_id} did not end within the wait")
+        words = [(w.start, w.end) for segment in result.finals() for w in segment.words]
+        out.append((result.transcript.text, words))
+    return out
+
+
+def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transcript]:
+    """Transcribe each file whole with `WhisperModel.transcribe`, the same decode settings as the service."""
+    model = load_reference_model(settings)
+    s = settings.streaming
+    out: list[Transcript] = []
+    for item in corpus:
+        segments, _ = model.transcribe(
+            str(item.path),
+            language=s.language,
+            beam_size=s.beam_size,
+            temperature=list(DecodeGuards().temperatures),  # the service's bounded fallback
+            condition_on_previous_text=False,
+            no_speech_threshold=s.no_speech_threshold,
+            log_prob_threshold=s.log_prob_threshold,
+            compression_ratio_threshold=s.compression_ratio_threshold,
+            vad_filter=s.vad,
+            vad_parameters={"min_silence_duration_ms": 500},
+            word_timestamps=True,
+        )
+        texts: list[str] = []
+        words: list[tuple[float, float]] = []
+        for segment in segments:  # the generator runs the model as it is consumed
+            texts.append(segment.text.strip())
+            words.extend((w.start, w.end) for w in segment.words or [])
+        out.append((" ".join(texts), words))
+    return out
