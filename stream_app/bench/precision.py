@@ -39,6 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adaptive-models", default="tiny.en", help="models for the adaptive comparison ('' skips)")
     parser.add_argument("--no-worker", action="store_true", help="skip the worker RSS run")
     parser.add_argument("--streams", type=int, default=4, help="streams in the worker RSS run")
+    parser.add_argument(
+        "--worker-max-batch", default="8", help="comma-separated parallel.max_batch values for worker RSS runs"
+    )
+    parser.add_argument(
+        "--strict-threshold",
+        type=float,
+        default=-0.3,
+        help="a stricter log-probability threshold for a second adaptive row, so escalations happen",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,12 +73,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "int8_wer_delta_rel": _relative(int8["wer"], base["wer"]),
                 "int8_memory_saving": 1.0 - int8["model_mb"] / base["model_mb"],
             }
+    threshold = settings.optimization.adaptive_logprob_threshold
     adaptive = [
-        _child(settings, corpus, mode, model, precision)
+        _child(settings, corpus, mode, model, precision, threshold=limit)
         for model in [m for m in args.adaptive_models.split(",") if m]
-        for mode, precision in (("engine", "int8"), ("engine", "float32"), ("adaptive", "int8"))
+        for mode, precision, limit in (
+            ("engine", "int8", threshold),
+            ("engine", "float32", threshold),
+            ("adaptive", "int8", threshold),
+            ("adaptive", "int8", args.strict_threshold),
+        )
     ]
-    worker = None if args.no_worker else _worker_rss(settings, corpus, args.streams)
+    batches = [] if args.no_worker else [int(b) for b in args.worker_max_batch.split(",") if b]
+    workers = [_worker_rss(settings, corpus, args.streams, batch) for batch in batches]
     summary: dict[str, Any] = {
         "audio_seconds": audio_seconds,
         "rows": rows,
@@ -80,13 +96,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         summary["int8_speedup"] = min(v["int8_speedup"] for v in by_model.values())
         summary["int8_wer_delta_rel"] = max(v["int8_wer_delta_rel"] for v in by_model.values())
         summary["int8_memory_saving"] = min(v["int8_memory_saving"] for v in by_model.values())
-    if worker is not None:
-        summary.update(worker)
+    if workers:
+        summary["worker_rows"] = workers
+        summary["worker_peak_rss_mb"] = workers[0]["worker_peak_rss_mb"]
+        print("== worker serving streams (base int8, real stream-app worker)")
+        print(format_table(workers))
+        print()
     if adaptive:
         print("== adaptive precision (InferenceEngine, 30 s windows)")
-        print(
-            format_table(adaptive, ["model", "mode", "precision", "rtf", "wer", "escalated", "windows", "peak_rss_mb"])
-        )
+        columns = ["model", "mode", "precision", "threshold", "rtf", "wer", "escalated", "windows", "peak_rss_mb"]
+        print(format_table(adaptive, columns))
         print()
     emit("precision (faster-whisper, whole files, fresh process per row)", _table(rows), summary, as_json=args.json)
     return 0
@@ -101,9 +120,18 @@ def _table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{c: r.get(c) for c in [*cols, "peak_rss_mb", "peak_rss_vs_f32"]} for r in rows]
 
 
-def _child(settings: Settings, corpus: list[CorpusItem], mode: str, model: str, precision: str) -> dict[str, Any]:
+def _child(
+    settings: Settings,
+    corpus: list[CorpusItem],
+    mode: str,
+    model: str,
+    precision: str,
+    *,
+    threshold: float | None = None,
+) -> dict[str, Any]:
     """Run one configuration in a fresh interpreter and return its row."""
-    spec = {"mode": mode, "model": model, "precision": precision, "files": [str(i.path) for i in corpus]}
+    spec: dict[str, Any] = {"mode": mode, "model": model, "precision": precision, "threshold": threshold}
+    spec["files"] = [str(i.path) for i in corpus]
     spec["references"] = [i.reference for i in corpus]
     spec["cache_dir"] = str(expand_path(settings.optimization.model_cache_dir))
     command = [sys.executable, "-m", "stream_app.bench.precision", "--child", json.dumps(spec)]
@@ -173,6 +201,7 @@ def _engine(spec: dict[str, Any], audios: list[Any]) -> dict[str, Any]:
         default_precision=spec["precision"],
         adaptive_quantization=spec["mode"] == "adaptive",
         precision_ceiling="float32",
+        adaptive_logprob_threshold=spec["threshold"],
     )
     engine = InferenceEngine(dataclasses.replace(settings, optimization=opt), use_cache=False)
     engine.start()
@@ -192,17 +221,27 @@ def _engine(spec: dict[str, Any], audios: list[Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - started
     finally:
         engine.close()
-    return {"seconds": seconds, "texts": texts, "escalated": escalated, "windows": windows}
+    return {
+        "seconds": seconds,
+        "texts": texts,
+        "escalated": escalated,
+        "windows": windows,
+        "threshold": spec["threshold"],
+    }
 
 
 # ---- a real worker ----------------------------------------------------------------------------
 
 
-def _worker_rss(settings: Settings, corpus: list[CorpusItem], streams: int) -> dict[str, Any]:
+def _worker_rss(settings: Settings, corpus: list[CorpusItem], streams: int, max_batch: int) -> dict[str, Any]:
     """Serve ``streams`` streams with base int8 in a real worker and report its peak RSS."""
     from stream_app.testing.service import ServiceHarness
 
-    env = {"STREAM_APP_OPTIMIZATION__MODEL": "base", "STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int8"}
+    env = {
+        "STREAM_APP_OPTIMIZATION__MODEL": "base",
+        "STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int8",
+        "STREAM_APP_PARALLEL__MAX_BATCH": str(max_batch),
+    }
     peak = {"rss": 0}
     stop = threading.Event()
     with ServiceHarness(settings, env=env) as harness:
@@ -231,8 +270,11 @@ def _worker_rss(settings: Settings, corpus: list[CorpusItem], streams: int) -> d
         stop.set()
         sampler.join()
         complete = sum(c.transcript.complete for c in collected.values())
-    print(f"  worker base int8: {complete}/{streams} streams complete in {time.monotonic() - started:.0f} s")
+    elapsed = time.monotonic() - started
+    print(f"  worker base int8, max_batch {max_batch}: {complete}/{streams} streams complete in {elapsed:.0f} s")
     return {
+        "max_batch": max_batch,
+        "worker_seconds": elapsed,
         "worker_streams": streams,
         "worker_streams_complete": complete,
         "worker_idle_rss_mb": idle_mb,

@@ -104,3 +104,27 @@ def test_bad_commands_are_ignored(service: ServiceHarness) -> None:
     assert answered["r1"].error is not None and "no-such-model" in answered["r1"].error
     assert answered["r1"].serves("tiny.en", "int8")  # still serving what it had
     assert service.replicas["r1"].running
+
+
+def test_cli_switch_waits_for_every_replica_and_list_shows_them(service: ServiceHarness) -> None:
+    import subprocess
+    import sys
+
+    import orjson
+
+    _wait_for_status(service, lambda s: "r1" in s, 60)
+    env = service.worker_env()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "stream_app.cli.main", "models", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    switched = cli("switch", "tiny.en", "--precision", "int8_float32", "--wait", "60")
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    assert "r1: serving tiny.en@int8_float32" in switched.stdout
+    listed = cli("list", "--json")
+    replicas = orjson.loads(listed.stdout.splitlines()[-1])["replicas"]
+    assert [(r["replica"], r["active"]["precision"]) for r in replicas] == [("r1", "int8_float32")]
+    failed = cli("switch", "no-such-model", "--wait", "60")
+    assert failed.returncode == 1 and "r1: failed" in failed.stdout
+    assert cli("switch", "base", "--precision", "int4").returncode == 2
