@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.streaming.pauses import find_pause, is_silent, silence_threshold
+from stream_app.streaming.pauses import Pause, find_pause, is_silent, silence_threshold
 from stream_app.streaming.state import (
     BufferState,
     PcmEncoding,
@@ -221,23 +221,23 @@ class StreamBuffer:
         """Cut the full window starting at ``start``, at a pause or on the fixed rule."""
         s, cfg = self._s, self._s.config
         samples = self._slice(start, start + cfg.window)
-        cut: int | None = None
+        pause: Pause | None = None
         if cfg.pause_search:
-            found, s.speech_level = find_pause(
+            pause, s.speech_level = find_pause(
                 samples,
                 cfg.window - cfg.pause_search,
                 min_pause=cfg.min_pause,
                 ratio=cfg.pause_ratio,
                 floor=cfg.silence_floor,
             )
-            cut = None if found is None else start + found
-        if cut is None:
+        if pause is None:
             window = Window(s.next_window, start, samples, start + cfg.hop)
             next_start = start + cfg.hop
         else:
+            cut = start + pause.middle
             end = cut + cfg.pause_margin
             window = Window(s.next_window, start, samples[: end - start], cut)
-            next_start = cut - cfg.pause_margin
+            next_start = max(cut - cfg.pause_margin, start + pause.end - cfg.pause_lead)
         s.seen_until = window.end_sample
         self._release_to(next_start, s.next_window + 1)
         return window

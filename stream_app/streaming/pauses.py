@@ -26,6 +26,11 @@ class Pause:
     length: int
 
     @property
+    def end(self) -> int:
+        """Just after the pause's last silent sample: where the next speech begins."""
+        return self.start + self.length
+
+    @property
     def middle(self) -> int:
         """Where to cut: as far as possible from the speech on both sides."""
         return self.start + self.length // 2
@@ -78,11 +83,11 @@ def find_pause(
     min_pause: int,
     ratio: float,
     floor: float,
-) -> tuple[int | None, float]:
-    """Where to cut ``samples``: the middle of the longest pause after ``search_from`` (latest on ties).
+) -> tuple[Pause | None, float]:
+    """Find the pause to cut ``samples`` at: the longest one after ``search_from`` (latest on ties).
 
-    Returns the cut (a sample index into ``samples``, or ``None`` when no pause is long enough) and
-    the speech level of ``samples``, which the caller keeps to judge the stream's last window.
+    Returns the pause (positions are indices into ``samples``; ``None`` when no pause is long
+    enough) and the speech level of ``samples``, which the caller keeps to judge the stream's end.
     """
     levels = frame_levels(samples)
     level = speech_level(levels)
@@ -92,4 +97,4 @@ def find_pause(
     if not pauses:
         return None, level
     best = max(pauses, key=lambda p: (p.length, p.start))
-    return first * FRAME + best.middle, level
+    return Pause(first * FRAME + best.start, best.length), level

@@ -5,6 +5,10 @@ header (counters, the window grid, the pending chunks' metadata), then raw littl
 buffered audio followed by each pending chunk's samples. PCM is float32 (exact) or int16 (half the
 size; exact for audio that arrived as 16-bit PCM at 16 kHz). A merger state is ``b"SM"``, a version
 byte and a small orjson document: it holds only a few words, never audio.
+
+Buffer state version 2 stores the next window's start (windows cut at pauses are off any grid) and
+the latest speech level; a version 1 state, stored before pause cuts, still loads and resumes on its
+fixed grid, so streams in flight survive an upgrade.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ PcmEncoding = Literal["f32", "s16"]
 _BUFFER_MAGIC = b"SB"
 _MERGER_MAGIC = b"SM"
 _BUFFER_VERSION = 2  # 2: the next window's start and the speech level are stored, windows cut at pauses
+_BUFFER_VERSIONS = (1, 2)  # a version 1 state (fixed grid) resumes on its grid: no pause cuts
 _MERGER_VERSION = 1
 _PREFIX = struct.Struct(">2sBI")
 _INT16_SCALE = 32768.0
@@ -121,6 +126,7 @@ def encode_buffer_state(state: BufferState, encoding: PcmEncoding = "f32") -> by
             cfg.pause_search,
             cfg.min_pause,
             cfg.pause_margin,
+            cfg.pause_lead,
             cfg.pause_ratio,
             cfg.silence_floor,
         ],
@@ -145,23 +151,25 @@ def encode_buffer_state(state: BufferState, encoding: PcmEncoding = "f32") -> by
     return b"".join(parts)
 
 
-def _read_prefix(data: bytes, magic: bytes, what: str, expected: int) -> tuple[int, int]:
+def _read_prefix(data: bytes, magic: bytes, what: str, expected: tuple[int, ...]) -> tuple[int, int, int]:
     if len(data) < _PREFIX.size:
         raise StateDecodeError(f"{what} state is too short ({len(data)} bytes)")
     found, version, head_len = _PREFIX.unpack_from(data)
     if found != magic:
         raise StateDecodeError(f"not a {what} state (magic {found!r})")
-    if version != expected:
-        raise StateDecodeError(f"{what} state version {version} is not supported (expected {expected})")
-    return head_len, _PREFIX.size
+    if version not in expected:
+        raise StateDecodeError(f"{what} state version {version} is not supported (expected {expected[-1]})")
+    return version, head_len, _PREFIX.size
 
 
 def decode_buffer_state(data: bytes) -> BufferState:
     """Rebuild a buffer's state from `encode_buffer_state` output."""
-    head_len, pos = _read_prefix(data, _BUFFER_MAGIC, "buffer", _BUFFER_VERSION)
+    version, head_len, pos = _read_prefix(data, _BUFFER_MAGIC, "buffer", _BUFFER_VERSIONS)
     try:
         h = orjson.loads(data[pos : pos + head_len])
         config = WindowingConfig(*h["cfg"])
+        if version == 1:  # stored before pause cuts: window k starts at k * hop, no pause search
+            h["start"], h["level"] = h["win"] * config.hop, 0.0
         encoding = h["pcm"]
         if encoding not in ("f32", "s16"):
             raise StateDecodeError(f"unknown PCM encoding {encoding!r}")
@@ -219,7 +227,7 @@ def encode_merger_state(state: MergerState) -> bytes:
 
 def decode_merger_state(data: bytes) -> MergerState:
     """Rebuild a merger's state from `encode_merger_state` output."""
-    body_len, pos = _read_prefix(data, _MERGER_MAGIC, "merger", _MERGER_VERSION)
+    _, body_len, pos = _read_prefix(data, _MERGER_MAGIC, "merger", (_MERGER_VERSION,))
     try:
         b = orjson.loads(data[pos : pos + body_len])
         return MergerState(

@@ -4,10 +4,12 @@ Window ``k`` starts at ``s_k`` (``s_0 = 0``) and is cut once the stream holds ``
 
 * **Pause cut.** With ``pause_search > 0``, the last ``pause_search`` samples of ``[s_k, s_k + window)``
   are searched for a pause (`stream_app.streaming.pauses.find_pause`: 20 ms frames quieter than a
-  twentieth (-26 dB) of the window's speech level, for at least ``min_pause``). The cut is the middle of the
-  longest one (the latest on ties): the window is ``[s_k, cut + pause_margin)``, it commits the words
-  starting before ``cut``, and ``s_{k+1} = cut - pause_margin``. Both margins lie in the pause, so no
-  word is cut in two.
+  twentieth (-26 dB) of the window's speech level, for at least ``min_pause``). At the longest one
+  (the latest on ties), ``[p0, p1)``, with ``cut`` its middle: the window is
+  ``[s_k, cut + pause_margin)``, it commits the words starting before ``cut``, and
+  ``s_{k+1} = max(cut - pause_margin, p1 - pause_lead)``. Both ends lie in the pause, so no word is
+  cut in two; the next window starts a short lead-in before its first speech, which Whisper
+  transcribes better than speech after a long silence (the rest of the pause goes unseen).
 * **Fixed fallback.** With no pause (continuous speech), the window is ``[s_k, s_k + window)``, it
   commits up to ``s_k + hop`` and ``s_{k+1} = s_k + hop`` with ``hop = window - overlap``; the merger
   de-duplicates the overlap.
@@ -40,8 +42,9 @@ class WindowingConfig:
 
     ``interim`` is the step between interim (preview) passes, 0 for none. ``buffer_cap`` bounds the
     audio a stream may hold; ``max_gap_fill`` bounds the silence inserted for a hole in the stream.
-    ``pause_search`` (0 = a fixed grid), ``min_pause`` and ``pause_margin`` drive the pause cuts of the
-    module docstring; ``pause_ratio`` and ``silence_floor`` set the detector's threshold.
+    ``pause_search`` (0 = a fixed grid), ``min_pause``, ``pause_margin`` and ``pause_lead`` drive the
+    pause cuts of the module docstring; ``pause_ratio`` and ``silence_floor`` set the detector's
+    threshold.
     """
 
     window: int
@@ -53,6 +56,7 @@ class WindowingConfig:
     pause_search: int = 0  # 0 = no pause cuts: the fixed grid
     min_pause: int = 3200  # 200 ms
     pause_margin: int = 1600  # 100 ms
+    pause_lead: int = 3200  # 200 ms of the pause kept before the speech that follows it
     pause_ratio: float = 0.05  # a frame is silent below this share of the window's speech level...
     silence_floor: float = 1e-3  # ...or below this RMS (-60 dBFS)
 
@@ -65,7 +69,7 @@ class WindowingConfig:
             )
         if self.interim < 0 or self.max_reorder_chunks < 0 or self.max_gap_fill < 0 or self.buffer_cap < 0:
             raise WindowingConfigError("interim step, reorder hold, gap fill and buffer cap must be >= 0")
-        if self.pause_search < 0 or self.min_pause <= 0 or self.pause_margin < 0:
+        if self.pause_search < 0 or self.min_pause <= 0 or self.pause_margin < 0 or self.pause_lead < 0:
             raise WindowingConfigError("pause search and margin must be >= 0 and the minimum pause positive")
         if self.pause_search and (
             self.pause_search + self.pause_margin >= self.window or self.min_pause > self.pause_search
@@ -106,6 +110,7 @@ class WindowingConfig:
         max_gap_fill: float = 0.0,
         pause_search: float = 0.0,
         min_pause: float = 0.2,
+        pause_lead: float = 0.2,
     ) -> WindowingConfig:
         """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
         pause = seconds_to_samples(min_pause)
@@ -119,6 +124,7 @@ class WindowingConfig:
             pause_search=seconds_to_samples(pause_search),
             min_pause=pause,
             pause_margin=min(pause // 2, seconds_to_samples(0.1)),
+            pause_lead=seconds_to_samples(pause_lead),
         )
 
     @classmethod

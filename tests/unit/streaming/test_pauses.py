@@ -10,7 +10,7 @@ import pytest
 
 from stream_app.streaming.buffer import StreamBuffer
 from stream_app.streaming.exceptions import WindowingConfigError
-from stream_app.streaming.pauses import FRAME, find_pause, is_silent
+from stream_app.streaming.pauses import FRAME, Pause, find_pause, is_silent
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
 
@@ -61,22 +61,23 @@ def spans(windows: list[Window]) -> list[tuple[int, int, int, bool]]:
 
 def test_detector_cuts_in_the_middle_of_the_longest_pause_in_the_search_region() -> None:
     audio = np.concatenate([tone(0.5), hush(0.5), tone(0.5), hush(0.3), tone(0.2), hush(0.2), tone(0.3)])
-    cut, level = find_pause(audio, round(1.1 * RATE), min_pause=3200, ratio=0.1, floor=1e-3)
-    assert cut == round(1.5 * RATE) + round(0.3 * RATE) // 2  # the 0.3 s pause; the 0.5 s one is before the region
+    pause, level = find_pause(audio, round(1.1 * RATE), min_pause=3200, ratio=0.1, floor=1e-3)
+    assert pause == Pause(round(1.5 * RATE), round(0.3 * RATE))  # the 0.5 s one is before the region
+    assert (pause.middle, pause.end) == (round(1.65 * RATE), round(1.8 * RATE))
     assert level > 0.2
 
 
 def test_detector_prefers_the_latest_of_equal_pauses_and_ignores_short_ones() -> None:
     audio = np.concatenate([tone(0.4), hush(0.24), tone(0.4), hush(0.24), tone(0.4), hush(0.1), tone(0.22)])
-    cut, _ = find_pause(audio, 0, min_pause=3200, ratio=0.1, floor=1e-3)
-    assert cut == round(1.04 * RATE) + round(0.24 * RATE) // 2
+    pause, _ = find_pause(audio, 0, min_pause=3200, ratio=0.1, floor=1e-3)
+    assert pause == Pause(round(1.04 * RATE), round(0.24 * RATE))
     assert find_pause(audio, 0, min_pause=round(0.3 * RATE), ratio=0.1, floor=1e-3)[0] is None
 
 
 def test_detector_threshold_is_relative_to_the_speech_level() -> None:
     noisy = np.concatenate([tone(1.0), hush(0.4, level=0.01), tone(0.6)])  # noise 30 dB below the speech
-    cut, _ = find_pause(noisy, 0, min_pause=3200, ratio=0.1, floor=1e-3)
-    assert cut == round(1.2 * RATE)
+    pause, _ = find_pause(noisy, 0, min_pause=3200, ratio=0.1, floor=1e-3)
+    assert pause == Pause(round(1.0 * RATE), round(0.4 * RATE))
     quiet = np.concatenate([tone(1.0, level=0.005), hush(0.4, level=0.01), tone(0.6, level=0.005)])
     assert find_pause(quiet, 0, min_pause=3200, ratio=0.1, floor=1e-3)[0] is None  # the "pause" is the loud part
     assert find_pause(tone(2.0), 0, min_pause=3200, ratio=0.1, floor=1e-3)[0] is None
@@ -89,15 +90,24 @@ def test_is_silent_reads_every_sample_including_a_partial_frame() -> None:
     assert FRAME == 320
 
 
-def test_window_is_cut_at_the_pause_and_the_next_one_starts_inside_it() -> None:
-    audio = np.concatenate([tone(1.5), hush(0.4), tone(1.6)])  # 3.5 s, pause 1.5-1.9 s
+def test_window_is_cut_at_the_pause_and_the_next_one_starts_just_before_the_speech() -> None:
+    audio = np.concatenate([tone(1.3), hush(0.6), tone(1.6)])  # 3.5 s, pause 1.3-1.9 s
     windows = windows_of(PAUSED, chunks_of(audio, [1600]))
-    cut, margin = round(1.7 * RATE), 1600
+    cut, margin = round(1.6 * RATE), 1600
     first = windows[0]
     assert (first.start_sample, first.end_sample, first.stable_until_sample) == (0, cut + margin, cut)
     assert np.array_equal(first.samples, audio[: cut + margin])
-    assert windows[1].start_sample == cut - margin
+    assert windows[1].start_sample == round((1.9 - 0.2) * RATE)  # 0.2 s lead-in before the next speech
     assert windows[1].is_last and windows[1].end_sample == len(audio)
+
+
+def test_pause_shorter_than_the_lead_in_starts_the_next_window_one_margin_before_the_cut() -> None:
+    audio = np.concatenate([tone(1.5), hush(0.3), tone(1.7)])  # pause 1.5-1.8 s
+    windows = windows_of(
+        WindowingConfig.from_seconds(2.0, 1.0, pause_search=0.8, pause_lead=0.5), chunks_of(audio, [1600])
+    )
+    assert windows[0].stable_until_sample == round(1.65 * RATE)
+    assert windows[1].start_sample == round(1.55 * RATE)
 
 
 def test_no_pause_falls_back_to_the_fixed_rule() -> None:
@@ -154,12 +164,15 @@ def test_pause_cut_windows_do_not_depend_on_chunking(seed: int) -> None:
         assert all(np.array_equal(a.samples, b.samples) for a, b in zip(finals, reference, strict=True))
 
 
-def test_windows_tile_the_stream_without_holes() -> None:
+def test_windows_leave_out_nothing_but_silence() -> None:
     audio = speechlike(9, seconds=30.0)
     windows = windows_of(WindowingConfig.from_seconds(3.0, 1.0, pause_search=1.2), chunks_of(audio, [4000]))
     for a, b in itertools.pairwise(windows):
-        assert b.start_sample < a.end_sample  # overlap (fixed) or shared margin (pause): nothing unseen
-        assert a.start_sample < b.start_sample <= a.stable_until_sample
+        assert a.start_sample < b.start_sample
+        if b.start_sample > a.stable_until_sample:  # a long pause: between its middle and the lead-in
+            assert np.abs(audio[a.stable_until_sample : b.start_sample]).max() <= 0.004  # only silence
+        if b.start_sample > a.end_sample:  # the pause's middle went unseen
+            assert a.end_sample - a.stable_until_sample == 1600
     assert windows[-1].end_sample == len(audio)
 
 
@@ -168,9 +181,10 @@ def test_interim_previews_start_after_the_audio_already_seen() -> None:
     config = WindowingConfig.from_seconds(2.0, 1.0, 0.5, pause_search=0.8)
     windows = windows_of(config, chunks_of(audio, [800]))
     previews = [(w.index, w.start_sample, w.end_sample) for w in windows if w.is_interim]
-    seen = round(1.8 * RATE)  # the first window ends 0.1 s after its cut at 1.7 s; the second starts at 1.6 s
+    # the first window ends 0.1 s after its cut at 1.7 s; the second starts 0.2 s before the speech at 1.9 s
+    seen, second = round(1.8 * RATE), round(1.7 * RATE)
     assert previews[:3] == [(0, 0, 8000), (0, 0, 16000), (0, 0, 24000)]
-    assert previews[3:5] == [(1, seen - 3200, seen + 8000), (1, seen - 3200, seen + 16000)]
+    assert previews[3:5] == [(1, second, seen + 8000), (1, second, seen + 16000)]
     assert all(w.stable_until_sample == w.start_sample for w in windows if w.is_interim)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import orjson
 import pytest
 
 from stream_app.inference.types import Word
@@ -67,7 +68,7 @@ def test_buffer_state_is_raw_pcm_plus_a_small_header() -> None:
         b"XX\x02\x00\x00\x00\x02{}",
         b"SB\x09\x00\x00\x00\x02{}",
         b"SB\x02\x00\x00\x00\x02{}",
-        b"SB\x01\x00\x00\x00\x02{}",  # version 1: windows on a fixed grid, no stored start
+        b"SB\x01\x00\x00\x00\x02{}",  # a known version, an empty header
     ],
 )
 def test_foreign_or_broken_buffer_state_is_rejected(data: bytes) -> None:
@@ -105,6 +106,29 @@ def test_pause_cut_buffer_resumed_from_bytes_keeps_its_next_start_and_speech_lev
         after = windows_of(resumed, items[cut:])
         if encoding == "f32":
             assert before + after == reference
+
+
+def as_version_1(data: bytes) -> bytes:
+    """Rewrite a fixed-grid state the way the version 1 encoder wrote it (no start, level or pause fields)."""
+    head_len = int.from_bytes(data[3:7], "big")
+    header = orjson.loads(data[7 : 7 + head_len])
+    header["cfg"] = header["cfg"][:6]
+    del header["start"], header["level"]
+    head = orjson.dumps(header)
+    return b"SB\x01" + len(head).to_bytes(4, "big") + head + data[7 + head_len :]
+
+
+def test_version_1_state_resumes_on_its_fixed_grid() -> None:
+    rng = np.random.default_rng(2)
+    audio = (rng.integers(-32768, 32767, size=5000) / 32768.0).astype(np.float32)
+    items = chunks(audio, 170)
+    reference = windows_of(StreamBuffer(CONFIG), items)
+    for cut in (8, 13, 25):
+        buffer = StreamBuffer(CONFIG)
+        before = windows_of(buffer, items[:cut])
+        resumed = StreamBuffer.from_bytes(as_version_1(buffer.to_bytes()))
+        assert resumed.next_start == buffer.next_start > 0 and resumed.config == CONFIG
+        assert before + windows_of(resumed, items[cut:]) == reference
 
 
 def test_truncated_pcm_is_rejected() -> None:
