@@ -229,6 +229,12 @@ def timed_pass(
     return PassResult(name, replica, run.audio_seconds, run.wall_seconds, run.completed, run.wer, delta(after, before))
 
 
+def retire(harness: ServiceHarness, replica: str) -> None:
+    """Stop ``replica`` cleanly and forget it, so that traffic helpers do not take it for a crashed one."""
+    harness.stop(replica)
+    del harness.replicas[replica]
+
+
 def start_warm(harness: ServiceHarness, replica: str, l2: Path, warmup: Clip, chunk_ms: float, tries: int = 3) -> None:
     """Start ``replica`` with its own L2 folder and stream one unrelated clip: start-up stays out of the timings.
 
@@ -242,7 +248,7 @@ def start_warm(harness: ServiceHarness, replica: str, l2: Path, warmup: Clip, ch
         if result.completed == 1 and result.wer < WARMUP_MAX_WER:
             return
         print(f"warm-up on {replica} failed (attempt {attempt}, wer {result.wer:.2f}); restarting it")
-        harness.stop(replica)
+        retire(harness, replica)
     raise RuntimeError(f"replica {replica} never transcribed its warm-up clip:\n{harness.log_tail(replica)}")
 
 
@@ -316,11 +322,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             cold = timed_pass(harness, "r1", clips, "cold", streams=args.streams, chunk_ms=chunk_ms)
             with server.client() as client:
                 keys_after_cold = int(client.dbsize())  # the warm-up clip's entries included
-            harness.stop("r1")
+            retire(harness, "r1")
             start_warm(harness, "r2", workdir / "l2-r2", warmups[1], chunk_ms)
             replica = timed_pass(harness, "r2", clips, "replica", streams=args.streams, chunk_ms=chunk_ms)
             same = timed_pass(harness, "r2", clips, "same-process", streams=args.streams, chunk_ms=chunk_ms)
-            harness.stop("r2")
+            retire(harness, "r2")
             start_warm(harness, "r1", workdir / "l2-r1", warmups[2], chunk_ms)
             restart = timed_pass(harness, "r1", clips, "restart", streams=args.streams, chunk_ms=chunk_ms)
         direct = direct_tier_p95(settings, server.url, workdir, args.rounds)
