@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-worker", action="store_true", help="skip the worker RSS run")
     parser.add_argument("--streams", type=int, default=4, help="streams in the worker RSS run")
     parser.add_argument(
-        "--worker-max-batch", default="8", help="comma-separated parallel.max_batch values for worker RSS runs"
+        "--worker-max-batch", default="8,1", help="comma-separated parallel.max_batch values for worker RSS runs"
     )
     parser.add_argument(
         "--strict-threshold",
@@ -241,6 +241,8 @@ def _worker_rss(settings: Settings, corpus: list[CorpusItem], streams: int, max_
         "STREAM_APP_OPTIMIZATION__MODEL": "base",
         "STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int8",
         "STREAM_APP_PARALLEL__MAX_BATCH": str(max_batch),
+        # only the worker's own memory tier: shared tiers would answer a repeat run from an earlier one
+        "STREAM_APP_CACHING__CACHE_LEVELS": "memory",
     }
     peak = {"rss": 0}
     stop = threading.Event()
