@@ -10,7 +10,6 @@ from stream_app.config import Settings, load_settings
 from stream_app.samples import JFK_FLAC, JFK_REFERENCE
 
 
-
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """The validated defaults, ignoring the environment so that every run sees the same values."""

@@ -30,6 +30,7 @@ Rules, in the order they apply to each chunk:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,6 +116,15 @@ class StreamBuffer:
     def to_bytes(self, encoding: PcmEncoding = "f32") -> bytes:
         """Compact state: a small header plus raw PCM of the buffered and held audio."""
         return encode_buffer_state(self._s, encoding)
+
+    def to_parts(self, encoding: PcmEncoding = "f32") -> tuple[bytes, int, npt.NDArray[np.float32]]:
+        """Split the state into a small header without the audio, and the audio with its first position.
+
+        The worker stores the audio in fixed pages of stream time, so that each chunk writes only
+        the audio it added, not the whole buffer again.
+        """
+        meta = encode_buffer_state(dataclasses.replace(self._s, audio=np.zeros(0, np.float32)), encoding)
+        return meta, self._s.base, self._s.audio
 
     @property
     def config(self) -> WindowingConfig:

@@ -32,6 +32,10 @@ from stream_app.worker.tables import TableSessionStore
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 1.0
+# Table records stay small (audio is paged), but a header holding many large out-of-order chunks can
+# pass Kafka's 1 MB default: the changelog topics and the producer allow 8 MB.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+_CHANGELOG: dict[str, Any] = {"extra_topic_configs": {"max.message.bytes": str(MAX_RECORD_BYTES)}}
 ADOPT_EVERY = 10  # timer ticks between scans of the tables for streams to watch
 
 
@@ -111,6 +115,8 @@ def create_worker_app(
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         producer_acks=-1,
+        producer_max_request_size=MAX_RECORD_BYTES,
+        consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_host=settings.worker.web_host,
@@ -121,14 +127,15 @@ def create_worker_app(
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
-    buffers = app.Table("buffers", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
-    mergers = app.Table("mergers", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
+    buffers = app.Table("buffers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
+    audio = app.Table("audio", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
+    mergers = app.Table("mergers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
 
     policy = MergePolicy.from_settings(settings)
     engine = engine or InferenceEngine(settings)
     health = Health()
     tracker = IdleTracker(settings.streaming.idle_timeout)
-    store = TableSessionStore(buffers, mergers, policy)
+    store = TableSessionStore(buffers, audio, mergers, policy)
     processor = ChunkProcessor(
         store,
         FaustOutputs(output_topic, dlq_topic),
