@@ -11,9 +11,12 @@ WER high; the figure that matters is the difference.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import jiwer
 
 from stream_app.bench.common import BENCH_HOME, load_reference_model
 from stream_app.bench.latency import matching_worker_env, with_profile
@@ -23,7 +26,7 @@ from stream_app.inference.transcriber import DecodeGuards
 from stream_app.local import LocalStack
 from stream_app.testing.corpus import CorpusItem, build_corpus, words_in_spans
 from stream_app.testing.service import ServiceHarness
-from stream_app.testing.wer import boundary_repeats, corpus_wer, word_error_rate
+from stream_app.testing.wer import boundary_repeats, corpus_wer, normalize, word_error_rate
 
 GOALS = "delta <= 0.02, boundary_repeats = 0, silence_words = 0"
 
@@ -36,11 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sentences", type=int, default=8, help="sentences per file (default 8)")
     parser.add_argument("--chunk-ms", type=float, default=500.0, help="chunk length of the published streams")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the service's topics")
+    parser.add_argument(
+        "--window", type=float, default=0.0, help="window length in seconds instead of the live profile's (0: keep)"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe the corpus both ways and print per-file and total figures."""
     settings = with_profile(settings, "live")
+    if args.window > 0:  # an explicit duration overrides the profile's, here and in the worker
+        settings = dataclasses.replace(
+            settings, streaming=dataclasses.replace(settings.streaming, chunk_duration=args.window)
+        )
     started = time.monotonic()
     corpus = build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, long_silence=True)
     LocalStack(settings).up()
@@ -69,6 +79,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "streamed_wer": round(streamed_wer, 4),
         "whole_file_wer": round(whole_wer, 4),
         "delta": round(streamed_wer - whole_wer, 4),
+        "streamed_sub_del_ins": _error_kinds(references, [text for text, _ in streamed]),
+        "whole_file_sub_del_ins": _error_kinds(references, [text for text, _ in whole]),
         "boundary_repeats": sum(r["repeats"] for r in rows),
         "whole_file_repeats": sum(r["whole_repeats"] for r in rows),
         "silence_words": sum(r["silence_words"] for r in rows),
@@ -86,6 +98,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     }
     emit("accuracy: streamed (service, live profile) vs whole file (faster-whisper)", rows, summary, as_json=args.json)
     return 0
+
+
+def _error_kinds(references: Sequence[str], hypotheses: Sequence[str]) -> str:
+    """Substitutions, deletions and insertions over the corpus: words lost at a cut show up as deletions."""
+    out = jiwer.process_words([normalize(r) for r in references], [normalize(h) for h in hypotheses])
+    return f"{out.substitutions}/{out.deletions}/{out.insertions}"
 
 
 def _decode_note(settings: Settings) -> str:
