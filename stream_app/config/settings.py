@@ -78,7 +78,7 @@ class StreamingSettings:
 
 # Window length, overlap and interim step of each profile, in seconds; explicit settings override them.
 PROFILES: dict[str, tuple[float, float, float]] = {
-    "live": (5.0, 1.0, 0.0),
+    "live": (10.0, 1.0, 0.0),
     "throughput": (30.0, 2.0, 0.0),
 }
 
