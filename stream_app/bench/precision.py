@@ -26,6 +26,7 @@ import psutil
 
 from stream_app.bench.report import emit, format_table
 from stream_app.config import Settings, expand_path
+from stream_app.inference.precision import device_kind
 from stream_app.testing.corpus import SAMPLE_RATE, CorpusItem, build_corpus
 
 BENCH_HOME = Path("~/.cache/stream-app/bench").expanduser()
@@ -54,9 +55,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure every configuration in its own process and print the comparison."""
     corpus = build_corpus(BENCH_HOME, files=args.files, sentences_per_file=6)
     audio_seconds = sum(item.duration for item in corpus)
-    supported = [p for p in ORDER if p in {str(t) for t in ctranslate2.get_supported_compute_types("cpu")}]
+    device = device_kind(settings.optimization.device)
+    supported = [p for p in ORDER if p in {str(t) for t in ctranslate2.get_supported_compute_types(device)}]
     models = [m for m in args.models.split(",") if m]
-    print(f"corpus: {len(corpus)} files, {audio_seconds:.1f} s of audio; cpu precisions: {', '.join(supported)}")
+    print(f"corpus: {len(corpus)} files, {audio_seconds:.1f} s of audio; {device} precisions: {', '.join(supported)}")
     rows = [_child(settings, corpus, "fixed", model, precision) for model in models for precision in supported]
     by_model: dict[str, dict[str, float]] = {}
     for model in models:
@@ -134,6 +136,7 @@ def _child(
     spec["files"] = [str(i.path) for i in corpus]
     spec["references"] = [i.reference for i in corpus]
     spec["cache_dir"] = str(expand_path(settings.optimization.model_cache_dir))
+    spec["device"] = device_kind(settings.optimization.device)
     command = [sys.executable, "-m", "stream_app.bench.precision", "--child", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -179,7 +182,7 @@ def _fixed(spec: dict[str, Any], audios: list[Any]) -> dict[str, Any]:
 
     path = resolve_model(spec["model"], Path(spec["cache_dir"]))
     before = _rss_mb()
-    model = WhisperModel(str(path), device="cpu", compute_type=spec["precision"], local_files_only=True)
+    model = WhisperModel(str(path), device=spec["device"], compute_type=spec["precision"], local_files_only=True)
     loaded = _rss_mb() - before
     texts = []
     started = time.perf_counter()
@@ -198,6 +201,7 @@ def _engine(spec: dict[str, Any], audios: list[Any]) -> dict[str, Any]:
     opt = dataclasses.replace(
         settings.optimization,
         model=spec["model"],
+        device=spec["device"],
         default_precision=spec["precision"],
         adaptive_quantization=spec["mode"] == "adaptive",
         precision_ceiling="float32",
