@@ -46,6 +46,22 @@ class BatchPolicy:
         return size >= self.max_batch
 
 
+# Extra resident memory one more window adds to a batched call (features, encoder output, decoder
+# state): about 30 MB measured with base int8 on CPU (docs/benchmarks/precision.md).
+WINDOW_WORKING_BYTES = 32 * 1024 * 1024
+
+
+def batch_limit_for_memory(max_batch: int, rss: int, budget: int, per_job: int = WINDOW_WORKING_BYTES) -> int:
+    """Return how many jobs the next batch may hold so the process stays inside its memory budget.
+
+    Without a budget (0) the configured ``max_batch`` applies; over budget, jobs still run one at a
+    time (never zero: a stream must not stall because the model alone is large).
+    """
+    if budget <= 0:
+        return max_batch
+    return max(1, min(max_batch, (budget - rss) // per_job))
+
+
 def gather_batch(
     first: T,
     poll: Callable[[float], T | None],

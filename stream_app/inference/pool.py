@@ -41,6 +41,7 @@ from stream_app.inference.batching import (
     BatchPolicy,
     BatchTranscriber,
     JobFailure,
+    batch_limit_for_memory,
     gather_batch,
     run_isolated,
 )
@@ -266,13 +267,21 @@ class InferencePool:
             first = self._take(replica, None)
             if first is None:
                 return
-            batch = gather_batch(first, lambda t: self._take(replica, t), self._policy)
+            batch = gather_batch(first, lambda t: self._take(replica, t), self._memory_policy())
             try:
                 self._run(replica, batch)
             except Exception as exc:  # a bug here must not kill the worker thread
                 log.exception("inference worker %s failed on a batch", replica.index)
                 for task in batch:
                     _settle(task.future, exc=InferenceFailed(task.job, f"{type(exc).__name__}: {exc}"))
+
+    def _memory_policy(self) -> BatchPolicy:
+        """Shrink the batch when the process nears its memory budget (each window costs working memory)."""
+        rss, budget = self._probe.host_memory()
+        limit = batch_limit_for_memory(self._policy.max_batch, rss, budget)
+        if limit == self._policy.max_batch:
+            return self._policy
+        return BatchPolicy(limit, self._policy.max_wait)
 
     def _take(self, replica: _Replica, timeout: float | None) -> _Task | None:
         """Pop the most urgent live job; wait up to ``timeout`` s (``None``: until one comes or close)."""

@@ -129,3 +129,14 @@ def test_wrong_result_count_counts_as_failure() -> None:
     outcomes = run_isolated(Short(), [job("a"), job("b")])
     assert all(isinstance(o, JobFailure) for o in outcomes)
     assert "returned 0 results for 1 job" in outcomes[0].reason  # type: ignore[union-attr]
+
+
+def test_memory_budget_limits_the_batch() -> None:
+    from stream_app.inference.batching import batch_limit_for_memory
+
+    mb = 1024 * 1024
+    assert batch_limit_for_memory(8, rss=100 * mb, budget=0) == 8  # no budget
+    assert batch_limit_for_memory(8, rss=100 * mb, budget=512 * mb, per_job=32 * mb) == 8
+    assert batch_limit_for_memory(8, rss=450 * mb, budget=512 * mb, per_job=32 * mb) == 1
+    assert batch_limit_for_memory(8, rss=400 * mb, budget=512 * mb, per_job=32 * mb) == 3
+    assert batch_limit_for_memory(8, rss=900 * mb, budget=512 * mb, per_job=32 * mb) == 1  # never zero
