@@ -239,28 +239,33 @@ class ModelRegistry(Generic[T]):
         self._entries.move_to_end(key)
 
 
+def build_transcriber(settings: Settings, key: ModelKey) -> WhisperTranscriber:
+    """Load the transcriber for ``key`` with the configured threads, language, VAD and decoding guards."""
+    return WhisperTranscriber(
+        resolve_model(key.model, expand_path(settings.optimization.model_cache_dir)),
+        model_name=key.model,
+        precision=key.precision,
+        device=key.device,
+        device_index=settings.optimization.device_index,
+        cpu_threads=settings.parallel.intra_threads,
+        num_workers=settings.parallel.inter_threads,
+        language=settings.streaming.language,
+        beam_size=settings.streaming.beam_size,
+        vad=settings.streaming.vad,
+        guards=DecodeGuards(
+            no_speech_threshold=settings.streaming.no_speech_threshold,
+            log_prob_threshold=settings.streaming.log_prob_threshold,
+            compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
+        ),
+    )
+
+
 def transcriber_registry(settings: Settings) -> ModelRegistry[WhisperTranscriber]:
     """Build the registry the worker uses: local model names, checked precisions, the configured budget."""
     cache_dir = expand_path(settings.optimization.model_cache_dir)
 
     def load(key: ModelKey) -> WhisperTranscriber:
-        return WhisperTranscriber(
-            resolve_model(key.model, cache_dir),
-            model_name=key.model,
-            precision=key.precision,
-            device=key.device,
-            device_index=settings.optimization.device_index,
-            cpu_threads=settings.parallel.intra_threads,
-            num_workers=settings.parallel.inter_threads,
-            language=settings.streaming.language,
-            beam_size=settings.streaming.beam_size,
-            vad=settings.streaming.vad,
-            guards=DecodeGuards(
-                no_speech_threshold=settings.streaming.no_speech_threshold,
-                log_prob_threshold=settings.streaming.log_prob_threshold,
-                compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
-            ),
-        )
+        return build_transcriber(settings, key)
 
     def estimate(key: ModelKey) -> int:
         return estimate_model_bytes(resolve_model(key.model, cache_dir), key.precision)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -27,6 +27,7 @@ def ensure_topics(
     partitions: int | None = None,
     include_service_topics: bool = True,
     timeout: float = 30.0,
+    config: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Create the service topics and ``extra_topics`` when missing; existing ones are left as they are.
 
@@ -36,6 +37,7 @@ def ensure_topics(
         partitions: overrides ``settings.kafka.partitions`` for the topics created by this call.
         include_service_topics: False creates only ``extra_topics``.
         timeout: seconds to wait for the broker, and again for partition leaders.
+        config: topic configuration for the topics this call creates (e.g. ``cleanup.policy``).
 
     Returns:
         The names this call created (empty when all existed).
@@ -50,7 +52,7 @@ def ensure_topics(
     count = partitions if partitions is not None else settings.kafka.partitions
     admin = admin_client(settings.kafka.bootstrap_servers, settings.kafka.security_protocol)
     replicas = settings.kafka.replication_factor
-    new = [NewTopic(n, num_partitions=count, replication_factor=replicas) for n in names]
+    new = [NewTopic(n, num_partitions=count, replication_factor=replicas, config=dict(config or {})) for n in names]
     created: list[str] = []
     for name, future in admin.create_topics(new, request_timeout=timeout, operation_timeout=timeout).items():
         try:

@@ -35,7 +35,14 @@ TIMER_INTERVAL = 1.0
 # Table records stay small (audio is paged), but a header holding many large out-of-order chunks can
 # pass Kafka's 1 MB default: the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_RECORD_BYTES)}
 _CHANGELOG: dict[str, Any] = {"extra_topic_configs": {"max.message.bytes": str(MAX_RECORD_BYTES)}}
+TABLES = ("buffers", "audio", "mergers")
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """Return the changelog topic of every table, as faust names them (``<app id>-<table>-changelog``)."""
+    return [f"{settings.kafka.group_id}-{table}-changelog" for table in TABLES]
 ADOPT_EVERY = 10  # timer ticks between scans of the tables for streams to watch
 
 

@@ -11,8 +11,9 @@ from faust.worker import Worker
 
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
+from stream_app.local.topics import ensure_topics
 from stream_app.metrics.server import MetricsServer
-from stream_app.worker.app import create_worker_app
+from stream_app.worker.app import CHANGELOG_CONFIG, changelog_topics, create_worker_app
 from stream_app.worker.control import ControlListener
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ def run_worker(
     started = time.monotonic()
     key = engine.start()  # before joining the group: a replica takes partitions only once it can serve them
     log.info("model %s ready in %.1f s", key, time.monotonic() - started)
+    # Created before faust starts, with the input topic's partition count: a replica that joins
+    # before faust has seen its changelogs otherwise fails every record with PartitionsMismatch.
+    ensure_topics(settings, changelog_topics(settings), include_service_topics=False, config=CHANGELOG_CONFIG)
     worker_app = create_worker_app(settings, replica=replica, engine=engine)
     control = ControlListener(settings.kafka, worker_app.engine, worker_app.replica)
 
