@@ -85,7 +85,8 @@ def test_redis_stopped_mid_stream_then_restarted(
 ) -> None:
     frames, fmt = _jfk(jfk_path)
     half = frames.shape[0] // 2
-    env = {REDIS_URL: "", "STREAM_APP_CACHING__BREAKER_RESET": "1s"}
+    # 4 s windows: the first half of jfk (5.5 s) must complete a window, or nothing reaches Redis before it stops
+    env = {REDIS_URL: "", "STREAM_APP_CACHING__BREAKER_RESET": "1s", "STREAM_APP_STREAMING__CHUNK_DURATION": "4s"}
     with LocalRedisServer(tmp_path / "redis") as server:
         env[REDIS_URL] = server.url
         with ServiceHarness(settings, env=env) as harness:
