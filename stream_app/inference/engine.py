@@ -24,13 +24,15 @@ from prometheus_client import Counter, Gauge
 
 from stream_app.cache import TranscriptCache, build_cache, cache_key
 from stream_app.config import Settings
-from stream_app.inference.pool import InferencePool
+from stream_app.inference.pool import InferencePool, PoolClosed
 from stream_app.inference.precision import EscalationRule, next_precision
 from stream_app.inference.registry import ModelKey, ModelRegistry, model_key, transcriber_registry
 from stream_app.inference.transcriber import WhisperTranscriber
 from stream_app.inference.types import WindowJob, WindowTranscript
 
 log = logging.getLogger(__name__)
+
+SWITCH_RETRIES = 3  # a window that raced a live switch is resubmitted to the newly active model
 
 # Bump when a change alters what a cached window result would contain (decoding options, word timing).
 CODE_VERSION = "1"
@@ -148,8 +150,17 @@ class InferenceEngine:
 
     async def transcribe(self, job: WindowJob) -> WindowTranscript:
         """Transcribe one window on the active model, escalating precision when adaptive mode asks."""
-        key = self.active
-        result = await self._pool(key).transcribe_async(job)
+        for _ in range(SWITCH_RETRIES):
+            key = self.active
+            try:
+                result = await self._pool(key).transcribe_async(job)
+                break
+            except PoolClosed:
+                if self.active == key:
+                    raise
+                # a switch retired this model between reading it and submitting: use the new one
+        else:
+            raise PoolClosed(f"no model accepted window {job.window_index} of {job.stream_id}")
         higher = self._escalation_target(key, result)
         if higher is None:
             return result
@@ -220,7 +231,7 @@ class InferenceEngine:
     def _pool(self, key: ModelKey) -> InferencePool:
         entry = self._serving.get(key)
         if entry is None:
-            raise RuntimeError(f"model {key} is not being served")
+            raise PoolClosed(f"model {key} is not being served")
         return entry.pool
 
     def _serve(self, key: ModelKey) -> _Serving:
