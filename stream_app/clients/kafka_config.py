@@ -20,6 +20,9 @@ def producer_config(kafka: KafkaSettings, client_id: str = "stream-app-publisher
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # murmur2 on the key, as the Java client and faust partition: a stream's chunks land where
+        # any other Kafka producer would put records with the same key
+        "partitioner": "murmur2_random",
         "compression.type": "none",  # PCM barely compresses; spare the CPU
     }
 

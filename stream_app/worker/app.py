@@ -199,8 +199,10 @@ def _install(worker: WorkerApp) -> None:
             for stream_id in worker.store.stream_ids():
                 worker.tracker.adopt(stream_id, now)
         m.LIVE_STREAMS.set(len(worker.tracker))
-        for stream_id, last_seq in worker.tracker.due(now):
-            await worker.input_topic.send(key=stream_id.encode(), value=b"", headers=idle_tick_headers(last_seq))
+        for stream_id, last_seq, partition in worker.tracker.due(now):
+            await worker.input_topic.send(
+                key=stream_id.encode(), value=b"", headers=idle_tick_headers(last_seq), partition=partition
+            )
 
     async def revoked(*_: Any, **__: Any) -> None:
         worker.tracker.clear()

@@ -36,6 +36,7 @@ def read_idle_tick(headers: list[tuple[str, bytes]] | None) -> int | None:
 class _Seen:
     last_seq: int
     at: float
+    partition: int | None = None  # where the stream's chunks arrive; None: let the key decide
     ticked: bool = False
 
 
@@ -46,9 +47,9 @@ class IdleTracker:
     timeout: float
     _streams: dict[str, _Seen] = field(default_factory=dict)
 
-    def seen(self, stream_id: str, seq: int, now: float) -> None:
-        """Record a chunk of ``stream_id``."""
-        self._streams[stream_id] = _Seen(seq, now)
+    def seen(self, stream_id: str, seq: int, now: float, partition: int | None = None) -> None:
+        """Record a chunk of ``stream_id`` and the input partition it came from."""
+        self._streams[stream_id] = _Seen(seq, now, partition)
 
     def adopt(self, stream_id: str, now: float) -> None:
         """Start watching a stream found in restored state (after a restart or a rebalance)."""
@@ -59,13 +60,17 @@ class IdleTracker:
         """Stop watching a stream whose state was evicted."""
         self._streams.pop(stream_id, None)
 
-    def due(self, now: float) -> list[tuple[str, int]]:
-        """Streams idle past the timeout that have not been ticked yet, with their last seq; marks them ticked."""
+    def due(self, now: float) -> list[tuple[str, int, int | None]]:
+        """Return streams idle past the timeout, not ticked yet, with last seq and partition; marks them ticked.
+
+        The tick must reach the partition the stream's chunks use (its state lives there), whatever
+        partitioner the recorder used, so it goes to that partition explicitly when it is known.
+        """
         due = []
         for stream_id, seen in self._streams.items():
             if not seen.ticked and now - seen.at >= self.timeout:
                 seen.ticked = True
-                due.append((stream_id, seen.last_seq))
+                due.append((stream_id, seen.last_seq, seen.partition))
             elif seen.ticked and now - seen.at >= 3 * self.timeout:
                 seen.at = now  # the tick was lost (e.g. in a rebalance): send another
                 seen.ticked = False

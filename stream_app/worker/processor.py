@@ -119,9 +119,9 @@ class ChunkProcessor:
             await self.outputs.dead_letter(record, error)
             return
         m.CHUNK_BYTES.inc(len(record.value or b""))
-        await self._on_chunk(chunk)
+        await self._on_chunk(chunk, record.partition)
 
-    async def _on_chunk(self, chunk: AudioChunk) -> None:
+    async def _on_chunk(self, chunk: AudioChunk, partition: int) -> None:
         state = self.store.load(chunk.stream_id)
         if isinstance(state, Ended):
             m.CHUNKS.labels(outcome="after_end").inc()
@@ -130,7 +130,7 @@ class ChunkProcessor:
         session = state or StreamSession(chunk.stream_id, self.windowing, self.policy)
         step = session.feed(chunk)
         self._count(chunk.stream_id, step.applied)
-        self.tracker.seen(chunk.stream_id, chunk.seq, time.monotonic())
+        self.tracker.seen(chunk.stream_id, chunk.seq, time.monotonic(), partition)
         if not step.applied.accepted and not step.windows:
             self.store.save(session)  # a held or duplicate chunk changes the pending set at most
             return
