@@ -21,6 +21,7 @@ BENCHMARKS = {
     "scaling": "aggregate throughput with 1 and 2 worker replicas pinned to one core each",
     "precision": "real-time factor, WER and memory per model and precision, adaptive mode",
     "cache": "repeated content: hit rate, per-tier look-up latency, repeat speed-up",
+    "memory": "batched path with reused vs freshly allocated feature buffers: traced allocations, RSS",
 }
 
 

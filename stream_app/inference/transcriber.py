@@ -26,6 +26,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens, merge_punctuations
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from stream_app.inference.buffers import HOP_LENGTH, N_FFT, N_FRAMES, FeatureBufferPool
 from stream_app.inference.exceptions import ModelNotFound
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 
@@ -84,6 +85,7 @@ class WhisperTranscriber:
         vad: bool = True,
         vad_options: VadOptions | None = None,
         guards: DecodeGuards | None = None,
+        reuse_buffers: bool = True,
     ) -> None:
         """Load the model from a local folder (never from a hub).
 
@@ -100,6 +102,9 @@ class WhisperTranscriber:
             vad: Gate windows with Silero VAD.
             vad_options: Silero settings; faster-whisper's defaults with a 500 ms minimum silence.
             guards: Decoding thresholds.
+            reuse_buffers: Compute the batched path's features in per-thread arrays kept between
+                calls (bit-identical results); False allocates afresh per window, as faster-whisper
+                does (``bench memory`` compares the two).
         """
         if not (Path(model_path) / "model.bin").is_file():
             raise ModelNotFound(f"{model_path} is not a CTranslate2 model folder (no model.bin)")
@@ -123,6 +128,14 @@ class WhisperTranscriber:
         self.language = language if multilingual else "en"
         self._tokenizers: dict[str, Tokenizer] = {}
         self._tokenizer_lock = threading.Lock()
+        extractor = self._model.feature_extractor
+        reusable = (extractor.n_fft, extractor.hop_length, extractor.nb_max_frames) == (N_FFT, HOP_LENGTH, N_FRAMES)
+        self._buffers = FeatureBufferPool(extractor.mel_filters) if reuse_buffers and reusable else None
+
+    @property
+    def reuses_buffers(self) -> bool:
+        """Whether the batched path computes features in reused per-thread arrays."""
+        return self._buffers is not None
 
     @property
     def is_multilingual(self) -> bool:
@@ -229,14 +242,8 @@ class WhisperTranscriber:
         """Decode all windows at once at temperature 0; None marks a window that needs a retry."""
         model = self._model
         tokenizer = self._tokenizer(self.language or "en")
-        frames: list[int] = []
-        features = []
-        for audio in audios:
-            mel = model.feature_extractor(audio)
-            content = mel.shape[-1] - 1  # as WhisperModel.generate_segments counts content frames
-            frames.append(content)
-            features.append(pad_or_trim(mel[:, :content]))
-        encoder_output = model.encode(np.stack(features))
+        frames, features = self._features(audios)
+        encoder_output = model.encode(features)
         prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
         results = model.model.generate(
             encoder_output,
@@ -288,6 +295,26 @@ class WhisperTranscriber:
                     )
                 )
         return decoded
+
+    def _features(self, audios: list[npt.NDArray[np.float32]]) -> tuple[list[int], npt.NDArray[np.float32]]:
+        """Build the [batch, mels, 3000] encoder input; return it with each window's content frames.
+
+        With buffer reuse the array is this thread's own and is overwritten by its next batch; it
+        only has to live until ``encode`` returns, which copies it into CTranslate2's memory.
+        """
+        frames: list[int] = []
+        if self._buffers is not None:
+            buffers = self._buffers.get()
+            batch = buffers.batch_view(len(audios))
+            frames = [buffers.write_features(batch, i, audio) for i, audio in enumerate(audios)]
+            return frames, batch
+        features = []
+        for audio in audios:
+            mel = self._model.feature_extractor(audio)
+            content = mel.shape[-1] - 1  # as WhisperModel.generate_segments counts content frames
+            frames.append(content)
+            features.append(pad_or_trim(mel[:, :content]))
+        return frames, np.stack(features)
 
     def _split(self, tokenizer: Tokenizer, tokens: list[int], content_frames: int) -> list[dict[str, Any]]:
         """Cut a decode into timestamped segments; an unfinished last segment runs to the window's end."""
