@@ -145,3 +145,60 @@ def test_registry_loads_real_models_within_budget(settings: Settings, tmp_path: 
     registry.load(ModelKey("tiny.en", "int8_float32"))  # now the idle ones go, least recently used first
     assert registry.estimated_bytes() <= 150 * 2**20
     assert [r.key for r in registry.snapshot()][-1] == ModelKey("tiny.en", "int8_float32")
+
+
+@pytest.fixture(scope="module")
+def fresh_transcriber(
+    transcriber: WhisperTranscriber, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WhisperTranscriber]:
+    """The same model as ``transcriber`` with buffer reuse off: features allocated afresh per window."""
+    path = resolve_model(transcriber.model_name, tmp_path_factory.mktemp("models-fresh"))
+    model = WhisperTranscriber(
+        path, model_name=transcriber.model_name, precision="int8", cpu_threads=2, reuse_buffers=False
+    )
+    yield model
+    model.close()
+
+
+def _speech_jobs(jfk: npt.NDArray[np.float32], espeak_clip: npt.NDArray[np.float32]) -> list[WindowJob]:
+    return [
+        WindowJob("jfk", 0, 10.0, jfk),
+        WindowJob("espeak", 0, 0.0, espeak_clip),
+        WindowJob("jfk-cut", 1, 3.0, jfk[3 * 16000 : 8 * 16000]),
+    ]
+
+
+def _figures(result: WindowTranscript) -> tuple[object, ...]:
+    return (result.text, result.words, result.avg_logprob, result.no_speech_prob, result.extra)
+
+
+def test_reused_buffers_give_the_same_results_as_fresh_ones(
+    transcriber: WhisperTranscriber,
+    fresh_transcriber: WhisperTranscriber,
+    jfk: npt.NDArray[np.float32],
+    espeak_clip: npt.NDArray[np.float32],
+) -> None:
+    assert transcriber.reuses_buffers and not fresh_transcriber.reuses_buffers
+    jobs = _speech_jobs(jfk, espeak_clip)
+    fresh = fresh_transcriber.transcribe_windows(jobs)
+    for _ in range(2):  # the second pass runs on buffers the first one left behind
+        reused = transcriber.transcribe_windows(jobs)
+        assert [_figures(r) for r in reused] == [_figures(r) for r in fresh]
+        for single, result in zip([transcriber.transcribe_window(j) for j in jobs], reused, strict=True):
+            _same(single, result)
+    smaller = transcriber.transcribe_windows(jobs[1:])  # a smaller batch on the grown buffer
+    assert [r.words for r in smaller] == [r.words for r in fresh[1:]]
+
+
+def test_threads_batching_at_once_keep_their_own_buffers(
+    transcriber: WhisperTranscriber, jfk: npt.NDArray[np.float32], espeak_clip: npt.NDArray[np.float32]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = _speech_jobs(jfk, espeak_clip)
+    expected = [r.words for r in transcriber.transcribe_windows(jobs)]
+    orders = [jobs, jobs[::-1], jobs, jobs[::-1]]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(transcriber.transcribe_windows, orders))
+    assert [r.words for r in outcomes[0]] == expected and [r.words for r in outcomes[2]] == expected
+    assert [r.words for r in outcomes[1]] == expected[::-1] and [r.words for r in outcomes[3]] == expected[::-1]
