@@ -36,7 +36,20 @@ TIMER_INTERVAL = 1.0
 # pass Kafka's 1 MB default: the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_RECORD_BYTES)}
-_CHANGELOG: dict[str, Any] = {"extra_topic_configs": {"max.message.bytes": str(MAX_RECORD_BYTES)}}
+# faust's RocksDB defaults are sized for big servers (64 MB x 3 write buffers and a 2 GB block cache
+# per table partition); the tables hold only live streams' few seconds of audio, so memtables that
+# fill slowly to 192 MB would show up as worker RSS creeping for an hour.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 16 * 1024 * 1024,
+    "block_cache_size": 8 * 1024 * 1024,
+    "block_cache_compressed_size": 0,
+}
+_TABLE: dict[str, Any] = {
+    "extra_topic_configs": {"max.message.bytes": str(MAX_RECORD_BYTES)},
+    "options": ROCKSDB_OPTIONS,
+}
 TABLES = ("buffers", "audio", "mergers")
 
 
@@ -134,9 +147,9 @@ def create_worker_app(
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
-    buffers = app.Table("buffers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
-    audio = app.Table("audio", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
-    mergers = app.Table("mergers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_CHANGELOG)
+    buffers = app.Table("buffers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
+    audio = app.Table("audio", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
+    mergers = app.Table("mergers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
 
     policy = MergePolicy.from_settings(settings)
     engine = engine or InferenceEngine(settings)
