@@ -46,20 +46,27 @@ class BatchPolicy:
         return size >= self.max_batch
 
 
-# Extra resident memory one more window adds to a batched call (features, encoder output, decoder
-# state): about 30 MB measured with base int8 on CPU (docs/benchmarks/precision.md).
-WINDOW_WORKING_BYTES = 32 * 1024 * 1024
+# Resident memory a batched call needs on top of the process's settled RSS (base int8 on CPU): each
+# window in a batch holds about 100 MB of CTranslate2 working memory while the call runs (freed
+# after it), and the first call also grows the settled RSS by about as much once. Measured by the
+# peak RSS of batches of 1, 2 and 4 jfk windows; `stream-app bench precision` shows the worker's peak.
+WINDOW_WORKING_BYTES = 100 * 1024 * 1024
+FIRST_CALL_BYTES = 100 * 1024 * 1024
 
 
-def batch_limit_for_memory(max_batch: int, rss: int, budget: int, per_job: int = WINDOW_WORKING_BYTES) -> int:
+def batch_limit_for_memory(
+    max_batch: int, rss: int, budget: int, per_job: int = WINDOW_WORKING_BYTES, reserve: int = 0
+) -> int:
     """Return how many jobs the next batch may hold so the process stays inside its memory budget.
 
-    Without a budget (0) the configured ``max_batch`` applies; over budget, jobs still run one at a
-    time (never zero: a stream must not stall because the model alone is large).
+    ``reserve`` is memory the call will need whatever its size (the first call's working memory,
+    not yet part of ``rss``). Without a budget (0) the configured ``max_batch`` applies; over
+    budget, jobs still run one at a time (never zero: a stream must not stall because the model
+    alone is large).
     """
     if budget <= 0:
         return max_batch
-    return max(1, min(max_batch, (budget - rss) // per_job))
+    return max(1, min(max_batch, (budget - rss - reserve) // per_job))
 
 
 def gather_batch(

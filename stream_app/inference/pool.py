@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from stream_app.config.settings import ParallelSettings
 from stream_app.inference.balancer import LoadBalancer, Strategy, WorkerStats
 from stream_app.inference.batching import (
+    FIRST_CALL_BYTES,
     BatchPolicy,
     BatchTranscriber,
     JobFailure,
@@ -146,6 +147,7 @@ class InferencePool:
         self._pending = 0
         self._seq = itertools.count()
         self._closed = False
+        self._warm = False
         self._deadlines: list[tuple[float, int, _Task]] = []
         self._watch = threading.Condition()
         threads = max(parallel.max_workers, len(self._replicas))
@@ -270,6 +272,7 @@ class InferencePool:
             batch = gather_batch(first, lambda t: self._take(replica, t), self._memory_policy())
             try:
                 self._run(replica, batch)
+                self._warm = True  # the one-off working memory is now part of the measured RSS
             except Exception as exc:  # a bug here must not kill the worker thread
                 log.exception("inference worker %s failed on a batch", replica.index)
                 for task in batch:
@@ -277,8 +280,9 @@ class InferencePool:
 
     def _memory_policy(self) -> BatchPolicy:
         """Shrink the batch when the process nears its memory budget (each window costs working memory)."""
-        rss, budget = self._probe.host_memory()
-        limit = batch_limit_for_memory(self._policy.max_batch, rss, budget)
+        rss, budget = self._probe.host_memory(max_age=0.0)  # a batch decision wants today's figure
+        reserve = 0 if self._warm else FIRST_CALL_BYTES
+        limit = batch_limit_for_memory(self._policy.max_batch, rss, budget, reserve=reserve)
         if limit == self._policy.max_batch:
             return self._policy
         return BatchPolicy(limit, self._policy.max_wait)

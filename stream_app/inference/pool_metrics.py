@@ -109,14 +109,14 @@ class ResourceProbe:
         self._rss = (0.0, 0)
         self._gpu: dict[int, tuple[float, int]] = {}
 
-    def host_memory(self) -> tuple[int, int]:
-        """Return (resident bytes of this process, the budget; 0 = none)."""
+    def host_memory(self, max_age: float | None = None) -> tuple[int, int]:
+        """Return (resident bytes of this process, the budget; 0 = none), read at most ``max_age`` s ago."""
         if self._memory_budget <= 0:
             return 0, 0
         now = time.monotonic()
         with self._lock:
             stamp, rss = self._rss
-            if now - stamp >= self._refresh:
+            if now - stamp >= (self._refresh if max_age is None else max_age):
                 rss = int(psutil.Process().memory_info().rss)
                 self._rss = (now, rss)
         return rss, self._memory_budget

@@ -140,3 +140,7 @@ def test_memory_budget_limits_the_batch() -> None:
     assert batch_limit_for_memory(8, rss=450 * mb, budget=512 * mb, per_job=32 * mb) == 1
     assert batch_limit_for_memory(8, rss=400 * mb, budget=512 * mb, per_job=32 * mb) == 3
     assert batch_limit_for_memory(8, rss=900 * mb, budget=512 * mb, per_job=32 * mb) == 1  # never zero
+    # before the first call its one-off working memory is reserved
+    assert batch_limit_for_memory(8, rss=250 * mb, budget=512 * mb, per_job=40 * mb, reserve=160 * mb) == 2
+    assert batch_limit_for_memory(8, rss=250 * mb, budget=512 * mb, per_job=40 * mb) == 6
+    assert batch_limit_for_memory(8, rss=150 * mb, budget=512 * mb) == 3  # the defaults: 100 MB a window
