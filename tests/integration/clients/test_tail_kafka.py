@@ -8,6 +8,7 @@ from confluent_kafka import Producer
 
 from stream_app.clients.exceptions import TailError
 from stream_app.clients.tail import TranscriptTail, collect_final_transcript
+from stream_app.testing.segments import make_segment
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import encode_segment
 
@@ -17,23 +18,7 @@ pytestmark = pytest.mark.integration
 def _seg(
     stream: str, index: int, text: str, *, final: bool = True, revision: int = 0, eos: bool = False
 ) -> TranscriptSegment:
-    return TranscriptSegment(
-        stream_id=stream,
-        segment_id=f"{stream}:{index}",
-        index=index,
-        revision=revision,
-        is_final=final,
-        start=index * 4.0,
-        end=index * 4.0 + 3.5,
-        text=text,
-        words=(),
-        model="tiny.en",
-        precision="int8",
-        avg_logprob=-0.2,
-        no_speech_prob=0.01,
-        confidence=0.9,
-        end_of_stream=eos,
-    )
+    return make_segment(stream, index, text, final=final, revision=revision, eos=eos)
 
 
 def _produce(conf: dict[str, Any], topic: str, segments: list[TranscriptSegment], garbage: bool = False) -> None:

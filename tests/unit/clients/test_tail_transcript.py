@@ -1,29 +1,14 @@
 from __future__ import annotations
 
 from stream_app.clients.transcript import TranscriptAssembler, format_segment_line, join_text
+from stream_app.testing.segments import make_segment
 from stream_app.wire.segment import TranscriptSegment
 
 
 def _seg(
     index: int, text: str, *, final: bool = True, revision: int = 0, eos: bool = False, stream: str = "s"
 ) -> TranscriptSegment:
-    return TranscriptSegment(
-        stream_id=stream,
-        segment_id=f"{stream}:{index}",
-        index=index,
-        revision=revision,
-        is_final=final,
-        start=index * 5.0,
-        end=index * 5.0 + 4.0,
-        text=text,
-        words=(),
-        model="tiny.en",
-        precision="int8",
-        avg_logprob=-0.3,
-        no_speech_prob=0.02,
-        confidence=0.9,
-        end_of_stream=eos,
-    )
+    return make_segment(stream, index, text, final=final, revision=revision, eos=eos, seconds=5.0, speech=4.0)
 
 
 def test_final_text_from_replayed_and_revised_segments() -> None:
