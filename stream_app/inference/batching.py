@@ -48,8 +48,9 @@ class BatchPolicy:
 
 # Resident memory a batched call needs on top of the process's settled RSS (base int8 on CPU): each
 # window in a batch holds about 100 MB of CTranslate2 working memory while the call runs (freed
-# after it), and the first call also grows the settled RSS by about as much once. Measured by the
-# peak RSS of batches of 1, 2 and 4 jfk windows; `stream-app bench precision` shows the worker's peak.
+# after it), and the first call also grows the settled RSS by about as much once. Set from a one-off
+# probe of the peak RSS of batches of 1, 2 and 4 jfk windows in one process (no repo command prints
+# it); `stream-app bench precision` prints the worker's resulting peak under the 512 MB budget.
 WINDOW_WORKING_BYTES = 100 * 1024 * 1024
 FIRST_CALL_BYTES = 100 * 1024 * 1024
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-# Latency buckets from 10 ms to 60 s: a healthy stream sits well under a second, a stalled one shows up at the top.
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+from stream_app.metrics.buckets import LATENCY_BUCKETS
 
 CHUNKS = Counter("stream_app_chunks_total", "Audio chunks received, by outcome", ["outcome"])
 CHUNK_BYTES = Counter("stream_app_chunk_bytes_total", "Bytes of audio payload received")
