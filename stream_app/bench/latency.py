@@ -28,6 +28,7 @@ from stream_app.streaming import StreamSession, Window, WindowingConfig
 from stream_app.testing.service import ServiceHarness
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import decode_chunk, encode_chunk
+from stream_app.worker.profile import windowing_for
 
 GOALS = "1 stream, live: p95_ms <= 500 and overhead_ratio <= 1.15"
 
@@ -167,7 +168,7 @@ def _publish(
 
 def _bare_times(settings: Settings, plans: Sequence[tuple[list[PlannedChunk], ChunkFormat]]) -> list[list[float]]:
     """Milliseconds of ``transcribe_window`` per window that produced words, per stream, one call at a time."""
-    config = WindowingConfig.from_settings(settings)
+    config = windowing_for(settings)
     transcriber = transcriber_registry(settings).load(model_key(settings))
     out: list[list[float]] = []
     for index, (chunks, fmt) in enumerate(plans):

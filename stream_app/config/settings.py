@@ -66,6 +66,9 @@ class StreamingSettings:
     idle_timeout: float = _duration("60s", minimum=1.0)
     max_chunk_bytes: int = _size("1MB", minimum=2)
     max_reorder_chunks: int = _int(64, minimum=0)
+    max_held: float = _duration("60s", minimum=1.0)  # out-of-order audio held per stream before a hole is declared lost
+    ended_retention: float = _duration("5min", minimum=1.0)  # an ended stream's marker is kept this long
+    max_window_attempts: int = _int(3, minimum=1, maximum=20)  # tries per window (failures and crashes)
     pause_search: float = 0.4  # share of the window, at its end, searched for a pause to cut at (0 = fixed grid)
     min_pause: float = _duration("200ms", minimum=0.02)  # shortest silence a window may be cut in
     vad: bool = True
@@ -147,6 +150,9 @@ class WorkerSettings:
     web_host: str = "127.0.0.1"
     commit_interval: float = _duration("1s", minimum=0.01)
     session_timeout: float = _duration("10s", minimum=1.0)
+    max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
+    state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
+    retry_backoff_max: float = _duration("5s", minimum=0.01)  # longest wait between retries of the broker
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ class Health:
     clock: Callable[[], float] = time.monotonic
     _last_beat: float = field(default_factory=time.monotonic)
     _ready: dict[str, bool] = field(default_factory=dict)
+    _faults: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def beat(self) -> None:
@@ -31,11 +32,23 @@ class Health:
         with self._lock:
             self._ready[check] = ok
 
+    def set_fault(self, check: str, fault: str | None) -> None:
+        """Mark the process not alive for ``check`` (e.g. a model call hung) with why, or clear it (None)."""
+        with self._lock:
+            if fault is None:
+                self._faults.pop(check, None)
+            else:
+                self._faults[check] = fault
+
     def alive(self) -> tuple[bool, str]:
-        """Return whether the loop ticked recently, with a reason."""
+        """Return whether the loop ticked recently and nothing reported a fault, with a reason."""
         age = self.clock() - self._last_beat
         if age > self.stall_after:
             return False, f"event loop silent for {age:.1f} s"
+        with self._lock:
+            faults = sorted(self._faults.items())
+        if faults:
+            return False, "; ".join(f"{name}: {fault}" for name, fault in faults)
         return True, f"last beat {age:.1f} s ago"
 
     def ready(self) -> tuple[bool, str]:

@@ -30,3 +30,34 @@ STREAMS_EVICTED = Counter("stream_app_streams_evicted_total", "Streams whose sta
 LOOP_LAG = Histogram(
     "stream_app_event_loop_lag_seconds", "Extra delay of the worker's periodic timer", buckets=LATENCY_BUCKETS
 )
+WINDOW_FAILURES = Counter(
+    "stream_app_window_failures_total",
+    "Windows given up after their attempts (marked as gaps in the transcript and dead-lettered), by reason",
+    ["reason"],
+)
+PROCESSING_ERRORS = Counter(
+    "stream_app_processing_errors_total",
+    "Failures the worker retried instead of dead-lettering: broker, state (corrupt stored state), bug",
+    ["kind"],
+)
+BROKER_AVAILABLE = Gauge(
+    "stream_app_broker_available", "1 while the worker's writes to the broker are acknowledged in time, else 0"
+)
+LATE_CHUNKS = Counter(
+    "stream_app_late_chunks_total", "Chunks that arrived after their stream ended (dead-lettered as after_end)"
+)
+STATE_RESETS = Counter(
+    "stream_app_state_resets_total", "Streams whose stored state was missing, stale or damaged and was started anew"
+)
+WORD_EMISSION_LAG = Histogram(
+    "stream_app_word_emission_lag_seconds",
+    "From the moment a word's audio reached the broker to the word's first appearance on the transcripts topic",
+    buckets=LATENCY_BUCKETS,
+)
+WORD_FINAL_LAG = Histogram(
+    "stream_app_word_final_lag_seconds",
+    "From the moment a word's audio reached the broker to the word's appearance in a final segment",
+    buckets=LATENCY_BUCKETS,
+)
+ENDED_MARKERS = Gauge("stream_app_ended_markers", "Ended streams whose marker this replica still keeps")
+INFLIGHT_RECORDS = Gauge("stream_app_inflight_records", "Input records read but not yet acknowledged", ["partition"])

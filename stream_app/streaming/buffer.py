@@ -5,9 +5,13 @@ Rules, in the order they apply to each chunk:
 * **Order.** Chunks are applied by sequence number, starting at 0. A chunk whose ``seq`` is already
   applied or already held is a duplicate: dropped, reported, state unchanged (replays are harmless).
   A chunk ahead of the next expected ``seq`` is held until the hole fills.
-* **Lost chunks.** When more than ``max_reorder_chunks`` chunks are held, or an end-of-stream chunk is
-  held behind a hole, the missing sequence numbers are declared lost and the held chunks are applied.
+* **Lost chunks.** When more than ``max_reorder_chunks`` chunks are held, or they hold more than
+  ``max_held`` samples together (so a recorder sending huge chunks out of order cannot make the state
+  grow past the changelog's record limits), or an end-of-stream chunk is held behind a hole, the
+  missing sequence numbers are declared lost and the held chunks are applied.
   A lost chunk that turns up later is a duplicate (its ``seq`` is behind).
+* **Resumed sessions.** A buffer made with ``resume_at`` (a stream that comes back after its idle end)
+  starts its timeline at the first chunk it appends, not at ``resume_at``: the pause is not filled.
 * **Offsets.** A chunk starting after the buffer's end (a lost chunk, or a recorder that skipped
   audio) is preceded by silence, at most ``max_gap_fill`` samples; a longer jump is skipped, so stream
   time after it runs behind the recorder's offsets by the skipped amount (``GapReport.skipped_samples``,
@@ -30,20 +34,13 @@ Rules, in the order they apply to each chunk:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from stream_app.streaming.pauses import Pause, find_pause, is_silent, silence_threshold
-from stream_app.streaming.state import (
-    BufferState,
-    PcmEncoding,
-    PendingChunk,
-    decode_buffer_state,
-    encode_buffer_state,
-)
+from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
 
@@ -98,33 +95,24 @@ class _Outcome:
 class StreamBuffer:
     """Orders one stream's chunks, bounds its audio and hands out its windows."""
 
-    def __init__(self, config: WindowingConfig, *, first_seq: int = 0) -> None:
+    def __init__(self, config: WindowingConfig, *, first_seq: int = 0, resume_at: int | None = None) -> None:
         self._s = BufferState(config=config, next_seq=first_seq)
+        if resume_at is not None:
+            self._s.audio.reset(resume_at)
+            self._s.next_start = self._s.seen_until = self._s.last_interim_end = resume_at
+            self._s.resume_at_first = True
 
     @classmethod
     def from_state(cls, state: BufferState) -> StreamBuffer:
-        """Wrap a decoded state (see `from_bytes`)."""
+        """Wrap a state (restored from the worker's tables)."""
         buffer = cls.__new__(cls)
         buffer._s = state
         return buffer
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> StreamBuffer:
-        """Resume a buffer stored with `to_bytes` (its window grid travels with it)."""
-        return cls.from_state(decode_buffer_state(data))
-
-    def to_bytes(self, encoding: PcmEncoding = "f32") -> bytes:
-        """Compact state: a small header plus raw PCM of the buffered and held audio."""
-        return encode_buffer_state(self._s, encoding)
-
-    def to_parts(self, encoding: PcmEncoding = "f32") -> tuple[bytes, int, npt.NDArray[np.float32]]:
-        """Split the state into a small header without the audio, and the audio with its first position.
-
-        The worker stores the audio in fixed pages of stream time, so that each chunk writes only
-        the audio it added, not the whole buffer again.
-        """
-        meta = encode_buffer_state(dataclasses.replace(self._s, audio=np.zeros(0, np.float32)), encoding)
-        return meta, self._s.base, self._s.audio
+    @property
+    def state(self) -> BufferState:
+        """The live state, for the worker's store (which pages the audio and held chunks)."""
+        return self._s
 
     @property
     def config(self) -> WindowingConfig:
@@ -144,7 +132,12 @@ class StreamBuffer:
     @property
     def stream_end(self) -> int:
         """Buffer-timeline position just after the last sample received."""
-        return self._s.stream_end
+        return self._s.audio.end
+
+    @property
+    def base(self) -> int:
+        """Buffer-timeline position of the first sample still held."""
+        return self._s.audio.base
 
     @property
     def shift(self) -> int:
@@ -154,7 +147,7 @@ class StreamBuffer:
     @property
     def buffered_samples(self) -> int:
         """Samples held in memory for windows to come (not counting held chunks)."""
-        return int(self._s.audio.shape[0])
+        return len(self._s.audio)
 
     @property
     def next_start(self) -> int:
@@ -189,11 +182,16 @@ class StreamBuffer:
         s.pending[chunk.seq] = PendingChunk(chunk.offset, samples, chunk.end_of_stream)
         self._drain(out)
         eos_held = any(p.end_of_stream for p in s.pending.values())
-        while s.pending and (eos_held or len(s.pending) > s.config.max_reorder_chunks):
+        while s.pending and (eos_held or self._too_much_held()):
             self._declare_lost(out)
         if chunk.seq in s.pending:
             out.held.append(chunk.seq)
         return out.result()
+
+    def _too_much_held(self) -> bool:
+        s = self._s
+        held = sum(int(p.samples.shape[0]) for p in s.pending.values())
+        return len(s.pending) > s.config.max_reorder_chunks or held > s.config.max_held
 
     def close(self) -> ApplyResult:
         """End the stream now (idle timeout): held chunks are applied past their holes."""
@@ -215,7 +213,7 @@ class StreamBuffer:
         windows: list[Window] = []
         while not s.finished:
             start = s.next_start
-            if s.stream_end >= start + cfg.window:
+            if s.audio.end >= start + cfg.window:
                 windows.append(self._cut(start))
             elif s.ended:
                 windows.append(self._last_window(start))
@@ -255,7 +253,7 @@ class StreamBuffer:
     def _last_window(self, start: int) -> Window:
         """Make the window that holds the stream's end: empty when it brings no new sound."""
         s, cfg = self._s, self._s.config
-        stop = s.stream_end
+        stop = s.audio.end
         first = start
         if stop <= s.seen_until:
             first = stop  # no new audio
@@ -265,30 +263,47 @@ class StreamBuffer:
                 first = stop  # only silence after the last cut
         window = Window(s.next_window, first, self._slice(first, stop), stop, is_last=True)
         s.finished = True
-        s.base, s.audio = stop, np.zeros(0, dtype=np.float32)
+        s.audio.release_to(stop)
         return window
 
-    def _interim_window(self) -> Window | None:
+    def has_ready_windows(self) -> bool:
+        """Whether `take_ready_windows` would hand out anything now (it changes nothing)."""
+        s, cfg = self._s, self._s.config
+        if s.finished:
+            return False
+        if s.ended or s.audio.end >= s.next_start + cfg.window:
+            return True
+        return cfg.interim > 0 and self._interim_position() is not None
+
+    def _interim_position(self) -> int | None:
+        """Where a preview of the next window would end now, or None when none is due."""
         s, cfg = self._s, self._s.config
         start = s.next_start
         first = max(start, s.seen_until)
-        if s.stream_end <= first:
+        if s.audio.end <= first:
             return None
-        position = first + (s.stream_end - first) // cfg.interim * cfg.interim
+        position = first + (s.audio.end - first) // cfg.interim * cfg.interim
         if position <= first or position <= s.last_interim_end or position >= start + cfg.window:
             return None
+        return position
+
+    def _interim_window(self) -> Window | None:
+        s = self._s
+        position = self._interim_position()
+        if position is None:
+            return None
         s.last_interim_end = position
+        start = s.next_start
         return Window(s.next_window, start, self._slice(start, position), start, is_interim=True)
 
     def _slice(self, start: int, stop: int) -> npt.NDArray[np.float32]:
-        base = self._s.base
-        return self._s.audio[start - base : stop - base].copy()
+        return self._s.audio.slice(start, stop)
 
     def _release_to(self, start: int, window_index: int) -> None:
         """Make window ``window_index``, starting at ``start``, the next one, forgetting the audio before it."""
         s = self._s
-        s.audio = s.audio[start - s.base :]
-        s.base, s.next_start, s.next_window = start, start, window_index
+        s.audio.release_to(start)
+        s.next_start, s.next_window = start, window_index
 
     def _drain(self, out: _Outcome) -> None:
         s = self._s
@@ -315,32 +330,37 @@ class StreamBuffer:
     def _append(self, chunk: PendingChunk, out: _Outcome) -> None:
         s, cfg = self._s, self._s.config
         samples = chunk.samples
+        if s.resume_at_first:  # a resumed session's timeline starts at its first chunk: no fill for the pause
+            s.resume_at_first = False
+            start = max(chunk.offset - s.shift, s.audio.end)
+            s.audio.reset(start)
+            s.next_start = s.seen_until = s.last_interim_end = start
         position = chunk.offset - s.shift
+        end = s.audio.end
         first_lost, lost_count = out.lost if out.lost is not None else (None, 0)
-        if position > s.stream_end:
-            jump = position - s.stream_end
+        if position > end:
+            jump = position - end
             fill = min(jump, cfg.effective_gap_fill)
-            out.gaps.append(GapReport(s.stream_end, first_lost, lost_count, fill, jump - fill))
+            out.gaps.append(GapReport(end, first_lost, lost_count, fill, jump - fill))
             s.shift += jump - fill
-            samples = np.concatenate([np.zeros(fill, dtype=np.float32), samples])
+            s.audio.append(np.zeros(fill, dtype=np.float32))
         else:
             if out.lost is not None:
-                out.gaps.append(GapReport(s.stream_end, first_lost, lost_count))
-            overlap = min(s.stream_end - position, int(samples.shape[0]))
+                out.gaps.append(GapReport(end, first_lost, lost_count))
+            overlap = min(end - position, int(samples.shape[0]))
             out.overlap += overlap
             samples = samples[overlap:]
         out.lost = None
-        s.audio = np.concatenate([s.audio, samples])
-        s.stream_end += int(samples.shape[0])
+        s.audio.append(samples)
         s.ended = s.ended or chunk.end_of_stream
         self._enforce_cap(out)
 
     def _enforce_cap(self, out: _Outcome) -> None:
         s, cfg = self._s, self._s.config
-        excess = s.stream_end - s.base - cfg.effective_cap
+        excess = len(s.audio) - cfg.effective_cap
         if excess <= 0:
             return
-        hops = -(-(s.stream_end - cfg.effective_cap - s.next_start) // cfg.hop)
-        before = s.base
+        hops = -(-(s.audio.end - cfg.effective_cap - s.next_start) // cfg.hop)
+        before = s.audio.base
         self._release_to(s.next_start + hops * cfg.hop, s.next_window + hops)
-        out.dropped += s.base - before
+        out.dropped += s.audio.base - before

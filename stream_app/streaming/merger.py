@@ -21,10 +21,13 @@ Rules for each window's words (stream-time timestamps):
   preview commits what it and the previous pass agree on
   (LocalAgreement-2); the held words of a final window count as a pass.
 * **Segments.** Each pass that commits words emits one final segment (``revision`` 0) with id
-  ``"{stream_id}:{index}"``, ``index`` counting from 0. The words not yet committed are published as
-  an interim segment carrying the next final segment's id and an increasing ``revision`` (only when
-  that text changed, an empty one retracting a shown preview). The last window always emits a final
-  segment, empty if need be, with ``end_of_stream`` set.
+  ``"{stream_id}:{session}:{index}"``, ``index`` counting from 0 in the session. The words not yet
+  committed are published as an interim segment carrying the next final segment's id and an
+  increasing ``revision`` (only when that text changed, an empty one retracting a shown preview).
+  The last window always emits a final segment, empty if need be, with ``end_of_stream`` set.
+* **Failures.** A final window whose inference failed (after the worker's retries) commits the words
+  the merger held (the previous window heard them, with context) and marks the rest of the window as
+  a gap in the final segment; a failed preview changes nothing.
 * **Replays.** A final window older than the next expected one, or a preview of a window already
   merged, changes nothing and emits nothing.
 """
@@ -33,12 +36,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream_app.config.settings import Settings
+import numpy as np
+
 from stream_app.inference.types import WindowTranscript, Word
-from stream_app.streaming.state import MergerState, decode_merger_state, encode_merger_state
+from stream_app.streaming.state import MergerState
 from stream_app.streaming.text import agreed_prefix, drop_loops, join_words, normalise, overlap_length
 from stream_app.streaming.windowing import Window
-from stream_app.wire.segment import TranscriptSegment
+from stream_app.wire.segment import Gap, TranscriptSegment
 
 
 @dataclass(frozen=True)
@@ -52,34 +56,26 @@ class MergePolicy:
     match_window: float = 1.0  # seconds from the horizon within which the n-gram match applies
     tail_words: int = 16  # committed words remembered for matching and loop detection
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MergePolicy:
-        """Read the guard thresholds from the configuration."""
-        return cls(
-            no_speech_threshold=settings.streaming.no_speech_threshold,
-            log_prob_threshold=settings.streaming.log_prob_threshold,
-            compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
-        )
-
 
 class SegmentMerger:
     """Merges one stream's window transcripts; see the module docstring for the rules."""
 
-    def __init__(self, stream_id: str, policy: MergePolicy | None = None) -> None:
-        self._s = MergerState(stream_id=stream_id)
+    def __init__(self, stream_id: str, policy: MergePolicy | None = None, *, session: str = "0") -> None:
+        self._s = MergerState(stream_id=stream_id, session=session)
         self._policy = policy or MergePolicy()
 
     @classmethod
-    def from_bytes(cls, data: bytes, policy: MergePolicy | None = None) -> SegmentMerger:
-        """Resume a merger stored with `to_bytes`."""
+    def from_state(cls, state: MergerState, policy: MergePolicy | None = None) -> SegmentMerger:
+        """Resume a merger from its stored state."""
         merger = cls.__new__(cls)
-        merger._s = decode_merger_state(data)
+        merger._s = state
         merger._policy = policy or MergePolicy()
         return merger
 
-    def to_bytes(self) -> bytes:
-        """Compact state: counters, the committed tail and the open hypothesis."""
-        return encode_merger_state(self._s)
+    @property
+    def state(self) -> MergerState:
+        """The live state, for the worker's store."""
+        return self._s
 
     @property
     def stream_id(self) -> str:
@@ -134,6 +130,31 @@ class SegmentMerger:
             segments.append(self._interim(rest, transcript, window))
         return segments
 
+    def fail(self, window: Window, reason: str, detail: str = "") -> list[TranscriptSegment]:
+        """Record that ``window`` could not be transcribed: keep what was held, mark the rest as a gap."""
+        s = self._s
+        if s.ended or window.is_interim or window.index < s.next_window:
+            return []
+        held = list(s.hypothesis)
+        covered_until = max(s.committed_until, held[-1].end if held else 0.0, window.start)
+        gap_end = window.end if window.is_last else window.stable_until
+        gaps = (Gap(round(covered_until, 3), round(max(gap_end, covered_until), 3), reason, detail[:1024]),)
+        segment = self._final(held, None, window, gaps=gaps)
+        s.next_window = window.index + 1
+        s.hypothesis = []
+        if window.is_last:
+            s.ended = True
+        return [segment]
+
+    def gap(self, start: float, end: float, reason: str, detail: str = "") -> list[TranscriptSegment]:
+        """Emit a final segment that only marks ``[start, end)`` as lost (e.g. the stream's state was)."""
+        s = self._s
+        if s.ended:
+            return []
+        marker = Window(s.next_window, round(start * 16000), np.zeros(0, np.float32), round(end * 16000))
+        gaps = (Gap(round(start, 3), round(max(end, start), 3), reason, detail[:1024]),)
+        return [self._final([], None, marker, gaps=gaps)]
+
     def _usable(self, transcript: WindowTranscript | None) -> list[Word]:
         p = self._policy
         if transcript is None or transcript.skipped_silence or not transcript.words:
@@ -156,9 +177,15 @@ class SegmentMerger:
             kept = kept[overlap_length(s.tail, kept) :]
         return kept
 
-    def _final(self, words: list[Word], transcript: WindowTranscript | None, window: Window) -> TranscriptSegment:
+    def _final(
+        self,
+        words: list[Word],
+        transcript: WindowTranscript | None,
+        window: Window,
+        gaps: tuple[Gap, ...] = (),
+    ) -> TranscriptSegment:
         s = self._s
-        segment = self._segment(words, transcript, window, revision=0, final=True)
+        segment = self._segment(words, transcript, window, revision=0, final=True, gaps=gaps)
         if words:
             s.committed_until = max(s.committed_until, words[-1].end)
             s.tail = (s.tail + [normalise(w.text) for w in words])[-self._policy.tail_words :]
@@ -182,14 +209,15 @@ class SegmentMerger:
         *,
         revision: int,
         final: bool,
+        gaps: tuple[Gap, ...] = (),
     ) -> TranscriptSegment:
         s = self._s
-        start = words[0].start if words else window.end
-        end = words[-1].end if words else window.end
+        start = words[0].start if words else (gaps[0].start if gaps else window.end)
+        end = words[-1].end if words else (gaps[-1].end if gaps else window.end)
         confidence = sum(w.probability for w in words) / len(words) if words else 0.0
         return TranscriptSegment(
             stream_id=s.stream_id,
-            segment_id=segment_id(s.stream_id, s.next_index),
+            segment_id=segment_id(s.stream_id, s.session, s.next_index),
             index=s.next_index,
             revision=revision,
             is_final=final,
@@ -204,9 +232,11 @@ class SegmentMerger:
             confidence=confidence,
             end_of_stream=final and window.is_last,
             language=transcript.language if transcript is not None else "en",
+            session=s.session,
+            gaps=gaps,
         )
 
 
-def segment_id(stream_id: str, index: int) -> str:
-    """Deterministic id of a stream's ``index``-th final segment (and of the previews before it)."""
-    return f"{stream_id}:{index}"
+def segment_id(stream_id: str, session: str, index: int) -> str:
+    """Deterministic id of a session's ``index``-th final segment (and of the previews before it)."""
+    return f"{stream_id}:{session}:{index}"

@@ -1,30 +1,24 @@
 """One stream's buffer and merger driven together, without Kafka and without a model.
 
-The worker calls `StreamSession.feed` per chunk, sends the windows to inference itself (it awaits the
-pool) and hands each result to `StreamSession.merge`. `transcribe_chunks` is the same loop for a
+The worker calls `StreamSession.feed` per chunk, sends the windows to inference itself (without
+blocking its reading of the next records) and hands each result to `StreamSession.merge`, in window
+order (or `StreamSession.fail` for a window whose inference failed). `transcribe_chunks` is the same loop for a
 synchronous ``transcribe`` callable: tests and benchmarks run whole streams through it.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from stream_app.inference.types import WindowTranscript
 from stream_app.streaming.buffer import ApplyResult, StreamBuffer
-from stream_app.streaming.exceptions import StateDecodeError
 from stream_app.streaming.merger import MergePolicy, SegmentMerger
-from stream_app.streaming.state import PcmEncoding
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 
 Transcribe = Callable[[Window], WindowTranscript]
-
-_SESSION = struct.Struct(">2sBI")
-_MAGIC = b"SS"
-_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -44,16 +38,22 @@ class StreamSession:
         config: WindowingConfig,
         policy: MergePolicy | None = None,
         *,
+        session: str = "0",
         buffer: StreamBuffer | None = None,
         merger: SegmentMerger | None = None,
     ) -> None:
         self.buffer = buffer or StreamBuffer(config)
-        self.merger = merger or SegmentMerger(stream_id, policy)
+        self.merger = merger or SegmentMerger(stream_id, policy, session=session)
 
     @property
     def stream_id(self) -> str:
         """The stream this session belongs to."""
         return self.merger.stream_id
+
+    @property
+    def session(self) -> str:
+        """The session (epoch) this state belongs to: part of every segment id."""
+        return self.merger.state.session
 
     @property
     def finished(self) -> bool:
@@ -74,6 +74,10 @@ class StreamSession:
         """Merge one window's transcript (``None`` for an empty window) into the transcript."""
         return self.merger.add(window, transcript)
 
+    def fail(self, window: Window, reason: str, detail: str = "") -> list[TranscriptSegment]:
+        """Record a window whose inference failed: held words are kept, the rest is marked as a gap."""
+        return self.merger.fail(window, reason, detail)
+
     def run_windows(self, windows: Iterable[Window], transcribe: Transcribe) -> list[TranscriptSegment]:
         """Transcribe windows in order with ``transcribe`` (empty windows are not sent) and merge them."""
         segments: list[TranscriptSegment] = []
@@ -81,24 +85,6 @@ class StreamSession:
             transcript = None if window.is_empty else transcribe(window)
             segments.extend(self.merge(window, transcript))
         return segments
-
-    def to_bytes(self, encoding: PcmEncoding = "f32") -> bytes:
-        """Both states in one value: a length-prefixed buffer state followed by the merger state."""
-        buffer = self.buffer.to_bytes(encoding)
-        return _SESSION.pack(_MAGIC, _VERSION, len(buffer)) + buffer + self.merger.to_bytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, policy: MergePolicy | None = None) -> StreamSession:
-        """Resume a session stored with `to_bytes`."""
-        if len(data) < _SESSION.size:
-            raise StateDecodeError(f"session state is too short ({len(data)} bytes)")
-        magic, version, size = _SESSION.unpack_from(data)
-        if magic != _MAGIC or version != _VERSION:
-            raise StateDecodeError(f"not a session state of version {_VERSION} ({magic!r}, {version})")
-        body = data[_SESSION.size :]
-        buffer = StreamBuffer.from_bytes(body[:size])
-        merger = SegmentMerger.from_bytes(body[size:], policy)
-        return cls(merger.stream_id, buffer.config, policy, buffer=buffer, merger=merger)
 
 
 def transcribe_chunks(

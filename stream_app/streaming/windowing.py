@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.config.settings import Settings
 from stream_app.inference.types import Priority, WindowJob
 from stream_app.streaming.exceptions import WindowingConfigError
 from stream_app.wire.chunk import SAMPLE_RATE
@@ -41,7 +40,8 @@ class WindowingConfig:
     """Window grid and buffer limits of one stream, in 16 kHz samples.
 
     ``interim`` is the step between interim (preview) passes, 0 for none. ``buffer_cap`` bounds the
-    audio a stream may hold; ``max_gap_fill`` bounds the silence inserted for a hole in the stream.
+    audio a stream may hold; ``max_held`` the audio of out-of-order chunks held for a hole to fill;
+    ``max_gap_fill`` bounds the silence inserted for a hole in the stream.
     ``pause_search`` (0 = a fixed grid), ``min_pause``, ``pause_margin`` and ``pause_lead`` drive the
     pause cuts of the module docstring; ``pause_ratio`` and ``silence_floor`` set the detector's
     threshold.
@@ -59,6 +59,7 @@ class WindowingConfig:
     pause_lead: int = 3200  # 200 ms of the pause kept before the speech that follows it
     pause_ratio: float = 0.05  # a frame is silent below this share of the window's speech level...
     silence_floor: float = 1e-3  # ...or below this RMS (-60 dBFS)
+    max_held: int = 60 * SAMPLE_RATE  # out-of-order audio held at most (then the hole is declared lost)
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -67,8 +68,11 @@ class WindowingConfig:
             raise WindowingConfigError(
                 f"overlap must be at least 0 and shorter than the window ({self.window}), got {self.overlap}"
             )
-        if self.interim < 0 or self.max_reorder_chunks < 0 or self.max_gap_fill < 0 or self.buffer_cap < 0:
-            raise WindowingConfigError("interim step, reorder hold, gap fill and buffer cap must be >= 0")
+        if (
+            min(self.interim, self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap) < 0
+            or self.max_held < 0
+        ):
+            raise WindowingConfigError("interim step, reorder hold, held audio, gap fill and buffer cap must be >= 0")
         if self.pause_search < 0 or self.min_pause <= 0 or self.pause_margin < 0 or self.pause_lead < 0:
             raise WindowingConfigError("pause search and margin must be >= 0 and the minimum pause positive")
         if self.pause_search and (
@@ -111,6 +115,7 @@ class WindowingConfig:
         pause_search: float = 0.0,
         min_pause: float = 0.2,
         pause_lead: float = 0.2,
+        max_held: float = 60.0,
     ) -> WindowingConfig:
         """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
         pause = seconds_to_samples(min_pause)
@@ -125,23 +130,7 @@ class WindowingConfig:
             min_pause=pause,
             pause_margin=min(pause // 2, seconds_to_samples(0.1)),
             pause_lead=seconds_to_samples(pause_lead),
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WindowingConfig:
-        """Build the rule of the configured profile (explicit durations override the profile's).
-
-        ``streaming.pause_search`` is a share of the window, so one value suits every profile.
-        """
-        window = settings.window_seconds
-        return cls.from_seconds(
-            window,
-            settings.overlap_seconds,
-            settings.interim_step_seconds,
-            buffer_size=settings.streaming.buffer_size,
-            max_reorder_chunks=settings.streaming.max_reorder_chunks,
-            pause_search=settings.streaming.pause_search * window,
-            min_pause=settings.streaming.min_pause,
+            max_held=seconds_to_samples(max_held),
         )
 
 

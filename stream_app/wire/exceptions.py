@@ -39,7 +39,7 @@ class ChunkRejected(ValueError):
 
 
 class SegmentDecodeError(ValueError):
-    """A transcript segment's bytes are not valid JSON or do not match transcript-segment.v1."""
+    """A transcript segment's bytes are not valid JSON or do not match transcript-segment.v2 (or v1)."""
 
 
 class SchemaViolation(ValueError):

@@ -20,7 +20,8 @@ from stream_app.wire.exceptions import SchemaViolation
 # stream_app/wire/schemas, which a wheel build turns into a copy.
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CHUNK_SCHEMA = "audio-chunk.v1.json"
-SEGMENT_SCHEMA = "transcript-segment.v1.json"
+SEGMENT_SCHEMA = "transcript-segment.v2.json"
+SEGMENT_SCHEMA_V1 = "transcript-segment.v1.json"  # records published before sessions and gaps
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -40,12 +41,12 @@ def _validator(name: str) -> Draft202012Validator:
 
 
 def validate_segment(document: Mapping[str, Any]) -> None:
-    """Check a decoded segment JSON object against transcript-segment.v1.
+    """Check a decoded segment JSON object against transcript-segment.v2 (v1 for a ``schema_version`` 1 record).
 
     Raises:
         SchemaViolation: the first rule broken, with the path to the offending field.
     """
-    _validate(SEGMENT_SCHEMA, document)
+    _validate(SEGMENT_SCHEMA_V1 if document.get("schema_version") == 1 else SEGMENT_SCHEMA, document)
 
 
 def validate_chunk_headers(headers: Mapping[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""The transcript segment published to the output topic (see schemas/transcript-segment.v1.json)."""
+"""The transcript segment published to the output topic (see schemas/transcript-segment.v2.json)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ from dataclasses import dataclass
 
 from stream_app.inference.types import Word
 
-SEGMENT_SCHEMA_VERSION = 1
+SEGMENT_SCHEMA_VERSION = 2
+GAP_REASONS = ("inference_failed", "poison_window", "state_lost")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A span of stream time a segment covers but whose words could not be transcribed, and why."""
+
+    start: float
+    end: float
+    reason: str  # one of GAP_REASONS
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -15,7 +26,8 @@ class TranscriptSegment:
 
     Final segments are immutable. Interim segments share their ``segment_id`` with the final segment
     that will replace them and carry an increasing ``revision``. ``segment_id`` is derived from the
-    stream id and the segment's position, so a replay produces the same id.
+    stream id, the session and the segment's position, so a replay produces the same id and a new
+    session never reuses one.
     """
 
     stream_id: str
@@ -37,3 +49,5 @@ class TranscriptSegment:
     language: str = "en"
     schema_version: int = SEGMENT_SCHEMA_VERSION
     produced_at: float | None = None  # Unix time (seconds) when the worker published it; set at publish
+    session: str = "0"
+    gaps: tuple[Gap, ...] = ()

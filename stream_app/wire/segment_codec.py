@@ -1,4 +1,4 @@
-"""Transcript segments on the wire: one JSON object per record (schemas/transcript-segment.v1.json)."""
+"""Transcript segments on the wire: one JSON object per record (schemas/transcript-segment.v2.json)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 from stream_app.inference.types import Word
 from stream_app.wire.exceptions import SchemaViolation, SegmentDecodeError
 from stream_app.wire.schema import validate_segment
-from stream_app.wire.segment import TranscriptSegment
+from stream_app.wire.segment import Gap, TranscriptSegment
 
 _FLOAT_FIELDS = ("start", "end", "avg_logprob", "no_speech_prob", "confidence", "latency_ms", "produced_at")
 
@@ -31,6 +31,7 @@ def segment_to_dict(segment: TranscriptSegment) -> dict[str, Any]:
     return {
         "schema_version": segment.schema_version,
         "stream_id": segment.stream_id,
+        "session": segment.session,
         "segment_id": segment.segment_id,
         "index": segment.index,
         "revision": segment.revision,
@@ -39,6 +40,7 @@ def segment_to_dict(segment: TranscriptSegment) -> dict[str, Any]:
         "end": segment.end,
         "text": segment.text,
         "words": [_word_to_dict(w) for w in segment.words],
+        "gaps": [{"start": g.start, "end": g.end, "reason": g.reason, "detail": g.detail} for g in segment.gaps],
         "model": segment.model,
         "precision": segment.precision,
         "avg_logprob": segment.avg_logprob,
@@ -60,7 +62,8 @@ def decode_segment(data: bytes) -> TranscriptSegment:
     """Parse and validate one transcripts record value.
 
     Raises:
-        SegmentDecodeError: not JSON, or not a transcript-segment.v1 object.
+        SegmentDecodeError: not JSON, or neither a transcript-segment.v2 nor a v1 object (records
+            published before the upgrade; they read as session ``"0"`` without gaps).
     """
     try:
         document = orjson.loads(data)
@@ -78,6 +81,9 @@ def decode_segment(data: bytes) -> TranscriptSegment:
 def segment_from_dict(document: dict[str, Any]) -> TranscriptSegment:
     """Build a segment from an object that already passed :func:`validate_segment`."""
     words = tuple(_word_from_dict(w) for w in document["words"])
+    gaps = tuple(
+        Gap(float(g["start"]), float(g["end"]), str(g["reason"]), str(g["detail"])) for g in document.get("gaps", ())
+    )
     latency = document["latency_ms"]
     produced_at = document["produced_at"]
     return TranscriptSegment(
@@ -100,6 +106,8 @@ def segment_from_dict(document: dict[str, Any]) -> TranscriptSegment:
         language=document["language"],
         schema_version=document["schema_version"],
         produced_at=None if produced_at is None else float(produced_at),
+        session=str(document.get("session", "0")),
+        gaps=gaps,
     )
 
 

@@ -1,16 +1,19 @@
-"""The faust application: topics, tables, the agent that owns partitions, and the periodic timer.
+"""The faust application: topics, tables, the reader of each partition, and the worker's timer.
 
-One agent actor per partition (``isolated_partitions``): a partition's records are handled in order,
-one at a time (table writes are never concurrent), while different partitions' windows reach the
-inference pool together and are batched there.
+One agent actor per partition (``isolated_partitions``) reads its records in order with faust's
+acknowledgements off (``noack``) and hands each to the `StreamProcessor`, which never waits for
+inference: windows of every stream go to the inference pool together and batch there. Each record
+is acknowledged to faust, strictly in offset order, only when its effects are durable
+(`stream_app.worker.acks`). A revoked partition's work is cancelled and its records are read again
+by the next owner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,25 +23,26 @@ from stream_app.config import Settings, expand_path
 from stream_app.inference.engine import InferenceEngine
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
-from stream_app.streaming import MergePolicy, WindowingConfig
-from stream_app.wire.dlq import dead_letter_record
-from stream_app.wire.exceptions import ChunkRejected
-from stream_app.wire.segment import TranscriptSegment
-from stream_app.wire.segment_codec import encode_segment
-from stream_app.worker.idle import IdleTracker, idle_tick_headers
-from stream_app.worker.processor import ChunkProcessor, InputRecord
-from stream_app.worker.tables import TableSessionStore
+from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.outputs import DeliveryMonitor, Outputs
+from stream_app.worker.partitions import PartitionState
+from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
+from stream_app.worker.profile import merge_policy_for, windowing_for
+from stream_app.worker.retry import Backoff
+from stream_app.worker.scope import PartitionScope
+from stream_app.worker.steps import StepLimits, StepRunner
+from stream_app.worker.store import StreamStore
+from stream_app.worker.tables import ChangelogTable
 
 log = logging.getLogger(__name__)
 
-TIMER_INTERVAL = 1.0
-# Table records stay small (audio is paged), but a header holding many large out-of-order chunks can
-# pass Kafka's 1 MB default: the changelog topics and the producer allow 8 MB.
+TIMER_INTERVAL = 0.25
+# Every table record stays far below this (pages of 64 kB, a header under one page of audio, held
+# chunks under 4 MB: the chunk size cap at 8 kHz); the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_RECORD_BYTES)}
 # faust's RocksDB defaults are sized for big servers (64 MB x 3 write buffers and a 2 GB block cache
-# per table partition); the tables hold only live streams' few seconds of audio, so memtables that
-# fill slowly to 192 MB would show up as worker RSS creeping for an hour.
+# per table partition); the tables hold only live streams' few seconds of audio.
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 4 * 1024 * 1024,
     "max_write_buffer_number": 2,
@@ -46,17 +50,31 @@ ROCKSDB_OPTIONS = {
     "block_cache_size": 8 * 1024 * 1024,
     "block_cache_compressed_size": 0,
 }
-_TABLE: dict[str, Any] = {
-    "extra_topic_configs": {"max.message.bytes": str(MAX_RECORD_BYTES)},
-    "options": ROCKSDB_OPTIONS,
-}
-TABLES = ("buffers", "audio", "mergers")
+TABLES = ("streams", "audio")
 
 
 def changelog_topics(settings: Settings) -> list[str]:
     """Return the changelog topic of every table, as faust names them (``<app id>-<table>-changelog``)."""
     return [f"{settings.kafka.group_id}-{table}-changelog" for table in TABLES]
-ADOPT_EVERY = 10  # timer ticks between scans of the tables for streams to watch
+
+
+def replica_name(settings: Settings, given: str | None = None) -> str:
+    """Stable name of this replica: its RocksDB folder, so a restart reuses local state."""
+    return given or f"{socket.gethostname()}-{settings.worker.web_port}"
+
+
+@dataclass
+class WorkerApp:
+    """The faust app and the pieces the readers and the timer share."""
+
+    app: faust.App
+    settings: Settings
+    engine: InferenceEngine
+    health: Health
+    processor: StreamProcessor
+    monitor: DeliveryMonitor
+    input_topic: Any
+    replica: str
 
 
 def _raw() -> faust.Schema[bytes, bytes]:
@@ -70,66 +88,20 @@ def _header_list(headers: Any) -> list[tuple[str, bytes]]:
     return list(headers or [])
 
 
-def replica_name(settings: Settings, given: str | None = None) -> str:
-    """Stable name of this replica: its RocksDB folder, so a restart reuses local state."""
-    return given or f"{socket.gethostname()}-{settings.worker.web_port}"
-
-
-@dataclass
-class WorkerApp:
-    """The faust app and the pieces the agent and timer share."""
-
-    app: faust.App
-    settings: Settings
-    engine: InferenceEngine
-    health: Health
-    tracker: IdleTracker
-    store: TableSessionStore
-    processor: ChunkProcessor
-    input_topic: Any
-    replica: str
-
-
-class FaustOutputs:
-    """`Outputs` over faust topics: each send is awaited until the broker acknowledges it."""
-
-    def __init__(self, output_topic: Any, dlq_topic: Any) -> None:
-        self.output_topic = output_topic
-        self.dlq_topic = dlq_topic
-
-    async def publish(self, segments: Sequence[TranscriptSegment]) -> None:
-        """Send segments in order, then wait for every acknowledgement."""
-        pending = []
-        for segment in segments:
-            fut = await self.output_topic.send(key=segment.stream_id.encode(), value=encode_segment(segment))
-            pending.append(fut)
-            m.SEGMENTS.labels(kind="final" if segment.is_final else "interim").inc()
-        for fut in pending:
-            await fut
-
-    async def dead_letter(self, record: InputRecord, error: ChunkRejected) -> None:
-        """Send the record as it arrived, with the reason in headers."""
-        key, value, headers = dead_letter_record(
-            record.key, record.value, record.headers, error, record.topic, record.partition, record.offset
-        )
-        fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
-        await fut
-
-
 def create_worker_app(
     settings: Settings, *, replica: str | None = None, engine: InferenceEngine | None = None
 ) -> WorkerApp:
     """Build the faust app from the configuration (nothing connects until the worker starts)."""
-    kafka = settings.kafka
+    kafka, worker = settings.kafka, settings.worker
     name = replica_name(settings, replica)
-    datadir = expand_path(settings.worker.data_dir) / kafka.group_id / name  # RocksDB files are per app id
+    datadir = expand_path(worker.data_dir) / kafka.group_id / name  # RocksDB files are per app id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         kafka.group_id,
         broker=f"kafka://{kafka.bootstrap_servers}",
-        broker_session_timeout=settings.worker.session_timeout,
-        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout / 3),
-        broker_commit_interval=settings.worker.commit_interval,
+        broker_session_timeout=worker.session_timeout,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout / 3),
+        broker_commit_interval=worker.commit_interval,
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=kafka.partitions,
@@ -138,88 +110,132 @@ def create_worker_app(
         producer_max_request_size=MAX_RECORD_BYTES,
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.worker.web_host,
-        web_port=settings.worker.web_port,
+        stream_wait_empty=False,  # in-flight records are abandoned on a rebalance, not waited for
+        web_enabled=False,  # /metrics, /healthz and /readyz are served by our own server
         table_standby_replicas=0,
         loghandlers=[],
     )
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
-    buffers = app.Table("buffers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
-    audio = app.Table("audio", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
-    mergers = app.Table("mergers", key_type=bytes, value_type=bytes, partitions=kafka.partitions, **_TABLE)
-
-    policy = MergePolicy.from_settings(settings)
+    tables = {
+        table: app.Table(
+            table,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=kafka.partitions,
+            extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)},
+            options=ROCKSDB_OPTIONS,
+        )
+        for table in TABLES
+    }
     engine = engine or InferenceEngine(settings)
     health = Health()
-    tracker = IdleTracker(settings.streaming.idle_timeout)
-    store = TableSessionStore(buffers, audio, mergers, policy)
-    processor = ChunkProcessor(
+    monitor = DeliveryMonitor(health)
+    backoff = Backoff(maximum=worker.retry_backoff_max)
+    outputs = Outputs(output_topic, dlq_topic, monitor, backoff)
+    policy = merge_policy_for(settings)
+    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy)
+    streaming = settings.streaming
+    steps = StepRunner(
         store,
-        FaustOutputs(output_topic, dlq_topic),
+        outputs,
         engine.transcribe,
-        WindowingConfig.from_settings(settings),
-        policy,
-        max_chunk_bytes=settings.streaming.max_chunk_bytes,
-        tracker=tracker,
+        StepLimits(streaming.max_window_attempts, streaming.ended_retention, kafka.input_topic, backoff),
     )
-    worker = WorkerApp(app, settings, engine, health, tracker, store, processor, input_topic, name)
-    _install(worker)
-    return worker
+    limits = ProcessorLimits(
+        idle_timeout=streaming.idle_timeout,
+        ended_retention=streaming.ended_retention,
+        max_chunk_bytes=streaming.max_chunk_bytes,
+        flush_interval=worker.state_flush_interval,
+    )
+    processor = StreamProcessor(store, outputs, steps, windowing_for(settings), policy, limits)
+    worker_app = WorkerApp(app, settings, engine, health, processor, monitor, input_topic, name)
+    _install(worker_app)
+    return worker_app
 
 
 def _install(worker: WorkerApp) -> None:
-    app, health = worker.app, worker.health
+    app, health, processor = worker.app, worker.health, worker.processor
     health.set_ready("model", worker.engine.started)
     health.set_ready("partitions", False)
+    limit = worker.settings.worker.max_inflight_records
 
-    async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            record = InputRecord(
-                key=event.key,
-                value=event.value,
-                headers=_header_list(event.headers),
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
-            try:
-                await worker.processor.handle(record)
-            except (TimeoutError, ConnectionError):
-                raise  # the broker is unreachable: let faust restart the agent; the offset is not committed
-            except Exception as exc:
-                log.exception("record %s[%d]@%d failed", record.topic, record.partition, record.offset)
-                await worker.processor.outputs.dead_letter(
-                    record, ChunkRejected("processing_error", f"{type(exc).__name__}: {exc}")
+    async def read(stream: Any) -> None:
+        """Read one partition: apply records in order, acknowledge them when durable."""
+        part: PartitionState | None = None
+        try:
+            async for event in stream.noack().events():
+                message = event.message
+                if part is None or part.scope.closed:
+                    part = processor.partitions.get(message.partition) or _open_partition(
+                        processor, message.partition, limit
+                    )
+                await part.acks.wait_for_room()
+                while worker.engine.saturated():  # the pool is full: stop reading until it drains
+                    await asyncio.sleep(0.05)
+                ticket = part.acks.add(message.offset, event)
+                record = InputRecord(
+                    key=event.key,
+                    value=event.value,
+                    headers=_header_list(event.headers),
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    timestamp_ms=int((message.timestamp or 0) * 1000),
                 )
+                processor.handle(record, ticket, part)
+                m.INFLIGHT_RECORDS.labels(partition=str(message.partition)).set(part.acks.in_flight)
+        finally:
+            if part is not None and processor.partitions.get(part.partition) is part:
+                _close_partition(processor, part.partition)
 
-    app.agent(worker.input_topic, name="transcribe", isolated_partitions=True)(process)
+    app.agent(worker.input_topic, name="transcribe", isolated_partitions=True)(read)
 
-    last = {"tick": time.monotonic(), "count": 0}
+    last = {"tick": time.monotonic()}
 
     async def tick() -> None:
         now = time.monotonic()
         m.LOOP_LAG.observe(max(0.0, now - last["tick"] - TIMER_INTERVAL))
         last["tick"] = now
         health.beat()
-        assigned = app.assignor.assigned_actives()
-        health.set_ready("partitions", bool(assigned))
-        last["count"] += 1
-        if last["count"] % ADOPT_EVERY == 1:  # state restored from a changelog has no chunk to announce it
-            for stream_id in worker.store.stream_ids():
-                worker.tracker.adopt(stream_id, now)
-        m.LIVE_STREAMS.set(len(worker.tracker))
-        for stream_id, last_seq, partition in worker.tracker.due(now):
-            await worker.input_topic.send(
-                key=stream_id.encode(), value=b"", headers=idle_tick_headers(last_seq), partition=partition
-            )
+        health.set_ready("partitions", bool(app.assignor.assigned_actives()))
+        worker.monitor.check()
+        processor.tick(in_recovery=bool(app.in_recovery))
 
-    async def revoked(*_: Any, **__: Any) -> None:
-        worker.tracker.clear()
-        last["count"] = 0
+    topic = worker.settings.kafka.input_topic
+
+    def revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        for tp in args[0] if args else ():
+            if tp.topic == topic:
+                _close_partition(processor, tp.partition)
+
+    def assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        # opened now, so that a restored partition's streams are watched even if it stays quiet
+        for tp in args[0] if args else ():
+            if tp.topic == topic and tp.partition not in processor.partitions:
+                _open_partition(processor, tp.partition, limit)
 
     app.timer(TIMER_INTERVAL)(tick)
     app.on_partitions_revoked.connect(revoked)
+    app.on_partitions_assigned.connect(assigned)
+
+
+def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> PartitionState:
+    previous = processor.partitions.pop(partition, None)
+    if previous is not None:
+        previous.close()
+    part = PartitionState(partition, PartitionScope(partition), PartitionAcks(_ack, limit))
+    processor.partitions[partition] = part
+    return part
+
+
+def _close_partition(processor: StreamProcessor, partition: int) -> None:
+    part = processor.partitions.pop(partition, None)
+    if part is not None:
+        part.close()
+        m.INFLIGHT_RECORDS.labels(partition=str(partition)).set(0)
+
+
+def _ack(event: Any) -> None:
+    event.ack()

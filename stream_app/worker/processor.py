@@ -1,36 +1,48 @@
-"""What the worker does with one input record, apart from Kafka and faust.
+"""What the worker does with each input record, and with its streams between records.
 
-decode + validate -> order into the stream's buffer -> transcribe the ready windows (concurrently, so
-the pool can batch them with other streams' windows) -> merge -> publish -> store or evict the state.
-Everything with a side effect sits behind the small protocols below, so this logic runs the same in
-the faust agent and in tests.
+`handle` runs in the partition's reader for every record, in offset order, and never waits for
+inference: it decodes the chunk (bad input goes to the dead-letter topic), applies it to its stream's
+buffer in memory, writes whole audio pages, and starts a step (`stream_app.worker.steps`) when
+windows are ready and the stream has none running. `tick` runs every fraction of a second: it stores
+streams with changes (so their records are acknowledged), ends streams quiet for ``idle_timeout``
+(a timer on the owner's state: nothing on the input topic can end a stream), expires ended markers,
+and adopts the streams of a partition restored from its changelog.
+
+Sessions: a stream's first record opens session ``"<partition>.<offset>"`` (deterministic, so a
+replay makes the same segment ids). A stream that sends again after its end continues in a new
+session, its timeline going on where it stopped; its chunks from before the end are late: counted
+and dead-lettered (``after_end``), never silently dropped. A stream whose stored state turns out
+missing, stale or damaged is started afresh in a new session whose first segment marks the loss.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.types import WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
-from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
+from stream_app.streaming import MergePolicy, StreamBuffer, StreamSession, WindowingConfig
 from stream_app.streaming.buffer import ApplyResult
-from stream_app.streaming.windowing import Window
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.chunk_codec import decode_chunk
+from stream_app.wire.dlq import dead_letter_record
 from stream_app.wire.exceptions import ChunkRejected
-from stream_app.wire.segment import TranscriptSegment
-from stream_app.worker.idle import IdleTracker, read_idle_tick
+from stream_app.worker.acks import Ticket
+from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.live import LiveStream
+from stream_app.worker.outputs import Outputs
+from stream_app.worker.partitions import PartitionState
+from stream_app.worker.records import EndedMarker, StreamHeader
+from stream_app.worker.retry import RateLimitedLog
+from stream_app.worker.steps import StepRunner
+from stream_app.worker.store import StreamStore
 
 log = logging.getLogger(__name__)
 
-Transcribe = Callable[[WindowJob], Awaitable[WindowTranscript]]
+ADOPT_BATCH = 256  # keys read between yields to the event loop while adopting a restored partition
 
 
 @dataclass(frozen=True)
@@ -43,172 +55,320 @@ class InputRecord:
     topic: str
     partition: int
     offset: int
-
-
-class SessionStore(Protocol):
-    """Where stream state lives between records (RocksDB-backed faust tables in the worker)."""
-
-    def load(self, stream_id: str) -> StreamSession | Ended | None:
-        """Return the stream's session, an `Ended` marker for a finished stream, or None for a new one."""
-
-    def save(self, session: StreamSession) -> None:
-        """Store the stream's state."""
-
-    def end(self, stream_id: str, last_seq: int) -> None:
-        """Drop the stream's state, keeping a small marker so late replays are recognised."""
-
-    def forget(self, stream_id: str) -> None:
-        """Drop everything about the stream (the marker too)."""
-
-
-class Outputs(Protocol):
-    """Where results and rejections go; both await the broker's acknowledgement."""
-
-    async def publish(self, segments: Sequence[TranscriptSegment]) -> None:
-        """Publish segments in order and wait until the broker has them."""
-
-    async def dead_letter(self, record: InputRecord, error: ChunkRejected) -> None:
-        """Send a rejected record, byte for byte, with the reason, to the dead-letter topic."""
+    timestamp_ms: int = 0  # the broker's record timestamp
 
 
 @dataclass(frozen=True)
-class Ended:
-    """A finished stream's marker: chunks that arrive after its end are replays, not a new stream."""
+class ProcessorLimits:
+    """Stream lifetime and size limits."""
 
-    last_seq: int
+    idle_timeout: float
+    ended_retention: float
+    max_chunk_bytes: int
+    flush_interval: float
 
 
-class ChunkProcessor:
-    """Turn input records into published segments; never raises for bad input."""
+class StreamProcessor:
+    """Records in, steps out; see the module docstring."""
 
     def __init__(
         self,
-        store: SessionStore,
+        store: StreamStore,
         outputs: Outputs,
-        transcribe: Transcribe,
+        steps: StepRunner,
         windowing: WindowingConfig,
         policy: MergePolicy,
+        limits: ProcessorLimits,
         *,
-        max_chunk_bytes: int,
-        tracker: IdleTracker,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.outputs = outputs
-        self.transcribe = transcribe
+        self.steps = steps
         self.windowing = windowing
         self.policy = policy
-        self.max_chunk_bytes = max_chunk_bytes
-        self.tracker = tracker
+        self.limits = limits
         self.clock = clock
+        self.monotonic = monotonic
+        self.partitions: dict[int, PartitionState] = {}
+        self._log = RateLimitedLog(log)
+        self._last_flush = 0.0
 
-    async def handle(self, record: InputRecord) -> None:
-        """Process one record end to end; returns once its segments are acknowledged."""
-        tick = read_idle_tick(record.headers)
-        if tick is not None:
-            await self._on_idle(record, tick)
-            return
+    # ---- records ----------------------------------------------------------------------------------
+
+    def handle(self, record: InputRecord, ticket: Ticket, part: PartitionState) -> None:
+        """Apply one record; never raises for bad input and never waits for inference."""
         try:
-            chunk = decode_chunk(record.key, record.value, record.headers, max_bytes=self.max_chunk_bytes)
+            chunk = decode_chunk(record.key, record.value, record.headers, max_bytes=self.limits.max_chunk_bytes)
         except ChunkRejected as error:
             m.CHUNKS.labels(outcome="rejected").inc()
-            m.DEAD_LETTERS.labels(reason=error.reason).inc()
-            log.warning(
-                "rejected chunk %s[%d]@%d: %s", record.topic, record.partition, record.offset, error
-            )
-            await self.outputs.dead_letter(record, error)
+            self._reject(record, error, ticket, part)
             return
         m.CHUNK_BYTES.inc(len(record.value or b""))
-        await self._on_chunk(chunk, record.partition)
-
-    async def _on_chunk(self, chunk: AudioChunk, partition: int) -> None:
-        state = self.store.load(chunk.stream_id)
-        if isinstance(state, Ended):
-            m.CHUNKS.labels(outcome="after_end").inc()
-            log.info("stream %s already ended; dropping chunk seq %d", chunk.stream_id, chunk.seq)
-            return
-        session = state or StreamSession(chunk.stream_id, self.windowing, self.policy)
-        step = session.feed(chunk)
-        self._count(chunk.stream_id, step.applied)
-        self.tracker.seen(chunk.stream_id, chunk.seq, time.monotonic(), partition)
-        if not step.applied.accepted and not step.windows:
-            self.store.save(session)  # a held or duplicate chunk changes the pending set at most
-            return
-        segments = await self._run(session, step.windows)
-        self._stamp_latency(segments, chunk.produced_at_ms)
-        await self.outputs.publish(segments)
-        self._keep_or_end(session, chunk.seq)
-
-    async def _on_idle(self, record: InputRecord, last_seq: int) -> None:
-        stream_id = (record.key or b"").decode("utf-8", errors="replace")
-        state = self.store.load(stream_id)
-        if state is None or isinstance(state, Ended):
-            self.store.forget(stream_id)  # a finished stream's marker has served its time
-            self.tracker.forget(stream_id)
-            return
-        if last_seq >= 0 and session_next_seq(state) > last_seq + 1:
-            return  # the stream moved on after the tick was sent
-        step = state.close()
-        segments = await self._run(state, step.windows)
-        await self.outputs.publish(segments)
-        m.STREAMS_EVICTED.labels(cause="idle").inc()
-        log.info("stream %s idle: flushed %d segment(s) and evicted its state", stream_id, len(segments))
-        self._keep_or_end(state, session_next_seq(state) - 1)
-
-    async def _run(self, session: StreamSession, windows: Sequence[Window]) -> list[TranscriptSegment]:
-        """Transcribe the windows concurrently (so they batch) and merge the results in window order."""
-        started = time.monotonic()
-        jobs = [None if w.is_empty else w.job(session.stream_id, created_at=started) for w in windows]
-        results = await asyncio.gather(*(self._transcribe_one(job) for job in jobs))
-        segments: list[TranscriptSegment] = []
-        for window, result in zip(windows, results, strict=True):
-            segments.extend(session.merge(window, result))
-            m.WINDOWS.labels(kind="interim" if window.is_interim else "final").inc()
-        if windows:
-            m.WINDOW_PROCESSING.observe(time.monotonic() - started)
-        return segments
-
-    async def _transcribe_one(self, job: WindowJob | None) -> WindowTranscript | None:
-        if job is None:
-            return None
         try:
-            return await self.transcribe(job)
-        except InferenceError as error:
-            # The window's words are lost, the stream goes on; the error is counted and logged.
-            m.WINDOW_ERRORS.labels(error=type(error).__name__).inc()
-            log.error("stream %s window %d failed: %s", job.stream_id, job.window_index, error)
-            return None
+            live = part.streams.get(chunk.stream_id)
+            if live is not None and live.closing:  # it is being ended: decide once its marker is stored
+                live.deferred.append((record, ticket))
+                return
+            live = live or self._open(chunk, record, ticket, part)
+            if live is not None:
+                self._apply(live, chunk, record, ticket, part)
+        except Exception as exc:  # a bug of ours on this input: dead-letter it, keep the partition going
+            m.PROCESSING_ERRORS.labels(kind="bug").inc()
+            log.exception("record %s[%d]@%d could not be applied", record.topic, record.partition, record.offset)
+            self._reject(record, ChunkRejected("processing_error", f"{type(exc).__name__}: {exc}"), ticket, part)
 
-    def _stamp_latency(self, segments: list[TranscriptSegment], produced_at_ms: int) -> None:
-        now = self.clock()
-        for i, segment in enumerate(segments):
-            latency = (now * 1000.0 - produced_at_ms) if produced_at_ms > 0 else None
-            segments[i] = dataclasses.replace(segment, latency_ms=latency, produced_at=now)
-            if latency is not None:
-                kind = "final" if segment.is_final else "interim"
-                m.SEGMENT_LATENCY.labels(kind=kind).observe(max(latency, 0.0) / 1000.0)
+    def _open(self, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState) -> LiveStream | None:
+        """Load the stream from the tables, or start it: new, resumed after its end, or reset."""
+        token = f"{record.partition}.{record.offset}"
+        try:
+            stored = self.store.read(part.partition, chunk.stream_id)
+            if isinstance(stored, StreamHeader):
+                live = self.store.restore(part.partition, chunk.stream_id, stored)
+                part.streams[chunk.stream_id] = live
+                return live
+        except StateCorrupt as exc:
+            m.STATE_RESETS.inc()
+            m.PROCESSING_ERRORS.labels(kind="state").inc()
+            log.error(
+                "stream %s: stored state unusable (%s); starting it afresh in session %s", chunk.stream_id, exc, token
+            )
+            live = self._start(chunk, record, part, token, first_seq=chunk.seq, resume_at=chunk.offset)
+            at = round(chunk.offset / SAMPLE_RATE, 3)
+            live.outbox.extend(live.session.merger.gap(at, at, "state_lost", f"stored state unusable: {exc}"))
+            return live
+        if isinstance(stored, EndedMarker):
+            if chunk.seq <= stored.last_seq:
+                m.LATE_CHUNKS.inc()
+                self._reject(
+                    record,
+                    ChunkRejected("after_end", f"seq {chunk.seq}: stream ended at seq {stored.last_seq}"),
+                    ticket,
+                    part,
+                )
+                return None
+            log.info("stream %s resumes after its end at seq %d: session %s", chunk.stream_id, stored.last_seq, token)
+            live = self._start(chunk, record, part, token, first_seq=stored.last_seq + 1, resume_at=stored.end)
+            live.session.buffer.state.shift = stored.shift
+            live.origin_ms = stored.origin_ms or live.origin_ms
+            return live
+        return self._start(chunk, record, part, token, first_seq=0, resume_at=None)
 
-    def _keep_or_end(self, session: StreamSession, last_seq: int) -> None:
-        if session.finished:
-            self.store.end(session.stream_id, last_seq)
-            m.STREAMS_EVICTED.labels(cause="end_of_stream").inc()
-        else:
-            self.store.save(session)
+    def _start(
+        self,
+        chunk: AudioChunk,
+        record: InputRecord,
+        part: PartitionState,
+        token: str,
+        *,
+        first_seq: int,
+        resume_at: int | None,
+    ) -> LiveStream:
+        buffer = StreamBuffer(self.windowing, first_seq=first_seq, resume_at=resume_at)
+        session = StreamSession(chunk.stream_id, self.windowing, self.policy, session=token, buffer=buffer)
+        origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
+        live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin))
+        part.streams[chunk.stream_id] = live
+        return live
 
-    @staticmethod
-    def _count(stream_id: str, applied: ApplyResult) -> None:
+    def _apply(
+        self, live: LiveStream, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState
+    ) -> None:
+        applied = live.session.buffer.apply(chunk)
+        self._count(live.stream_id, applied)
+        if chunk.seq in applied.late:
+            m.LATE_CHUNKS.inc()
+            self._reject(
+                record, ChunkRejected("after_end", f"seq {chunk.seq} arrived after the stream's end"), ticket, part
+            )
+            return
+        part.touch(live.stream_id, self.monotonic())
+        if not (applied.accepted or applied.held or applied.late or applied.dropped_samples):
+            ticket.done()  # a duplicate: nothing changed
+            return
+        live.last_chunk_ms = max(live.last_chunk_ms, chunk.produced_at_ms)
+        self.store.write_audio(live)
+        live.waiting.append(ticket)
+        live.dirty = True
+        part.dirty.add(live.stream_id)
+        self.schedule(live, part)
+
+    def _reject(self, record: InputRecord, error: ChunkRejected, ticket: Ticket, part: PartitionState) -> None:
+        m.DEAD_LETTERS.labels(reason=error.reason).inc()
+        self._log.log(
+            logging.WARNING,
+            f"reject:{error.reason}",
+            "rejected record %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
+        key, value, headers = dead_letter_record(
+            record.key, record.value, record.headers, error, record.topic, record.partition, record.offset
+        )
+
+        async def send() -> None:
+            await self.outputs.dead_letter(key, value, headers)
+            ticket.done()
+
+        part.scope.spawn(send(), name=f"dlq-{record.partition}-{record.offset}")
+
+    # ---- steps ------------------------------------------------------------------------------------
+
+    def schedule(self, live: LiveStream, part: PartitionState) -> None:
+        """Start the stream's next step if it has ready windows and none running."""
+        if live.busy or live.evicting or part.scope.closed:
+            return
+        if live.session.buffer.has_ready_windows():
+            self._run(live, part, close=False)
+
+    def _run(self, live: LiveStream, part: PartitionState, *, close: bool, flush_only: bool = False) -> None:
+        live.busy = True
+        live.closing = live.closing or close
+
+        async def run() -> None:
+            try:
+                if flush_only:
+                    await self.steps.publish_and_store(live, [])
+                else:
+                    await self.steps.step(live, close=close)
+            finally:
+                live.busy = False
+            self._after(live, part, evicted_by="idle" if close else "end_of_stream")
+
+        if part.scope.spawn(run(), name=f"step-{live.stream_id}") is None:
+            live.busy = False
+
+    def _after(self, live: LiveStream, part: PartitionState, evicted_by: str) -> None:
+        if not live.dirty:
+            part.dirty.discard(live.stream_id)
+        if live.evicting:
+            part.streams.pop(live.stream_id, None)
+            part.activity.pop(live.stream_id, None)
+            part.dirty.discard(live.stream_id)
+            part.add_marker(live.stream_id, int((self.clock() + self.limits.ended_retention) * 1000))
+            m.STREAMS_EVICTED.labels(cause=evicted_by).inc()
+            for record, ticket in live.deferred:  # arrived while it was ended: late, or a new session
+                self.handle(record, ticket, part)
+            live.deferred = []
+            return
+        part.touch(live.stream_id, self.monotonic())
+        self.schedule(live, part)
+
+    # ---- the timer ----------------------------------------------------------------------------------
+
+    def tick(self, in_recovery: bool) -> None:
+        """Store changed streams, end idle ones, expire markers, adopt restored partitions."""
+        now = self.monotonic()
+        flush = now - self._last_flush >= self.limits.flush_interval
+        if flush:
+            self._last_flush = now
+        for part in list(self.partitions.values()):
+            if part.scope.closed:
+                continue
+            if flush:
+                self._flush(part)
+            self._end_idle(part, now)
+            self._expire_markers(part)
+            if not part.adopted and not in_recovery:
+                part.adopted = True
+                part.scope.spawn(self._adopt(part), name=f"adopt-{part.partition}")
+        m.LIVE_STREAMS.set(sum(max(len(p.activity), len(p.streams)) for p in self.partitions.values()))
+        m.ENDED_MARKERS.set(sum(p.marker_count for p in self.partitions.values()))
+
+    def _flush(self, part: PartitionState) -> None:
+        for stream_id in list(part.dirty):
+            live = part.streams.get(stream_id)
+            if live is None:
+                part.dirty.discard(stream_id)
+            elif not live.busy:
+                self._run(live, part, close=False, flush_only=True)
+
+    def _end_idle(self, part: PartitionState, now: float) -> None:
+        for stream_id in part.idle(now, self.limits.idle_timeout):
+            live = part.streams.get(stream_id)
+            if live is None:
+                part.scope.spawn(self._end_dormant(part, stream_id), name=f"idle-{stream_id}")
+            elif live.busy:
+                part.touch(stream_id, now)  # its step will finish first; look again later
+            else:
+                log.info("stream %s idle for %.0f s: flushing and ending it", stream_id, self.limits.idle_timeout)
+                self._run(live, part, close=True)
+
+    async def _end_dormant(self, part: PartitionState, stream_id: str) -> None:
+        """End a stream restored from the changelog that never sent again."""
+        if stream_id in part.streams:
+            return
+        try:
+            stored = self.store.read(part.partition, stream_id)
+            if not isinstance(stored, StreamHeader):
+                return
+            live = self.store.restore(part.partition, stream_id, stored)
+        except StateCorrupt as exc:
+            m.STATE_RESETS.inc()
+            log.error("stream %s: stored state unusable (%s); dropping it", stream_id, exc)
+            await self.outputs.durable(
+                lambda: self.store.forget(part.partition, stream_id), "dropping a stream's state"
+            )
+            return
+        part.streams[stream_id] = live
+        self._run(live, part, close=True)
+
+    def _expire_markers(self, part: PartitionState) -> None:
+        for stream_id in part.expired_markers(int(self.clock() * 1000)):
+            if stream_id not in part.streams:
+                part.scope.spawn(self._expire(part, stream_id), name=f"expire-{stream_id}")
+
+    async def _expire(self, part: PartitionState, stream_id: str) -> None:
+        try:
+            stored = self.store.read(part.partition, stream_id)
+        except StateCorrupt:
+            stored = None
+        now_ms = int(self.clock() * 1000)
+        expired = isinstance(stored, EndedMarker) and stored.ended_ms + self.limits.ended_retention * 1000 <= now_ms
+        if expired and stream_id not in part.streams:
+            await self.outputs.durable(lambda: self.store.forget(part.partition, stream_id), "expiring an ended marker")
+
+    async def _adopt(self, part: PartitionState) -> None:
+        """Watch the streams a restored partition holds (they may never send again)."""
+        now, count = self.monotonic(), 0
+        for stream_id in self.store.stream_keys(part.partition):
+            count += 1
+            if count % ADOPT_BATCH == 0:
+                await asyncio.sleep(0)
+            if stream_id in part.streams or stream_id in part.activity:
+                continue
+            try:
+                stored = self.store.read(part.partition, stream_id)
+            except StateCorrupt:
+                part.activity[stream_id] = now  # the idle end finds it unusable and drops it
+                continue
+            if isinstance(stored, EndedMarker):
+                part.add_marker(stream_id, stored.ended_ms + int(self.limits.ended_retention * 1000))
+            elif stored is not None:
+                part.activity[stream_id] = now
+                part.activity.move_to_end(stream_id, last=False)
+        if count:
+            log.info("partition %d: watching %d stored stream(s)", part.partition, count)
+
+    # ---- metrics ----------------------------------------------------------------------------------
+
+    def _count(self, stream_id: str, applied: ApplyResult) -> None:
         m.CHUNKS.labels(outcome="accepted").inc(len(applied.accepted))
         m.CHUNKS.labels(outcome="held").inc(len(applied.held))
         m.CHUNKS.labels(outcome="duplicate").inc(len(applied.duplicates))
         m.CHUNKS.labels(outcome="late").inc(len(applied.late))
         for gap in applied.gaps:
             m.GAPS.inc()
-            log.warning("stream %s: gap %s", stream_id, gap)
+            self._log.log(logging.WARNING, f"gap:{stream_id}", "stream %s: gap %s", stream_id, gap)
         if applied.dropped_samples:
             m.DROPPED_AUDIO.inc(applied.dropped_samples / SAMPLE_RATE)
-            log.warning("stream %s: buffer cap dropped %d samples", stream_id, applied.dropped_samples)
-
-
-def session_next_seq(session: StreamSession) -> int:
-    """Return the next sequence number the stream's buffer expects."""
-    return session.buffer.next_seq
+            self._log.log(
+                logging.WARNING,
+                f"cap:{stream_id}",
+                "stream %s: buffer cap dropped %d samples",
+                stream_id,
+                applied.dropped_samples,
+            )

@@ -7,8 +7,11 @@ import pytest
 from stream_app.config.loader import load_settings
 from stream_app.streaming.buffer import StreamBuffer
 from stream_app.streaming.exceptions import WindowingConfigError
+from stream_app.streaming.session import StreamSession
 from stream_app.streaming.windowing import Window, WindowingConfig
+from stream_app.testing.tables import state_fingerprint
 from stream_app.wire.chunk import AudioChunk
+from stream_app.worker.profile import windowing_for
 
 W10_O2 = WindowingConfig(window=10, overlap=2, max_reorder_chunks=4)
 
@@ -42,6 +45,10 @@ def run(buffer: StreamBuffer, chunks: list[AudioChunk]) -> list[Window]:
         buffer.apply(c)
         windows.extend(buffer.take_ready_windows())
     return windows
+
+
+def fingerprint(buffer: StreamBuffer) -> bytes:
+    return state_fingerprint(StreamSession("s", buffer.config, buffer=buffer))
 
 
 def summary(windows: list[Window]) -> list[tuple[int, int, list[float], int, bool, bool]]:
@@ -106,18 +113,18 @@ def test_duplicate_is_dropped_and_replay_leaves_state_unchanged() -> None:
     buffer = StreamBuffer(W10_O2)
     first = chunk(0, 0, 6)
     assert buffer.apply(first).accepted == (0,)
-    state = buffer.to_bytes()
+    state = fingerprint(buffer)
     again = buffer.apply(first)
     assert again.duplicates == (0,) and again.accepted == ()
-    assert buffer.to_bytes() == state
+    assert fingerprint(buffer) == state
 
 
 def test_duplicate_of_a_held_chunk_is_dropped() -> None:
     buffer = StreamBuffer(W10_O2)
     assert buffer.apply(chunk(1, 6, 6)).held == (1,)
-    state = buffer.to_bytes()
+    state = fingerprint(buffer)
     assert buffer.apply(chunk(1, 6, 6)).duplicates == (1,)
-    assert buffer.to_bytes() == state
+    assert fingerprint(buffer) == state
 
 
 def test_out_of_order_chunks_are_held_until_the_gap_fills() -> None:
@@ -257,7 +264,7 @@ def test_config_rejects_impossible_grids_and_reads_profiles() -> None:
         WindowingConfig(window=10, overlap=10)
     with pytest.raises(WindowingConfigError):
         WindowingConfig(window=0, overlap=0)
-    live = WindowingConfig.from_settings(load_settings(env={}))
+    live = windowing_for(load_settings(env={}))
     assert (live.window, live.overlap, live.interim) == (160_000, 16_000, 0)
     settings = load_settings(env={})
     assert live.pause_search == round(settings.streaming.pause_search * settings.window_seconds * 16_000) > 0

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from stream_app.inference.types import WindowTranscript, Word
-from stream_app.streaming.merger import MergePolicy, SegmentMerger
+from stream_app.streaming.merger import SegmentMerger
 from stream_app.streaming.windowing import Window
 from stream_app.wire.segment import TranscriptSegment
+from stream_app.worker.records import merger_from_doc, merger_to_doc
 
 RATE = 16_000
 
@@ -57,7 +59,7 @@ def final_text(segments: list[TranscriptSegment]) -> str:
 def test_last_window_commits_everything_in_one_end_of_stream_segment() -> None:
     merger = SegmentMerger("s")
     (segment,) = merger.add(window(0, 0, 3, last=True), transcript(seq("ask not what", 0.2)))
-    assert (segment.segment_id, segment.index, segment.revision, segment.is_final) == ("s:0", 0, 0, True)
+    assert (segment.segment_id, segment.index, segment.revision, segment.is_final) == ("s:0:0", 0, 0, True)
     assert segment.text == "ask not what" and segment.end_of_stream
     assert (segment.model, segment.precision) == ("tiny.en", "int8")
     assert segment.confidence == pytest.approx(0.8)
@@ -71,13 +73,13 @@ def test_words_starting_in_the_overlap_are_held_then_taken_from_the_next_window(
     first = merger.add(window(0, 0, 5), transcript(seq("and so my fellow americans ask not what", 0.5)))
     # starts 0.5 .. 4.0: "what" starts at the next window's start (4.0) and is held back
     assert [(s.is_final, s.segment_id, s.text) for s in first] == [
-        (True, "s:0", "and so my fellow americans ask not"),
-        (False, "s:1", "what"),
+        (True, "s:0:0", "and so my fellow americans ask not"),
+        (False, "s:0:1", "what"),
     ]
     second = merger.add(
         window(1, 4, 9, last=True), transcript(words(("what", 4.05, 4.4), ("your", 4.5, 4.8), ("country", 4.9, 5.4)))
     )
-    assert [(s.is_final, s.segment_id, s.text) for s in second] == [(True, "s:1", "what your country")]
+    assert [(s.is_final, s.segment_id, s.text) for s in second] == [(True, "s:0:1", "what your country")]
     assert final_text(first + second) == "and so my fellow americans ask not what your country"
 
 
@@ -112,7 +114,7 @@ def test_empty_last_window_commits_the_held_words() -> None:
     merger = SegmentMerger("s")
     merger.add(window(0, 0, 5), transcript(words(("your", 3.5, 3.9), ("country", 4.2, 4.6))))
     (end,) = merger.add(window(1, 5, 5, last=True), None)
-    assert (end.segment_id, end.text, end.end_of_stream) == ("s:1", "country", True)
+    assert (end.segment_id, end.text, end.end_of_stream) == ("s:0:1", "country", True)
 
 
 def test_punctuation_and_case_do_not_defeat_the_overlap_match() -> None:
@@ -132,16 +134,16 @@ def test_a_genuine_repeat_after_a_pause_is_kept() -> None:
 def test_local_agreement_commits_what_two_interim_passes_share() -> None:
     merger = SegmentMerger("s")
     first = merger.add(window(0, 0, 1.5, interim=True), transcript(seq("and so", 0.2)))
-    assert [(s.is_final, s.segment_id, s.revision, s.text) for s in first] == [(False, "s:0", 0, "and so")]
+    assert [(s.is_final, s.segment_id, s.revision, s.text) for s in first] == [(False, "s:0:0", 0, "and so")]
     second = merger.add(window(0, 0, 2.5, interim=True), transcript(seq("and so my fellow", 0.2)))
     assert [(s.is_final, s.segment_id, s.revision, s.text) for s in second] == [
-        (True, "s:0", 0, "and so"),
-        (False, "s:1", 0, "my fellow"),
+        (True, "s:0:0", 0, "and so"),
+        (False, "s:0:1", 0, "my fellow"),
     ]
     third = merger.add(window(0, 0, 3.5, interim=True), transcript(seq("and so my fellows americans", 0.2)))
     assert [(s.is_final, s.segment_id, s.revision, s.text) for s in third] == [
-        (True, "s:1", 0, "my"),
-        (False, "s:2", 0, "fellows americans"),
+        (True, "s:0:1", 0, "my"),
+        (False, "s:0:2", 0, "fellows americans"),
     ]
 
 
@@ -150,14 +152,14 @@ def test_held_words_of_a_final_window_agree_with_the_next_preview() -> None:
     first = merger.add(window(0, 0, 5), transcript(words(("ask", 4.2, 4.5))))
     assert [(s.is_final, s.text) for s in first] == [(False, "ask")]
     second = merger.add(window(1, 4, 7, interim=True), transcript(words(("ask", 4.2, 4.5), ("not", 4.6, 4.9))))
-    assert [(s.is_final, s.segment_id, s.text) for s in second] == [(True, "s:0", "ask"), (False, "s:1", "not")]
+    assert [(s.is_final, s.segment_id, s.text) for s in second] == [(True, "s:0:0", "ask"), (False, "s:0:1", "not")]
 
 
 def test_vanished_preview_is_retracted_once() -> None:
     merger = SegmentMerger("s")
     merger.add(window(0, 0, 1.5, interim=True), transcript(seq("hello", 0.2)))
     retract = merger.add(window(0, 0, 2.5, interim=True), transcript((), skipped_silence=True))
-    assert [(s.is_final, s.segment_id, s.revision, s.text) for s in retract] == [(False, "s:0", 1, "")]
+    assert [(s.is_final, s.segment_id, s.revision, s.text) for s in retract] == [(False, "s:0:0", 1, "")]
     assert merger.add(window(0, 0, 3.5, interim=True), transcript((), skipped_silence=True)) == []
 
 
@@ -195,20 +197,20 @@ def test_replayed_final_and_stale_preview_change_nothing() -> None:
     w0 = window(0, 0, 5)
     t0 = transcript(seq("ask not", 1.0))
     assert merger.add(w0, t0)
-    state = merger.to_bytes()
+    state = merger_to_doc(merger.state)
     assert merger.add(w0, t0) == []
     assert merger.add(window(0, 0, 4.5, interim=True), t0) == []
-    assert merger.to_bytes() == state
+    assert merger_to_doc(merger.state) == state
 
 
 def test_empty_last_window_still_ends_the_stream_with_the_last_model() -> None:
     merger = SegmentMerger("s")
     merger.add(window(0, 0, 5, overlap=0), transcript(seq("hello", 1.0)))
     (end,) = merger.add(window(1, 5, 5, last=True), None)
-    assert (end.segment_id, end.text, end.end_of_stream, end.model) == ("s:1", "", True, "tiny.en")
+    assert (end.segment_id, end.text, end.end_of_stream, end.model) == ("s:0:1", "", True, "tiny.en")
 
 
-def test_merger_resumed_from_bytes_continues_identically() -> None:
+def test_merger_stored_and_restored_continues_identically() -> None:
     passes = [
         (window(0, 0, 2, interim=True), transcript(seq("and so", 0.2))),
         (window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2))),
@@ -221,7 +223,7 @@ def test_merger_resumed_from_bytes_continues_identically() -> None:
     for cut in range(len(passes)):
         merger = SegmentMerger("s")
         got = [s for w, t in passes[:cut] for s in merger.add(w, t)]
-        merger = SegmentMerger.from_bytes(merger.to_bytes(), MergePolicy())
+        merger = SegmentMerger.from_state(merger_from_doc(orjson.loads(orjson.dumps(merger_to_doc(merger.state)))))
         got += [s for w, t in passes[cut:] for s in merger.add(w, t)]
         assert got == expected
     assert final_text(expected) == "and so my fellow americans ask not what your"

@@ -13,6 +13,7 @@ from stream_app.streaming.exceptions import WindowingConfigError
 from stream_app.streaming.pauses import FRAME, Pause, find_pause, is_silent
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
+from stream_app.worker.profile import windowing_for
 
 RATE = 16_000
 # 2 s windows, 1 s fixed overlap, the last 0.8 s searched for a pause of at least 0.2 s, 0.1 s margins.
@@ -200,9 +201,9 @@ def test_pause_settings_are_validated_and_read_from_the_configuration() -> None:
     settings = load_settings(
         env={"STREAM_APP_STREAMING__PAUSE_SEARCH": "0.5", "STREAM_APP_STREAMING__MIN_PAUSE": "300ms"}
     )
-    config = WindowingConfig.from_settings(settings)
+    config = windowing_for(settings)
     assert config.pause_search == round(0.5 * settings.window_seconds * RATE)
     assert (config.min_pause, config.pause_margin) == (4800, 1600)
     assert (
-        WindowingConfig.from_settings(load_settings(env={"STREAM_APP_STREAMING__PAUSE_SEARCH": "0"})).pause_search == 0
+        windowing_for(load_settings(env={"STREAM_APP_STREAMING__PAUSE_SEARCH": "0"})).pause_search == 0
     )

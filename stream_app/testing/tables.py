@@ -1,0 +1,80 @@
+"""In-memory tables with the worker's `TableIO` interface, for tests of the state store without a broker.
+
+Each write's acknowledgement is an already completed future, or a failed one when the test asks a
+table to fail its next writes (a changelog send the broker refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterator
+
+from stream_app.streaming import MergePolicy, StreamSession
+from stream_app.worker.live import LiveStream
+from stream_app.worker.records import StreamHeader, encode_header
+from stream_app.worker.store import StreamStore
+
+
+class MemoryTable:
+    """A dict per partition; ``fail_next`` makes the next writes' acknowledgements fail."""
+
+    def __init__(self) -> None:
+        self.data: dict[int, dict[bytes, bytes]] = {}
+        self.fail_next = 0
+        self.writes = 0
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """Read a key of one partition."""
+        return self.data.get(partition, {}).get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+        """Write now; the returned acknowledgement is complete (or failed, see ``fail_next``)."""
+        self.data.setdefault(partition, {})[key] = value
+        return self._ack()
+
+    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+        """Delete now."""
+        self.data.get(partition, {}).pop(key, None)
+        return self._ack()
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        """Iterate one partition's keys."""
+        yield from sorted(self.data.get(partition, {}))
+
+    def _ack(self) -> Awaitable[object]:
+        self.writes += 1
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            future.set_exception(ConnectionError("changelog write refused"))
+        else:
+            future.set_result(None)
+        return future
+
+
+def memory_store(policy: MergePolicy | None = None) -> StreamStore:
+    """Build a `StreamStore` over two fresh in-memory tables."""
+    return StreamStore(MemoryTable(), MemoryTable(), policy or MergePolicy())
+
+
+def stored_and_restored(session: StreamSession, policy: MergePolicy | None = None) -> StreamSession:
+    """Store a session's state as the worker does and read it back (the round trip of a failover)."""
+    store = memory_store(policy)
+    live = LiveStream(session.stream_id, 0, session)
+
+    async def write() -> None:
+        store.write_audio(live)
+        await store.write_header(live)
+
+    asyncio.run(write())
+    header = store.read(0, session.stream_id)
+    assert isinstance(header, StreamHeader)
+    return store.restore(0, session.stream_id, header).session
+
+
+def state_fingerprint(session: StreamSession) -> bytes:
+    """Return the bytes the worker would store for the session now (equal bytes: equal state)."""
+    live = LiveStream(session.stream_id, 0, session)
+    header = memory_store().header(live)
+    held = b"".join(chunk.samples.tobytes() for _, chunk in sorted(session.buffer.state.pending.items()))
+    return encode_header(header) + session.buffer.state.audio.view().tobytes() + held

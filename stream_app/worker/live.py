@@ -1,0 +1,54 @@
+"""A stream held in memory by the replica that owns its partition: its session and what is not yet stored.
+
+The session (buffer and merger) lives here between records, so a chunk costs an append, not a read of
+the stream's whole state. What reaches the tables is tracked alongside: the audio pages and held
+chunks already written, the records whose effects wait for the next header write, and the writes
+still in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_app.streaming import StreamSession
+from stream_app.wire.segment import TranscriptSegment
+from stream_app.worker.acks import Ticket
+
+
+@dataclass
+class LiveStream:
+    """One stream of one partition, as the worker holds it."""
+
+    stream_id: str
+    partition: int
+    session: StreamSession
+    version: int = 0  # header writes so far (the attempt marker refers to one)
+    attempts: int = 0  # windows started on the current cursor without finishing, crashes included
+    origin_ms: int = 0  # wall-clock ms at which stream position 0 reached the broker (0: unknown)
+    shown_until: float = 0.0  # stream time up to which words have been published (interim or final)
+    last_chunk_ms: int = 0  # ce_time of the newest chunk applied (for a segment's latency_ms)
+    busy: bool = False  # a step (inference, publish, state write) is running; no other may start
+    dirty: bool = False  # applied changes not yet in the stored header
+    waiting: list[Ticket] = field(default_factory=list)  # records done once the next header is stored
+    outbox: list[TranscriptSegment] = field(default_factory=list)  # segments to publish before the next write
+    pages_written_until: int = 0  # stream position up to which whole pages are written
+    lowest_page: int | None = None  # lowest page that may still be stored
+    page_crcs: dict[int, tuple[int, int]] = field(default_factory=dict)  # page -> (first position, CRC)
+    held_written: dict[int, int] = field(default_factory=dict)  # held seq -> CRC of its stored samples
+    in_flight: list[Awaitable[object]] = field(default_factory=list)  # page/held writes not yet awaited
+    garbage: list[bytes] = field(default_factory=list)  # audio keys to delete once the next header is stored
+    closing: bool = False  # an idle end is running: new records wait in ``deferred``
+    evicting: bool = False  # ended: the stream leaves memory after its last write
+    deferred: list[tuple[Any, Ticket]] = field(default_factory=list)  # records that came while it was closing
+
+    @property
+    def session_token(self) -> str:
+        """The session (epoch) of the stream."""
+        return self.session.session
+
+    def take_waiting(self) -> list[Ticket]:
+        """Hand over the records waiting for the header being written."""
+        waiting, self.waiting = self.waiting, []
+        return waiting

@@ -1,0 +1,330 @@
+"""StreamStore: a live stream to and from the tables, verified on the way back.
+
+Write order (each step awaited before the next, so a crash leaves something consistent):
+
+1. Audio pages, written once each as soon as they are whole (they never change after that), and
+   out-of-order chunks as they are held (`write_audio`, not awaited there).
+2. The header (`write_header`): first the pending page and held writes are awaited, then the header
+   that names them is written and awaited. Only then are the records it covers acknowledged.
+3. Pages and held chunks the header no longer needs are deleted after it is stored.
+
+A restore reads the header, then every page and held chunk it names, and checks each against the
+header's CRC-32: a missing, stale or damaged record raises `StateCorrupt` (the worker then reports
+the stream's loss in an error segment and starts it afresh) instead of transcribing garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterator
+from typing import Any
+
+import numpy as np
+
+from stream_app.streaming import MergePolicy, SegmentMerger, StreamBuffer, StreamSession
+from stream_app.streaming.samples import SampleQueue
+from stream_app.streaming.state import BufferState, PendingChunk
+from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.live import LiveStream
+from stream_app.worker.records import (
+    PAGE_SAMPLES,
+    EndedMarker,
+    HeldRef,
+    StreamHeader,
+    attempt_key,
+    crc,
+    decode_attempt,
+    decode_samples,
+    decode_stream_record,
+    encode_attempt,
+    encode_header,
+    encode_marker,
+    encode_samples,
+    held_key,
+    page_key,
+)
+from stream_app.worker.tables import TableIO
+
+log = logging.getLogger(__name__)
+
+P = PAGE_SAMPLES
+_CURSOR_INTS = ("seq", "shift", "win", "start", "interim", "seen")
+
+
+class StreamStore:
+    """Reads and writes streams' state in the ``streams`` and ``audio`` tables."""
+
+    def __init__(self, streams: TableIO, audio: TableIO, policy: MergePolicy) -> None:
+        self.streams = streams
+        self.audio = audio
+        self.policy = policy
+
+    # ---- reading ----------------------------------------------------------------------------------
+
+    def read(self, partition: int, stream_id: str) -> StreamHeader | EndedMarker | None:
+        """Return the stream's stored header or ended marker, or None for a stream never seen.
+
+        Raises:
+            StateCorrupt: the record cannot be read.
+        """
+        raw = self.streams.get(partition, stream_id.encode())
+        return None if raw is None else decode_stream_record(raw)
+
+    def restore(self, partition: int, stream_id: str, header: StreamHeader) -> LiveStream:
+        """Rebuild a live stream from its header and the pages and held chunks it names.
+
+        Raises:
+            StateCorrupt: a record is missing, stale or damaged, or the header contradicts itself.
+        """
+        if header.merger.stream_id != stream_id or header.merger.session != header.session:
+            raise StateCorrupt(f"header of {stream_id!r} belongs to {header.merger.stream_id!r}")
+        base, tail_start = header.base, header.tail_start
+        pages = range(base // P, tail_start // P) if base < tail_start else range(0)
+        if set(header.page_crcs) != set(pages):
+            raise StateCorrupt(
+                f"stream {stream_id}: header names pages {sorted(header.page_crcs)}, needs {list(pages)}"
+            )
+        parts = [self._read_page(partition, stream_id, header, page) for page in pages]
+        queue = SampleQueue(base, np.concatenate([*parts, header.tail]) if parts else header.tail)
+        pending = {ref.seq: self._read_held(partition, stream_id, header.session, ref) for ref in header.held}
+        state = _buffer_state(header, queue, pending)
+        merger = SegmentMerger.from_state(header.merger, self.policy)
+        session = StreamSession(
+            stream_id, header.config, self.policy, buffer=StreamBuffer.from_state(state), merger=merger
+        )
+        live = LiveStream(
+            stream_id=stream_id,
+            partition=partition,
+            session=session,
+            version=header.version,
+            attempts=self._attempts(partition, stream_id, header),
+            origin_ms=header.origin_ms,
+            shown_until=header.shown_until,
+            pages_written_until=max(tail_start, base),
+            lowest_page=base // P,
+        )
+        live.page_crcs = {page: (max(page * P, base), header.page_crcs[page]) for page in pages}
+        live.held_written = {ref.seq: ref.crc for ref in header.held}
+        return live
+
+    def _read_page(self, partition: int, stream_id: str, header: StreamHeader, page: int) -> Any:
+        raw = self.audio.get(partition, page_key(stream_id, header.session, page))
+        if raw is None:
+            raise StateCorrupt(f"stream {stream_id}: audio page {page} is missing")
+        start, samples = decode_samples(raw)
+        need, stop = max(page * P, header.base), (page + 1) * P
+        if start > need or start + int(samples.shape[0]) < stop:
+            raise StateCorrupt(f"stream {stream_id}: audio page {page} holds [{start}, {start + samples.shape[0]})")
+        part = samples[need - start : stop - start]
+        if crc(part) != header.page_crcs[page]:
+            raise StateCorrupt(f"stream {stream_id}: audio page {page} is stale or damaged (CRC mismatch)")
+        return part
+
+    def _read_held(self, partition: int, stream_id: str, session: str, ref: HeldRef) -> PendingChunk:
+        raw = self.audio.get(partition, held_key(stream_id, session, ref.seq))
+        if raw is None:
+            raise StateCorrupt(f"stream {stream_id}: held chunk {ref.seq} is missing")
+        offset, samples = decode_samples(raw)
+        if offset != ref.offset or int(samples.shape[0]) != ref.count or crc(samples) != ref.crc:
+            raise StateCorrupt(f"stream {stream_id}: held chunk {ref.seq} is stale or damaged")
+        return PendingChunk(offset, samples, ref.end_of_stream)
+
+    def _attempts(self, partition: int, stream_id: str, header: StreamHeader) -> int:
+        raw = self.audio.get(partition, attempt_key(stream_id, header.session))
+        if raw is None:
+            return 0
+        version, attempts = decode_attempt(raw)
+        return attempts if version == header.version else 0
+
+    def stream_keys(self, partition: int) -> Iterator[str]:
+        """Stream ids with a header or marker in the partition (a restored partition's streams)."""
+        for key in self.streams.keys(partition):
+            try:
+                yield key.decode("utf-8")
+            except UnicodeDecodeError:
+                log.warning("partition %d: skipping a stream key that is not UTF-8: %r", partition, key[:64])
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    def write_audio(self, live: LiveStream) -> None:
+        """Write the pages that became whole and the chunks newly held; `write_header` awaits them."""
+        buf = live.session.buffer.state
+        base, end = buf.audio.base, buf.audio.end
+        position = max(live.pages_written_until, base // P * P)
+        if live.lowest_page is None:
+            live.lowest_page = position // P
+        while position + P <= end:
+            page = position // P
+            start = max(position, base)
+            samples = buf.audio.slice(start, position + P)
+            live.in_flight.append(
+                self.audio.put(
+                    live.partition, page_key(live.stream_id, live.session_token, page), encode_samples(start, samples)
+                )
+            )
+            live.page_crcs[page] = (start, crc(samples))
+            position += P
+        live.pages_written_until = position
+        for seq, chunk in buf.pending.items():
+            if seq not in live.held_written:
+                key = held_key(live.stream_id, live.session_token, seq)
+                live.in_flight.append(self.audio.put(live.partition, key, encode_samples(chunk.offset, chunk.samples)))
+                live.held_written[seq] = crc(chunk.samples)
+
+    async def write_header(self, live: LiveStream) -> None:
+        """Store the stream's header (after the audio it names), then drop audio it no longer needs.
+
+        Raises:
+            Exception: whatever the broker's client raised for a failed changelog write (the caller
+                retries; nothing was acknowledged).
+        """
+        self.write_audio(live)
+        await _all(live)
+        header = self.header(live)
+        await self.streams.put(live.partition, live.stream_id.encode(), encode_header(header))
+        live.version = header.version
+        live.attempts = 0
+        live.dirty = False
+        garbage, live.garbage = live.garbage, []
+        for key in garbage:
+            _forget(self.audio.delete(live.partition, key))
+
+    def header(self, live: LiveStream) -> StreamHeader:
+        """Build the header of the stream as it is now (next version); collects garbage to delete."""
+        buf = live.session.buffer.state
+        base, end = buf.audio.base, buf.audio.end
+        tail_start = max(base, end // P * P)
+        crcs: dict[int, int] = {}
+        for page in range(base // P, tail_start // P):
+            need = max(page * P, base)
+            cached = live.page_crcs.get(page)
+            if cached is None or cached[0] != need:
+                cached = (need, crc(buf.audio.slice(need, (page + 1) * P)))
+                live.page_crcs[page] = cached
+            crcs[page] = cached[1]
+        low = base // P
+        if live.lowest_page is not None:
+            for page in range(live.lowest_page, low):
+                live.garbage.append(page_key(live.stream_id, live.session_token, page))
+                live.page_crcs.pop(page, None)
+        live.lowest_page = low
+        held = []
+        for seq in sorted(live.held_written):
+            if seq in buf.pending:
+                chunk = buf.pending[seq]
+                held.append(
+                    HeldRef(seq, chunk.offset, int(chunk.samples.shape[0]), chunk.end_of_stream, live.held_written[seq])
+                )
+            else:
+                live.garbage.append(held_key(live.stream_id, live.session_token, seq))
+        live.held_written = {ref.seq: ref.crc for ref in held}
+        return StreamHeader(
+            session=live.session_token,
+            config=buf.config,
+            cursor=_cursor(buf),
+            base=base,
+            tail_start=tail_start,
+            tail=buf.audio.slice(tail_start, end),
+            page_crcs=crcs,
+            held=held,
+            merger=live.session.merger.state,
+            version=live.version + 1,
+            origin_ms=live.origin_ms,
+            shown_until=live.shown_until,
+        )
+
+    async def mark_attempt(self, live: LiveStream) -> None:
+        """Count a window start against the stored header before the window runs (crashes included)."""
+        live.attempts += 1
+        key = attempt_key(live.stream_id, live.session_token)
+        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+
+    async def end(self, live: LiveStream, marker: EndedMarker) -> None:
+        """Replace the stream's header by its ended marker, then delete its audio and attempt marker."""
+        await _all(live)
+        await self.streams.put(live.partition, live.stream_id.encode(), encode_marker(marker))
+        buf = live.session.buffer.state
+        token = live.session_token
+        first = live.lowest_page if live.lowest_page is not None else buf.audio.base // P
+        keys = [page_key(live.stream_id, token, page) for page in range(first, live.pages_written_until // P)]
+        keys += [held_key(live.stream_id, token, seq) for seq in live.held_written]
+        keys += [*live.garbage, attempt_key(live.stream_id, token)]
+        live.garbage, live.held_written, live.page_crcs = [], {}, {}
+        for key in keys:
+            _forget(self.audio.delete(live.partition, key))
+
+    async def forget(self, partition: int, stream_id: str) -> None:
+        """Delete a stream's record (an expired ended marker, or a header found corrupt)."""
+        await self.streams.delete(partition, stream_id.encode())
+
+
+def _cursor(buf: BufferState) -> dict[str, Any]:
+    return {
+        "seq": buf.next_seq,
+        "shift": buf.shift,
+        "win": buf.next_window,
+        "start": buf.next_start,
+        "level": buf.speech_level,
+        "interim": buf.last_interim_end,
+        "seen": buf.seen_until,
+        "ended": buf.ended,
+        "finished": buf.finished,
+        "resume": buf.resume_at_first,
+    }
+
+
+def _buffer_state(header: StreamHeader, audio: SampleQueue, pending: dict[int, PendingChunk]) -> BufferState:
+    cur = header.cursor
+    try:
+        ints = {name: cur[name] for name in _CURSOR_INTS}
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in ints.values()):
+            raise StateCorrupt(f"cursor {cur!r} has a value that is not a whole number")
+        level = cur["level"]
+        if isinstance(level, bool) or not isinstance(level, int | float):
+            raise StateCorrupt(f"cursor speech level {level!r} is not a number")
+        state = BufferState(
+            config=header.config,
+            next_seq=ints["seq"],
+            shift=ints["shift"],
+            next_window=ints["win"],
+            next_start=ints["start"],
+            speech_level=float(level),
+            last_interim_end=ints["interim"],
+            seen_until=ints["seen"],
+            ended=bool(cur["ended"]),
+            finished=bool(cur["finished"]),
+            resume_at_first=bool(cur["resume"]),
+            audio=audio,
+            pending=pending,
+        )
+    except KeyError as exc:
+        raise StateCorrupt(f"cursor lacks {exc}") from None
+    if not state.finished and not state.resume_at_first and state.next_start < audio.base:
+        raise StateCorrupt(f"next window starts at {state.next_start}, before the audio kept from {audio.base}")
+    return state
+
+
+async def _all(live: LiveStream) -> None:
+    """Await the page and held writes in flight (all of them, even if one fails)."""
+    writes, live.in_flight = live.in_flight, []
+    if not writes:
+        return
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        live.pages_written_until = min(live.pages_written_until, live.session.buffer.state.audio.base // P * P)
+        live.held_written.clear()  # rewritten on the retry (same keys, same content)
+        live.page_crcs.clear()
+        raise failed[0]
+
+
+def _forget(write: Awaitable[object]) -> None:
+    """Let a deletion complete on its own (a failed one leaves a record no header names: harmless)."""
+    future = asyncio.ensure_future(write)
+    future.add_done_callback(_log_failed_delete)
+
+
+def _log_failed_delete(future: asyncio.Future[object]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("deleting an unused audio record failed: %s", future.exception())

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import contextlib
+import struct
+import zlib
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_app.inference.types import Word
+from stream_app.streaming.state import MergerState
+from stream_app.streaming.windowing import WindowingConfig
+from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.records import (
+    EndedMarker,
+    HeldRef,
+    StreamHeader,
+    attempt_key,
+    decode_attempt,
+    decode_samples,
+    decode_stream_record,
+    encode_attempt,
+    encode_header,
+    encode_marker,
+    encode_samples,
+    held_key,
+    page_key,
+)
+
+CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.5, pause_search=4.0)
+
+
+def header(**overrides: object) -> StreamHeader:
+    fields: dict[str, object] = {
+        "session": "3.1200",
+        "config": CONFIG,
+        "cursor": {
+            "seq": 41,
+            "shift": 0,
+            "win": 2,
+            "start": 30_000,
+            "level": 0.1,
+            "interim": 38_000,
+            "seen": 31_000,
+            "ended": False,
+            "finished": False,
+            "resume": False,
+        },
+        "base": 30_000,
+        "tail_start": 32_000,
+        "tail": np.linspace(-1, 1, 1234, dtype=np.float32),
+        "page_crcs": {1: 12345},
+        "held": [HeldRef(43, 40_000, 1600, False, 999)],
+        "merger": MergerState("mic-1", session="3.1200", next_index=4, hypothesis=[Word(1.0, 1.5, " so", 0.9)]),
+        "version": 17,
+        "origin_ms": 1_700_000_000_000,
+        "shown_until": 2.5,
+    }
+    fields.update(overrides)
+    return StreamHeader(**fields)  # type: ignore[arg-type]
+
+
+def test_header_round_trip_keeps_everything() -> None:
+    original = header()
+    decoded = decode_stream_record(encode_header(original))
+    assert isinstance(decoded, StreamHeader)
+    assert decoded.tail.tobytes() == original.tail.tobytes()
+    assert (decoded.session, decoded.config, decoded.cursor, decoded.base, decoded.tail_start) == (
+        original.session,
+        original.config,
+        original.cursor,
+        original.base,
+        original.tail_start,
+    )
+    assert (decoded.page_crcs, decoded.held, decoded.merger, decoded.version) == (
+        original.page_crcs,
+        original.held,
+        original.merger,
+        original.version,
+    )
+    assert (decoded.origin_ms, decoded.shown_until, decoded.end) == (original.origin_ms, original.shown_until, 33_234)
+
+
+def test_marker_round_trip() -> None:
+    marker = EndedMarker(last_seq=99, end=160_000, shift=3, session="0.5", ended_ms=1234, origin_ms=77)
+    assert decode_stream_record(encode_marker(marker)) == marker
+
+
+def test_a_flipped_byte_is_caught_by_the_crc() -> None:
+    data = bytearray(encode_header(header()))
+    data[len(data) // 2] ^= 0x40
+    with pytest.raises(StateCorrupt, match="CRC"):
+        decode_stream_record(bytes(data))
+
+
+def test_a_valid_frame_with_a_wrong_document_is_reported_as_corrupt() -> None:
+    document = orjson.dumps({"session": 5})
+    body = struct.pack(">I", len(document)) + document
+    data = struct.pack(">2sBI", b"SH", 1, zlib.crc32(body)) + body
+    with pytest.raises(StateCorrupt):
+        decode_stream_record(data)
+
+
+def test_keys_of_different_kinds_and_sessions_never_collide() -> None:
+    keys = {
+        page_key("a", "0.1", 1),
+        page_key("a", "0.2", 1),
+        page_key("ab", "0.1", 1),
+        held_key("a", "0.1", 1),
+        attempt_key("a", "0.1"),
+        b"a",  # the stream's own header key lives in the other table, but must not look like these either
+    }
+    assert len(keys) == 6
+
+
+def test_samples_and_attempt_round_trips() -> None:
+    samples = np.arange(10, dtype=np.float32) / 7
+    start, back = decode_samples(encode_samples(16_000, samples))
+    assert start == 16_000 and back.tobytes() == samples.tobytes()
+    assert decode_attempt(encode_attempt(17, 2)) == (17, 2)
+    with pytest.raises(StateCorrupt):
+        decode_samples(b"\x00" * 9)
+    with pytest.raises(StateCorrupt):
+        decode_attempt(b"\x00" * 15)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_decode_to_a_record_or_state_corrupt(data: bytes) -> None:
+    try:
+        decoded = decode_stream_record(data)
+    except StateCorrupt:
+        return
+    assert isinstance(decoded, StreamHeader | EndedMarker)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.integers(min_value=0, max_value=200))
+def test_any_framed_document_decodes_or_is_reported_corrupt(prefix: bytes, cut: int) -> None:
+    """Valid CRC frames around damaged documents still only raise StateCorrupt."""
+    real = encode_header(header())
+    length = struct.unpack_from(">I", real, 7)[0]
+    document = real[11 : 11 + length]
+    damaged = (prefix + document)[: max(0, len(document) - cut)] if cut else prefix + document
+    for magic in (b"SH", b"SE"):
+        body = struct.pack(">I", len(damaged)) + damaged
+        data = struct.pack(">2sBI", magic, 1, zlib.crc32(body)) + body
+        with contextlib.suppress(StateCorrupt):
+            decode_stream_record(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=256))
+def test_any_bytes_are_samples_an_attempt_or_state_corrupt(data: bytes) -> None:
+    for decode in (decode_samples, decode_attempt):
+        with contextlib.suppress(StateCorrupt):
+            decode(data)

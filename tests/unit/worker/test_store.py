@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
+from stream_app.testing.tables import MemoryTable, state_fingerprint
+from stream_app.wire.chunk import AudioChunk
+from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.live import LiveStream
+from stream_app.worker.records import PAGE_SAMPLES, EndedMarker, StreamHeader, decode_stream_record, page_key
+from stream_app.worker.store import StreamStore
+
+CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.0, max_held=20.0)
+
+
+def noise(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.5, 0.5, n).astype(np.float32)
+
+
+def new_store() -> tuple[StreamStore, MemoryTable, MemoryTable]:
+    streams, audio = MemoryTable(), MemoryTable()
+    return StreamStore(streams, audio, MergePolicy()), streams, audio
+
+
+def feed(live: LiveStream, store: StreamStore, chunks: list[AudioChunk]) -> None:
+    for chunk in chunks:
+        live.session.buffer.apply(chunk)
+        store.write_audio(live)
+
+
+def chunks_of(audio: np.ndarray, size: int, first_seq: int = 0) -> list[AudioChunk]:
+    return [
+        AudioChunk("s", first_seq + i, offset, audio[offset : offset + size])
+        for i, offset in enumerate(range(0, len(audio), size))
+    ]
+
+
+def restore(store: StreamStore) -> LiveStream:
+    stored = store.read(0, "s")
+    assert isinstance(stored, StreamHeader)
+    return store.restore(0, "s", stored)
+
+
+async def test_state_round_trip_is_exact_and_headers_stay_small() -> None:
+    store, streams, audio = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(5 * 16_000 + 777), 1600))
+    await store.write_header(live)
+    assert len(streams.get(0, b"s") or b"") < PAGE_SAMPLES * 4 + 2048  # the header holds under one page of audio
+    restored = restore(store)
+    assert state_fingerprint(restored.session) == state_fingerprint(live.session)
+    assert len(audio.data[0]) == 5  # five whole pages, the rest is in the header
+
+
+async def test_out_of_order_chunks_are_paged_not_kept_in_the_header() -> None:
+    store, streams, _ = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    big = chunks_of(noise(3 * 64_000), 64_000)  # three 4 s chunks, sent in reverse
+    feed(live, store, [big[2], big[1]])
+    await store.write_header(live)
+    assert live.session.buffer.pending_count == 2
+    assert len(streams.get(0, b"s") or b"") < 4096
+    restored = restore(store)
+    assert state_fingerprint(restored.session) == state_fingerprint(live.session)
+    feed(restored, store, [big[0]])  # the hole fills on the replica that took over
+    assert restored.session.buffer.next_seq == 3 and restored.session.buffer.pending_count == 0
+
+
+async def test_pages_no_window_needs_are_deleted_after_the_header() -> None:
+    store, _, audio = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(25 * 16_000), 16_000))
+    live.session.buffer.take_ready_windows()  # cuts windows: the audio before the next one is released
+    await store.write_header(live)
+    await asyncio.sleep(0)
+    base = live.session.buffer.base
+    assert min(int.from_bytes(k[-8:], "big") for k in audio.data[0]) == base // PAGE_SAMPLES
+    assert state_fingerprint(restore(store).session) == state_fingerprint(live.session)
+
+
+async def test_a_missing_or_stale_page_is_detected_not_transcribed() -> None:
+    store, _, audio = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(3 * 16_000 + 5), 1600))
+    await store.write_header(live)
+    key = page_key("s", "0.0", 1)
+    good = audio.data[0][key]
+    audio.data[0][key] = good[:8] + noise(16_000, seed=9).tobytes()  # another version of the page
+    with pytest.raises(StateCorrupt, match="stale or damaged"):
+        restore(store)
+    del audio.data[0][key]
+    with pytest.raises(StateCorrupt, match="missing"):
+        restore(store)
+
+
+async def test_a_failed_changelog_write_is_raised_and_the_retry_stores_everything() -> None:
+    store, streams, audio = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    audio.fail_next = 1
+    feed(live, store, chunks_of(noise(2 * 16_000 + 10), 1600))
+    with pytest.raises(ConnectionError):
+        await store.write_header(live)
+    assert streams.get(0, b"s") is None  # no header names a page that may not be stored
+    await store.write_header(live)
+    assert state_fingerprint(restore(store).session) == state_fingerprint(live.session)
+
+
+async def test_attempts_count_against_the_stored_header_only() -> None:
+    store, _, _ = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(16_000), 1600))
+    await store.write_header(live)
+    await store.mark_attempt(live)
+    await store.mark_attempt(live)
+    assert restore(store).attempts == 2  # two windows started on this header and never finished
+    await store.write_header(live)
+    assert restore(store).attempts == 0
+
+
+async def test_end_leaves_only_the_marker() -> None:
+    store, streams, audio = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(3 * 16_000), 1600))
+    await store.write_header(live)
+    await store.mark_attempt(live)
+    marker = EndedMarker(last_seq=29, end=48_000, shift=0, session="0.0", ended_ms=1)
+    await store.end(live, marker)
+    await asyncio.sleep(0)
+    assert decode_stream_record(streams.get(0, b"s") or b"") == marker
+    assert audio.data[0] == {}
+    await store.forget(0, "s")
+    assert streams.data[0] == {}
