@@ -222,7 +222,7 @@ def effective_settings(objects: list[dict[str, Any]], sts: dict[str, Any]) -> tu
             value.write_text(content)
             value = str(value)
         values[setting] = value
-    known = _known_settings()
+    known = known_settings()
     pending = sorted(s for s in values if s not in known and s in PENDING_SETTINGS)
     unknown = sorted(s for s in values if s not in known and s not in PENDING_SETTINGS)
     if unknown:
@@ -506,7 +506,8 @@ def _keda_problems(objects: list[dict[str, Any]], sts: dict[str, Any], settings:
     return problems
 
 
-def _known_settings() -> set[str]:
+def known_settings() -> set[str]:
+    """Every ``section.key`` the current `Settings` define."""
     defaults = Settings()
     return {
         f"{section.name}.{f.name}"
