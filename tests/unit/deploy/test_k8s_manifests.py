@@ -87,6 +87,15 @@ def test_the_configuration_loads_with_stream_apps_own_loader(base: Objects) -> N
     assert set(pending) <= k8s.PENDING_SETTINGS
 
 
+def test_the_readme_overlay_patches_the_bootstrap_servers_where_they_are(base: Objects) -> None:
+    # deploy/k8s/README.md's overlay example replaces .../env/2/value in both containers.
+    readme = (k8s.K8S / "README.md").read_text()
+    assert "/spec/template/spec/containers/0/env/2/value" in readme
+    assert "/spec/template/spec/initContainers/0/env/2/value" in readme
+    assert pod(base)["containers"][0]["env"][2]["name"] == "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS"
+    assert pod(base)["initContainers"][0]["env"][2]["name"] == "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS"
+
+
 def test_secrets_reach_the_worker_as_files_not_as_environment_values(base: Objects) -> None:
     for item in worker(base)["env"]:
         if item["name"].endswith(("PASSWORD", "_KEY_PASSWORD")):
