@@ -201,38 +201,39 @@ def effective_settings(objects: list[dict[str, Any]], sts: dict[str, Any]) -> tu
             raise AssertionError(f"stream-app.toml: [{section}] is not a table")
         for key, value in keys.items():
             values[f"{section}.{key}"] = value
-    tmp = Path(tempfile.mkdtemp(prefix="stream-app-k8s-"))
-    for item in container.get("env", []):
-        match = ENV_SETTING.match(item["name"])
-        if not match:
-            continue
-        setting = f"{match[1].lower()}.{match[2].lower()}"
-        if "value" in item:
-            value: Any = item["value"]
-        else:
-            value = _env_from(objects, container, item)
-        if setting.endswith("_file"):
-            source = _mounted_source(sts, container, str(value))
-            if source is None or source[0] != "secret":
-                raise AssertionError(f"worker: {item['name']}={value} is not a file of a mounted Secret")
-            content = _secret_data(objects, source[1]).get(source[2])
-            if content is None:
-                raise AssertionError(f"worker: {item['name']}: Secret {source[1]} has no key {source[2]!r}")
-            value = tmp / source[2]
-            value.write_text(content)
-            value = str(value)
-        values[setting] = value
-    known = known_settings()
-    pending = sorted(s for s in values if s not in known and s in PENDING_SETTINGS)
-    unknown = sorted(s for s in values if s not in known and s not in PENDING_SETTINGS)
-    if unknown:
-        raise AssertionError(f"settings stream_app does not know (typo?): {unknown}")
-    env = {}
-    for setting, value in values.items():
-        if setting in known:
-            section, key = setting.split(".", 1)
-            env[f"STREAM_APP_{section.upper()}__{key.upper()}"] = _toml_literal(value)
-    return load_settings(env=env), pending
+    with tempfile.TemporaryDirectory(prefix="stream-app-k8s-") as folder:
+        tmp = Path(folder)
+        for item in container.get("env", []):
+            match = ENV_SETTING.match(item["name"])
+            if not match:
+                continue
+            setting = f"{match[1].lower()}.{match[2].lower()}"
+            if "value" in item:
+                value: Any = item["value"]
+            else:
+                value = _env_from(objects, container, item)
+            if setting.endswith("_file"):
+                source = _mounted_source(sts, container, str(value))
+                if source is None or source[0] != "secret":
+                    raise AssertionError(f"worker: {item['name']}={value} is not a file of a mounted Secret")
+                content = _secret_data(objects, source[1]).get(source[2])
+                if content is None:
+                    raise AssertionError(f"worker: {item['name']}: Secret {source[1]} has no key {source[2]!r}")
+                value = tmp / source[2]
+                value.write_text(content)
+                value = str(value)
+            values[setting] = value
+        known = known_settings()
+        pending = sorted(s for s in values if s not in known and s in PENDING_SETTINGS)
+        unknown = sorted(s for s in values if s not in known and s not in PENDING_SETTINGS)
+        if unknown:
+            raise AssertionError(f"settings stream_app does not know (typo?): {unknown}")
+        env = {}
+        for setting, value in values.items():
+            if setting in known:
+                section, key = setting.split(".", 1)
+                env[f"STREAM_APP_{section.upper()}__{key.upper()}"] = _toml_literal(value)
+        return load_settings(env=env), pending
 
 
 def semantic_problems(objects: list[dict[str, Any]]) -> list[str]:

@@ -213,7 +213,11 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
     ),
     "pdb int-or-string as list": (
         lambda o: k8s.find(o, "PodDisruptionBudget")[0]["spec"].update(maxUnavailable=[1]),
-        "PodDisruptionBudget",
+        "[1] is not valid under any of the given schemas at spec/maxUnavailable",
+    ),
+    "keda metadata as a boolean": (
+        _trigger("allowIdleConsumers", False),
+        "False is not of type 'string' at spec/triggers/0/metadata/allowIdleConsumers",
     ),
     # schema: KEDA (vendored CRD)
     "replica count as text": (_scaled("maxReplicaCount", "4"), "'4' is not of type 'integer'"),
