@@ -189,51 +189,52 @@ def config_toml(objects: list[dict[str, Any]], sts: dict[str, Any]) -> tuple[str
 def effective_settings(objects: list[dict[str, Any]], sts: dict[str, Any]) -> tuple[Settings, list[str]]:
     """Load the worker's configuration (ConfigMap TOML + container env) with stream_app's own loader.
 
-    Secret files are written to a temporary folder with the Secret's placeholder values, so the
-    ``*_file`` settings are read as the worker reads them. Returns the settings and the names of
-    settings left out because stream_app does not know them yet (`PENDING_SETTINGS`).
+    The TOML is written to a file and the environment passed as the container would see it (raw
+    strings). Secret files are written to a temporary folder with the Secret's placeholder values,
+    so the ``*_file`` settings are read as the worker reads them. Returns the settings and the names
+    of settings left out because stream_app does not know them yet (`PENDING_SETTINGS`).
     """
     container = worker_container(sts)
     _, toml = config_toml(objects, sts)
-    values: dict[str, Any] = {}
+    known = known_settings()
+    seen: set[str] = set()
+    lines: list[str] = []
     for section, keys in toml.items():
         if not isinstance(keys, dict):
             raise AssertionError(f"stream-app.toml: [{section}] is not a table")
+        lines.append(f"[{section}]")
         for key, value in keys.items():
-            values[f"{section}.{key}"] = value
+            seen.add(f"{section}.{key}")
+            if f"{section}.{key}" in known:
+                lines.append(f"{key} = {_toml_literal(value)}")
     with tempfile.TemporaryDirectory(prefix="stream-app-k8s-") as folder:
         tmp = Path(folder)
+        env: dict[str, str] = {}
         for item in container.get("env", []):
             match = ENV_SETTING.match(item["name"])
             if not match:
                 continue
             setting = f"{match[1].lower()}.{match[2].lower()}"
-            if "value" in item:
-                value: Any = item["value"]
-            else:
-                value = _env_from(objects, container, item)
+            seen.add(setting)
+            value = str(item["value"]) if "value" in item else str(_env_from(objects, container, item))
             if setting.endswith("_file"):
-                source = _mounted_source(sts, container, str(value))
+                source = _mounted_source(sts, container, value)
                 if source is None or source[0] != "secret":
                     raise AssertionError(f"worker: {item['name']}={value} is not a file of a mounted Secret")
                 content = _secret_data(objects, source[1]).get(source[2])
                 if content is None:
                     raise AssertionError(f"worker: {item['name']}: Secret {source[1]} has no key {source[2]!r}")
-                value = tmp / source[2]
-                value.write_text(content)
-                value = str(value)
-            values[setting] = value
-        known = known_settings()
-        pending = sorted(s for s in values if s not in known and s in PENDING_SETTINGS)
-        unknown = sorted(s for s in values if s not in known and s not in PENDING_SETTINGS)
+                (tmp / source[2]).write_text(content)
+                value = str(tmp / source[2])
+            if setting in known:
+                env[item["name"]] = value
+        unknown = sorted(s for s in seen if s not in known and s not in PENDING_SETTINGS)
         if unknown:
             raise AssertionError(f"settings stream_app does not know (typo?): {unknown}")
-        env = {}
-        for setting, value in values.items():
-            if setting in known:
-                section, key = setting.split(".", 1)
-                env[f"STREAM_APP_{section.upper()}__{key.upper()}"] = _toml_literal(value)
-        return load_settings(env=env), pending
+        config = tmp / "stream-app.toml"
+        config.write_text("\n".join(lines) + "\n")
+        pending = sorted(s for s in seen if s not in known)
+        return load_settings(config, env=env), pending
 
 
 def semantic_problems(objects: list[dict[str, Any]]) -> list[str]:
@@ -578,11 +579,16 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def _toml_literal(value: Any) -> str:
+    """Write a value read from TOML back as TOML (strings, numbers, booleans and lists of them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value)
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    raise AssertionError(f"stream-app.toml: value {value!r} has a type the test cannot write back")
 
 
 def _name(obj: dict[str, Any]) -> str:
