@@ -251,6 +251,11 @@ def semantic_problems(objects: list[dict[str, Any]]) -> list[str]:
     except Exception as exc:  # AssertionError from here, or the loader's ConfigError naming key and value
         return [f"configuration: {exc}"]
 
+    # One namespace for everything (an object without one lands in kubectl's current namespace).
+    spaces = {o["metadata"].get("namespace") for o in objects if o.get("kind") not in CLUSTER_SCOPED}
+    if len(spaces) != 1 or None in spaces:
+        problems.append(f"namespaced objects must all name the same namespace, found {sorted(map(str, spaces))}")
+
     # Selectors select the pods.
     if not _selects(sts["spec"]["selector"].get("matchLabels", {}), labels):
         problems.append("StatefulSet selector does not match its pod template labels")

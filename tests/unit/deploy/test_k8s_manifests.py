@@ -315,6 +315,16 @@ def test_a_broken_servicemonitor_is_refused() -> None:
     assert any("Additional properties are not allowed ('prot'" in p for p in k8s.all_problems(objects))
 
 
+def test_an_overlay_that_forgets_the_namespace_is_refused(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    path = root / "with-servicemonitor" / "kustomization.yaml"
+    kust = yaml.safe_load(path.read_text())
+    del kust["namespace"]
+    path.write_text(yaml.safe_dump(kust))
+    problems = k8s.all_problems(k8s.render(root / "with-servicemonitor"))
+    assert any("must all name the same namespace" in p for p in problems), problems
+
+
 def _copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "k8s"
     shutil.copytree(k8s.K8S, root)
