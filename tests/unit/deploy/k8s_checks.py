@@ -1,10 +1,7 @@
-"""Render deploy/k8s the way `kubectl apply -k` would, validate every object, and check what spans objects.
+"""Check what no schema can in deploy/k8s: references between objects and agreement with the configuration.
 
-There is no kustomize binary on these machines (nor on PyPI), so `render` implements the part of
-kustomize the manifests use: `resources` (files and directories), `namespace` and `configMapGenerator`
-from files. Any other kustomization field is refused, so a transformer added later cannot be silently
-ignored here. Schemas: Kubernetes' own kinds through `kubernetes-validate` (strict: unknown fields are
-errors, as with `kubectl apply`); KEDA and Prometheus Operator kinds through deploy/schemas.
+`all_problems` runs the schema checks of `k8s_render` first, then (on schema-valid objects) the
+semantic ones; both return readable lines, so a test can assert a broken copy says what is wrong.
 """
 
 from __future__ import annotations
@@ -15,31 +12,14 @@ import math
 import re
 import tempfile
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import kubernetes_validate
-import yaml
+from k8s_render import CLUSTER_SCOPED, REPO, find, name_of, schema_problems
 
 from stream_app.config import Settings, load_settings
 
-REPO = Path(__file__).resolve().parents[3]
-K8S = REPO / "deploy" / "k8s"
-SCHEMAS = REPO / "deploy" / "schemas"
 BENCHMARKS = REPO / "docs" / "benchmarks"
-
-# The oldest Kubernetes the README promises, and the newest kubernetes-validate knows.
-K8S_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
-
-CRD_SCHEMAS = {
-    ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha1.json",
-    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication-v1alpha1.json",
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring-servicemonitor-v1.json",
-}
-CLUSTER_SCOPED = {"Namespace"}
-KUSTOMIZATION_KEYS = {"apiVersion", "kind", "namespace", "resources", "configMapGenerator"}
 
 # Settings the security work (issue 11, items 1-3) is adding; until they exist in stream_app/config the
 # manifests may name them and the load check leaves them out. Names as in that branch's settings.py.
@@ -58,110 +38,7 @@ KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-5
 ENV_SETTING = re.compile(r"^STREAM_APP_([A-Z0-9]+)__([A-Z0-9_]+)$")
 
 
-class RenderError(Exception):
-    """The kustomization cannot be rendered (missing file, unsupported field, duplicate object)."""
-
-
-# --- rendering ------------------------------------------------------------------------------------
-
-
-def render(directory: Path, used: set[Path] | None = None) -> list[dict[str, Any]]:
-    """Return the objects ``kubectl apply -k directory`` would send (generated names without hash)."""
-    used = set() if used is None else used
-    kust_file = directory / "kustomization.yaml"
-    if not kust_file.is_file():
-        raise RenderError(f"{directory}: no kustomization.yaml")
-    used.add(kust_file.resolve())
-    kust = yaml.safe_load(kust_file.read_text()) or {}
-    unknown = set(kust) - KUSTOMIZATION_KEYS
-    if unknown:
-        raise RenderError(f"{kust_file}: fields the test renderer does not implement: {sorted(unknown)}")
-    objects: list[dict[str, Any]] = []
-    for entry in kust.get("resources", []):
-        path = directory / entry
-        if path.is_dir():
-            objects += render(path, used)
-        elif path.is_file():
-            used.add(path.resolve())
-            objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-        else:
-            raise RenderError(f"{kust_file}: resource {entry!r} not found")
-    for gen in kust.get("configMapGenerator", []):
-        if set(gen) - {"name", "files"}:
-            raise RenderError(f"{kust_file}: configMapGenerator fields not implemented: {sorted(set(gen))}")
-        data: dict[str, str] = {}
-        for spec in gen["files"]:
-            key, _, rel = spec.rpartition("=") if "=" in spec else (Path(spec).name, "", spec)
-            source = directory / rel
-            if not source.is_file():
-                raise RenderError(f"{kust_file}: configMapGenerator file {rel!r} not found")
-            used.add(source.resolve())
-            data[key] = source.read_text()
-        objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
-    namespace = kust.get("namespace")
-    if namespace:
-        for obj in objects:
-            if obj.get("kind") == "Namespace":
-                obj["metadata"]["name"] = namespace
-            elif obj.get("kind") not in CLUSTER_SCOPED:
-                obj.setdefault("metadata", {})["namespace"] = namespace
-    seen: set[tuple[str, str, str]] = set()
-    for obj in objects:
-        ident = (obj.get("kind", "?"), obj.get("metadata", {}).get("namespace", ""), _name(obj))
-        if ident in seen:
-            raise RenderError(f"{directory}: {ident} defined twice")
-        seen.add(ident)
-    return objects
-
-
-def kustomization_dirs(root: Path = K8S) -> list[Path]:
-    """Every folder under deploy/k8s that holds a kustomization (what a user can apply)."""
-    return sorted(p.parent for p in root.rglob("kustomization.yaml"))
-
-
-# --- schemas --------------------------------------------------------------------------------------
-
-
-@cache
-def _crd_validator(filename: str) -> jsonschema.protocols.Validator:
-    schema = json.loads((SCHEMAS / filename).read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
-
-
-def schema_problems(obj: dict[str, Any]) -> list[str]:
-    """Validate one object against its schema; return readable problems (empty when valid)."""
-    what = f"{obj.get('kind')}/{_name(obj)}"
-    key = (obj.get("apiVersion"), obj.get("kind"))
-    if key in CRD_SCHEMAS:
-        validator = _crd_validator(CRD_SCHEMAS[key])  # type: ignore[index]
-        return [f"{what}: {e.message} at {_path(e.absolute_path)}" for e in validator.iter_errors(obj)]
-    return list(_kubernetes_problems(json.dumps(obj, sort_keys=True)))
-
-
-@cache
-def _kubernetes_problems(document: str) -> tuple[str, ...]:
-    """Validate against each Kubernetes version (cached: the mutation tests re-check unchanged objects)."""
-    obj = json.loads(document)
-    what = f"{obj.get('kind')}/{_name(obj)}"
-    problems = []
-    for version in K8S_VERSIONS:
-        try:
-            kubernetes_validate.validate(obj, version, strict=True)
-        except kubernetes_validate.utils.ValidationError as exc:
-            problems.append(f"{what} (Kubernetes {version}): {exc.message} at {_path(exc.absolute_path)}")
-        except kubernetes_validate.utils.SchemaNotFoundError as exc:
-            problems.append(f"{what}: {exc.message}")
-    return tuple(problems)
-
-
 # --- what spans objects ---------------------------------------------------------------------------
-
-
-def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
-    """Objects of a kind (and name)."""
-    return [o for o in objects if o.get("kind") == kind and (name is None or _name(o) == name)]
 
 
 def worker_container(sts: dict[str, Any]) -> dict[str, Any]:
@@ -275,14 +152,14 @@ def semantic_problems(objects: list[dict[str, Any]]) -> list[str]:
         problems.append("no PodDisruptionBudget")
     for pdb in pdbs:
         if not _selects(pdb["spec"].get("selector", {}).get("matchLabels", {}), labels):
-            problems.append(f"PodDisruptionBudget {_name(pdb)} does not select the worker pods")
+            problems.append(f"PodDisruptionBudget {name_of(pdb)} does not select the worker pods")
         if pdb["spec"].get("maxUnavailable") != 1 or "minAvailable" in pdb["spec"]:
             problems.append("PodDisruptionBudget: maxUnavailable 1 (minAvailable would block drains at 1 replica)")
     for sm in find(objects, "ServiceMonitor"):
         if svc is None or not _selects(sm["spec"]["selector"].get("matchLabels", {}), svc["metadata"]["labels"]):
-            problems.append(f"ServiceMonitor {_name(sm)} does not select the worker Service")
+            problems.append(f"ServiceMonitor {name_of(sm)} does not select the worker Service")
         if any(e.get("port") != "metrics" for e in sm["spec"].get("endpoints", [])):
-            problems.append(f"ServiceMonitor {_name(sm)} must scrape the port named metrics")
+            problems.append(f"ServiceMonitor {name_of(sm)} must scrape the port named metrics")
 
     # Probes and port.
     ports = {p.get("name"): p.get("containerPort") for p in container.get("ports", [])}
@@ -460,8 +337,8 @@ def _keda_problems(objects: list[dict[str, Any]], sts: dict[str, Any], settings:
     for so in scaled:
         spec = so["spec"]
         target = spec["scaleTargetRef"]
-        if (target.get("kind"), target.get("name")) != ("StatefulSet", _name(sts)):
-            problems.append(f"ScaledObject {_name(so)} does not target StatefulSet {_name(sts)}")
+        if (target.get("kind"), target.get("name")) != ("StatefulSet", name_of(sts)):
+            problems.append(f"ScaledObject {name_of(so)} does not target StatefulSet {name_of(sts)}")
         low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
         if not 1 <= low <= high <= settings.kafka.partitions:
             problems.append(
@@ -594,11 +471,3 @@ def _toml_literal(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
     raise AssertionError(f"stream-app.toml: value {value!r} has a type the test cannot write back")
-
-
-def _name(obj: dict[str, Any]) -> str:
-    return str(obj.get("metadata", {}).get("name", "?"))
-
-
-def _path(parts: Any) -> str:
-    return "/".join(str(p) for p in parts) or "(top)"

@@ -17,12 +17,13 @@ from typing import Any
 
 import jsonschema
 import k8s_checks
+import k8s_render
 import pytest
 import yaml
 
 from stream_app.config import Settings, load_settings
 
-REPO = k8s_checks.REPO
+REPO = k8s_render.REPO
 COMPOSE = REPO / "docker-compose.yml"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import k8s_checks
+import k8s_render
 import yaml
 
-DOCKERFILE = k8s_checks.REPO / "deploy" / "Dockerfile"
+DOCKERFILE = k8s_render.REPO / "deploy" / "Dockerfile"
 
 
 def instructions(text: str | None = None) -> list[tuple[str, str]]:
@@ -60,7 +61,7 @@ def test_a_dockerfile_without_the_join_or_the_chmod_is_refused() -> None:
 
 def test_the_image_user_is_the_one_kubernetes_runs_as() -> None:
     [user] = [args for op, args in instructions() if op == "USER"]
-    pod = k8s_checks.find(k8s_checks.render(k8s_checks.K8S / "base"), "StatefulSet")[0]["spec"]["template"]["spec"]
+    pod = k8s_render.find(k8s_render.render(k8s_render.K8S / "base"), "StatefulSet")[0]["spec"]["template"]["spec"]
     security = pod["securityContext"]
     assert user == f"{security['runAsUser']}:{security['runAsGroup']}"
 
@@ -68,11 +69,11 @@ def test_the_image_user_is_the_one_kubernetes_runs_as() -> None:
 def test_state_paths_agree_with_compose_and_kubernetes() -> None:
     env = image_env(instructions())
     data_dir = env["STREAM_APP_WORKER__DATA_DIR"]
-    objects = k8s_checks.render(k8s_checks.K8S / "base")
-    settings, _ = k8s_checks.effective_settings(objects, k8s_checks.find(objects, "StatefulSet")[0])
+    objects = k8s_render.render(k8s_render.K8S / "base")
+    settings, _ = k8s_checks.effective_settings(objects, k8s_render.find(objects, "StatefulSet")[0])
     assert settings.worker.data_dir == data_dir
     assert settings.caching.l2_path == env["STREAM_APP_CACHING__L2_PATH"]
-    compose = yaml.safe_load((k8s_checks.REPO / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((k8s_render.REPO / "docker-compose.yml").read_text())
     assert compose["services"]["worker-1"]["environment"]["STREAM_APP_WORKER__DATA_DIR"] == data_dir
     runs = " ".join(args for op, args in instructions() if op == "RUN")
     assert f"mkdir -p {data_dir}" in runs, "a named volume takes the owner of the folder it is mounted on"
@@ -87,7 +88,7 @@ def test_only_the_metrics_port_is_open_beyond_loopback() -> None:
 
 
 def test_the_build_context_holds_what_the_image_copies() -> None:
-    ignore = (k8s_checks.REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    ignore = (k8s_render.REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
     allowed = {line[1:] for line in ignore if line.startswith("!")}
     for op, args in instructions():
         if op == "COPY":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import k8s_checks as k8s
+import k8s_render as kr
 import pytest
 import yaml
 
@@ -17,11 +18,11 @@ Objects = list[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def base() -> Objects:
-    return k8s.render(k8s.K8S / "base")
+    return kr.render(kr.K8S / "base")
 
 
 def sts(objects: Objects) -> dict[str, Any]:
-    return k8s.find(objects, "StatefulSet", "stream-app-worker")[0]
+    return kr.find(objects, "StatefulSet", "stream-app-worker")[0]
 
 
 def pod(objects: Objects) -> dict[str, Any]:
@@ -37,15 +38,15 @@ def env(objects: Objects, name: str) -> dict[str, Any]:
 
 
 def scaled(objects: Objects) -> dict[str, Any]:
-    return k8s.find(objects, "ScaledObject")[0]
+    return kr.find(objects, "ScaledObject")[0]
 
 
 # --- the manifests as they are -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("directory", k8s.kustomization_dirs(), ids=lambda p: p.name)
+@pytest.mark.parametrize("directory", kr.kustomization_dirs(), ids=lambda p: p.name)
 def test_every_kustomization_renders_and_validates(directory: Path) -> None:
-    objects = k8s.render(directory)
+    objects = kr.render(directory)
     assert k8s.all_problems(objects) == []
 
 
@@ -64,16 +65,16 @@ def test_the_base_has_every_object_the_deployment_needs(base: Objects) -> None:
             "TriggerAuthentication",
         ]
     )
-    monitored = k8s.render(k8s.K8S / "with-servicemonitor")
+    monitored = kr.render(kr.K8S / "with-servicemonitor")
     assert [o["kind"] for o in monitored if o["kind"] not in kinds] == ["ServiceMonitor"]
 
 
 def test_no_manifest_is_left_out_of_every_kustomization() -> None:
     used: set[Path] = set()
-    for directory in k8s.kustomization_dirs():
-        k8s.render(directory, used)
-    files = {p.resolve() for p in k8s.K8S.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".toml")}
-    assert sorted(str(p.relative_to(k8s.K8S)) for p in files - used) == []
+    for directory in kr.kustomization_dirs():
+        kr.render(directory, used)
+    files = {p.resolve() for p in kr.K8S.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".toml")}
+    assert sorted(str(p.relative_to(kr.K8S)) for p in files - used) == []
 
 
 def test_the_configuration_loads_with_stream_apps_own_loader(base: Objects) -> None:
@@ -89,7 +90,7 @@ def test_the_configuration_loads_with_stream_apps_own_loader(base: Objects) -> N
 
 def test_the_readme_overlay_patches_the_bootstrap_servers_where_they_are(base: Objects) -> None:
     # deploy/k8s/README.md's overlay example replaces .../env/2/value in both containers.
-    readme = (k8s.K8S / "README.md").read_text()
+    readme = (kr.K8S / "README.md").read_text()
     assert "/spec/template/spec/containers/0/env/2/value" in readme
     assert "/spec/template/spec/initContainers/0/env/2/value" in readme
     assert pod(base)["containers"][0]["env"][2]["name"] == "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS"
@@ -161,7 +162,7 @@ def _trigger(key: str, value: Any) -> Callable[[Objects], None]:
 
 def _toml(old: str, new: str) -> Callable[[Objects], None]:
     def apply(objects: Objects) -> None:
-        cm = k8s.find(objects, "ConfigMap", "stream-app-config")[0]
+        cm = kr.find(objects, "ConfigMap", "stream-app-config")[0]
         assert old in cm["data"]["stream-app.toml"], old
         cm["data"]["stream-app.toml"] = cm["data"]["stream-app.toml"].replace(old, new)
 
@@ -184,23 +185,23 @@ def _drop(kind: str) -> Callable[[Objects], None]:
 
 def _secret_key(key: str) -> Callable[[Objects], None]:
     def apply(objects: Objects) -> None:
-        del k8s.find(objects, "Secret", "stream-app-credentials")[0]["stringData"][key]
+        del kr.find(objects, "Secret", "stream-app-credentials")[0]["stringData"][key]
 
     return apply
 
 
 def _service_selector(objects: Objects) -> None:
-    k8s.find(objects, "Service")[0]["spec"]["selector"]["app.kubernetes.io/component"] = "api"
+    kr.find(objects, "Service")[0]["spec"]["selector"]["app.kubernetes.io/component"] = "api"
 
 
 def _pdb_min_available(objects: Objects) -> None:
-    spec = k8s.find(objects, "PodDisruptionBudget")[0]["spec"]
+    spec = kr.find(objects, "PodDisruptionBudget")[0]["spec"]
     del spec["maxUnavailable"]
     spec["minAvailable"] = 1
 
 
 def _typo_in_servicemonitor(objects: Objects) -> None:
-    k8s.find(objects, "ServiceMonitor")[0]["spec"]["endpoints"][0]["prot"] = "metrics"
+    kr.find(objects, "ServiceMonitor")[0]["spec"]["endpoints"][0]["prot"] = "metrics"
 
 
 BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
@@ -212,7 +213,7 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
         "'port' is a required property",
     ),
     "pdb int-or-string as list": (
-        lambda o: k8s.find(o, "PodDisruptionBudget")[0]["spec"].update(maxUnavailable=[1]),
+        lambda o: kr.find(o, "PodDisruptionBudget")[0]["spec"].update(maxUnavailable=[1]),
         "[1] is not valid under any of the given schemas at spec/maxUnavailable",
     ),
     "keda metadata as a boolean": (
@@ -227,7 +228,7 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
         "'scaleTargetRef' is a required property",
     ),
     "triggerauthentication typo": (
-        lambda o: k8s.find(o, "TriggerAuthentication")[0]["spec"]["secretTargetRef"][0].update(secret="x"),
+        lambda o: kr.find(o, "TriggerAuthentication")[0]["spec"]["secretTargetRef"][0].update(secret="x"),
         "Additional properties are not allowed ('secret'",
     ),
     # semantics
@@ -310,7 +311,7 @@ def test_a_broken_copy_is_refused(base: Objects, case: str) -> None:
 
 
 def test_a_broken_servicemonitor_is_refused() -> None:
-    objects = k8s.render(k8s.K8S / "with-servicemonitor")
+    objects = kr.render(kr.K8S / "with-servicemonitor")
     _typo_in_servicemonitor(objects)
     assert any("Additional properties are not allowed ('prot'" in p for p in k8s.all_problems(objects))
 
@@ -321,13 +322,13 @@ def test_an_overlay_that_forgets_the_namespace_is_refused(tmp_path: Path) -> Non
     kust = yaml.safe_load(path.read_text())
     del kust["namespace"]
     path.write_text(yaml.safe_dump(kust))
-    problems = k8s.all_problems(k8s.render(root / "with-servicemonitor"))
+    problems = k8s.all_problems(kr.render(root / "with-servicemonitor"))
     assert any("must all name the same namespace" in p for p in problems), problems
 
 
 def _copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "k8s"
-    shutil.copytree(k8s.K8S, root)
+    shutil.copytree(kr.K8S, root)
     return root
 
 
@@ -335,14 +336,14 @@ def test_a_broken_file_on_disk_is_refused(tmp_path: Path) -> None:
     root = _copy_tree(tmp_path)
     path = root / "base" / "statefulset.yaml"
     path.write_text(path.read_text().replace("terminationGracePeriodSeconds: 90", "terminationGracePeriodSeconds: 5"))
-    assert any("terminationGracePeriodSeconds 5" in p for p in k8s.all_problems(k8s.render(root / "base")))
+    assert any("terminationGracePeriodSeconds 5" in p for p in k8s.all_problems(kr.render(root / "base")))
 
 
 def test_a_missing_resource_file_is_refused(tmp_path: Path) -> None:
     root = _copy_tree(tmp_path)
     (root / "base" / "poddisruptionbudget.yaml").unlink()
-    with pytest.raises(k8s.RenderError, match=r"poddisruptionbudget\.yaml"):
-        k8s.render(root / "base")
+    with pytest.raises(kr.RenderError, match=r"poddisruptionbudget\.yaml"):
+        kr.render(root / "base")
 
 
 def test_a_kustomize_feature_the_renderer_does_not_know_is_refused(tmp_path: Path) -> None:
@@ -351,8 +352,8 @@ def test_a_kustomize_feature_the_renderer_does_not_know_is_refused(tmp_path: Pat
     kust = yaml.safe_load(path.read_text())
     kust["namePrefix"] = "prod-"
     path.write_text(yaml.safe_dump(kust))
-    with pytest.raises(k8s.RenderError, match="namePrefix"):
-        k8s.render(root / "base")
+    with pytest.raises(kr.RenderError, match="namePrefix"):
+        kr.render(root / "base")
 
 
 def test_the_same_object_twice_is_refused(tmp_path: Path) -> None:
@@ -361,5 +362,5 @@ def test_the_same_object_twice_is_refused(tmp_path: Path) -> None:
     kust = yaml.safe_load(path.read_text())
     kust["resources"].append("service.yaml")
     path.write_text(yaml.safe_dump(kust))
-    with pytest.raises(k8s.RenderError, match="defined twice"):
-        k8s.render(root / "base")
+    with pytest.raises(kr.RenderError, match="defined twice"):
+        kr.render(root / "base")
