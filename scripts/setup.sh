@@ -22,6 +22,9 @@ need_pkg libsox-fmt-all
 need_cmd ffmpeg ffmpeg
 need_cmd mvn maven
 need_cmd taskset util-linux
+# promtool (checks and unit-tests deploy/prometheus/alerts.yml in tests/unit/deploy) ships only in the
+# server package; the server itself is not wanted (see below).
+need_cmd promtool prometheus
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
@@ -30,6 +33,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     $SUDO apt-get update -q
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Under systemd, Debian starts the Prometheus server it just installed (on :9090, where
+    # `docker compose up` puts its own); only promtool was wanted. Without systemd nothing started.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus.service || true
+    fi
 fi
 
 python3 - <<'PY'
