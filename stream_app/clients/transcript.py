@@ -21,24 +21,46 @@ def _rank(segment: TranscriptSegment) -> tuple[bool, int]:
     return segment.is_final, segment.revision
 
 
+def session_order(session: str) -> tuple[int, ...]:
+    """Order of a stream's sessions: ``"<partition>.<offset>"`` of the record that opened each."""
+    try:
+        return tuple(int(part) for part in session.split("."))
+    except ValueError:
+        return (-1,)
+
+
+def _position(segment: TranscriptSegment) -> tuple[tuple[int, ...], int, float]:
+    return session_order(segment.session), segment.index, segment.start
+
+
 class TranscriptAssembler:
     """Keep the best version of each segment of one stream; replays and stale revisions change nothing.
 
     A final segment beats any interim one with the same ``segment_id``; among equals the higher
-    revision wins. At-least-once delivery can replay any of them, in any number.
+    revision wins. At-least-once delivery can replay any of them, in any number. A stream that
+    comes back after its end continues in a later session: ``ended`` is about the latest one.
     """
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         self._best: dict[str, TranscriptSegment] = {}
-        self.ended = False
+        self._ended_sessions: set[str] = set()
+        self._latest: tuple[int, ...] | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the latest session seen has sent its end-of-stream segment."""
+        return any(session_order(s) == self._latest for s in self._ended_sessions)
 
     def add(self, segment: TranscriptSegment) -> bool:
         """Take one segment; True when it changed the transcript."""
         if segment.stream_id != self.stream_id:
             return False
+        order = session_order(segment.session)
+        if self._latest is None or order > self._latest:
+            self._latest = order
         if segment.end_of_stream:
-            self.ended = True
+            self._ended_sessions.add(segment.session)
         current = self._best.get(segment.segment_id)
         if current is not None and _rank(current) >= _rank(segment):
             return False
@@ -47,11 +69,11 @@ class TranscriptAssembler:
 
     def final_segments(self) -> tuple[TranscriptSegment, ...]:
         """Return the final segments ordered by their position in the stream."""
-        return tuple(sorted((s for s in self._best.values() if s.is_final), key=lambda s: (s.index, s.start)))
+        return tuple(sorted((s for s in self._best.values() if s.is_final), key=_position))
 
     def current_segments(self) -> tuple[TranscriptSegment, ...]:
         """Return the best version of every segment (final or interim), ordered by position."""
-        return tuple(sorted(self._best.values(), key=lambda s: (s.index, s.start)))
+        return tuple(sorted(self._best.values(), key=_position))
 
     def result(self) -> FinalTranscript:
         """Return the final transcript so far."""
@@ -72,6 +94,8 @@ def format_segment_line(segment: TranscriptSegment) -> str:
         line = f"{segment.stream_id} {span} {text}"
     else:
         line = f"{segment.stream_id} {span} ~ {text}  (interim r{segment.revision})"
+    for gap in segment.gaps:
+        line += f"  <{gap.reason}: {gap.start:.2f}-{gap.end:.2f} s not transcribed>"
     if segment.end_of_stream:
         line += "  <end of stream>"
     return line

@@ -153,6 +153,7 @@ class WorkerSettings:
     max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
     state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
     retry_backoff_max: float = _duration("5s", minimum=0.01)  # longest wait between retries of the broker
+    inject_window_failures: str = ""  # testing hook: "<stream>:<window>:<times>,..." fails those windows
 
 
 @dataclass(frozen=True)

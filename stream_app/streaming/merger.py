@@ -57,6 +57,9 @@ class MergePolicy:
     tail_words: int = 16  # committed words remembered for matching and loop detection
 
 
+UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
+
+
 class SegmentMerger:
     """Merges one stream's window transcripts; see the module docstring for the rules."""
 
@@ -225,8 +228,8 @@ class SegmentMerger:
             end=end,
             text=join_words(words),
             words=tuple(words),
-            model=transcript.model if transcript is not None else s.model,
-            precision=transcript.precision if transcript is not None else s.precision,
+            model=transcript.model if transcript is not None else (s.model or UNKNOWN),
+            precision=transcript.precision if transcript is not None else (s.precision or UNKNOWN),
             avg_logprob=transcript.avg_logprob if transcript is not None else 0.0,
             no_speech_prob=transcript.no_speech_prob if transcript is not None else 1.0,
             confidence=confidence,

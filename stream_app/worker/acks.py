@@ -51,6 +51,11 @@ class OffsetWatermark:
         """The oldest record not yet acknowledged."""
         return self._order[0] if self._order else None
 
+    @property
+    def newest(self) -> int | None:
+        """The newest record read and not yet acknowledged."""
+        return self._order[-1] if self._order else None
+
 
 class Ticket:
     """The promise to finish one record: call `done` exactly once, when its outputs and state are stored."""
@@ -81,14 +86,18 @@ class PartitionAcks(Generic[E]):
         self._limit = limit
         self._watermark = OffsetWatermark()
         self._events: dict[int, E] = {}
+        self._timestamps: dict[int, float] = {}
+        self.last_acked: int | None = None
+        self.last_acked_timestamp: float | None = None
         self._room = asyncio.Event()
         self._room.set()
         self.closed = False
 
-    def add(self, offset: int, event: E) -> Ticket:
-        """Register a record as read; returns the ticket that finishes it."""
+    def add(self, offset: int, event: E, timestamp: float = 0.0) -> Ticket:
+        """Register a record as read (``timestamp``: the broker's, seconds); returns the ticket that finishes it."""
         self._watermark.add(offset)
         self._events[offset] = event
+        self._timestamps[offset] = timestamp
         if self._watermark.in_flight >= self._limit:
             self._room.clear()
         return Ticket(self, offset)  # type: ignore[arg-type]
@@ -99,12 +108,24 @@ class PartitionAcks(Generic[E]):
             return
         for ready in self._watermark.done(offset):
             self._ack(self._events.pop(ready))
+            self.last_acked = ready
+            self.last_acked_timestamp = self._timestamps.pop(ready, 0.0) or None
         if self._watermark.in_flight < self._limit:
             self._room.set()
 
     async def wait_for_room(self) -> None:
         """Wait while ``limit`` records are in flight (backpressure on the reader)."""
         await self._room.wait()
+
+    def already_read(self, offset: int) -> bool:
+        """Whether ``offset`` was read before in this assignment (faust re-delivers after a seek).
+
+        Such a record is in flight or acknowledged already, and its effect is in memory: it must be
+        neither applied nor acknowledged again (an early acknowledgement of the copy would let faust
+        commit past the original while it is still in flight).
+        """
+        newest = self._watermark.newest
+        return (newest is not None and offset <= newest) or (self.last_acked is not None and offset <= self.last_acked)
 
     @property
     def in_flight(self) -> int:
@@ -116,8 +137,23 @@ class PartitionAcks(Generic[E]):
         """Offset of the oldest record not yet acknowledged."""
         return self._watermark.oldest
 
+    @property
+    def position(self) -> int | None:
+        """Offset of the next record not yet acknowledged (what the group commits), None before any."""
+        oldest = self._watermark.oldest
+        if oldest is not None:
+            return oldest
+        return None if self.last_acked is None else self.last_acked + 1
+
+    @property
+    def oldest_timestamp(self) -> float | None:
+        """Broker timestamp (seconds) of the oldest record not yet acknowledged."""
+        oldest = self._watermark.oldest
+        return None if oldest is None else (self._timestamps.get(oldest) or None)
+
     def close(self) -> None:
         """Stop acknowledging (the partition was revoked)."""
         self.closed = True
         self._events.clear()
+        self._timestamps.clear()
         self._room.set()

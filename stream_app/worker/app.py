@@ -18,25 +18,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from stream_app.config import Settings, expand_path
+from stream_app.config.exceptions import ConfigError
 from stream_app.inference.engine import InferenceEngine
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
+from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.faults import FaultInjector, parse_window_failures
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
 from stream_app.worker.profile import merge_policy_for, windowing_for
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
-from stream_app.worker.steps import StepLimits, StepRunner
+from stream_app.worker.steps import StepLimits, StepRunner, Transcribe
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import ChangelogTable
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.25
+LAG_INTERVAL = 2.0
 # Every table record stays far below this (pages of 64 kB, a header under one page of audio, held
 # chunks under 4 MB: the chunk size cap at 8 kHz); the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
@@ -137,10 +142,17 @@ def create_worker_app(
     policy = merge_policy_for(settings)
     store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy)
     streaming = settings.streaming
+    transcribe: Transcribe = engine.transcribe
+    if worker.inject_window_failures:
+        try:
+            plan = parse_window_failures(worker.inject_window_failures)
+        except ValueError as exc:
+            raise ConfigError("worker.inject_window_failures", worker.inject_window_failures, str(exc)) from None
+        transcribe = FaultInjector(engine.transcribe, plan)
     steps = StepRunner(
         store,
         outputs,
-        engine.transcribe,
+        transcribe,
         StepLimits(streaming.max_window_attempts, streaming.ended_retention, kafka.input_topic, backoff),
     )
     limits = ProcessorLimits(
@@ -171,10 +183,12 @@ def _install(worker: WorkerApp) -> None:
                     part = processor.partitions.get(message.partition) or _open_partition(
                         processor, message.partition, limit
                     )
+                if part.acks.already_read(message.offset):
+                    continue  # re-delivered after a seek: the original is in flight or done
                 await part.acks.wait_for_room()
                 while worker.engine.saturated():  # the pool is full: stop reading until it drains
                     await asyncio.sleep(0.05)
-                ticket = part.acks.add(message.offset, event)
+                ticket = part.acks.add(message.offset, event, message.timestamp or 0.0)
                 record = InputRecord(
                     key=event.key,
                     value=event.value,
@@ -186,13 +200,16 @@ def _install(worker: WorkerApp) -> None:
                 )
                 processor.handle(record, ticket, part)
                 m.INFLIGHT_RECORDS.labels(partition=str(message.partition)).set(part.acks.in_flight)
-        finally:
+        except asyncio.CancelledError:  # revoked: the next owner reads the records in flight again
             if part is not None and processor.partitions.get(part.partition) is part:
                 _close_partition(processor, part.partition)
+            raise
 
     app.agent(worker.input_topic, name="transcribe", isolated_partitions=True)(read)
 
-    last = {"tick": time.monotonic()}
+    topic = worker.settings.kafka.input_topic
+    last = {"tick": time.monotonic(), "lag": 0.0}
+    lag = ConsumerLagGauges()
 
     async def tick() -> None:
         now = time.monotonic()
@@ -202,8 +219,10 @@ def _install(worker: WorkerApp) -> None:
         health.set_ready("partitions", bool(app.assignor.assigned_actives()))
         worker.monitor.check()
         processor.tick(in_recovery=bool(app.in_recovery))
-
-    topic = worker.settings.kafka.input_topic
+        if now - last["lag"] >= LAG_INTERVAL:
+            last["lag"] = now
+            lag.forget_all_except(processor.partitions)
+            lag.observe(_lag_samples(app, topic, processor))
 
     def revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         for tp in args[0] if args else ():
@@ -235,6 +254,28 @@ def _close_partition(processor: StreamProcessor, partition: int) -> None:
     if part is not None:
         part.close()
         m.INFLIGHT_RECORDS.labels(partition=str(partition)).set(0)
+
+
+def _lag_samples(app: faust.App, topic: str, processor: StreamProcessor) -> list[PartitionSample]:
+    """Sample each owned partition: its end offset as the consumer last saw it, and where this replica is."""
+    samples = []
+    for partition, part in processor.partitions.items():
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # not assigned any more (a rebalance is under way)
+            continue
+        if highwater is None:  # no fetch answered yet for this partition
+            continue
+        samples.append(
+            PartitionSample(
+                partition=partition,
+                high_watermark=int(highwater),
+                position=part.acks.position,
+                oldest_pending_timestamp=part.acks.oldest_timestamp,
+                last_consumed_timestamp=part.acks.last_acked_timestamp,
+            )
+        )
+    return samples
 
 
 def _ack(event: Any) -> None:

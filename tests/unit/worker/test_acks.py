@@ -48,3 +48,12 @@ def test_a_closed_partition_acknowledges_nothing() -> None:
     acks.close()  # revoked: work from this assignment must never move the committed offset
     ticket.done()
     assert acked == []
+
+
+def test_records_read_again_after_a_seek_are_recognised() -> None:
+    acks: PartitionAcks[str] = PartitionAcks(lambda _: None, limit=10)
+    first = acks.add(5, "e5")
+    acks.add(6, "e6")
+    assert acks.already_read(5) and acks.already_read(6) and not acks.already_read(7)
+    first.done()
+    assert acks.already_read(5) and acks.position == 6
