@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from stream_app.clients.faust_options import faust_broker_options, faust_web_options
 from stream_app.config import Settings, expand_path
 from stream_app.inference.engine import InferenceEngine
 from stream_app.metrics import worker_metrics as m
@@ -138,9 +139,8 @@ def create_worker_app(
         producer_max_request_size=MAX_RECORD_BYTES,
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.worker.web_host,
-        web_port=settings.worker.web_port,
+        **faust_broker_options(kafka),
+        **faust_web_options(settings.worker),
         table_standby_replicas=0,
         loghandlers=[],
     )
