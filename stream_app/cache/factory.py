@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from stream_app.cache import metrics
 from stream_app.cache.breaker import BreakerState, CircuitBreaker
 from stream_app.cache.disk_tier import DiskTier
+from stream_app.cache.exceptions import RedisAccessError
 from stream_app.cache.memory_tier import MemoryTier
 from stream_app.cache.redis_tier import RedisTier
 from stream_app.cache.tier import CacheTier
 from stream_app.cache.transcript_cache import TranscriptCache
+from stream_app.config.secrets import redact_url
 from stream_app.config.settings import CACHE_LEVELS, CachingSettings, expand_path
 
 
@@ -44,4 +53,77 @@ def _redis_tier(settings: CachingSettings) -> RedisTier:
         timeout=settings.redis_timeout,
         max_value_size=settings.max_value_size,
         breaker=breaker,
+        options=redis_connection_options(settings),
     )
+
+
+def redis_connection_options(settings: CachingSettings) -> dict[str, Any]:
+    """Return the credentials and TLS options redis-py needs beside ``l3_redis_url``.
+
+    The ACL user and password come from their own keys (or the URL); TLS options apply to
+    ``rediss://`` URLs only, where the server's certificate is always verified (against the
+    configured CA, else the system's) and, unless turned off, its host name too.
+    """
+    options: dict[str, Any] = {}
+    if settings.redis_username:
+        options["username"] = settings.redis_username
+    if settings.redis_password:
+        options["password"] = settings.redis_password.reveal()
+    if urlsplit(settings.l3_redis_url).scheme != "rediss":
+        return options
+    options["ssl_cert_reqs"] = "required"
+    options["ssl_check_hostname"] = settings.redis_ssl_check_hostname
+    if settings.redis_ssl_ca_file:
+        options["ssl_ca_certs"] = str(expand_path(settings.redis_ssl_ca_file))
+    if settings.redis_ssl_cert_file:
+        options["ssl_certfile"] = str(expand_path(settings.redis_ssl_cert_file))
+        options["ssl_keyfile"] = str(expand_path(settings.redis_ssl_key_file))
+    if settings.redis_ssl_key_password:
+        options["ssl_password"] = settings.redis_ssl_key_password.reveal()
+    return options
+
+
+def check_redis_access(settings: CachingSettings, timeout: float = 5.0) -> None:
+    """PING the configured Redis with its credentials and TLS options.
+
+    Raises:
+        RedisAccessError: naming the cause (refused credentials, untrusted certificate, no answer)
+            and the key to fix; the URL in the message has its password masked.
+    """
+    client = redis.Redis.from_url(
+        settings.l3_redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        **redis_connection_options(settings),
+    )
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise RedisAccessError(describe_redis_failure(exc, settings)) from exc
+    finally:
+        client.close()
+
+
+def describe_redis_failure(exc: BaseException, settings: CachingSettings) -> str:
+    """Say in words why Redis refused or did not answer, naming the configuration key to look at."""
+    where = f"Redis at {redact_url(settings.l3_redis_url)}"
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, redis.AuthenticationError) or "wrongpass" in lowered or "invalid password" in lowered:
+        return (
+            f"{where} refused the credentials: wrong user name or password; check caching.redis_username and "
+            f"caching.redis_password / redis_password_file [{text}]"
+        )
+    if "noauth" in lowered or "authentication required" in lowered:
+        return f"{where} needs a password: set caching.redis_password or redis_password_file [{text}]"
+    if "certificate verify failed" in lowered:
+        if "mismatch" in lowered:
+            return f"TLS to {where} failed: its certificate does not name the host connected to [{text}]"
+        return (
+            f"TLS to {where} failed: the server's certificate is not signed by a trusted CA; set "
+            f"caching.redis_ssl_ca_file to the CA that signed it [{text}]"
+        )
+    if "ssl" in lowered or "tls" in lowered:
+        return f"TLS to {where} failed: {text} (check caching.redis_ssl_* and that the server speaks TLS)"
+    return f"{where} did not answer: {type(exc).__name__}: {text}"
