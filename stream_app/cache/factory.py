@@ -17,7 +17,8 @@ from stream_app.cache.memory_tier import MemoryTier
 from stream_app.cache.redis_tier import RedisTier
 from stream_app.cache.tier import CacheTier
 from stream_app.cache.transcript_cache import TranscriptCache
-from stream_app.config.secrets import redact_url
+from stream_app.clients.tls import CLIENT_CERTIFICATE_ALERTS
+from stream_app.config.secrets import redact_url, url_password
 from stream_app.config.settings import CACHE_LEVELS, CachingSettings, expand_path
 
 
@@ -105,18 +106,28 @@ def check_redis_access(settings: CachingSettings, timeout: float = 5.0) -> None:
         client.close()
 
 
+# Redis's words for a refused login; redis-py 6+ opens with HELLO, refused as "HELLO must be called ...".
+_AUTH_MARKS = ("wrongpass", "noauth", "hello must be called with the client already authenticated")
+
+
 def describe_redis_failure(exc: BaseException, settings: CachingSettings) -> str:
     """Say in words why Redis refused or did not answer, naming the configuration key to look at."""
     where = f"Redis at {redact_url(settings.l3_redis_url)}"
     text = str(exc)
     lowered = text.lower()
-    if isinstance(exc, redis.AuthenticationError) or "wrongpass" in lowered or "invalid password" in lowered:
+    auth = isinstance(exc, redis.AuthenticationError) or any(mark in lowered for mark in _AUTH_MARKS)
+    if auth and not (settings.redis_password or url_password(settings.l3_redis_url)):
+        return f"{where} needs a password: set caching.redis_password or redis_password_file [{text}]"
+    if auth:
         return (
             f"{where} refused the credentials: wrong user name or password; check caching.redis_username and "
             f"caching.redis_password / redis_password_file [{text}]"
         )
-    if "noauth" in lowered or "authentication required" in lowered:
-        return f"{where} needs a password: set caching.redis_password or redis_password_file [{text}]"
+    if any(alert in lowered for alert in CLIENT_CERTIFICATE_ALERTS):
+        return (
+            f"{where} refused this client's TLS certificate: present one signed by a CA the server trusts "
+            f"(caching.redis_ssl_cert_file, redis_ssl_key_file) [{text}]"
+        )
     if "certificate verify failed" in lowered:
         if "mismatch" in lowered:
             return f"TLS to {where} failed: its certificate does not name the host connected to [{text}]"
@@ -125,5 +136,8 @@ def describe_redis_failure(exc: BaseException, settings: CachingSettings) -> str
             f"caching.redis_ssl_ca_file to the CA that signed it [{text}]"
         )
     if "ssl" in lowered or "tls" in lowered:
-        return f"TLS to {where} failed: {text} (check caching.redis_ssl_* and that the server speaks TLS)"
+        hint = "check caching.redis_ssl_* and that the server speaks TLS"
+        if settings.redis_ssl_cert_file:  # TLS 1.3: a refused client certificate shows up as the server hanging up
+            hint += "; a server that does not accept caching.redis_ssl_cert_file closes the connection like this"
+        return f"TLS to {where} failed: {text} ({hint})"
     return f"{where} did not answer: {type(exc).__name__}: {text}"

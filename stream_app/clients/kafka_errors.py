@@ -11,6 +11,7 @@ import logging
 
 from confluent_kafka import KafkaError
 
+from stream_app.clients.tls import CLIENT_CERTIFICATE_ALERTS
 from stream_app.config.settings import KafkaSettings
 
 log = logging.getLogger("stream_app.clients.kafka")
@@ -29,6 +30,11 @@ def describe_access_error(error: KafkaError, kafka: KafkaSettings) -> str | None
         return (
             f"{where} refused the credentials of user {kafka.username!r} ({kafka.sasl_mechanism}): authentication "
             f"failed; check kafka.username and kafka.password / kafka.password_file [{text}]"
+        )
+    if any(alert in lowered for alert in CLIENT_CERTIFICATE_ALERTS):
+        return (
+            f"{where} refused this client's TLS certificate: present one signed by a CA the broker trusts "
+            f"(kafka.ssl_cert_file, kafka.ssl_key_file) [{text}]"
         )
     if "certificate verify failed" in lowered or "could not be verified" in lowered:
         if "hostname mismatch" in lowered or "ip address mismatch" in lowered:

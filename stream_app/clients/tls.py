@@ -6,6 +6,14 @@ import ssl
 
 from stream_app.config.settings import KafkaSettings, expand_path
 
+# What OpenSSL reports when a server refuses the certificate a client presented (TLS alerts 42, 46, 48, 116).
+CLIENT_CERTIFICATE_ALERTS = (
+    "alert bad certificate",
+    "alert certificate unknown",
+    "alert unknown ca",
+    "certificate required",
+)
+
 
 def client_ssl_context(
     *, ca_file: str, cert_file: str, key_file: str, key_password: str, check_hostname: bool

@@ -49,17 +49,38 @@ def test_rediss_verifies_the_server_and_can_present_a_client_certificate(setting
 
 
 @pytest.mark.parametrize(
-    ("error", "expected"),
+    ("error", "password", "expected"),
     [
-        (redis.AuthenticationError("invalid username-password pair or user is disabled."), "refused the credentials"),
-        (redis.ResponseError("NOAUTH Authentication required."), "needs a password"),
-        (redis.ConnectionError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "redis_ssl_ca_file"),
-        (redis.ConnectionError("certificate verify failed: IP address mismatch"), "does not name the host"),
-        (redis.ConnectionError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), "speaks TLS"),
-        (redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."), "did not answer"),
+        (
+            redis.AuthenticationError("invalid username-password pair or user is disabled."),
+            "pw",
+            "refused the credentials",
+        ),
+        (redis.ResponseError("NOAUTH Authentication required."), "", "needs a password"),
+        (
+            redis.AuthenticationError("HELLO must be called with the client already authenticated"),
+            "",
+            "needs a password",
+        ),
+        (redis.ConnectionError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "", "redis_ssl_ca_file"),
+        (redis.ConnectionError("certificate verify failed: IP address mismatch"), "", "does not name the host"),
+        (
+            redis.ConnectionError("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca"),
+            "",
+            "this client's TLS certificate",
+        ),
+        (redis.ConnectionError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), "", "speaks TLS"),
+        (redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."), "", "did not answer"),
     ],
 )
-def test_failures_are_said_in_words_with_the_url_masked(settings: Settings, error: Exception, expected: str) -> None:
+def test_failures_are_said_in_words(settings: Settings, error: Exception, password: str, expected: str) -> None:
+    caching = dataclasses.replace(
+        settings.caching, l3_redis_url="rediss://127.0.0.1:6380/0", redis_password=Secret(password)
+    )
+    assert expected in describe_redis_failure(error, caching)
+
+
+def test_the_url_in_a_failure_has_its_password_masked(settings: Settings) -> None:
     caching = dataclasses.replace(settings.caching, l3_redis_url="rediss://app:UrlPW-3@127.0.0.1:6380/0")
-    message = describe_redis_failure(error, caching)
-    assert expected in message and "UrlPW-3" not in message
+    message = describe_redis_failure(redis.AuthenticationError("WRONGPASS invalid username-password pair"), caching)
+    assert "refused the credentials" in message and "UrlPW-3" not in message and "app:***@" in message

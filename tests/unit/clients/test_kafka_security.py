@@ -157,6 +157,11 @@ def test_faust_web_server_is_off_and_bound_to_the_configured_host(settings: Sett
         (KafkaError._SSL, "SSL handshake failed: unexpected eof", "TLS to Kafka at"),
         (
             KafkaError._TRANSPORT,
+            "Receive failed: error:0A000416:SSL routines::ssl/tls alert certificate unknown: SSL alert number 46",
+            "refused this client's TLS certificate",
+        ),
+        (
+            KafkaError._TRANSPORT,
             "Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration",
             "does not speak kafka.security_protocol",
         ),
