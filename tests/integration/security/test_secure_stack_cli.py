@@ -1,12 +1,16 @@
-"""`stream-app local up --secure` on a running secure stack: idempotent, prints the overlay; status through it."""
+"""The secure stack as a user drives it: `local up --secure` again, `local status` and `demo` through the overlay."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from secure_fixtures import SecureStack
+
+from stream_app.testing.service import free_port
+from stream_app.testing.wer import word_error_rate
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,3 +43,19 @@ def test_status_through_the_overlay(secure_stack: SecureStack) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all("answering" in line and "not answering" not in line for line in lines)
     assert "-sasl/kafka.log" in lines[0] and "-tls/redis.log" in lines[1]
+
+
+def test_demo_through_the_overlay(secure_stack: SecureStack, tmp_path: Path, jfk_reference: str) -> None:
+    env = {
+        "STREAM_APP_WORKER__DATA_DIR": str(tmp_path / "state"),
+        "STREAM_APP_CACHING__L2_PATH": str(tmp_path / "l2"),
+        "STREAM_APP_CACHING__REDIS_TIMEOUT": "2s",
+        "STREAM_APP_METRICS__PORT": str(free_port()),
+        "STREAM_APP_WORKER__WEB_PORT": str(free_port()),
+    }
+    result = _cli("-c", str(secure_stack.client_config), "demo", "--fast", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    final = [line for line in result.stdout.splitlines() if line.startswith("[demo] final transcript:")]
+    assert final, result.stdout
+    assert word_error_rate(jfk_reference, final[0].split(":", 1)[1]) <= 0.10, final[0]
+    assert f"Kafka {secure_stack.settings.kafka.bootstrap_servers}" in result.stdout
