@@ -39,9 +39,7 @@ def allowed_model(request: str, roots: Iterable[str], registry: Collection[str] 
         raise ModelNotAllowed(f"model {request!r}: paths relative to a home folder (~, ~user) are refused")
     path = Path(request)
     if not path.is_absolute():
-        raise ModelNotAllowed(
-            f"model {request!r} is neither a registry model ({known}) nor an absolute folder path"
-        )
+        raise ModelNotAllowed(f"model {request!r} is neither a registry model ({known}) nor an absolute folder path")
     if ".." in path.parts:
         raise ModelNotAllowed(f"model {request!r}: paths with '..' are refused")
     resolved_roots = [Path(root).expanduser().resolve() for root in roots]

@@ -71,9 +71,7 @@ def scram_format_args(users: Mapping[str, str], mechanisms: tuple[str, ...]) -> 
     ]
 
 
-def redis_tls_config(
-    layout: StackLayout, tls: TlsFiles, *, admin_password: str, user: str, user_password: str
-) -> str:
+def redis_tls_config(layout: StackLayout, tls: TlsFiles, *, admin_password: str, user: str, user_password: str) -> str:
     """Return ``redis.conf`` for a TLS-only Redis with a password for the default user and an ACL user."""
     lines = [
         "# Written by `stream-app local up --secure`; regenerated on every start. It holds passwords: owner-only.",
