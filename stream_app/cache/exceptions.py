@@ -13,3 +13,7 @@ class CorruptEntryError(CacheError, ValueError):
 
 class TierUnavailableError(CacheError):
     """A tier refused the operation without trying (its circuit breaker is open)."""
+
+
+class RedisAccessError(ConnectionError):
+    """Redis refused this client (credentials, certificate) or did not answer; the message names the cause."""

@@ -6,8 +6,8 @@ open the breaker, and while it is open the tier answers without touching the net
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -34,7 +34,9 @@ class RedisTier:
         timeout: float,
         max_value_size: int,
         breaker: CircuitBreaker,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
+        """Connect lazily to ``url``; ``options`` carries credentials and TLS files (see `redis_connection_options`)."""
         self._ttl_ms = max(1, round(ttl * 1000))
         self._max_value_size = max_value_size
         self.breaker = breaker
@@ -45,6 +47,7 @@ class RedisTier:
             retry=Retry(NoBackoff(), 0),  # the breaker decides about retries, not the client
             retry_on_timeout=False,
             health_check_interval=0,
+            **(options or {}),
         )
 
     def get(self, key: str) -> bytes | None:

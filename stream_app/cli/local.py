@@ -1,4 +1,12 @@
-"""`stream-app local up|down|status|topics`: the real Kafka and Redis on this machine, without Docker."""
+"""`stream-app local up|down|status|topics`: the real Kafka and Redis on this machine, without Docker.
+
+``--secure`` runs Kafka with a SASL_SSL listener (SCRAM users, certificates made with openssl) and
+Redis with TLS and passwords, and ``up`` prints the client overlay to use them (``stream-app -c``).
+The secure stack uses the configured ports: to run it beside the plain one, give it others, e.g.
+``STREAM_APP_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9094 STREAM_APP_KAFKA__CONTROLLER_PORT=9095
+STREAM_APP_LOCAL__REDIS_PORT=6380 stream-app local up --secure``. With the overlay as configuration
+(``-c``), every action works on the secure stack without ``--secure``.
+"""
 
 from __future__ import annotations
 
@@ -23,17 +31,25 @@ def register(subparsers: Any) -> None:
         "--timeout", type=float, default=DEFAULT_START_TIMEOUT_S, help="seconds to wait for each service"
     )
     up.set_defaults(handler=_up)
-    sub.add_parser("down", help="stop the Kafka and Redis that `up` started").set_defaults(handler=_down)
-    sub.add_parser("status", help="show what runs where (exit 3 when not all answer)").set_defaults(
-        handler=_status
-    )
+    down = sub.add_parser("down", help="stop the Kafka and Redis that `up` started")
+    down.set_defaults(handler=_down)
+    status = sub.add_parser("status", help="show what runs where (exit 3 when not all answer)")
+    status.set_defaults(handler=_status)
+    for action in (up, down, status):
+        action.add_argument(
+            "--secure", action="store_true", help="the SASL_SSL Kafka and TLS Redis with passwords (see above)"
+        )
     topics = sub.add_parser("topics", help="only create the service topics on the configured broker")
     topics.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
     topics.set_defaults(handler=_topics)
 
 
+def _stack(args: argparse.Namespace, settings: Settings) -> LocalStack:
+    return LocalStack(settings, secure=True if args.secure else None)
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    stack = LocalStack(settings)
+    stack = _stack(args, settings)
     try:
         created = stack.up(timeout=args.timeout)
     except LocalStackError as exc:
@@ -42,12 +58,15 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     if created:
         print(f"created topics: {', '.join(created)}")
     _print_status(stack)
+    if stack.client_config is not None:
+        print(f"client configuration: {stack.client_config}")
+        print(f"  use it as: stream-app -c {stack.client_config} worker|publish|tail|demo|config check ...")
     return 0
 
 
 def _down(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        stopped = LocalStack(settings).down()
+        stopped = _stack(args, settings).down()
     except LocalStackError as exc:
         print(f"stream-app local down: {exc}")
         return 1
@@ -56,7 +75,7 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    return 0 if _print_status(LocalStack(settings)) else EXIT_NOT_RUNNING
+    return 0 if _print_status(_stack(args, settings)) else EXIT_NOT_RUNNING
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from stream_app.config import ConfigError, load_settings
+from stream_app.config.log_redaction import install_log_redaction
 
 # Modules that provide sub-commands; a module listed here must exist and define `register`.
 COMMAND_MODULES = (
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stream-app: {exc}", file=sys.stderr)
         return 2
+    install_log_redaction(settings.secret_values())  # no log line of this process shows a configured secret
     return int(args.handler(args, settings))
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from stream_app.config import Settings, expand_path
 from stream_app.inference.exceptions import InferenceError
+from stream_app.inference.model_roots import allowed_model
 from stream_app.inference.models import list_known_models, locate_model, resolve_model
 from stream_app.inference.precision import PRECISIONS, resolve_precision
 from stream_app.inference.registry import estimate_model_bytes
@@ -43,7 +44,9 @@ def register(subparsers: Any) -> None:
     prepare.add_argument("--verify", action="store_true", help="re-hash an existing join and redo it if damaged")
     prepare.set_defaults(handler=_prepare)
     switch = sub.add_parser("switch", help="switch every replica to MODEL live (control topic)")
-    switch.add_argument("model", help="tiny.en, base, or a CTranslate2 model folder (as the replicas see it)")
+    switch.add_argument(
+        "model", help="tiny.en, base, or an absolute CTranslate2 model folder under optimization.model_roots"
+    )
     switch.add_argument("--precision", help="compute type, e.g. int8 or float32 (default: the configured one)")
     switch.add_argument(
         "--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for every replica to report it"
@@ -126,6 +129,7 @@ def _replica_rows(settings: Settings, timeout: float) -> list[dict[str, Any]] | 
 def _switch(args: argparse.Namespace, settings: Settings) -> int:
     try:
         command = switch_command(args.model, args.precision)
+        allowed_model(command.model, settings.optimization.model_roots)  # the replicas check again
     except (ControlMessageError, InferenceError) as exc:
         print(f"stream-app: {exc}")
         return 2

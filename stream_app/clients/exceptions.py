@@ -9,3 +9,7 @@ class PublishError(RuntimeError):
 
 class TailError(RuntimeError):
     """The transcripts topic could not be read (missing topic, broker unreachable, fatal consumer error)."""
+
+
+class KafkaAccessError(ConnectionError):
+    """Kafka refused this client (credentials, certificate, protocol) or did not answer; the message says which."""

@@ -1,15 +1,54 @@
-"""confluent-kafka configuration dictionaries built from the one ``Settings`` object."""
+"""confluent-kafka configuration dictionaries built from the one ``Settings`` object.
+
+Every client (publisher, tail, admin, control) gets the same security properties from
+`security_config`, and the same `KafkaAccessWatch` as ``error_cb``, so a refused password or an
+untrusted certificate is reported in words by whichever client meets it first.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from stream_app.config.settings import KafkaSettings
+from stream_app.clients.kafka_errors import KafkaAccessWatch
+from stream_app.config.settings import KafkaSettings, expand_path
+
+
+def security_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Return librdkafka's security properties for ``kafka``: protocol, SASL credentials, TLS files.
+
+    Hostname verification is librdkafka's ``ssl.endpoint.identification.algorithm``; with it off the
+    certificate chain is still verified against the CA.
+    """
+    protocol = kafka.security_protocol
+    conf: dict[str, Any] = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        conf["sasl.mechanism"] = kafka.sasl_mechanism
+        conf["sasl.username"] = kafka.username
+        conf["sasl.password"] = kafka.password.reveal()
+    if protocol.endswith("SSL"):
+        conf["ssl.endpoint.identification.algorithm"] = "https" if kafka.ssl_check_hostname else "none"
+        if kafka.ssl_ca_file:
+            conf["ssl.ca.location"] = str(expand_path(kafka.ssl_ca_file))
+        if kafka.ssl_cert_file:
+            conf["ssl.certificate.location"] = str(expand_path(kafka.ssl_cert_file))
+            conf["ssl.key.location"] = str(expand_path(kafka.ssl_key_file))
+        if kafka.ssl_key_password:
+            conf["ssl.key.password"] = kafka.ssl_key_password.reveal()
+    return conf
 
 
 def _common(kafka: KafkaSettings) -> dict[str, Any]:
-    return {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol}
+    return {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        **security_config(kafka),
+        "error_cb": KafkaAccessWatch(kafka),
+    }
+
+
+def admin_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """Build an admin client configuration (topics, metadata probes)."""
+    return {**_common(kafka), "client.id": "stream-app-admin"}
 
 
 def producer_config(kafka: KafkaSettings, client_id: str = "stream-app-publisher") -> dict[str, Any]:

@@ -5,6 +5,7 @@ This is the only place that reads the environment: everything else receives a `S
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.config.exceptions import ConfigError
+from stream_app.config.security import check_kafka_security, check_redis_security
 from stream_app.config.settings import _SECTION_CLASSES, Settings, build_section
 
 ENV_PREFIX = "STREAM_APP_"
@@ -48,7 +50,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         section, key = section.lower(), key.lower()
         if section not in raw:
             raise ConfigError(name, value, f"unknown section '{section}'; known: {', '.join(raw)}")
-        raw[section][key] = _parse_env_value(value)
+        raw[section][key] = value if _verbatim(section, key) else _parse_env_value(value)
     settings = Settings(**{name: build_section(name, values) for name, values in raw.items()})
     _check_consistency(settings)
     return settings
@@ -62,8 +64,16 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
+def _verbatim(section: str, key: str) -> bool:
+    """Secrets and URLs are taken from the environment as written: a password ``123`` is text, not a number."""
+    field = {f.name: f for f in dataclasses.fields(_SECTION_CLASSES[section])}.get(key)
+    return field is not None and bool(field.metadata.get("secret") or field.metadata.get("url"))
+
+
 def _check_consistency(settings: Settings) -> None:
     """Check the rules that span several keys."""
+    check_kafka_security(settings.kafka)
+    check_redis_security(settings.caching)
     window, overlap, step = settings.window_seconds, settings.overlap_seconds, settings.interim_step_seconds
     if overlap >= window:
         raise ConfigError(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stream_app.config.exceptions import ConfigError
+from stream_app.config.secrets import MASK, Secret, redact_url, url_password
 from stream_app.config.units import parse_duration, parse_size
 
 
@@ -36,6 +37,25 @@ def _int(default: int, *, minimum: int = 0, maximum: int | None = None) -> Any:
     return field(default=default, metadata={"min": minimum, "max": maximum})
 
 
+# A password-like value: shown as ``***``, also read from ``<key>_file``, taken verbatim from the environment.
+NO_SECRET = Secret()
+SECRET = {"secret": True}
+
+
+def _url(default: str) -> Any:
+    """Mark a URL that may carry credentials: its password is masked wherever the configuration is shown."""
+    return field(default=default, metadata={"url": True})
+
+
+def _paths() -> Any:
+    """Mark a list of absolute folders (``~`` allowed)."""
+    return field(default=(), metadata={"unit": "paths"})
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     """Where the broker is and which topics carry what."""
@@ -49,7 +69,17 @@ class KafkaSettings:
     group_id: str = "stream-app"
     partitions: int = _int(4, minimum=1, maximum=1024)
     replication_factor: int = _int(1, minimum=1, maximum=16)
-    security_protocol: str = _choice("PLAINTEXT", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+    security_protocol: str = _choice("PLAINTEXT", *SECURITY_PROTOCOLS)
+    sasl_mechanism: str = _choice("PLAIN", *SASL_MECHANISMS)
+    username: str = ""  # SASL user (SASL_PLAINTEXT, SASL_SSL)
+    password: Secret = field(default=NO_SECRET, metadata=SECRET)
+    password_file: str = ""  # a file holding the password (instead of `password`)
+    ssl_ca_file: str = ""  # PEM CA bundle that signed the broker's certificate; empty: the system's
+    ssl_cert_file: str = ""  # client certificate (PEM) for mutual TLS
+    ssl_key_file: str = ""  # its private key (PEM)
+    ssl_key_password: Secret = field(default=NO_SECRET, metadata=SECRET)
+    ssl_key_password_file: str = ""
+    ssl_check_hostname: bool = True  # the broker's certificate must name the host we connect to
     kafka_version: str = "4.1.1"
 
 
@@ -114,6 +144,7 @@ class OptimizationSettings:
     adaptive_logprob_threshold: float = -0.8
     memory_budget: int = _size("512MB")
     model_cache_dir: str = "~/.cache/stream-app/models"
+    model_roots: tuple[str, ...] = _paths()  # folders a live switch may load models from (besides the registry)
 
 
 @dataclass(frozen=True)
@@ -124,12 +155,21 @@ class CachingSettings:
     l1_size: int = _size("64MB")
     l2_size: int = _size("1GB")
     l2_path: str = "~/.cache/stream-app/transcripts"
-    l3_redis_url: str = "redis://127.0.0.1:6379/0"
+    l3_redis_url: str = _url("redis://127.0.0.1:6379/0")  # rediss:// for TLS
     ttl: float = _duration("24h", minimum=1.0)
     redis_timeout: float = _duration("50ms", minimum=0.001)
     max_value_size: int = _size("1MB", minimum=1)
     breaker_failures: int = _int(3, minimum=1)
     breaker_reset: float = _duration("5s")
+    redis_username: str = ""  # ACL user; empty: the URL's, or Redis's default user
+    redis_password: Secret = field(default=NO_SECRET, metadata=SECRET)
+    redis_password_file: str = ""
+    redis_ssl_ca_file: str = ""  # rediss:// only
+    redis_ssl_cert_file: str = ""
+    redis_ssl_key_file: str = ""
+    redis_ssl_key_password: Secret = field(default=NO_SECRET, metadata=SECRET)
+    redis_ssl_key_password_file: str = ""
+    redis_ssl_check_hostname: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +188,7 @@ class WorkerSettings:
     data_dir: str = "./var/worker"
     web_port: int = _int(6066, minimum=0, maximum=65535)
     web_host: str = "127.0.0.1"
+    web_enabled: bool = False  # faust's own web server (its table and statistics pages stay off)
     commit_interval: float = _duration("1s", minimum=0.01)
     session_timeout: float = _duration("10s", minimum=1.0)
     max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
@@ -203,15 +244,37 @@ class Settings:
         return PROFILES[self.streaming.profile][2]
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Return the effective configuration as plain data, for `config show`."""
+        """Return the effective configuration as plain data, for `config show`: every secret as ``***``."""
         out: dict[str, dict[str, Any]] = {}
         for section in dataclasses.fields(self):
-            values = dataclasses.asdict(getattr(self, section.name))
-            out[section.name] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+            values = getattr(self, section.name)
+            out[section.name] = {f.name: _shown(f, getattr(values, f.name)) for f in dataclasses.fields(values)}
         out["streaming"]["effective_window_seconds"] = self.window_seconds
         out["streaming"]["effective_overlap_seconds"] = self.overlap_seconds
         out["streaming"]["effective_interim_step_seconds"] = self.interim_step_seconds
         return out
+
+    def secret_values(self) -> list[str]:
+        """Return every secret's text (passwords, key passwords, URL passwords), for masking logs."""
+        found: list[str] = []
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for f in dataclasses.fields(values):
+                value = getattr(values, f.name)
+                if isinstance(value, Secret) and value:
+                    found.append(value.reveal())
+                elif f.metadata.get("url"):
+                    found.append(url_password(value))
+        return [s for s in found if s]
+
+
+def _shown(f: dataclasses.Field[Any], value: Any) -> Any:
+    """Return the value as `config show` prints it: secrets masked, tuples as lists."""
+    if isinstance(value, Secret):
+        return str(value)
+    if f.metadata.get("url"):
+        return redact_url(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 _UNSET = -1.0  # marks a profile-derived duration the user did not set
@@ -253,12 +316,39 @@ def build_section(name: str, raw: dict[str, Any]) -> Any:
         given = key in raw
         value = raw[key] if given else f.default
         values[key] = _coerce(full, f, value, given)
+    for key, f in known.items():
+        if f.metadata.get("secret") and values.get(f"{key}_file"):
+            values[key] = _secret_from_file(f"{name}.{key}", values[key], values[f"{key}_file"])
     return cls(**values)
+
+
+def _secret_from_file(full: str, given: Secret, path: str) -> Secret:
+    """Read a secret from the file ``<key>_file`` names; a trailing line break is not part of it."""
+    if given:
+        raise ConfigError(f"{full}_file", path, f"{full} is set too: give the secret once")
+    try:
+        text = expand_path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{full}_file", path, f"cannot read the file: {exc.strerror or exc}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise ConfigError(f"{full}_file", path, "the file is empty")
+    return Secret(secret)
 
 
 def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> Any:
     meta = f.metadata
     unit = meta.get("unit")
+    if meta.get("secret"):
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(full, MASK, "expected a string")  # never echo a secret, even a malformed one
+        return Secret(value)
+    if meta.get("url") and not isinstance(value, str):
+        raise ConfigError(full, MASK, "expected a URL string")
+    if unit == "paths":
+        return _folders(full, value)
     if unit == "duration":
         if value == "" and not given:
             return _UNSET
@@ -313,6 +403,20 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
     if choices and value not in choices:
         raise ConfigError(full, value, f"choose one of {', '.join(choices)}")
     return value
+
+
+def _folders(full: str, value: Any) -> tuple[str, ...]:
+    """Validate a list of absolute folders (``~/...`` allowed); relative paths and ``..`` are refused."""
+    items = value if isinstance(value, list | tuple) else [v.strip() for v in str(value).split(",") if v.strip()]
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(full, value, "expected a list of folder paths")
+        path = Path(item).expanduser()
+        if not path.is_absolute():
+            raise ConfigError(full, item, "must be an absolute path")
+        if ".." in path.parts:
+            raise ConfigError(full, item, "must not contain '..'")
+    return tuple(items)
 
 
 PRECISION_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
@@ -10,10 +12,11 @@ from confluent_kafka.admin import AdminClient
 _LIBRDKAFKA_LOG = logging.getLogger("stream_app.local.librdkafka")
 
 
-def admin_client(bootstrap: str, security_protocol: str = "PLAINTEXT") -> AdminClient:
-    """Return an admin client whose connection chatter stays out of the console."""
-    conf: dict[str, str | int | float | bool] = {
-        "bootstrap.servers": bootstrap,
-        "security.protocol": security_protocol,
-    }
+def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None) -> AdminClient:
+    """Return an admin client whose connection chatter stays out of the console.
+
+    ``security`` holds the client's security properties (`stream_app.clients.kafka_config.security_config`);
+    without it the client speaks PLAINTEXT.
+    """
+    conf: dict[str, Any] = {"security.protocol": "PLAINTEXT", **(security or {}), "bootstrap.servers": bootstrap}
     return AdminClient(conf, logger=_LIBRDKAFKA_LOG)

@@ -54,9 +54,10 @@ class StackLayout:
     controller: HostPort
     redis: HostPort
     kafka_heap: str
+    secure: bool = False  # SASL_SSL Kafka and TLS Redis with passwords (`local up --secure`)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StackLayout:
+    def from_settings(cls, settings: Settings, *, secure: bool = False) -> StackLayout:
         """Derive the layout from the configuration; the broker binds where clients are told to connect."""
         kafka = parse_host_port(settings.kafka.bootstrap_servers)
         return cls(
@@ -66,6 +67,7 @@ class StackLayout:
             controller=HostPort(kafka.host, settings.kafka.controller_port),
             redis=HostPort("127.0.0.1", settings.local.redis_port),
             kafka_heap=settings.local.kafka_heap,
+            secure=secure,
         )
 
     @property
@@ -85,8 +87,11 @@ class StackLayout:
 
     @property
     def kafka_dir(self) -> Path:
-        """Run-time folder of the broker listening on this port (config, data, pid and log)."""
-        return self.home / f"kafka-{self.kafka.port}"
+        """Run-time folder of the broker listening on this port (config, data, pid and log).
+
+        A secure broker has its own folder, so a plain one on the same port is never mistaken for it.
+        """
+        return self.home / f"kafka-{self.kafka.port}{'-sasl' if self.secure else ''}"
 
     @property
     def kafka_data(self) -> Path:
@@ -120,8 +125,28 @@ class StackLayout:
 
     @property
     def redis_dir(self) -> Path:
-        """Run-time folder of the Redis listening on this port."""
-        return self.home / f"redis-{self.redis.port}"
+        """Run-time folder of the Redis listening on this port (its own for a TLS Redis)."""
+        return self.home / f"redis-{self.redis.port}{'-tls' if self.secure else ''}"
+
+    @property
+    def redis_config(self) -> Path:
+        """The TLS Redis's configuration file (it holds passwords: owner-only)."""
+        return self.redis_dir / "redis.conf"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The secure stack's CA, certificates and keystore (shared by Kafka and Redis)."""
+        return self.home / "tls"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The secure stack's generated passwords, one file each (owner-only)."""
+        return self.home / "secrets"
+
+    @property
+    def client_config(self) -> Path:
+        """The TOML overlay a client needs for the secure stack (`stream-app -c <it> ...`)."""
+        return self.home / f"secure-client-{self.kafka.port}.toml"
 
     @property
     def redis_pid(self) -> Path:

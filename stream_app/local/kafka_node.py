@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 
@@ -28,14 +33,29 @@ STORAGE_TOOL = "kafka.tools.StorageTool"
 BROKER_MAIN = "kafka.Kafka"
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """What makes the local broker secure: its listener settings, its users, and how a probe logs in."""
+
+    properties: Mapping[str, str]  # replaces entries of server.properties (listeners, SASL, TLS)
+    format_args: tuple[str, ...] = ()  # extra `kafka-storage format` arguments (SCRAM users)
+    client: Mapping[str, Any] = field(default_factory=dict)  # librdkafka security properties of the probe
+
+    @property
+    def identity(self) -> str:
+        """A digest of what formatting bakes in (the users), so changed users mean reformatting."""
+        return hashlib.sha256("\0".join(self.format_args).encode()).hexdigest()[:16]
+
+
 class KafkaNode:
     """The local broker+controller that workers, publishers and integration tests connect to."""
 
     name = "kafka"
 
-    def __init__(self, layout: StackLayout, partitions: int) -> None:
+    def __init__(self, layout: StackLayout, partitions: int, security: BrokerSecurity | None = None) -> None:
         self._layout = layout
         self._partitions = partitions
+        self._security = security
 
     @property
     def _marker(self) -> str:
@@ -44,7 +64,7 @@ class KafkaNode:
 
     def answering(self, timeout: float = 2.0) -> bool:
         """Return whether a broker at the endpoint answers a metadata request."""
-        admin = admin_client(str(self._layout.kafka))
+        admin = admin_client(str(self._layout.kafka), self._security.client if self._security else None)
         try:
             admin.list_topics(timeout=timeout)
         except KafkaException:
@@ -94,23 +114,31 @@ class KafkaNode:
     def _write_config(self) -> None:
         layout = self._layout
         layout.kafka_dir.mkdir(parents=True, exist_ok=True)
-        properties = render_properties(server_properties(layout, self._partitions))
-        layout.server_properties.write_text(properties, encoding="utf-8")
+        values = server_properties(layout, self._partitions)
+        if self._security is not None:
+            values.update(self._security.properties)
+        _write_private(layout.server_properties, render_properties(values))  # it may hold passwords
         layout.log4j_config.write_text(packaged_log4j_config(), encoding="utf-8")
 
     def _format_storage(self, java: str) -> None:
         """Format the KRaft storage once; again only when what it bakes in (the controller) changed."""
         layout = self._layout
         identity = format_identity(layout)
+        extra: tuple[str, ...] = ()
+        if self._security is not None:
+            identity += f"users={self._security.identity}\n"
+            extra = tuple(self._security.format_args)
         marker = layout.format_marker
         formatted = (layout.kafka_data / "meta.properties").is_file()
         if formatted and marker.is_file() and marker.read_text(encoding="utf-8") == identity:
             return
         if layout.kafka_data.exists():
-            log.warning("reformatting %s: it was formatted for a different controller", layout.kafka_data)
+            log.warning("reformatting %s: it was formatted for a different controller or users", layout.kafka_data)
             shutil.rmtree(layout.kafka_data)
         cluster_id = self._storage_tool(java, "random-uuid").strip().splitlines()[-1]
-        self._storage_tool(java, "format", "--standalone", "-t", cluster_id, "-c", str(layout.server_properties))
+        self._storage_tool(
+            java, "format", "--standalone", "-t", cluster_id, "-c", str(layout.server_properties), *extra
+        )
         marker.write_text(identity, encoding="utf-8")
 
     def _storage_tool(self, java: str, *args: str) -> str:
@@ -131,6 +159,14 @@ def _java() -> str:
     if java is None:
         raise LocalStackError("Java 17 or newer is needed for the local Kafka (apt install openjdk-17-jre-headless)")
     return java
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_TRUNC
 
 
 def _rotate(log_file: Path) -> None:

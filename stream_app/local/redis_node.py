@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -19,13 +23,22 @@ log = logging.getLogger(__name__)
 MARKER = "redis-server"
 
 
+@dataclass(frozen=True)
+class RedisSecurity:
+    """A TLS Redis with passwords: its configuration file and how a probe logs in."""
+
+    config: str  # the text of redis.conf (TLS port, users)
+    client: Mapping[str, Any] = field(default_factory=dict)  # redis.Redis keyword arguments of the probe
+
+
 class RedisNode:
     """The local Redis that the transcription cache's shared tier (L3) talks to."""
 
     name = "redis"
 
-    def __init__(self, layout: StackLayout) -> None:
+    def __init__(self, layout: StackLayout, security: RedisSecurity | None = None) -> None:
         self._layout = layout
+        self._security = security
 
     def answering(self) -> bool:
         """Return whether something at the Redis endpoint answers PING."""
@@ -36,10 +49,11 @@ class RedisNode:
             socket_timeout=1.0,
             socket_connect_timeout=1.0,
             retry=Retry(NoBackoff(), 0),
+            **(self._security.client if self._security else {}),
         )
         try:
             return bool(client.ping())
-        except redis.RedisError:
+        except (redis.RedisError, OSError):
             return False
         finally:
             client.close()
@@ -69,6 +83,11 @@ class RedisNode:
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
                 "--dir", str(layout.redis_dir),
             ]  # fmt: skip
+            if self._security is not None:  # passwords go in an owner-only file, never on the command line
+                fd = os.open(layout.redis_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(self._security.config)
+                argv = [server, str(layout.redis_config)]
             pid = start_detached(argv, pid_file=layout.redis_pid, log_file=layout.redis_log, cwd=layout.redis_dir)
             log.info("started Redis (pid %d) at %s", pid, layout.redis)
         wait_until_answering("Redis", self.answering, pid=pid, log_file=layout.redis_log, timeout=timeout)

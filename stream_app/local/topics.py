@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from stream_app.clients.kafka_config import admin_config
 from stream_app.config import Settings
 from stream_app.local.admin import admin_client
 from stream_app.local.exceptions import LocalStackError
@@ -50,7 +51,7 @@ def ensure_topics(
     if not names:
         return []
     count = partitions if partitions is not None else settings.kafka.partitions
-    admin = admin_client(settings.kafka.bootstrap_servers, settings.kafka.security_protocol)
+    admin = _admin(settings)
     replicas = settings.kafka.replication_factor
     new = [NewTopic(n, num_partitions=count, replication_factor=replicas, config=dict(config or {})) for n in names]
     created: list[str] = []
@@ -71,7 +72,7 @@ def delete_topics(settings: Settings, names: Iterable[str], timeout: float = 30.
     names = list(names)
     if not names:
         return
-    admin = admin_client(settings.kafka.bootstrap_servers, settings.kafka.security_protocol)
+    admin = _admin(settings)
     futures = admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():
         try:
@@ -80,6 +81,12 @@ def delete_topics(settings: Settings, names: Iterable[str], timeout: float = 30.
             error = exc.args[0]
             if not (isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise LocalStackError(f"could not delete topic {name!r}: {error}") from exc
+
+
+def _admin(settings: Settings) -> AdminClient:
+    """Return an admin client with the configured security (its refusals reported in words)."""
+    conf = admin_config(settings.kafka)
+    return admin_client(conf.pop("bootstrap.servers"), conf)
 
 
 def wait_for_leaders(admin: AdminClient, names: Iterable[str], timeout: float) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from stream_app.clients.faust_options import faust_broker_options, faust_web_options
 from stream_app.config import Settings, expand_path
 from stream_app.config.exceptions import ConfigError
 from stream_app.inference.engine import InferenceEngine
@@ -116,7 +117,8 @@ def create_worker_app(
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,  # in-flight records are abandoned on a rebalance, not waited for
-        web_enabled=False,  # /metrics, /healthz and /readyz are served by our own server
+        **faust_broker_options(kafka),
+        **faust_web_options(settings.worker),  # off unless configured: our own server has /metrics etc.
         table_standby_replicas=0,
         loghandlers=[],
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -25,9 +26,11 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from stream_app.clients.kafka_config import consumer_config, producer_config
+from stream_app.config.secrets import redact_text
 from stream_app.config.settings import KafkaSettings
 from stream_app.inference.engine import InferenceEngine
 from stream_app.inference.exceptions import InferenceError
+from stream_app.inference.model_roots import ModelNotAllowed, allowed_model
 from stream_app.inference.precision import normalize_precision
 
 log = logging.getLogger(__name__)
@@ -110,7 +113,10 @@ def encode_status(status: ReplicaStatus) -> bytes:
 
 
 def decode_control(value: bytes | None) -> SwitchCommand | ReplicaStatus:
-    """Parse one control record.
+    """Parse one control record; whatever the bytes, the only error is `ControlMessageError`.
+
+    Unknown extra fields are ignored (a newer replica may add some); every known field must have
+    its documented type.
 
     Raises:
         ControlMessageError: Not JSON, an unknown type, or a field missing or of the wrong kind.
@@ -126,43 +132,86 @@ def decode_control(value: bytes | None) -> SwitchCommand | ReplicaStatus:
         return _decode_switch(data)
     if kind == "status":
         return _decode_status(data)
-    raise ControlMessageError(f"unknown control record type {kind!r}")
+    raise ControlMessageError(f"unknown control record type {_shown(kind)}")
 
 
 def _decode_switch(data: Mapping[str, Any]) -> SwitchCommand:
-    model, precision = data.get("model"), data.get("precision")
-    if not isinstance(model, str) or not model.strip():
+    model = _required_text(data, "switch", "model")
+    if not model.strip():
         raise ControlMessageError("switch: 'model' must be a non-empty string")
-    if precision is not None and not isinstance(precision, str):
-        raise ControlMessageError("switch: 'precision' must be a string or null")
+    precision = _text(data, "switch", "precision")
     try:
         chosen = normalize_precision(precision) if precision else None
     except InferenceError as exc:
         raise ControlMessageError(f"switch: {exc}") from exc
-    issued = data.get("issued_at", 0.0)
-    if not isinstance(issued, int | float):
-        raise ControlMessageError("switch: 'issued_at' must be a number")
-    command_id = data.get("id")
-    return SwitchCommand(model.strip(), chosen, str(command_id or uuid.uuid4().hex), float(issued))
+    issued = _number(data, "switch", "issued_at")
+    command_id = _text(data, "switch", "id") or uuid.uuid4().hex
+    return SwitchCommand(model.strip(), chosen, command_id, issued)
 
 
 def _decode_status(data: Mapping[str, Any]) -> ReplicaStatus:
-    replica, active, loaded = data.get("replica"), data.get("active"), data.get("loaded", [])
-    if not isinstance(replica, str) or not replica:
+    replica = _required_text(data, "status", "replica")
+    if not replica:
         raise ControlMessageError("status: 'replica' must be a non-empty string")
-    if active is not None and not isinstance(active, dict):
-        raise ControlMessageError("status: 'active' must be an object or null")
-    if not isinstance(loaded, list):
-        raise ControlMessageError("status: 'loaded' must be a list")
+    active = data.get("active")
+    if active is not None and not _is_text_map(active):
+        raise ControlMessageError("status: 'active' must be an object of strings or null")
+    loaded = data.get("loaded", [])
+    if not isinstance(loaded, list) or not all(_is_model_entry(entry) for entry in loaded):
+        raise ControlMessageError("status: 'loaded' must be a list of objects with a 'model' and a 'precision'")
     return ReplicaStatus(
         replica=replica,
         active=active,
         loaded=loaded,
-        state=str(data.get("state", "running")),
-        command_id=data.get("command_id"),
-        error=data.get("error"),
-        at=float(data.get("at", 0.0)),
+        state=_text(data, "status", "state") or "running",
+        command_id=_text(data, "status", "command_id"),
+        error=_text(data, "status", "error"),
+        at=_number(data, "status", "at"),
     )
+
+
+def _required_text(data: Mapping[str, Any], kind: str, key: str) -> str:
+    """Return ``data[key]``, which must be a string."""
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ControlMessageError(f"{kind}: {key!r} must be a string, not {_shown(value)}")
+    return value
+
+
+def _text(data: Mapping[str, Any], kind: str, key: str) -> str | None:
+    """Return ``data[key]`` when it is a string, None when it is absent or null; refuse anything else."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ControlMessageError(f"{kind}: {key!r} must be a string or null, not {_shown(value)}")
+    return value
+
+
+def _number(data: Mapping[str, Any], kind: str, key: str) -> float:
+    """Return ``data[key]`` as a finite number of seconds (0 when absent); booleans are not numbers."""
+    value = data.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlMessageError(f"{kind}: {key!r} must be a number, not {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ControlMessageError(f"{kind}: {key!r} is out of range") from None
+    if not math.isfinite(number):
+        raise ControlMessageError(f"{kind}: {key!r} must be finite")
+    return number
+
+
+def _is_text_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) or v is None for v in value.values())
+
+
+def _is_model_entry(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("model"), str) and isinstance(value.get("precision"), str)
+
+
+def _shown(value: Any) -> str:
+    """Render a bad value for the log: its type and at most 40 characters of it."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 def engine_status(engine: InferenceEngine, replica: str, **extra: Any) -> ReplicaStatus:
@@ -191,6 +240,8 @@ class ControlListener:
         self._switching: asyncio.Lock | None = None
         self._last_command: tuple[str | None, str | None] = (None, None)
         self.assigned = threading.Event()  # set once the consumer follows every partition
+        self.model_roots = tuple(engine.settings.optimization.model_roots)  # where switches may load from
+        self._secrets = engine.settings.secret_values()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start following the topic, handing switches to ``loop``; publish the first status."""
@@ -232,7 +283,10 @@ class ControlListener:
                 self._producer.poll(0)
                 if message is None or message.error():
                     continue
-                self.handle(message.value())
+                try:
+                    self.handle(message.value())
+                except Exception:  # whatever one record does, the listener keeps following the topic
+                    log.exception("control: a record at offset %s could not be handled; skipped", message.offset())
         finally:
             consumer.close()
 
@@ -273,13 +327,21 @@ class ControlListener:
             self._switching = asyncio.Lock()
         async with self._switching:  # one switch at a time, in the order they were published
             try:
-                await self.engine.switch(command.model, command.precision)
+                model = allowed_model(command.model, self.model_roots)
+                await self.engine.switch(model, command.precision)
+            except ModelNotAllowed as exc:  # checked before anything is read from disk
+                log.warning("control: switch %s refused: %s", command.id, exc)
+                self._last_command = (command.id, self._reason(exc))
             except Exception as exc:  # a bad model name must not take the replica down
                 log.error("control: switch %s failed: %s", command.id, exc)
-                self._last_command = (command.id, f"{type(exc).__name__}: {exc}")
+                self._last_command = (command.id, self._reason(exc))
             else:
                 self._last_command = (command.id, None)
             self.publish_status()
+
+    def _reason(self, exc: BaseException) -> str:
+        """Return the error as a status record carries it: kind and message, any configured secret masked."""
+        return redact_text(f"{type(exc).__name__}: {exc}", self._secrets)
 
 
 # ---- the operator side ------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_cli_switch_waits_for_every_replica_and_list_shows_them(service: Service
     import orjson
 
     _wait_for_status(service, lambda s: "r1" in s, 60)
-    env = service.worker_env()
+    env = service.worker_env({"STREAM_APP_OPTIMIZATION__MODEL_ROOTS": '["/no/such"]'})
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "stream_app.cli.main", "models", *args]
@@ -125,6 +125,8 @@ def test_cli_switch_waits_for_every_replica_and_list_shows_them(service: Service
     listed = cli("list", "--json")
     replicas = orjson.loads(listed.stdout.splitlines()[-1])["replicas"]
     assert [(r["replica"], r["active"]["precision"]) for r in replicas] == [("r1", "int8_float32")]
-    failed = cli("switch", "no-such-model", "--wait", "60")
+    refused = cli("switch", "no-such-model", "--wait", "60")  # neither a registry name nor a folder under the roots
+    assert refused.returncode == 2 and "no-such-model" in refused.stdout, refused.stdout + refused.stderr
+    failed = cli("switch", "/no/such/model", "--wait", "60")  # passes this client's roots; the replica has none
     assert failed.returncode == 1 and "r1: failed" in failed.stdout
     assert cli("switch", "base", "--precision", "int4").returncode == 2
