@@ -84,8 +84,7 @@ def test_the_configuration_loads_with_stream_apps_own_loader(base: Objects) -> N
     assert settings.worker.data_dir == "/var/lib/stream-app/worker"
     assert settings.parallel.intra_threads == 2  # from limits.cpu
     assert settings.kafka.bootstrap_servers == env(base, "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS")["value"]
-    # Settings the security work adds are named here before they exist; each must be a known name.
-    assert set(pending) <= k8s.PENDING_SETTINGS
+    assert pending == []  # every setting the manifests name is one stream_app knows
 
 
 def test_the_readme_overlay_patches_the_bootstrap_servers_where_they_are(base: Objects) -> None:
