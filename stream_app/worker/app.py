@@ -29,6 +29,7 @@ from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.faults import FaultInjector, parse_window_failures
+from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
@@ -212,12 +213,14 @@ def _install(worker: WorkerApp) -> None:
     topic = worker.settings.kafka.input_topic
     last = {"tick": time.monotonic(), "lag": 0.0}
     lag = ConsumerLagGauges()
+    bursts = BurstFilter()
 
     async def tick() -> None:
         now = time.monotonic()
         m.LOOP_LAG.observe(max(0.0, now - last["tick"] - TIMER_INTERVAL))
         last["tick"] = now
         health.beat()
+        limit_library_logs(bursts)  # faust sets up its handlers as the worker starts: attach once they exist
         health.set_ready("partitions", bool(app.assignor.assigned_actives()))
         worker.monitor.check()
         processor.tick(in_recovery=bool(app.in_recovery))
