@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.streaming.pauses import Pause, find_pause, is_silent, silence_threshold
+from stream_app.streaming.pauses import Pause, find_pause, first_pause_after_speech, is_silent, silence_threshold
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
@@ -90,6 +90,9 @@ class _Outcome:
             self.dropped,
             self.overlap,
         )
+
+
+UTTERANCE_GRID = 1600  # utterance ends are looked for every 100 ms of audio (a fixed grid: deterministic)
 
 
 class StreamBuffer:
@@ -215,6 +218,8 @@ class StreamBuffer:
             start = s.next_start
             if s.audio.end >= start + cfg.window:
                 windows.append(self._cut(start))
+            elif (utterance := self._utterance_end(start)) is not None:
+                windows.append(self._cut_utterance(start, utterance))
             elif s.ended:
                 windows.append(self._last_window(start))
             else:
@@ -239,13 +244,44 @@ class StreamBuffer:
                 floor=cfg.silence_floor,
             )
         if pause is None:
-            window = Window(s.next_window, start, samples, start + cfg.hop)
-            next_start = start + cfg.hop
+            end, stable, next_start = start + cfg.window, start + cfg.hop, start + cfg.hop
         else:
-            cut = start + pause.middle
-            end = cut + cfg.pause_margin
-            window = Window(s.next_window, start, samples[: end - start], cut)
-            next_start = max(cut - cfg.pause_margin, start + pause.end - cfg.pause_lead)
+            stable = start + pause.middle
+            end = stable + cfg.pause_margin
+            next_start = max(stable - cfg.pause_margin, start + pause.end - cfg.pause_lead)
+        return self._finish_cut(start, end, stable, next_start)
+
+    def _utterance_end(self, start: int) -> int | None:
+        """Where the utterance that began at ``start`` ended, if a pause already says so (else None)."""
+        s, cfg = self._s, self._s.config
+        if not cfg.utterance_pause or s.ended:
+            return None
+        if s.utterance_cut is not None:
+            return s.utterance_cut
+        pause, s.utterance_checked, level = first_pause_after_speech(
+            self._slice(start, s.audio.end),
+            checked_until=s.utterance_checked,
+            min_speech=cfg.min_utterance,
+            min_pause=cfg.utterance_pause,
+            grid=UTTERANCE_GRID,
+            ratio=cfg.pause_ratio,
+            floor=cfg.silence_floor,
+        )
+        if pause is not None:
+            s.utterance_cut = start + pause + cfg.utterance_pause // 2
+            s.speech_level = level
+        return s.utterance_cut
+
+    def _cut_utterance(self, start: int, stable: int) -> Window:
+        """Cut the window of an utterance ended by a pause: up to the pause's middle, the rest is silence."""
+        margin = self._s.config.pause_margin
+        return self._finish_cut(start, stable + margin, stable, stable - margin)
+
+    def _finish_cut(self, start: int, end: int, stable: int, next_start: int) -> Window:
+        """Hand out ``[start - left context, end)``, committing before ``stable``; the next starts at ``next_start``."""
+        s = self._s
+        first = max(s.audio.base, start - s.config.left_context)
+        window = Window(s.next_window, first, self._slice(first, end), stable)
         s.seen_until = window.end_sample
         self._release_to(next_start, s.next_window + 1)
         return window
@@ -261,6 +297,8 @@ class StreamBuffer:
             threshold = silence_threshold(s.speech_level, cfg.pause_ratio, cfg.silence_floor)
             if is_silent(self._slice(start, stop), threshold):
                 first = stop  # only silence after the last cut
+        if first < stop:  # a last window with sound starts with context too
+            first = max(s.audio.base, first - cfg.left_context)
         window = Window(s.next_window, first, self._slice(first, stop), stop, is_last=True)
         s.finished = True
         s.audio.release_to(stop)
@@ -271,7 +309,7 @@ class StreamBuffer:
         s, cfg = self._s, self._s.config
         if s.finished:
             return False
-        if s.ended or s.audio.end >= s.next_start + cfg.window:
+        if s.ended or s.audio.end >= s.next_start + cfg.window or self._utterance_end(s.next_start) is not None:
             return True
         return cfg.interim > 0 and self._interim_position() is not None
 
@@ -285,6 +323,8 @@ class StreamBuffer:
         position = first + (s.audio.end - first) // cfg.interim * cfg.interim
         if position <= first or position <= s.last_interim_end or position >= start + cfg.window:
             return None
+        if position - start < cfg.interim_min:
+            return None
         return position
 
     def _interim_window(self) -> Window | None:
@@ -294,7 +334,8 @@ class StreamBuffer:
             return None
         s.last_interim_end = position
         start = s.next_start
-        return Window(s.next_window, start, self._slice(start, position), start, is_interim=True)
+        first = max(s.audio.base, start - s.config.left_context)
+        return Window(s.next_window, first, self._slice(first, position), start, is_interim=True)
 
     def _slice(self, start: int, stop: int) -> npt.NDArray[np.float32]:
         return self._s.audio.slice(start, stop)
@@ -302,8 +343,9 @@ class StreamBuffer:
     def _release_to(self, start: int, window_index: int) -> None:
         """Make window ``window_index``, starting at ``start``, the next one, forgetting the audio before it."""
         s = self._s
-        s.audio.release_to(start)
+        s.audio.release_to(start - s.config.left_context)  # the next windows start with some context
         s.next_start, s.next_window = start, window_index
+        s.utterance_cut, s.utterance_checked = None, 0
 
     def _drain(self, out: _Outcome) -> None:
         s = self._s

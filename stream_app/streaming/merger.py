@@ -18,8 +18,9 @@ Rules for each window's words (stream-time timestamps):
   window's start) and holds back the rest: the next window sees them whole, with context on both
   sides. A word straddling that point is committed here, since the next window sees it cut. The last
   window commits everything; an empty last window (no new audio) commits the held words. An interim
-  preview commits what it and the previous pass agree on
-  (LocalAgreement-2); the held words of a final window count as a pass.
+  preview commits what it and the previous pass agree on (LocalAgreement-2), up to the last agreed
+  word that ends ``commit_lookahead`` before the preview's end; the held words of a final window
+  count as a pass.
 * **Segments.** Each pass that commits words emits one final segment (``revision`` 0) with id
   ``"{stream_id}:{session}:{index}"``, ``index`` counting from 0 in the session. The words not yet
   committed are published as an interim segment carrying the next final segment's id and an
@@ -55,6 +56,8 @@ class MergePolicy:
     end_tolerance: float = 0.05  # seconds past the horizon a re-seen word's end may reach
     match_window: float = 1.0  # seconds from the horizon within which the n-gram match applies
     tail_words: int = 16  # committed words remembered for matching and loop detection
+    interim_commits: bool = True  # LocalAgreement-2: what two consecutive previews agree on is final
+    commit_lookahead: float = 0.0  # ...if it ends this many seconds before the preview's end
 
 
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
@@ -114,7 +117,10 @@ class SegmentMerger:
         if window.is_last:
             commit, rest = words, []
         elif window.is_interim:
-            agreed = agreed_prefix(s.hypothesis, words)
+            agreed = agreed_prefix(s.hypothesis, words) if self._policy.interim_commits else 0
+            edge = window.end - self._policy.commit_lookahead  # words near a preview's end are still moving
+            while agreed and words[agreed - 1].end > edge:
+                agreed -= 1
             commit, rest = words[:agreed], words[agreed:]
         else:
             stable = 0

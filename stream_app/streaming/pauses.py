@@ -98,3 +98,43 @@ def find_pause(
         return None, level
     best = max(pauses, key=lambda p: (p.length, p.start))
     return Pause(first * FRAME + best.start, best.length), level
+
+
+def first_pause_after_speech(
+    samples: npt.NDArray[np.float32],
+    *,
+    checked_until: int,
+    min_speech: int,
+    min_pause: int,
+    grid: int,
+    ratio: float,
+    floor: float,
+) -> tuple[int | None, int, float]:
+    """Find where an utterance ends: the first pause of ``min_pause`` after ``min_speech`` samples.
+
+    The audio is examined at grid points (``grid``, ``2 * grid``, ... samples from its start), each
+    time as if it ended there: the speech level of ``samples[:point]`` sets the silence threshold, and
+    a run of at least ``min_pause`` silent samples starting at or after ``min_speech`` ends the
+    utterance. Points up to ``checked_until`` were examined before and are skipped. Only samples
+    before a point decide what happens at it, so the answer depends on the audio alone, never on how
+    it was chunked or when it is asked.
+
+    Returns:
+        ``(pause start or None, last point examined, speech level there)``.
+    """
+    levels = frame_levels(samples)
+    min_frames = -(-min_pause // FRAME)
+    first_frame = -(-min_speech // FRAME)
+    point = max(checked_until + grid, (min_speech + min_pause + grid - 1) // grid * grid)
+    level, examined = 0.0, checked_until
+    while point <= samples.shape[0]:
+        examined = point
+        frames = levels[: point // FRAME]
+        level = speech_level(frames)
+        if level > floor:
+            silent = frames[first_frame:] < silence_threshold(level, ratio, floor)
+            runs = find_pauses(silent, min_frames)
+            if runs:
+                return first_frame * FRAME + runs[0].start, point, level
+        point += grid
+    return None, examined, level

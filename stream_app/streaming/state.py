@@ -47,6 +47,8 @@ class BufferState:
     ended: bool = False
     finished: bool = False
     resume_at_first: bool = False
+    utterance_cut: int | None = None  # where the next window's utterance ends, once a pause said so
+    utterance_checked: int = 0  # audio after the next window's start examined for that pause (not stored)
     audio: SampleQueue = field(default_factory=SampleQueue)
     pending: dict[int, PendingChunk] = field(default_factory=dict)
 

@@ -60,6 +60,10 @@ class WindowingConfig:
     pause_ratio: float = 0.05  # a frame is silent below this share of the window's speech level...
     silence_floor: float = 1e-3  # ...or below this RMS (-60 dBFS)
     max_held: int = 60 * SAMPLE_RATE  # out-of-order audio held at most (then the hole is declared lost)
+    left_context: int = 0  # already-committed audio each window starts with, for the model's context
+    utterance_pause: int = 0  # 0 = off; else a pause this long after ``min_utterance`` ends a window early
+    min_utterance: int = 2 * SAMPLE_RATE
+    interim_min: int = 0  # no preview before the next window holds this much audio
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -86,6 +90,14 @@ class WindowingConfig:
             raise WindowingConfigError("the pause margin must fit twice in the minimum pause")
         if not 0.0 <= self.pause_ratio < 1.0 or self.silence_floor < 0.0:
             raise WindowingConfigError("pause ratio must be in [0, 1) and the silence floor >= 0")
+        if min(self.left_context, self.utterance_pause, self.min_utterance, self.interim_min) < 0:
+            raise WindowingConfigError("left context, utterance pause and minimum, interim minimum must be >= 0")
+        if self.utterance_pause and (
+            self.min_utterance + self.utterance_pause >= self.window or 2 * self.pause_margin > self.utterance_pause
+        ):
+            raise WindowingConfigError(
+                "an utterance (minimum length plus its pause) must fit in a window, and hold the pause margin twice"
+            )
 
     @property
     def hop(self) -> int:
@@ -116,6 +128,10 @@ class WindowingConfig:
         min_pause: float = 0.2,
         pause_lead: float = 0.2,
         max_held: float = 60.0,
+        left_context: float = 0.0,
+        utterance_pause: float = 0.0,
+        min_utterance: float = 2.0,
+        interim_min: float = 0.0,
     ) -> WindowingConfig:
         """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
         pause = seconds_to_samples(min_pause)
@@ -131,6 +147,10 @@ class WindowingConfig:
             pause_margin=min(pause // 2, seconds_to_samples(0.1)),
             pause_lead=seconds_to_samples(pause_lead),
             max_held=seconds_to_samples(max_held),
+            left_context=seconds_to_samples(left_context),
+            utterance_pause=seconds_to_samples(utterance_pause),
+            min_utterance=seconds_to_samples(min_utterance),
+            interim_min=seconds_to_samples(interim_min),
         )
 
 

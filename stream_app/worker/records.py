@@ -57,6 +57,10 @@ _CONFIG_FIELDS = (
     "pause_ratio",
     "silence_floor",
     "max_held",
+    "left_context",
+    "utterance_pause",
+    "min_utterance",
+    "interim_min",
 )
 
 

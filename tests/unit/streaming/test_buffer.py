@@ -269,3 +269,31 @@ def test_config_rejects_impossible_grids_and_reads_profiles() -> None:
     settings = load_settings(env={})
     assert live.pause_search == round(settings.streaming.pause_search * settings.window_seconds * 16_000) > 0
     assert (live.min_pause, live.pause_margin, live.pause_lead) == (3200, 1600, 3200)
+
+
+def speechlike(n: int) -> npt.NDArray[np.float32]:
+    return (0.3 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+
+
+def test_an_utterance_ended_by_a_pause_is_cut_before_the_window_is_full() -> None:
+    config = WindowingConfig.from_seconds(10.0, 1.0, utterance_pause=0.4, min_utterance=1.0, pause_search=4.0)
+    audio = np.concatenate([speechlike(32_000), np.zeros(8_000, np.float32), speechlike(32_000)])
+    windows = run(
+        StreamBuffer(config),
+        [chunk(i, o, 1600, values=audio[o : o + 1600]) for i, o in enumerate(range(0, 72_000, 1600))],
+    )
+    assert len(windows) == 1 and not windows[0].is_last
+    cut = 32_000 + 3_200  # the middle of the first 0.4 s of the pause
+    assert windows[0].stable_until_sample == cut and windows[0].end_sample == cut + config.pause_margin
+
+
+def test_windows_start_with_left_context_of_committed_audio() -> None:
+    config = WindowingConfig(window=10, overlap=2, left_context=3)
+    windows = run(StreamBuffer(config), chunks_for([7, 7, 7, 7]))
+    assert [(w.start_sample, w.stable_until_sample, w.end_sample) for w in windows] == [
+        (0, 8, 10),  # nothing before the first window
+        (5, 16, 18),  # the next one starts 3 samples before its own start (8)
+        (13, 24, 26),
+        (21, 28, 28),
+    ]
+    assert windows[1].samples.tolist() == ramp(13, 5).tolist()

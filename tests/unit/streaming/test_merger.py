@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from stream_app.inference.types import WindowTranscript, Word
-from stream_app.streaming.merger import SegmentMerger
+from stream_app.streaming.merger import MergePolicy, SegmentMerger
 from stream_app.streaming.windowing import Window
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.records import merger_from_doc, merger_to_doc
@@ -228,3 +228,22 @@ def test_merger_stored_and_restored_continues_identically() -> None:
         assert got == expected
     assert final_text(expected) == "and so my fellow americans ask not what your"
     assert [s.index for s in finals(expected)] == list(range(len(finals(expected))))
+
+
+def test_agreed_words_near_a_previews_end_wait_for_more_audio() -> None:
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=1.0))
+    merger.add(window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2)))
+    second = merger.add(window(0, 0, 4, interim=True), transcript(seq("and so my fellow americans", 0.2)))
+    # "and so my fellow" agree, but only words ending by 4 - 1 = 3 s are committed: "fellow" ends at 1.9 s
+    assert next((s.is_final, s.text) for s in second) == (True, "and so my fellow")
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=2.5))
+    merger.add(window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2)))
+    second = merger.add(window(0, 0, 4, interim=True), transcript(seq("and so my fellow americans", 0.2)))
+    assert [(s.is_final, s.text) for s in second] == [(True, "and so"), (False, "my fellow americans")]
+
+
+def test_previews_commit_nothing_when_interim_commits_are_off() -> None:
+    merger = SegmentMerger("s", MergePolicy(interim_commits=False))
+    merger.add(window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2)))
+    second = merger.add(window(0, 0, 4, interim=True), transcript(seq("and so my fellow americans", 0.2)))
+    assert all(not s.is_final for s in second)

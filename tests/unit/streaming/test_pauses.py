@@ -10,7 +10,7 @@ import pytest
 
 from stream_app.streaming.buffer import StreamBuffer
 from stream_app.streaming.exceptions import WindowingConfigError
-from stream_app.streaming.pauses import FRAME, Pause, find_pause, is_silent
+from stream_app.streaming.pauses import FRAME, Pause, find_pause, first_pause_after_speech, is_silent
 from stream_app.streaming.windowing import Window, WindowingConfig
 from stream_app.wire.chunk import AudioChunk
 from stream_app.worker.profile import windowing_for
@@ -207,3 +207,25 @@ def test_pause_settings_are_validated_and_read_from_the_configuration() -> None:
     assert (
         windowing_for(load_settings(env={"STREAM_APP_STREAMING__PAUSE_SEARCH": "0"})).pause_search == 0
     )
+
+
+def test_an_utterance_ends_at_the_first_pause_after_its_minimum_length_whatever_the_chunking() -> None:
+    rate = 16_000
+    speech_part = (0.3 * np.sin(np.arange(rate) * 0.05)).astype(np.float32)
+    silence = np.zeros(rate // 2, np.float32)
+    audio = np.concatenate([speech_part, speech_part, silence, speech_part, silence])  # pause at 2.0-2.5 s
+
+    def cut(samples: npt.NDArray[np.float32], checked: int) -> tuple[int | None, int, float]:
+        return first_pause_after_speech(
+            samples, checked_until=checked, min_speech=rate, min_pause=6400, grid=1600, ratio=0.05, floor=1e-3
+        )
+
+    found, _, _ = cut(audio, 0)
+    assert found == 2 * rate
+    checked, step_found = 0, None
+    for end in range(800, audio.shape[0] + 1, 2777):  # asked again and again as audio arrives
+        step_found, checked, _ = cut(audio[:end], checked)
+        if step_found is not None:
+            break
+    assert step_found == found
+    assert cut(audio[: 2 * rate + 3000], 0)[0] is None  # the pause is not long enough yet
