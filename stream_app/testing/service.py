@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from stream_app.clients.kafka_config import consumer_config, producer_config
-from stream_app.clients.publisher import ChunkPublisher
+from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
 from stream_app.clients.tail import TranscriptTail
 from stream_app.clients.transcript import FinalTranscript, TranscriptAssembler
 from stream_app.config import Settings
@@ -212,8 +212,12 @@ class ServiceHarness:
     # ---- traffic --------------------------------------------------------------------------------
 
     def publisher(self) -> ChunkPublisher:
-        """Open a publisher (recorder) on this run's input topic."""
-        return ChunkPublisher(producer_config(self.settings.kafka), self.settings.kafka.input_topic)
+        """Open a publisher (recorder) on this run's input topic, with the ``[publisher]`` delivery limits."""
+        return ChunkPublisher(
+            producer_config(self.settings.kafka),
+            self.settings.kafka.input_topic,
+            limits=DeliveryLimits.from_settings(self.settings.publisher),
+        )
 
     def tail(self, *, from_beginning: bool = True, stream_id: str | None = None) -> TranscriptTail:
         """Open a reader of this run's output topic."""
