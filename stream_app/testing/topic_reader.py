@@ -72,7 +72,15 @@ def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 120.0) -> I
             positions[partition] = offset + 1
             if offset >= ends.get(partition, 0):
                 continue  # written after reading started
-            headers = tuple((str(k), v if isinstance(v, bytes) else b"") for k, v in message.headers() or ())
-            yield TopicRecord(partition, offset, message.key(), message.value(), headers)
+            yield TopicRecord(partition, offset, message.key(), message.value(), _headers(message.headers()))
     finally:
         consumer.close()
+
+
+def _headers(raw: object) -> tuple[tuple[str, bytes], ...]:
+    """Return confluent-kafka's header list as ``(name, bytes)`` pairs (a missing value as empty bytes)."""
+    out: list[tuple[str, bytes]] = []
+    for item in raw if isinstance(raw, list) else ():
+        name, value = item
+        out.append((str(name), value if isinstance(value, bytes) else b""))
+    return tuple(out)
