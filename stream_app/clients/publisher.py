@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
 
 log = logging.getLogger(__name__)
+librdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
 
 DEFAULT_SOURCE = "urn:stream-app:publisher"
 FLUSH_GRACE_S = 5.0  # a wait for acknowledgements outlasts the delivery timeout by this much
@@ -101,6 +103,31 @@ class PublishReport:
     blocked_seconds: float = 0.0  # time the call waited for room in the full local buffer
 
 
+class _ThrottledLog:
+    """librdkafka's log lines through `logging`, at most one per facility every ``every`` seconds.
+
+    During an outage librdkafka reports every reconnect attempt (several a second); one line per
+    facility and interval says the same, with the count of lines left out.
+    """
+
+    def __init__(self, every: float) -> None:
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._dropped: Counter[str] = Counter()
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        """Take one line from librdkafka (``fmt % args``, the facility first)."""
+        facility = str(args[0]) if args else fmt
+        now = time.monotonic()
+        last = self._last.get(facility)
+        if last is not None and now - last < self._every:
+            self._dropped[facility] += 1
+            return
+        self._last[facility] = now
+        dropped = self._dropped.pop(facility, 0)
+        librdkafka_log.log(level, fmt + "%s", *args, f" ({dropped} more like it since)" if dropped else "")
+
+
 @dataclass
 class _Deliveries:
     """Acknowledgements and failures of one publish call, filled by librdkafka's callbacks."""
@@ -129,7 +156,14 @@ class ChunkPublisher:
         self.source = source
         self.limits = limits or DeliveryLimits()
         self._last_outage_log = 0.0
-        self._producer = Producer({**config, **self.limits.producer_overrides(), "error_cb": self._on_error})
+        self._producer = Producer(
+            {
+                **config,
+                **self.limits.producer_overrides(),
+                "error_cb": self._on_error,
+                "logger": _ThrottledLog(OUTAGE_LOG_EVERY_S),
+            }
+        )
 
     @property
     def flush_timeout(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 import pytest
 
@@ -58,3 +59,17 @@ def test_publish_flags_override_the_settings_section() -> None:
 def test_bad_flags_are_refused_naming_the_setting(flags: list[str], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         delivery_limits(_args(*flags), load_settings(env={}))
+
+
+def test_librdkafka_lines_are_throttled_per_facility(caplog: pytest.LogCaptureFixture) -> None:
+    from stream_app.clients.publisher import _ThrottledLog
+
+    throttled = _ThrottledLog(every=60.0)
+    with caplog.at_level(logging.DEBUG, logger="stream_app.clients.publisher.librdkafka"):
+        for _ in range(5):
+            throttled.log(logging.ERROR, "%s [%s] %s", "FAIL", "producer-1", "Connection refused")
+        throttled.log(logging.WARNING, "%s [%s] %s", "GETPID", "producer-1", "Coordinator load in progress")
+    assert [r.getMessage() for r in caplog.records] == [
+        "FAIL [producer-1] Connection refused",
+        "GETPID [producer-1] Coordinator load in progress",
+    ]
