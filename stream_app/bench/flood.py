@@ -6,7 +6,8 @@ replica (idle timeout ``--idle-timeout``, 5 s) on fresh topics of the configured
 ids each send one 100 ms chunk of a quiet noise floor (no end of stream), as fast as one producer
 goes. Meanwhile the replica's RSS (process and children, psutil) is sampled every 0.5 s and /healthz
 polled every second; afterwards ``stream_app_streams_evicted_total`` and ``stream_app_live_streams``
-are read from /metrics until every stream was evicted or ``--timeout`` passed.
+are read from /metrics until every stream was evicted or ``--timeout`` passed. ``streams_evicted``
+is the counter's total over its causes, as the worker reports it; the breakdown is printed beside it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from stream_app.clients.kafka_config import producer_config
 from stream_app.config import Settings
 from stream_app.local import LocalStack
 from stream_app.testing.service import Replica, ServiceHarness
-from stream_app.testing.worker_probe import WorkerProbe, metric_total
+from stream_app.testing.worker_probe import WorkerProbe, metric_by_label, metric_total
 from stream_app.wire.chunk import SAMPLE_RATE, ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
 
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "worker_alive": alive,
         "peak_rss_mb": round(probe.peak_rss_mb, 1),
         "streams_evicted": int(evicted) if evicted is not None else None,
+        "streams_evicted_by_cause": {k: int(v) for k, v in metric_by_label(exposition, EVICTED, "cause").items()},
         "healthz_failures": probe.health_failures,
         "live_streams_after": int(live) if live is not None else None,
         "healthz_checks": probe.health_checks,

@@ -26,6 +26,24 @@ def metric_total(exposition: str, name: str) -> float | None:
     return total if found else None
 
 
+def metric_by_label(exposition: str, name: str, label: str) -> dict[str, float]:
+    """Return each sample of metric ``name`` keyed by the value of its ``label`` (``{cause="idle"}``)."""
+    out: dict[str, float] = {}
+    prefix = f"{name}{{"
+    for line in exposition.splitlines():
+        if not line.startswith(prefix):
+            continue
+        labels, _, value = line[len(prefix) :].partition("} ")
+        for pair in labels.split(","):
+            key, _, raw = pair.partition("=")
+            if key.strip() == label:
+                try:
+                    out[raw.strip().strip('"')] = out.get(raw.strip().strip('"'), 0.0) + float(value)
+                except ValueError:
+                    continue
+    return out
+
+
 def process_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its children, MB (10^6 bytes); 0 when it is gone."""
     try:
