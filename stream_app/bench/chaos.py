@@ -36,7 +36,14 @@ from stream_app.testing.recorders import RecorderFleet, RecorderResult
 from stream_app.testing.service import ServiceHarness
 from stream_app.testing.speech_streams import SpeechScript, UtteranceLibrary, plan_scripts, voice_utterances
 from stream_app.testing.topic_reader import read_topic
-from stream_app.testing.verifier import ChunkCensus, TopicOutput, census_chunks, group_segments, verify
+from stream_app.testing.verifier import (
+    ChunkCensus,
+    TopicOutput,
+    census_chunks,
+    dead_letter_reasons,
+    group_segments,
+    verify,
+)
 from stream_app.testing.wer import corpus_wer
 
 GOALS = (
@@ -80,6 +87,7 @@ class RunResult:
     output: TopicOutput
     recorders: Mapping[str, RecorderResult]
     census: ChunkCensus | None
+    dead_letters: dict[str, int]
     wall_s: float
     drain_s: float
     injector: FaultInjector | None
@@ -156,6 +164,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "wer_reference_vs_script": round(_script_wer(reference.output, ids, scripts_text), 4),
         "wer_chaos_vs_script": round(_script_wer(chaos.output, ids, scripts_text), 4),
         "unplanned_exits": injector.count("unplanned_exit"),
+        "dead_letters": sum(chaos.dead_letters.values()),
+        "dead_letter_reasons": chaos.dead_letters,
+        "reference_dead_letters": sum(reference.dead_letters.values()),
         "broker_down_s": round(sum(e.seconds for e in outages if e.kind == "broker"), 1),
         "redis_down_s": round(sum(e.seconds for e in outages if e.kind == "redis"), 1),
         "chunks_expected": census.expected,
@@ -223,13 +234,14 @@ def _run_service(
         wall_s = time.monotonic() - started
         if injector is not None:
             injector.stop()
+        dead_letters = dead_letter_reasons(read_topic(harness.settings.kafka, harness.topics["dlq_topic"]))
         census = (
             census_chunks(read_topic(harness.settings.kafka, harness.topics["input_topic"], timeout=900), expected)
             if expected
             else None
         )
     shutil.rmtree(harness.workdir, ignore_errors=True)
-    return RunResult(output, dict(fleet.results), census, wall_s, drain_s, injector)
+    return RunResult(output, dict(fleet.results), census, dead_letters, wall_s, drain_s, injector)
 
 
 def _drain(harness: ServiceHarness, ids: Sequence[str], timeout: float, injector: FaultInjector | None) -> TopicOutput:

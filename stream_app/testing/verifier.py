@@ -286,3 +286,11 @@ def census_chunks(records: Iterable[TopicRecord], expected: Mapping[str, int]) -
     distinct = sum(len(c) for c in seen.values())
     copies = sum(sum(c.values()) for c in seen.values())
     return ChunkCensus(sum(expected.values()), distinct, copies - distinct)
+
+
+def dead_letter_reasons(records: Iterable[TopicRecord]) -> dict[str, int]:
+    """Count a dead-letter topic's records by their ``dlq_reason`` header."""
+    reasons: Counter[str] = Counter()
+    for record in records:
+        reasons[dict(record.headers).get("dlq_reason", b"").decode("utf-8", errors="replace") or "?"] += 1
+    return dict(sorted(reasons.items()))

@@ -6,7 +6,7 @@ import orjson
 
 from stream_app.testing.segments import make_segment
 from stream_app.testing.topic_reader import TopicRecord
-from stream_app.testing.verifier import Verdict, census_chunks, group_segments, verify
+from stream_app.testing.verifier import Verdict, census_chunks, dead_letter_reasons, group_segments, verify
 from stream_app.wire.segment_codec import encode_segment
 
 S1 = "The morning train left the station a few minutes late because of the fog."
@@ -125,3 +125,11 @@ def test_chunk_census_counts_lost_and_doubled_chunks() -> None:
     records = [_chunk("a", s) for s in (0, 1, 1, 3)] + [_chunk("b", 0), _chunk("other", 0), _chunk("a", 9)]
     census = census_chunks(records, {"a": 5, "b": 1})
     assert (census.expected, census.distinct, census.duplicates, census.lost) == (6, 4, 1, 2)
+
+
+def test_dead_letters_are_counted_by_reason() -> None:
+    def letter(reason: bytes) -> TopicRecord:
+        return TopicRecord(0, 0, b"a", b"", (("ce_seq", b"1"), ("dlq_reason", reason)))
+
+    records = [letter(b"processing_error"), letter(b"bad_seq"), letter(b"processing_error")]
+    assert dead_letter_reasons(records) == {"bad_seq": 1, "processing_error": 2}
