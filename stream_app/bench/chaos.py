@@ -146,6 +146,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for v in verdict.streams
     ]
     outages = [e for e in injector.events if e.kind in ("broker", "redis")]
+    differences = [
+        {"stream": v.stream_id, "missing": list(v.missing), "extra": list(v.extra)}
+        for v in verdict.streams
+        if v.missing or v.extra
+    ]
+    for difference in differences:
+        print(f"[chaos] {difference['stream']}: reference has {difference['missing']}, chaos has {difference['extra']}")
     summary: dict[str, Any] = {
         "streams": len(scripts),
         "kills": injector.count("kill"),
@@ -163,6 +170,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "reference_streams_complete": sum(1 for sid in ids if reference.output.get(sid).complete),
         "wer_reference_vs_script": round(_script_wer(reference.output, ids, scripts_text), 4),
         "wer_chaos_vs_script": round(_script_wer(chaos.output, ids, scripts_text), 4),
+        "differences": differences[:20],
         "unplanned_exits": injector.count("unplanned_exit"),
         "dead_letters": sum(chaos.dead_letters.values()),
         "dead_letter_reasons": chaos.dead_letters,

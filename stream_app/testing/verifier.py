@@ -32,6 +32,7 @@ import orjson
 
 from stream_app.testing.topic_reader import TopicRecord
 from stream_app.testing.wer import normalize
+from stream_app.wire.chunk_codec import CHUNK_EVENT_TYPE, H_SEQ, H_TYPE
 
 MATCHED_SHARE = 0.5  # a reference final with fewer than this share of its words matched is missing
 
@@ -146,12 +147,22 @@ class StreamVerdict:
     complete: bool
     reference_finals: int
     finals: int
-    missing_finals: int
-    extra_finals: int
+    missing: tuple[str, ...]  # texts of the reference finals missing here
+    extra: tuple[str, ...]  # texts of the finals here that the reference lacks
     conflicting_ids: int
     repeated_finals: int
     reference_words: int
     errors: int  # substitutions + deletions + insertions against the reference run's text
+
+    @property
+    def missing_finals(self) -> int:
+        """Reference final segments this run lacks."""
+        return len(self.missing)
+
+    @property
+    def extra_finals(self) -> int:
+        """Final segments of this run the reference lacks."""
+        return len(self.extra)
 
     @property
     def wer_vs_reference(self) -> float:
@@ -187,11 +198,15 @@ def _matched(reference: list[str], hypothesis: list[str]) -> tuple[set[int], set
     return ref_hits, hyp_hits, errors
 
 
-def _unmatched_segments(owners: list[int], hits: set[int], segments: int) -> int:
-    """Count segments with words of which fewer than `MATCHED_SHARE` are matched."""
+def _unmatched_segments(owners: list[int], hits: set[int], segments: Sequence[OutputSegment]) -> tuple[str, ...]:
+    """Return the texts of the segments with words of which fewer than `MATCHED_SHARE` are matched."""
     total = Counter(owners)
     matched = Counter(owners[i] for i in hits)
-    return sum(1 for index in range(segments) if total[index] and matched[index] < MATCHED_SHARE * total[index])
+    return tuple(
+        segment.text.strip()
+        for index, segment in enumerate(segments)
+        if total[index] and matched[index] < MATCHED_SHARE * total[index]
+    )
 
 
 def compare_stream(reference: StreamOutput, disturbed: StreamOutput) -> StreamVerdict:
@@ -205,8 +220,8 @@ def compare_stream(reference: StreamOutput, disturbed: StreamOutput) -> StreamVe
         complete=disturbed.complete,
         reference_finals=len(ref_finals),
         finals=len(finals),
-        missing_finals=_unmatched_segments(ref_owners, ref_hits, len(ref_finals)),
-        extra_finals=_unmatched_segments(owners, hits, len(finals)),
+        missing=_unmatched_segments(ref_owners, ref_hits, ref_finals),
+        extra=_unmatched_segments(owners, hits, finals),
         conflicting_ids=len(disturbed.conflicting_ids()),
         repeated_finals=disturbed.repeated_finals(),
         reference_words=len(ref_words),
@@ -270,17 +285,20 @@ class ChunkCensus:
 
 
 def census_chunks(records: Iterable[TopicRecord], expected: Mapping[str, int]) -> ChunkCensus:
-    """Count each expected stream's chunks on the input topic by ``ce_seq`` (header only, no decoding).
+    """Count each expected stream's chunks on the input topic by ``ce_seq`` (headers only, no decoding).
 
-    A chunk counts when its ``ce_seq`` is below the number the stream's recorder planned.
+    A record counts when its ``ce_type`` is the chunk event type (other records on the topic, such as
+    a worker's idle ticks, carry a ``ce_seq`` too) and its ``ce_seq`` is below the number of chunks the
+    stream's recorder planned.
     """
     seen: dict[str, Counter[int]] = {sid: Counter() for sid in expected}
     for record in records:
         stream_id = (record.key or b"").decode("utf-8", errors="replace")
         counter = seen.get(stream_id)
-        if counter is None:
+        headers = dict(record.headers)
+        if counter is None or headers.get(H_TYPE) != CHUNK_EVENT_TYPE.encode():
             continue
-        raw = dict(record.headers).get("ce_seq", b"")
+        raw = headers.get(H_SEQ, b"")
         if raw.isdigit() and int(raw) < expected[stream_id]:
             counter[int(raw)] += 1
     distinct = sum(len(c) for c in seen.values())

@@ -44,6 +44,7 @@ def test_the_same_output_twice_is_a_perfect_match() -> None:
 def test_a_lost_sentence_is_one_missing_final_segment() -> None:
     verdict = _verdict(_records("a", [S1, S2, S3]), _records("a", [S1, "", S3]))
     assert verdict.missing_final_segments == 1
+    assert verdict.streams[0].missing == (S2,)
     assert verdict.extra_final_segments == 0
     assert verdict.wer_vs_reference == 12 / 39  # S2's 12 words deleted, of 14 + 12 + 13
 
@@ -84,8 +85,8 @@ def test_a_sentence_published_elsewhere_in_the_stream_does_not_match_its_place()
     # S2 and S3 swapped in stream time: each stands where the other should, so both are missing there
     # (the alignment substitutes one sentence for the other) and both are extra where they stand.
     verdict = _verdict(_records("a", [S1, S2, S3]), _records("a", [S1, S3, S2]))
-    assert verdict.missing_final_segments == 2
-    assert verdict.extra_final_segments == 2
+    assert verdict.streams[0].missing == (S2, S3)
+    assert verdict.streams[0].extra == (S3, S2)
 
 
 def test_an_id_published_final_with_two_texts_is_a_conflict() -> None:
@@ -117,19 +118,20 @@ def test_records_that_are_not_segments_are_counted_not_fatal() -> None:
     assert output.streams == {}
 
 
-def _chunk(stream: str, seq: int) -> TopicRecord:
-    return TopicRecord(0, 0, stream.encode(), b"\0\0", (("ce_seq", str(seq).encode()),))
+def _chunk(stream: str, seq: int, kind: bytes = b"dev.stream-app.audio.chunk") -> TopicRecord:
+    return TopicRecord(0, 0, stream.encode(), b"\0\0", (("ce_type", kind), ("ce_seq", str(seq).encode())))
 
 
 def test_chunk_census_counts_lost_and_doubled_chunks() -> None:
     records = [_chunk("a", s) for s in (0, 1, 1, 3)] + [_chunk("b", 0), _chunk("other", 0), _chunk("a", 9)]
+    records.append(_chunk("a", 3, b"dev.stream-app.stream.idle"))  # a worker's idle tick is no chunk
     census = census_chunks(records, {"a": 5, "b": 1})
     assert (census.expected, census.distinct, census.duplicates, census.lost) == (6, 4, 1, 2)
 
 
 def test_dead_letters_are_counted_by_reason() -> None:
     def letter(reason: bytes) -> TopicRecord:
-        return TopicRecord(0, 0, b"a", b"", (("ce_seq", b"1"), ("dlq_reason", reason)))
+        return TopicRecord(0, 0, b"a", b"", (("dlq_reason", reason),))
 
     records = [letter(b"processing_error"), letter(b"bad_seq"), letter(b"processing_error")]
     assert dead_letter_reasons(records) == {"bad_seq": 1, "processing_error": 2}
