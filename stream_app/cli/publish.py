@@ -39,12 +39,16 @@ def register(subparsers: Any) -> None:
     outage.add_argument(
         "--delivery-timeout",
         metavar="DURATION",
-        help="report a chunk undelivered only after this long without an acknowledgement (default 5min)",
+        help="report a chunk undelivered only after this long without an acknowledgement (publisher.delivery_timeout)",
     )
     outage.add_argument(
-        "--buffer-size", metavar="SIZE", help="unacknowledged chunks held locally before publishing blocks (64MB)"
+        "--buffer-size",
+        metavar="SIZE",
+        help="unacknowledged chunks held before publishing blocks (publisher.buffer_size)",
     )
-    outage.add_argument("--buffer-chunks", type=int, metavar="N", help="the same bound in chunks (default 100000)")
+    outage.add_argument(
+        "--buffer-chunks", type=int, metavar="N", help="the same bound in chunks (publisher.buffer_chunks)"
+    )
     parser.set_defaults(handler=_publish)
 
 
