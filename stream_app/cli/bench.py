@@ -22,6 +22,8 @@ BENCHMARKS = {
     "precision": "real-time factor, WER and memory per model and precision, adaptive mode",
     "cache": "repeated content: hit rate, per-tier look-up latency, repeat speed-up",
     "memory": "batched path with reused vs freshly allocated feature buffers: traced allocations, RSS",
+    "chaos": "replicas killed, broker and Redis restarted under live streams: verified against an undisturbed run",
+    "flood": "10,000 one-chunk streams into one replica: alive, memory, health, every stream evicted",
 }
 
 

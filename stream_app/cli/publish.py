@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import uuid
 from pathlib import Path
@@ -12,8 +13,9 @@ from stream_app.audio.exceptions import AudioFileError
 from stream_app.clients.chunking import SOURCE_FORMATS
 from stream_app.clients.exceptions import PublishError
 from stream_app.clients.kafka_config import producer_config
-from stream_app.clients.publisher import ChunkPublisher
-from stream_app.config import Settings
+from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
+from stream_app.config import ConfigError, Settings
+from stream_app.config.settings import build_section
 
 
 def register(subparsers: Any) -> None:
@@ -33,14 +35,52 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--encoding", choices=("s16le", "f32le"), default="s16le", help="sample encoding for native")
     parser.add_argument("--topic", help="chunks topic (default: kafka.input_topic)")
+    outage = parser.add_argument_group("broker outages (override the [publisher] settings)")
+    outage.add_argument(
+        "--delivery-timeout",
+        metavar="DURATION",
+        help="report a chunk undelivered only after this long without an acknowledgement (publisher.delivery_timeout)",
+    )
+    outage.add_argument(
+        "--buffer-size",
+        metavar="SIZE",
+        help="unacknowledged chunks held before publishing blocks (publisher.buffer_size)",
+    )
+    outage.add_argument(
+        "--buffer-chunks", type=int, metavar="N", help="the same bound in chunks (publisher.buffer_chunks)"
+    )
     parser.set_defaults(handler=_publish)
+
+
+def delivery_limits(args: argparse.Namespace, settings: Settings) -> DeliveryLimits:
+    """Return the ``[publisher]`` limits with the command line's overrides, validated like the settings file.
+
+    Raises:
+        ConfigError: an override is not a valid duration, size or count.
+    """
+    overrides = {
+        key: value
+        for key, value in (
+            ("delivery_timeout", args.delivery_timeout),
+            ("buffer_size", args.buffer_size),
+            ("buffer_chunks", args.buffer_chunks),
+        )
+        if value is not None
+    }
+    current = dataclasses.asdict(settings.publisher)
+    return DeliveryLimits.from_settings(build_section("publisher", {**current, **overrides}))
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     stream_id = args.stream_id or f"{args.file.stem}-{uuid.uuid4().hex[:8]}"
     topic = args.topic or settings.kafka.input_topic
     try:
-        with ChunkPublisher(producer_config(settings.kafka), topic) as publisher:
+        limits = delivery_limits(args, settings)
+    except ConfigError as exc:
+        print(f"stream-app publish: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
             report = publisher.publish_file(
                 args.file,
                 stream_id,

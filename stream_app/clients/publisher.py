@@ -1,9 +1,18 @@
-"""Publish audio to the chunks topic as a recorder would: one stream, ordered chunks, confirmed delivery."""
+"""Publish audio to the chunks topic as a recorder would: one stream, ordered chunks, confirmed delivery.
+
+A broker outage costs latency, never chunks: unacknowledged chunks wait in librdkafka's bounded local
+queue (``buffer_size`` / ``buffer_chunks``); when it is full the publish call blocks until deliveries
+drain it (backpressure to the recorder, nothing dropped); the idempotent producer keeps a stream's
+chunks in order and unduplicated across its retries. A chunk is reported undelivered only after its
+``delivery_timeout`` (librdkafka's ``message.timeout.ms``), and every wait for acknowledgements
+lasts at least that long, so the publisher never gives up while librdkafka would still deliver.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +27,65 @@ from stream_app.audio.files import NativeAudio, read_native_audio
 from stream_app.audio.pcm import SAMPLE_BYTES
 from stream_app.clients.chunking import PlannedChunk, plan_chunks, prepare_audio
 from stream_app.clients.exceptions import PublishError
+from stream_app.config.settings import PublisherSettings
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
 
 log = logging.getLogger(__name__)
+librdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
 
 DEFAULT_SOURCE = "urn:stream-app:publisher"
+FLUSH_GRACE_S = 5.0  # a wait for acknowledgements outlasts the delivery timeout by this much
+OUTAGE_LOG_EVERY_S = 10.0  # while the broker is unreachable, say so at most this often
+RECONNECT_BACKOFF_MAX_MS = 1000  # reconnect within a second of the broker's return (librdkafka: 10 s)
+
+
+@dataclass(frozen=True)
+class DeliveryLimits:
+    """How long and how much the publisher buffers through an outage (``[publisher]`` settings).
+
+    The defaults are the settings' defaults: a 5-minute delivery timeout and a 64 MB buffer hold a
+    60 s outage of 44.1 kHz stereo s16le audio (10.6 MB) with room to spare.
+    """
+
+    delivery_timeout: float = 300.0  # seconds
+    buffer_bytes: int = 64 * 1024 * 1024
+    buffer_chunks: int = 100_000
+
+    @classmethod
+    def from_settings(cls, publisher: PublisherSettings) -> DeliveryLimits:
+        """Take the limits of the validated ``[publisher]`` section."""
+        return cls(publisher.delivery_timeout, publisher.buffer_size, publisher.buffer_chunks)
+
+    def producer_overrides(self) -> dict[str, Any]:
+        """Return the librdkafka settings that enforce these limits."""
+        return {
+            "message.timeout.ms": max(1, round(self.delivery_timeout * 1000)),
+            "queue.buffering.max.kbytes": max(1, self.buffer_bytes // 1024),
+            "queue.buffering.max.messages": self.buffer_chunks,
+            "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
+        }
+
+
+class DeliveryFailed(PublishError):
+    """Chunks were not acknowledged within the delivery timeout; the publish call stopped there.
+
+    Attributes:
+        stream_id: the stream.
+        undelivered: chunks handed to the producer that the broker never acknowledged.
+        sent: chunks handed to the producer by the failed call (acknowledged or not).
+        reason: the first delivery error librdkafka reported.
+    """
+
+    def __init__(self, stream_id: str, topic: str, undelivered: int, sent: int, reason: str, limit: float) -> None:
+        self.stream_id = stream_id
+        self.undelivered = undelivered
+        self.sent = sent
+        self.reason = reason
+        super().__init__(
+            f"stream {stream_id}: {undelivered} of {sent} chunks not delivered to {topic} "
+            f"within the {limit:g} s delivery timeout ({reason}); publishing stopped"
+        )
 
 
 @dataclass
@@ -38,13 +100,48 @@ class PublishReport:
     audio_seconds: float = 0.0
     partitions: set[int] = field(default_factory=set)
     last_offset: int = -1  # the broker offset of the last acknowledged chunk
+    blocked_seconds: float = 0.0  # time the call waited for room in the full local buffer
+
+
+class _ThrottledLog:
+    """librdkafka's log lines through `logging`, at most one per facility every ``every`` seconds.
+
+    During an outage librdkafka reports every reconnect attempt (several a second); one line per
+    facility and interval says the same, with the count of lines left out.
+    """
+
+    def __init__(self, every: float) -> None:
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._dropped: Counter[str] = Counter()
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        """Take one line from librdkafka (``fmt % args``, the facility first)."""
+        facility = str(args[0]) if args else fmt
+        now = time.monotonic()
+        last = self._last.get(facility)
+        if last is not None and now - last < self._every:
+            self._dropped[facility] += 1
+            return
+        self._last[facility] = now
+        dropped = self._dropped.pop(facility, 0)
+        librdkafka_log.log(level, fmt + "%s", *args, f" ({dropped} more like it since)" if dropped else "")
+
+
+@dataclass
+class _Deliveries:
+    """Acknowledgements and failures of one publish call, filled by librdkafka's callbacks."""
+
+    acknowledged: int = 0
+    failures: list[str] = field(default_factory=list)
 
 
 class ChunkPublisher:
     """A confluent-kafka producer that writes one stream's chunks in order and waits for every ack.
 
     Idempotence is on and the key is the stream id, so a stream's chunks reach one partition in
-    ``seq`` order even when the client retries.
+    ``seq`` order even when the client retries. ``limits`` bound the local buffer and say how long
+    a chunk may wait for the broker (see the module docstring).
     """
 
     def __init__(
@@ -53,13 +150,25 @@ class ChunkPublisher:
         topic: str,
         *,
         source: str = DEFAULT_SOURCE,
-        flush_timeout: float = 30.0,
+        limits: DeliveryLimits | None = None,
     ) -> None:
         self.topic = topic
         self.source = source
-        self.flush_timeout = flush_timeout
-        self._producer = Producer(dict(config))
-        self._errors: list[str] = []
+        self.limits = limits or DeliveryLimits()
+        self._last_outage_log = 0.0
+        self._producer = Producer(
+            {
+                **config,
+                **self.limits.producer_overrides(),
+                "error_cb": self._on_error,
+                "logger": _ThrottledLog(OUTAGE_LOG_EVERY_S),
+            }
+        )
+
+    @property
+    def flush_timeout(self) -> float:
+        """How long a wait for acknowledgements lasts: past the delivery timeout, so every chunk's fate is known."""
+        return self.limits.delivery_timeout + FLUSH_GRACE_S
 
     def __enter__(self) -> ChunkPublisher:
         return self
@@ -70,8 +179,10 @@ class ChunkPublisher:
         self.close()
 
     def close(self) -> None:
-        """Deliver what is still queued (best effort) and release the producer."""
-        self._producer.flush(self.flush_timeout)
+        """Deliver what is still queued (within the delivery timeout) and release the producer."""
+        remaining = self._producer.flush(self.flush_timeout)
+        if remaining:
+            log.warning("%d chunk(s) for %s still unacknowledged at close", remaining, self.topic)
 
     def publish_file(
         self,
@@ -148,39 +259,55 @@ class ChunkPublisher:
     ) -> PublishReport:
         """Encode and send planned chunks, pacing them at the audio's own speed when ``realtime``.
 
+        The call blocks while the local buffer is full and returns once the broker acknowledged every
+        chunk. ``chunks`` may be a generator: a live recorder's audio is read as it is sent.
+
         Raises:
-            PublishError: the broker did not acknowledge every chunk within ``flush_timeout``.
+            DeliveryFailed: a chunk was not acknowledged within the delivery timeout; the call stopped
+                sending at that point and reports how many of the chunks it sent were lost.
         """
         report = PublishReport(stream_id=stream_id, topic=self.topic)
-        self._errors = []
+        deliveries = _Deliveries()
         started = time.monotonic()
         first_start: float | None = None
         for chunk in chunks:
+            if deliveries.failures:
+                break  # the delivery timeout passed for an earlier chunk: the stream has a hole already
             if realtime:
                 first_start = chunk.start if first_start is None else first_start
                 self._wait_until(started + chunk.start - first_start + chunk.duration)
             key, value, headers = encode_chunk(
                 stream_id, chunk.seq, chunk.offset, chunk.pcm, fmt, chunk.end_of_stream, self.source
             )
-            self._produce(key, value, headers, report)
+            report.blocked_seconds += self._produce(key, value, headers, report, deliveries)
             report.chunks += 1
             report.payload_bytes += len(value)
             report.frames += len(value) // (SAMPLE_BYTES[fmt.encoding] * fmt.channels)
             report.audio_seconds += chunk.duration
-        remaining = self._producer.flush(self.flush_timeout)
-        if remaining or self._errors:
-            detail = "; ".join(self._errors[:3]) or "no acknowledgement"
-            raise PublishError(
-                f"stream {stream_id}: {len(self._errors) + remaining} of {report.chunks} chunks not delivered "
-                f"to {self.topic} ({detail})"
+        self._producer.flush(self.flush_timeout)
+        undelivered = report.chunks - deliveries.acknowledged
+        if undelivered or deliveries.failures:
+            reason = deliveries.failures[0] if deliveries.failures else "no acknowledgement"
+            raise DeliveryFailed(
+                stream_id, self.topic, undelivered, report.chunks, reason, self.limits.delivery_timeout
             )
         return report
 
-    def _produce(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], report: PublishReport) -> None:
+    def _produce(
+        self,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        report: PublishReport,
+        deliveries: _Deliveries,
+    ) -> float:
+        """Hand one chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
+
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
-                self._errors.append(str(err))
+                deliveries.failures.append(str(err))
                 return
+            deliveries.acknowledged += 1
             partition, offset = msg.partition(), msg.offset()
             if partition is not None:
                 report.partitions.add(partition)
@@ -188,13 +315,31 @@ class ChunkPublisher:
                 report.last_offset = max(report.last_offset, offset)
 
         wire_headers: list[tuple[str, str | bytes | None]] = list(headers)
+        blocked_since: float | None = None
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, headers=wire_headers, on_delivery=on_delivery)
                 break
-            except BufferError:
-                self._producer.poll(0.1)  # the local queue is full: let deliveries drain it
+            except BufferError:  # the local buffer is full: wait for deliveries (or expiries) to make room
+                blocked_since = blocked_since or time.monotonic()
+                self._producer.poll(0.1)
         self._producer.poll(0)
+        return 0.0 if blocked_since is None else time.monotonic() - blocked_since
+
+    def _on_error(self, error: KafkaError) -> None:
+        """Say, at most every few seconds, that the broker is unreachable and chunks are being held."""
+        if error.fatal():
+            log.error("producer for %s failed: %s", self.topic, error)
+            return
+        now = time.monotonic()
+        if now - self._last_outage_log >= OUTAGE_LOG_EVERY_S:
+            self._last_outage_log = now
+            log.warning(
+                "broker trouble (%s); %d chunk(s) held locally, kept up to %g s each",
+                error,
+                len(self._producer),
+                self.limits.delivery_timeout,
+            )
 
     def _wait_until(self, deadline: float) -> None:
         while (left := deadline - time.monotonic()) > 0:

@@ -206,6 +206,20 @@ class LocalSettings:
     kafka_heap: str = "512m"
 
 
+@dataclass(frozen=True)
+class PublisherSettings:
+    """The recorder (`stream-app publish`, `ChunkPublisher`): how it rides out a broker outage.
+
+    Unacknowledged chunks wait in a bounded local buffer; when it is full the publish call blocks
+    (backpressure, nothing is dropped); a chunk is reported undelivered only once
+    ``delivery_timeout`` passed without an acknowledgement.
+    """
+
+    delivery_timeout: float = _duration("5min", minimum=1.0)
+    buffer_size: int = _size("64MB", minimum=1024)
+    buffer_chunks: int = _int(100_000, minimum=1, maximum=10_000_000)
+
+
 CACHE_LEVELS = ("memory", "disk", "redis")
 
 
@@ -221,6 +235,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
+    publisher: PublisherSettings = field(default_factory=PublisherSettings)
 
     @property
     def window_seconds(self) -> float:
@@ -293,6 +308,7 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "worker": WorkerSettings,
     "local": LocalSettings,
+    "publisher": PublisherSettings,
 }
 
 PRECISIONS = ("float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16")

@@ -25,11 +25,13 @@ from pathlib import Path
 from types import TracebackType
 
 from stream_app.clients.kafka_config import consumer_config, producer_config
-from stream_app.clients.publisher import ChunkPublisher
+from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
 from stream_app.clients.tail import TranscriptTail
 from stream_app.clients.transcript import FinalTranscript, TranscriptAssembler
 from stream_app.config import Settings
+from stream_app.config.loader import CONFIG_ENV, ENV_PREFIX
 from stream_app.local import delete_topics, ensure_topics
+from stream_app.testing.settings_file import write_settings
 from stream_app.wire.segment import TranscriptSegment
 
 
@@ -102,7 +104,12 @@ class ServiceHarness:
                 dlq_topic=self.topics["dlq_topic"],
                 control_topic=self.topics["control_topic"],
             ),
+            worker=dataclasses.replace(self.settings.worker, data_dir=str(self.workdir / "state")),
+            caching=dataclasses.replace(self.settings.caching, l2_path=str(self.workdir / "l2")),
         )
+        # The replicas run the configuration this harness was given, not the defaults: a benchmark
+        # started with STREAM_APP_OPTIMIZATION__DEVICE=cuda (or -c gpu.toml) gets GPU workers.
+        self.config_path = write_settings(self.settings, self.workdir / "worker.toml")
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -122,11 +129,18 @@ class ServiceHarness:
                 delete_topics(self.settings, list(self.topics.values()))
 
     def worker_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Return the environment a replica runs with: this run's topics and group, plus overrides."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_APP_")}
+        """Return the environment a replica runs with.
+
+        The harness's settings come from the file ``config_path`` (``STREAM_APP_CONFIG``); this
+        process's own ``STREAM_APP_*`` variables are not passed on, since they are already part of
+        those settings. On top come this run's topics, group and state folders, then ``env`` given
+        to the harness, then ``extra``.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         kafka = self.settings.kafka
         env.update(
             {
+                CONFIG_ENV: str(self.config_path),
                 "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                 "STREAM_APP_KAFKA__GROUP_ID": self.group_id,
                 "STREAM_APP_KAFKA__PARTITIONS": str(self.partitions),
@@ -198,8 +212,12 @@ class ServiceHarness:
     # ---- traffic --------------------------------------------------------------------------------
 
     def publisher(self) -> ChunkPublisher:
-        """Open a publisher (recorder) on this run's input topic."""
-        return ChunkPublisher(producer_config(self.settings.kafka), self.settings.kafka.input_topic)
+        """Open a publisher (recorder) on this run's input topic, with the ``[publisher]`` delivery limits."""
+        return ChunkPublisher(
+            producer_config(self.settings.kafka),
+            self.settings.kafka.input_topic,
+            limits=DeliveryLimits.from_settings(self.settings.publisher),
+        )
 
     def tail(self, *, from_beginning: bool = True, stream_id: str | None = None) -> TranscriptTail:
         """Open a reader of this run's output topic."""
