@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.config import Settings
+from stream_app.config.secrets import Secret
 
 _UNSET_DURATION = -1.0  # how `Settings` marks a profile-derived duration the user did not set
 
@@ -25,18 +26,24 @@ def settings_to_toml(settings: Settings) -> str:
     for section in dataclasses.fields(settings):
         values = getattr(settings, section.name)
         lines.append(f"[{section.name}]")
+        names = {item.name for item in dataclasses.fields(values)}
         for item in dataclasses.fields(values):
             value = getattr(values, item.name)
             if item.metadata.get("unit") == "duration" and value == _UNSET_DURATION:
                 continue
+            from_file = f"{item.name}_file" in names and bool(getattr(values, f"{item.name}_file"))
+            if isinstance(value, Secret) and from_file:
+                continue  # the worker reads it from the same file; giving it twice is refused
             lines.append(f"{item.name} = {_toml_value(value, f'{section.name}.{item.name}')}")
         lines.append("")
     return "\n".join(lines)
 
 
 def write_settings(settings: Settings, path: Path) -> Path:
-    """Write ``settings`` to ``path`` as TOML (see `settings_to_toml`) and return the path."""
+    """Write ``settings`` to ``path`` as TOML (see `settings_to_toml`), readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # it may hold secrets given inline
     path.write_text(settings_to_toml(settings), encoding="utf-8")
     return path
 
@@ -54,6 +61,8 @@ def _toml_value(value: Any, key: str) -> str:
         return repr(value)
     if isinstance(value, str):
         return _toml_string(value)
+    if isinstance(value, Secret):
+        return _toml_string(value.reveal())
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v, key) for v in value) + "]"
     raise TypeError(f"{key}: cannot write {type(value).__name__} values to TOML")
