@@ -36,6 +36,7 @@ class Greedy:
     text: str
     avg_logprob: float
     no_speech_prob: float
+    truncated: bool = False  # stopped by the token budget, not by the end-of-text token
 
 
 @dataclass
@@ -86,12 +87,23 @@ class BatchDecoder:
         previous = tokenizer.encode(" " + previous_text.strip()) if previous_text.strip() else []
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=False))
 
-    def decode(self, audios: list[Samples], frames: int, prompts: list[list[int]], language: str) -> DecodedGroup:
+    def decode(
+        self,
+        audios: list[Samples],
+        frames: int,
+        prompts: list[list[int]],
+        language: str,
+        max_new_tokens: int | None = None,
+    ) -> DecodedGroup:
         """Encode the windows at ``frames`` mel frames each and decode them greedily in one call.
 
-        All ``prompts`` must have the same length.
+        All ``prompts`` must have the same length. ``max_new_tokens`` caps each decode (default: the
+        model's 448 tokens in all); a decode that reaches it is marked ``truncated``.
         """
         model = self.model
+        max_length = (
+            model.max_length if max_new_tokens is None else min(model.max_length, len(prompts[0]) + max_new_tokens)
+        )
         tokenizer = self.tokenizer(language)
         contents, features = self._features(audios, frames)
         encoder_output = model.encode(features)
@@ -103,7 +115,7 @@ class BatchDecoder:
             length_penalty=1.0,
             repetition_penalty=1.0,
             no_repeat_ngram_size=0,
-            max_length=model.max_length,
+            max_length=max_length,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -115,7 +127,8 @@ class BatchDecoder:
             tokens = list(result.sequences_ids[0])
             avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-            greedy.append(Greedy(tokens, text, avg_logprob, float(result.no_speech_prob)))
+            truncated = max_new_tokens is not None and len(tokens) >= max_length - len(prompts[0])
+            greedy.append(Greedy(tokens, text, avg_logprob, float(result.no_speech_prob), truncated))
         return DecodedGroup(tokenizer, encoder_output, contents, greedy)
 
     def segments(self, group: DecodedGroup, wanted: list[bool]) -> list[list[Segment]]:

@@ -15,6 +15,7 @@ Pure logic over figures of a decode, so every rule is unit-tested on constructed
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ _WORD = re.compile(r"[^\w']+")
 class DecodeGuards:
     """Thresholds that reject hallucinated, looping, silent or truncated output.
 
-    The first four are Whisper's own defaults. ``loop_repeats`` and ``loop_max_ngram`` define a loop:
-    an n-gram of up to ``loop_max_ngram`` words said ``loop_repeats`` times in a row.
+    The first four are Whisper's own defaults. A loop is an n-gram of up to ``loop_max_ngram`` words
+    said ``loop_repeats`` times in a row, or twice in a row when it has ``loop_long_ngram`` words or
+    more (a sentence said again). A fitted decode may generate ``max_tokens_per_second`` tokens per
+    second of encoder input (plus a few): one that runs into that cap is looping.
     ``min_words_per_voiced_second`` applies to windows with at least ``min_voiced_seconds`` of speech.
     """
 
@@ -49,9 +52,15 @@ class DecodeGuards:
     compression_ratio_threshold: float = 2.4
     temperatures: tuple[float, ...] = (0.0, 0.4)  # one retry at most: bounded cost per window
     loop_repeats: int = 3
-    loop_max_ngram: int = 8
+    loop_long_ngram: int = 5
+    loop_max_ngram: int = 32
+    max_tokens_per_second: float = 10.0
     min_words_per_voiced_second: float = 0.5
     min_voiced_seconds: float = 1.0
+
+    def token_budget(self, seconds: float) -> int:
+        """Tokens a fitted decode of ``seconds`` of encoder input may generate (speech runs below 5 a second)."""
+        return 16 + math.ceil(self.max_tokens_per_second * seconds)
 
     def needs_fallback(self, avg_logprob: float, compression_ratio: float) -> bool:
         """Whisper's rule for re-decoding at the next temperature."""
@@ -70,6 +79,7 @@ class DecodeFigures:
     avg_logprob: float
     no_speech_prob: float
     voiced_seconds: float  # speech Silero VAD found in the window
+    truncated: bool = False  # the decode ran into its token budget instead of ending
 
     @property
     def words(self) -> list[str]:
@@ -82,19 +92,22 @@ class DecodeFigures:
         return get_compression_ratio(self.text) if self.text.strip() else 0.0
 
 
-def repeated_ngram(words: Sequence[str], repeats: int, max_ngram: int) -> tuple[str, ...] | None:
+def repeated_ngram(
+    words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0
+) -> tuple[str, ...] | None:
     """Return the first n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row, or None.
 
-    ``net net net`` is a 1-gram said three times; ``the end of the end of the end of`` a 3-gram.
+    ``net net net`` is a 1-gram said three times. With ``long_ngram`` > 0, an n-gram of at least that
+    many words said twice in a row counts too (a sentence decoded twice).
     """
     if repeats < 2:
         raise ValueError(f"a loop needs at least two repeats, got {repeats}")
     count = len(words)
-    for size in range(1, max_ngram + 1):
-        span = size * repeats
-        for start in range(count - span + 1):
+    for size in range(1, min(max_ngram, count // 2) + 1):
+        needed = 2 if long_ngram and size >= long_ngram else repeats
+        for start in range(count - size * needed + 1):
             gram = tuple(words[start : start + size])
-            if all(tuple(words[start + k * size : start + (k + 1) * size]) == gram for k in range(1, repeats)):
+            if all(tuple(words[start + k * size : start + (k + 1) * size]) == gram for k in range(1, needed)):
                 return gram
     return None
 
@@ -105,7 +118,8 @@ def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards) -> str
     The checks run in the order of ``FALLBACK_REASONS``; the first that fails names the reason.
     """
     words = figures.words
-    if repeated_ngram(words, guards.loop_repeats, guards.loop_max_ngram) is not None:
+    loop = repeated_ngram(words, guards.loop_repeats, guards.loop_max_ngram, long_ngram=guards.loop_long_ngram)
+    if figures.truncated or loop is not None:
         return "repetition"
     if figures.compression_ratio > guards.compression_ratio_threshold:
         return "compression_ratio"

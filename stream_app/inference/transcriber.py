@@ -30,7 +30,14 @@ from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from stream_app.inference.buffers import HOP_LENGTH, N_FFT, N_FRAMES, FeatureBufferPool
-from stream_app.inference.context import FULL_CONTEXT, EncoderContext, content_frames, group_by
+from stream_app.inference.context import (
+    DEFAULT_CONTEXT,
+    FRAMES_PER_SECOND,
+    FULL_CONTEXT,
+    EncoderContext,
+    content_frames,
+    group_by,
+)
 from stream_app.inference.decode import BatchDecoder, Segment
 from stream_app.inference.exceptions import ModelNotFound
 from stream_app.inference.guards import (
@@ -95,7 +102,7 @@ class WhisperTranscriber:
             vad: Gate windows with Silero VAD.
             vad_options: Silero settings; faster-whisper's defaults with a 500 ms minimum silence.
             guards: Decoding thresholds.
-            context: The batched path's encoder input length (default: the full 30 s).
+            context: The batched path's encoder input length (default: fitted, 1.5 s margin).
             reuse_buffers: Compute the batched path's features in per-thread arrays kept between
                 calls (bit-identical results); False allocates afresh per window, as faster-whisper
                 does (``bench memory`` compares the two).
@@ -110,7 +117,7 @@ class WhisperTranscriber:
         self.vad = vad
         self.vad_options = vad_options or VadOptions(min_silence_duration_ms=500)
         self.guards = guards or DecodeGuards()
-        self.context = context or FULL_CONTEXT
+        self.context = context or DEFAULT_CONTEXT
         self._model = WhisperModel(
             str(model_path),
             device=device,
@@ -124,12 +131,12 @@ class WhisperTranscriber:
         extractor = self._model.feature_extractor
         reusable = (extractor.n_fft, extractor.hop_length, extractor.nb_max_frames) == (N_FFT, HOP_LENGTH, N_FRAMES)
         buffers = FeatureBufferPool(extractor.mel_filters) if reuse_buffers and reusable else None
-        self._decoder = BatchDecoder(self._model, beam_size=beam_size, buffers=buffers)
+        self.decoder = BatchDecoder(self._model, beam_size=beam_size, buffers=buffers)
 
     @property
     def reuses_buffers(self) -> bool:
         """Whether the batched path computes features in reused per-thread arrays."""
-        return self._decoder.buffers is not None
+        return self.decoder.buffers is not None
 
     @property
     def is_multilingual(self) -> bool:
@@ -182,9 +189,9 @@ class WhisperTranscriber:
             else:
                 batched.append(_Pending(i, job, samples, voiced))
         if batched:
-            tokenizer = self._decoder.tokenizer(self.language or "en")
+            tokenizer = self.decoder.tokenizer(self.language or "en")
             for item in batched:
-                item.prompt = self._decoder.prompt(tokenizer, item.job.prompt)
+                item.prompt = self.decoder.prompt(tokenizer, item.job.prompt)
             full = self._fitted_pass(batched, context, results, started) if context.fitted else batched
             self._full_pass(full, results, started)
         return [r for r in results if r is not None]
@@ -202,18 +209,21 @@ class WhisperTranscriber:
         """Decode with fitted context; keep what passes the guards, return the windows to re-run in full."""
         rerun: list[_Pending] = []
         for frames, group in self._groups(items, context):
-            decoded = self._decoder.decode(
-                [g.samples for g in group], frames, [g.prompt for g in group], self.language or "en"
+            budget = self.guards.token_budget(frames / FRAMES_PER_SECOND)
+            decoded = self.decoder.decode(
+                [g.samples for g in group], frames, [g.prompt for g in group], self.language or "en", budget
             )
             wanted = []
             for item, greedy in zip(group, decoded.greedy, strict=True):
-                figures = DecodeFigures(greedy.text, greedy.avg_logprob, greedy.no_speech_prob, item.voiced_seconds)
+                figures = DecodeFigures(
+                    greedy.text, greedy.avg_logprob, greedy.no_speech_prob, item.voiced_seconds, greedy.truncated
+                )
                 item.fallback = context_fallback_reason(figures, self.guards)
                 if item.fallback is not None:
                     CONTEXT_FALLBACKS.labels(item.fallback).inc()
                     rerun.append(item)
                 wanted.append(item.fallback is None)
-            segments = self._decoder.segments(decoded, wanted)
+            segments = self.decoder.segments(decoded, wanted)
             for item, keep, item_segments in zip(group, wanted, segments, strict=True):
                 if keep:
                     results[item.index] = self._summarise(item, item_segments, started, len(group), frames)
@@ -223,14 +233,14 @@ class WhisperTranscriber:
         """Decode with the full 30 s context; a decode failing Whisper's rule is re-decoded with temperature."""
         retry = len(self.guards.temperatures) > 1
         for frames, group in self._groups(items, FULL_CONTEXT):
-            decoded = self._decoder.decode(
+            decoded = self.decoder.decode(
                 [g.samples for g in group], frames, [g.prompt for g in group], self.language or "en"
             )
             wanted = [
                 not (retry and self.guards.needs_fallback(g.avg_logprob, get_compression_ratio(g.text)))
                 for g in decoded.greedy
             ]
-            segments = self._decoder.segments(decoded, wanted)
+            segments = self.decoder.segments(decoded, wanted)
             for item, keep, item_segments in zip(group, wanted, segments, strict=True):
                 if keep:
                     result = self._summarise(item, item_segments, started, len(group), frames)

@@ -116,7 +116,9 @@ class Watchdog:
                 heapq.heappop(self._deadlines)
                 job = task.job
                 reason = f"stream {job.stream_id!r} window {job.window_index} ran past {self.task_timeout} s"
-                if settle(task.future, exc=InferenceTimeout(reason)):
-                    log.warning("inference timed out for %s/%s", job.stream_id, job.window_index)
-                    if self._on_timeout is not None:
-                        self._on_timeout(task)
+                if task.future.done():
+                    continue
+                if self._on_timeout is not None:  # told first, so that whoever sees the failure sees it counted
+                    self._on_timeout(task)
+                settle(task.future, exc=InferenceTimeout(reason))
+                log.warning("inference timed out for %s/%s", job.stream_id, job.window_index)
