@@ -22,6 +22,8 @@ BENCHMARKS = {
     "precision": "real-time factor, WER and memory per model and precision, adaptive mode",
     "cache": "repeated content: hit rate, per-tier look-up latency, repeat speed-up",
     "memory": "batched path with reused vs freshly allocated feature buffers: traced allocations, RSS",
+    "context": "fitted vs full encoder context on the same live windows: decode time, WER, fallbacks",
+    "replicas": "model replicas x CTranslate2 threads on the same short windows: throughput, latency",
 }
 
 
