@@ -121,8 +121,8 @@ class OptimizationSettings:
     adaptive_logprob_threshold: float = -0.8
     memory_budget: int = _size("512MB")
     model_cache_dir: str = "~/.cache/stream-app/models"
-    encoder_context: str = _choice("full", "fitted", "full")  # fitted: encoder input sized to the window
-    context_margin: float = _duration("1s")  # fitted: padding after the window's audio
+    encoder_context: str = _choice("fitted", "fitted", "full")  # fitted: encoder input sized to the window
+    context_margin: float = _duration("1500ms")  # fitted: padding after the window's audio
     context_bucket: float = _duration("1s", minimum=0.01)  # fitted: input lengths rounded up to a multiple
 
 
