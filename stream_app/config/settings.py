@@ -118,7 +118,13 @@ PROFILES: dict[str, tuple[float, float, float]] = {
 
 @dataclass(frozen=True)
 class ParallelSettings:
-    """The inference pool: how many workers, how they batch, and how long a window may take."""
+    """The inference pool: how many model replicas, how they batch, and how long a window may take.
+
+    ``max_workers`` is the number of model replicas, each a separately loaded model with its own
+    CTranslate2 threads (on CUDA one per device index, round robin over the visible GPUs); the load
+    balancer picks one per window. ``intra_threads`` 0 shares the CPU cores among the replicas.
+    ``gpu_memory_per_worker`` is what the adaptive balancer scores each CUDA replica's memory against.
+    """
 
     max_workers: int = _int(1, minimum=1, maximum=64)
     task_queue_size: int = _int(1000, minimum=1)
@@ -133,7 +139,11 @@ class ParallelSettings:
 
 @dataclass(frozen=True)
 class OptimizationSettings:
-    """Which model runs where, at which precision, within which memory budget."""
+    """Which model runs where, at which precision, within which memory budget, with which encoder context.
+
+    ``encoder_context = "fitted"`` gives the encoder each window's frames plus ``context_margin``
+    (rounded up to ``context_bucket``) instead of 30 s; a decode that trips a guard is re-run in full.
+    """
 
     model: str = "tiny.en"
     device: str = _choice("cpu", "cpu", "cuda", "auto")
@@ -145,6 +155,9 @@ class OptimizationSettings:
     memory_budget: int = _size("512MB")
     model_cache_dir: str = "~/.cache/stream-app/models"
     model_roots: tuple[str, ...] = _paths()  # folders a live switch may load models from (besides the registry)
+    encoder_context: str = _choice("fitted", "fitted", "full")  # fitted: encoder input sized to the window
+    context_margin: float = _duration("1500ms")  # fitted: padding after the window's audio
+    context_bucket: float = _duration("1s", minimum=0.01)  # fitted: input lengths rounded up to a multiple
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 faster-whisper's ``FeatureExtractor`` allocates about a dozen arrays per window (padded audio,
 frames, spectrum, magnitudes, mel, log) and the batched path then pads each window's features
-to 3000 frames and stacks them: roughly 25 MB of short-lived numpy memory per 30 s window. Here
+to the encoder's input length (3000 frames, or fewer with a fitted context) and stacks them:
+roughly 25 MB of short-lived numpy memory per 30 s window. Here
 the same arithmetic, in the same order and memory layouts, writes into arrays a thread keeps
 between calls, so the results are bit-identical and a warm thread allocates nothing per window.
 """
@@ -46,7 +47,7 @@ class FeatureBuffers:
         self.spectrum: Complex64Array = np.empty((0, N_FFT // 2 + 1), np.complex64)
         self.magnitudes: Float32Array = np.empty((0, N_FFT // 2 + 1), np.float32)
         self.mel: Float32Array = np.empty(0, np.float32)
-        self.batch: Float32Array = np.empty((0, self.n_mels, N_FRAMES), np.float32)
+        self.batch: Float32Array = np.empty(0, np.float32)  # flat: viewed as [size, n_mels, frames]
 
     def log_mel(self, waveform: Float32Array) -> Float32Array:
         """``FeatureExtractor(waveform)`` bit for bit: the [n_mels, frames] log-mel, a view into a buffer.
@@ -96,19 +97,21 @@ class FeatureBuffers:
         staged[edge + padded :] = body[padded - 2 : padded - 2 - edge : -1]
         return staged
 
-    def batch_view(self, size: int) -> Float32Array:
-        """Return a C-contiguous [size, n_mels, 3000] slice of the batch buffer (contents undefined)."""
-        self.batch = _grown(self.batch, size)  # type: ignore[assignment]
-        return self.batch[:size]
+    def batch_view(self, size: int, frames: int = N_FRAMES) -> Float32Array:
+        """Return a C-contiguous [size, n_mels, frames] view of the batch buffer (contents undefined)."""
+        needed = size * self.n_mels * frames
+        if self.batch.shape[0] < needed:
+            self.batch = np.empty(max(needed, self.batch.shape[0] * 3 // 2), np.float32)
+        return self.batch[:needed].reshape(size, self.n_mels, frames)
 
     def write_features(self, batch: Float32Array, index: int, waveform: Float32Array) -> int:
-        """Put one window's log-mel, zero-padded to 3000 frames, in ``batch[index]``; return its content frames.
+        """Put one window's log-mel, zero-padded to the batch's frames, in ``batch[index]``; return its content frames.
 
         Content frames are the log-mel's frames less one, as ``WhisperModel.generate_segments`` counts them.
         """
         mel = self.log_mel(waveform)
         content = int(mel.shape[-1]) - 1
-        used = min(content, N_FRAMES)
+        used = min(content, int(batch.shape[-1]))
         batch[index, :, :used] = mel[:, :used]
         batch[index, :, used:] = 0.0
         return content

@@ -1,12 +1,16 @@
 """The inference engine: the active model's pool, the cache in front of it, adaptive precision, live switching.
 
 This is what the worker, batch jobs and benchmarks call. One engine per process:
-- ``transcribe`` sends a window to the pool of the *active* model (cache look-up first).
+- ``transcribe`` looks the window up in the cache (in a thread, off the event loop) and sends a miss
+  to the pool of the *active* model, whose replicas (``parallel.max_workers``) the balancer
+  chooses among; the fresh result is stored (in a thread too).
 - With adaptive precision on, a result that the `EscalationRule` finds too unsure is re-run at the
   next precision up to the ceiling; the result records the precision that made it and where it
   started (``escalated_from``). At most one re-run per window, so the extra cost is bounded.
 - ``switch`` loads the new model beside the old one, makes it active for new windows, lets windows
   already queued finish on the old pool, then closes that pool and retires the old model.
+- ``stalled`` / ``oldest_call_seconds`` tell a health check that a model call hangs past
+  ``parallel.task_timeout``.
 """
 
 from __future__ import annotations
@@ -22,20 +26,18 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from stream_app.cache import TranscriptCache, build_cache, cache_key
+from stream_app.cache import TranscriptCache, build_cache
 from stream_app.config import Settings
 from stream_app.inference.pool import InferencePool, PoolClosed
 from stream_app.inference.precision import EscalationRule, next_precision
-from stream_app.inference.registry import ModelKey, ModelRegistry, model_key, transcriber_registry
-from stream_app.inference.transcriber import WhisperTranscriber
+from stream_app.inference.registry import ModelKey, ModelRegistry, model_key
+from stream_app.inference.replicas import ModelReplicas, replicas_registry
 from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
 
 SWITCH_RETRIES = 3  # a window that raced a live switch is resubmitted to the newly active model
-
-# Bump when a change alters what a cached window result would contain (decoding options, word timing).
-CODE_VERSION = "1"
 
 ESCALATIONS = Counter(
     "stream_app_precision_escalations_total", "Windows re-run at a higher precision", ["from_precision", "to"]
@@ -46,22 +48,9 @@ ACTIVE_MODEL = Gauge(
 )
 
 
-class _CacheAdapter:
-    """Give the pool the ``get``/``put`` it expects, backed by the tiered cache."""
-
-    def __init__(self, cache: TranscriptCache) -> None:
-        self._cache = cache
-
-    def get(self, key: str, window_start: float) -> WindowTranscript | None:
-        return self._cache.lookup(key, window_start=window_start)
-
-    def put(self, key: str, value: WindowTranscript, window_start: float) -> None:
-        self._cache.store(key, value, window_start=window_start)
-
-
 @dataclasses.dataclass
 class _Serving:
-    """One loaded model with its pool, and the registry reference that keeps it loaded."""
+    """One loaded model's replicas with their pool, and the registry reference that keeps them loaded."""
 
     key: ModelKey
     pool: InferencePool
@@ -75,13 +64,22 @@ class InferenceEngine:
         self,
         settings: Settings,
         *,
-        registry: ModelRegistry[WhisperTranscriber] | None = None,
+        registry: ModelRegistry[ModelReplicas] | None = None,
         cache: TranscriptCache | None = None,
         use_cache: bool = True,
     ) -> None:
+        """Prepare an engine; nothing loads until ``start``.
+
+        Args:
+            settings: The configuration (model, precision, replicas, pool, cache, thresholds).
+            registry: Where models are loaded (default: the configured replicas within the memory budget).
+            cache: The transcript cache (default: built from ``settings.caching``).
+            use_cache: False runs without any cache (benchmarks).
+        """
         self.settings = settings
-        self.registry = registry or transcriber_registry(settings)
+        self.registry = registry or replicas_registry(settings)
         self.cache = cache if cache is not None else (build_cache(settings.caching) if use_cache else None)
+        self._windows = WindowCache(self.cache, settings) if self.cache is not None else None
         self._rule = EscalationRule(
             logprob_threshold=settings.optimization.adaptive_logprob_threshold,
             compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
@@ -153,7 +151,7 @@ class InferenceEngine:
         for _ in range(SWITCH_RETRIES):
             key = self.active
             try:
-                result = await self._pool(key).transcribe_async(job)
+                result = await self._transcribe_on(key, job)
                 break
             except PoolClosed:
                 if self.active == key:
@@ -165,20 +163,59 @@ class InferenceEngine:
         if higher is None:
             return result
         ESCALATIONS.labels(key.precision, higher.precision).inc()
-        serving = await asyncio.to_thread(self._serve, higher)
-        better = await serving.pool.transcribe_async(job)
+        await asyncio.to_thread(self._serve, higher)
+        better = await self._transcribe_on(higher, job)
         return dataclasses.replace(better, escalated_from=key.precision)
 
     def transcribe_blocking(self, job: WindowJob) -> WindowTranscript:
         """Transcribe like `transcribe`, from a thread outside an event loop (batch jobs, benchmarks)."""
         key = self.active
-        result = self._pool(key).submit(job).result()
+        result = self._transcribe_blocking_on(key, job)
         higher = self._escalation_target(key, result)
         if higher is None:
             return result
         ESCALATIONS.labels(key.precision, higher.precision).inc()
-        better = self._serve(higher).pool.submit(job).result()
+        self._serve(higher)
+        better = self._transcribe_blocking_on(higher, job)
         return dataclasses.replace(better, escalated_from=key.precision)
+
+    async def _transcribe_on(self, key: ModelKey, job: WindowJob) -> WindowTranscript:
+        """Return the cached transcript of ``job`` on ``key``, or a fresh one from its pool (then stored)."""
+        windows = self._windows
+        if windows is not None:
+            hit = await asyncio.to_thread(windows.lookup, key, job)
+            if hit is not None:
+                return hit
+        result = await self._pool(key).transcribe_async(job)
+        if windows is not None:
+            await asyncio.to_thread(windows.store, key, job, result)
+        return result
+
+    def _transcribe_blocking_on(self, key: ModelKey, job: WindowJob) -> WindowTranscript:
+        windows = self._windows
+        hit = windows.lookup(key, job) if windows is not None else None
+        if hit is not None:
+            return hit
+        result = self._pool(key).submit(job).result()
+        if windows is not None:
+            windows.store(key, job, result)
+        return result
+
+    # ---- health ---------------------------------------------------------------------------------
+
+    def oldest_call_seconds(self) -> float:
+        """Seconds the longest-running model call in progress has run, over every served model (0: none)."""
+        with self._lock:
+            pools = [entry.pool for entry in self._serving.values()]
+        return max((pool.oldest_call_seconds() for pool in pools), default=0.0)
+
+    def stalled(self) -> bool:
+        """Whether a model call has run past ``parallel.task_timeout`` and is still running (a hung call).
+
+        The timed-out window already failed; the thread inside CTranslate2 cannot be interrupted,
+        so a replica that stays stalled should be restarted.
+        """
+        return self.oldest_call_seconds() > self.settings.parallel.task_timeout
 
     def _escalation_target(self, key: ModelKey, result: WindowTranscript) -> ModelKey | None:
         opt = self.settings.optimization
@@ -241,14 +278,13 @@ class InferenceEngine:
         if existing is not None:
             return existing
         stack = contextlib.ExitStack()
-        transcriber = stack.enter_context(self.registry.acquire(key))
+        replicas = stack.enter_context(self.registry.acquire(key))
         pool = InferencePool(
-            transcriber,
+            list(replicas.transcribers),
             self.settings.parallel,
             name=str(key),
-            cache=_CacheAdapter(self.cache) if self.cache is not None else None,
-            key_fn=self._key_fn(key) if self.cache is not None else None,
             memory_budget=self.settings.optimization.memory_budget,
+            gpu_indexes=replicas.gpu_indexes,
         )
         entry = _Serving(key, pool, stack)
         with self._lock:
@@ -260,25 +296,3 @@ class InferenceEngine:
             stack.close()
             return raced
         return entry
-
-    def _key_fn(self, key: ModelKey) -> Callable[[WindowJob], str]:
-        streaming = self.settings.streaming
-        options = {
-            "beam_size": streaming.beam_size,
-            "vad": streaming.vad,
-            "no_speech_threshold": streaming.no_speech_threshold,
-            "log_prob_threshold": streaming.log_prob_threshold,
-            "compression_ratio_threshold": streaming.compression_ratio_threshold,
-        }
-
-        def key_for(job: WindowJob) -> str:
-            return cache_key(
-                job.samples,
-                model=key.model,
-                precision=key.precision,
-                language=streaming.language,
-                options=options,
-                code_version=CODE_VERSION,
-            )
-
-        return key_for

@@ -1,39 +1,30 @@
-"""The inference pool: threads that micro-batch windows of many streams into shared model calls.
+"""The inference pool: threads that micro-batch windows of many streams into calls on model replicas.
 
-Jobs enter one bounded priority queue per replica (a replica is one loaded model, e.g. one per
-device); the load balancer picks the replica. A worker thread takes the most urgent job, gathers
-more ready jobs for up to ``max_wait`` seconds (``max_batch`` at most) and makes one batched call.
+A replica is one loaded model (`stream_app.inference.replicas`); the load balancer picks the replica
+whose queue a job joins (`JobQueue`, bounded, by priority). Each replica has its own worker threads;
+a worker takes the most urgent job, gathers more ready jobs for up to ``max_wait`` seconds
+(``max_batch`` at most, fewer near the memory budget) and makes one batched call.
 
 Guarantees callers rely on:
-- Backpressure: at most ``task_queue_size`` jobs wait in all queues together. ``submit`` then blocks
-  (or raises :class:`PoolSaturated` when built with ``block_when_full=False``); ``is_saturated()`` and
-  ``wait_for_capacity()`` let a consumer pause instead of growing memory.
-- Order: within one priority, jobs run first-in first-out per replica. With several workers the
+- Backpressure and order: see `stream_app.inference.scheduling`. With several workers the
   *completion* order may differ, so a caller that needs a stream's results in order awaits that
   stream's futures in the order it submitted them (what the streaming agent does).
-- Timeout: ``task_timeout`` counts from the moment a worker takes the job into a model call (queue
-  time is bounded by backpressure instead). A job past it fails with :class:`InferenceTimeout` and is
-  abandoned: its late result is dropped. The model call itself cannot be interrupted.
+- Timeout: see `stream_app.inference.watchdog`; ``stalled()`` says a call is stuck past it.
 - Fault isolation: a failed batched call is retried job by job, so a poisoned window fails only its
   own future (:class:`InferenceFailed`) and the pool goes on serving.
-- Cache: with ``cache`` and ``key_fn`` given, a worker asks ``cache.get(key, job.start)`` before the
-  model call and stores fresh results with ``cache.put(key, value, job.start)``; a job whose key is
-  ``None`` bypasses the cache. Cache errors are logged and ignored (the model answers instead).
+
+The pool knows nothing of caching: the engine looks a window up before it submits it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import heapq
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from stream_app.config.settings import ParallelSettings
 from stream_app.inference.balancer import LoadBalancer, Strategy, WorkerStats
@@ -46,60 +37,34 @@ from stream_app.inference.batching import (
     gather_batch,
     run_isolated,
 )
-from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.pool_metrics import PoolMetrics, ResourceProbe, default_metrics
+from stream_app.inference.scheduling import JobQueue, PoolClosed, PoolError, PoolSaturated, Task
 from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.watchdog import InferenceTimeout, Watchdog, settle
+
+__all__ = [
+    "InferenceFailed",
+    "InferencePool",
+    "InferenceTimeout",
+    "PoolClosed",
+    "PoolError",
+    "PoolSaturated",
+]
 
 log = logging.getLogger(__name__)
 
 EWMA_ALPHA = 0.3
 
 
-class PoolError(InferenceError):
-    """Base of the inference pool's errors."""
-
-
-class PoolSaturated(PoolError):
-    """The queue is full and the caller asked not to wait (or its wait ran out)."""
-
-
-class PoolClosed(PoolError):
-    """The pool is closed and takes no more jobs."""
-
-
-class InferenceTimeout(PoolError):
-    """The job ran past ``task_timeout`` and was abandoned."""
-
-
 class InferenceFailed(PoolError):
     """The model failed on this job (alone, after the batched call failed); ``reason`` says why."""
 
     def __init__(self, job: WindowJob, reason: str) -> None:
+        """Name the stream and window that failed."""
         super().__init__(f"stream {job.stream_id!r} window {job.window_index}: {reason}")
         self.stream_id = job.stream_id
         self.window_index = job.window_index
         self.reason = reason
-
-
-class TranscriptCache(Protocol):
-    """The two calls the pool makes on a cache placed in front of the model."""
-
-    def get(self, key: str, window_start: float) -> WindowTranscript | None:
-        """Return the stored transcript re-timed to ``window_start``, or ``None``."""
-        ...
-
-    def put(self, key: str, value: WindowTranscript, window_start: float) -> None:
-        """Store a transcript made for a window starting at ``window_start``."""
-        ...
-
-
-@dataclass(order=True)
-class _Task:
-    priority: int
-    seq: int
-    job: WindowJob = field(compare=False)
-    future: Future[WindowTranscript] = field(compare=False)
-    submitted_at: float = field(compare=False)
 
 
 @dataclass
@@ -107,7 +72,6 @@ class _Replica:
     index: int
     transcriber: BatchTranscriber
     gpu_index: int | None
-    queue: list[_Task] = field(default_factory=list)
     in_flight: int = 0
     ewma_seconds: float = 0.0
 
@@ -122,12 +86,21 @@ class InferencePool:
         *,
         name: str = "default",
         block_when_full: bool = True,
-        cache: TranscriptCache | None = None,
-        key_fn: Callable[[WindowJob], str | None] | None = None,
         metrics: PoolMetrics | None = None,
         memory_budget: int = 0,
         gpu_indexes: Sequence[int | None] | None = None,
     ) -> None:
+        """Start the worker threads: ``inter_threads`` per replica, ``max_workers`` at least in all.
+
+        Args:
+            replicas: One model, or one per replica; worker ``i`` serves replica ``i % len(replicas)``.
+            parallel: Queue bound, batching, timeout, balancing strategy and thread counts.
+            name: The pool's label in metrics and thread names.
+            block_when_full: What ``submit`` does on a full queue by default (wait, or raise).
+            metrics: Where to export figures (default: the process-wide registry).
+            memory_budget: Process memory the batches must stay under (0: none).
+            gpu_indexes: Each replica's CUDA device, for GPU memory scoring (None on CPU).
+        """
         transcribers = [replicas] if not isinstance(replicas, Sequence) else list(replicas)
         if not transcribers:
             raise ValueError("the pool needs at least one transcriber")
@@ -135,22 +108,17 @@ class InferencePool:
         self.name = name
         self._replicas = [_Replica(i, t, gpus[i]) for i, t in enumerate(transcribers)]
         self._policy = BatchPolicy(parallel.max_batch, parallel.max_wait)
-        self._capacity = parallel.task_queue_size
-        self._task_timeout = parallel.task_timeout
         self._block = block_when_full
         self._balancer = LoadBalancer(_strategy(parallel.load_balancing))
         self._probe = ResourceProbe(memory_budget, parallel.gpu_memory_per_worker)
-        self._cache = cache if key_fn is not None else None
-        self._key_fn = key_fn
         self._metrics = metrics if metrics is not None else default_metrics()
-        self._cond = threading.Condition()
-        self._pending = 0
-        self._seq = itertools.count()
-        self._closed = False
+        self._queue = JobQueue(len(self._replicas), parallel.task_queue_size, name)
+        self._watchdog = Watchdog(
+            parallel.task_timeout, name=name, on_timeout=lambda _: self._metrics.timeouts.labels(name).inc()
+        )
         self._warm = False
-        self._deadlines: list[tuple[float, int, _Task]] = []
-        self._watch = threading.Condition()
-        threads = max(parallel.max_workers, len(self._replicas))
+        count = max(parallel.max_workers, len(self._replicas) * parallel.inter_threads)
+        self._live_workers = count
         self._threads = [
             threading.Thread(
                 target=self._work,
@@ -158,10 +126,9 @@ class InferencePool:
                 name=f"inference-{name}-{i}",
                 daemon=True,
             )
-            for i in range(threads)
+            for i in range(count)
         ]
-        self._watchdog = threading.Thread(target=self._watch_deadlines, name=f"inference-{name}-watchdog", daemon=True)
-        for thread in [*self._threads, self._watchdog]:
+        for thread in self._threads:
             thread.start()
 
     # ---- submission -------------------------------------------------------------------------
@@ -175,28 +142,22 @@ class InferencePool:
         the pool's ``block_when_full``), raises :class:`PoolSaturated` at once.
         """
         wait = self._block if block is None else block
-        future: Future[WindowTranscript] = Future()
-        with self._cond:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while True:
-                if self._closed:
-                    raise PoolClosed(f"pool {self.name!r} is closed")
-                if self._pending < self._capacity:
-                    break
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if not wait or (remaining is not None and remaining <= 0):
-                    self._metrics.rejected.labels(self.name).inc()
-                    raise PoolSaturated(f"pool {self.name!r} has {self._pending} jobs queued (limit {self._capacity})")
-                self._cond.wait(remaining)
-            index = self._balancer.choose(self._stats_locked())
-            replica = self._replicas[index]
-            task = _Task(int(job.priority), next(self._seq), job, future, time.monotonic())
-            heapq.heappush(replica.queue, task)
-            self._pending += 1
-            self._cond.notify_all()
-            stats = self._replica_stats(replica)
+        chosen: list[_Replica] = []
+
+        def choose() -> int:
+            index = self._balancer.choose([self._replica_stats(r) for r in self._replicas])
+            chosen.append(self._replicas[index])
+            return index
+
+        try:
+            task = self._queue.put(job, choose, wait=wait, timeout=timeout)
+        except PoolSaturated:
+            self._metrics.rejected.labels(self.name).inc()
+            raise
+        with self._queue.cond:
+            stats = self._replica_stats(chosen[0])
         self._metrics.export_worker(self.name, stats)
-        return future
+        return task.future
 
     async def submit_async(self, job: WindowJob) -> asyncio.Future[WindowTranscript]:
         """Queue a job without blocking the event loop; waits (asynchronously) while the pool is full.
@@ -216,67 +177,69 @@ class InferencePool:
 
     def is_saturated(self) -> bool:
         """Whether the queue is full: a consumer should pause until ``wait_for_capacity`` returns."""
-        with self._cond:
-            return self._pending >= self._capacity
+        return self._queue.is_saturated()
 
     def wait_for_capacity(self, timeout: float | None = None) -> bool:
         """Block until a job can be queued (or the pool closed); ``False`` when ``timeout`` ran out."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._closed or self._pending < self._capacity, timeout)
+        return self._queue.wait_for_capacity(timeout)
 
     @property
     def queued(self) -> int:
         """Jobs waiting in all queues."""
-        with self._cond:
-            return self._pending
+        return self._queue.pending
 
     def stats(self) -> list[WorkerStats]:
         """Return a snapshot of every replica's load (what the balancer and the metrics see)."""
-        with self._cond:
-            return self._stats_locked()
+        with self._queue.cond:
+            return [self._replica_stats(r) for r in self._replicas]
+
+    def oldest_call_seconds(self) -> float:
+        """Seconds the longest-running model call in progress has run (0 when none runs)."""
+        return self._watchdog.oldest_call_seconds()
+
+    def stalled(self) -> bool:
+        """Whether a model call has run past ``task_timeout`` and is still running (a hung call)."""
+        return self._watchdog.stalled()
 
     # ---- shutdown ---------------------------------------------------------------------------
 
     def close(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
         """Stop taking jobs; queued jobs still run unless ``cancel_pending``; ``wait`` joins the workers."""
-        with self._cond:
-            self._closed = True
-            if cancel_pending:
-                for replica in self._replicas:
-                    for task in replica.queue:
-                        task.future.cancel()
-                    replica.queue.clear()
-                self._pending = 0
-            self._cond.notify_all()
+        self._queue.close(cancel_pending=cancel_pending)
         if wait:
             for thread in self._threads:
                 thread.join()
-        with self._watch:
-            self._watch.notify_all()
-        if wait:
-            self._watchdog.join()
 
     def __enter__(self) -> InferencePool:
+        """Use the pool in a ``with`` block that closes it."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the pool, letting queued jobs finish."""
         self.close(wait=True)
 
     # ---- workers ----------------------------------------------------------------------------
 
     def _work(self, replica: _Replica) -> None:
-        while True:
-            first = self._take(replica, None)
-            if first is None:
-                return
-            batch = gather_batch(first, lambda t: self._take(replica, t), self._memory_policy())
-            try:
-                self._run(replica, batch)
-                self._warm = True  # the one-off working memory is now part of the measured RSS
-            except Exception as exc:  # a bug here must not kill the worker thread
-                log.exception("inference worker %s failed on a batch", replica.index)
-                for task in batch:
-                    _settle(task.future, exc=InferenceFailed(task.job, f"{type(exc).__name__}: {exc}"))
+        try:
+            while True:
+                first = self._queue.take(replica.index, None)
+                if first is None:
+                    return
+                batch = gather_batch(first, lambda t: self._queue.take(replica.index, t), self._memory_policy())
+                try:
+                    self._run(replica, batch)
+                    self._warm = True  # the one-off working memory is now part of the measured RSS
+                except Exception as exc:  # a bug here must not kill the worker thread
+                    log.exception("inference worker %s failed on a batch", replica.index)
+                    for task in batch:
+                        settle(task.future, exc=InferenceFailed(task.job, f"{type(exc).__name__}: {exc}"))
+        finally:
+            with self._queue.cond:
+                self._live_workers -= 1
+                last = self._live_workers == 0
+            if last:  # the last worker out stops the watchdog: no call can still be running
+                self._watchdog.close()
 
     def _memory_policy(self) -> BatchPolicy:
         """Shrink the batch when the process nears its memory budget (each window costs working memory)."""
@@ -287,42 +250,22 @@ class InferencePool:
             return self._policy
         return BatchPolicy(limit, self._policy.max_wait)
 
-    def _take(self, replica: _Replica, timeout: float | None) -> _Task | None:
-        """Pop the most urgent live job; wait up to ``timeout`` s (``None``: until one comes or close)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                while replica.queue:
-                    task = heapq.heappop(replica.queue)
-                    self._pending -= 1
-                    self._cond.notify_all()
-                    if task.future.set_running_or_notify_cancel():
-                        return task
-                if self._closed:
-                    return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-
-    def _run(self, replica: _Replica, batch: list[_Task]) -> None:
+    def _run(self, replica: _Replica, batch: list[Task]) -> None:
         now = time.monotonic()
         for task in batch:
             self._metrics.queue_wait_seconds.labels(self.name).observe(now - task.submitted_at)
-            self._track(task, now + self._task_timeout)
-        todo = [task for task in batch if not self._answer_from_cache(task)]
-        if not todo:
-            return
-        with self._cond:
-            replica.in_flight += len(todo)
+        with self._queue.cond:
+            replica.in_flight += len(batch)
+        call = self._watchdog.call_started(batch)
         started = time.monotonic()
         try:
-            outcomes = run_isolated(replica.transcriber, [task.job for task in todo])
+            outcomes = run_isolated(replica.transcriber, [task.job for task in batch])
         finally:
+            self._watchdog.call_ended(call)
             elapsed = time.monotonic() - started
-            with self._cond:
-                replica.in_flight -= len(todo)
-                per_job = elapsed / len(todo)
+            with self._queue.cond:
+                replica.in_flight -= len(batch)
+                per_job = elapsed / len(batch)
                 replica.ewma_seconds = (
                     per_job
                     if replica.ewma_seconds == 0
@@ -330,90 +273,26 @@ class InferencePool:
                 )
                 stats = self._replica_stats(replica)
             worker = str(replica.index)
-            self._metrics.batch_size.labels(self.name, worker).observe(len(todo))
+            self._metrics.batch_size.labels(self.name, worker).observe(len(batch))
             self._metrics.inference_seconds.labels(self.name, worker).observe(elapsed)
             self._metrics.export_worker(self.name, stats)
-        for task, outcome in zip(todo, outcomes, strict=True):
+        for task, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, JobFailure):
                 self._metrics.errors.labels(self.name, worker).inc()
-                log.warning(
-                    "inference failed for %s/%s: %s",
-                    task.job.stream_id,
-                    task.job.window_index,
-                    outcome.reason,
-                )
-                _settle(task.future, exc=InferenceFailed(task.job, outcome.reason))
-                continue
-            self._store_in_cache(task.job, outcome)
-            _settle(task.future, result=outcome)
-
-    # ---- cache ------------------------------------------------------------------------------
-
-    def _answer_from_cache(self, task: _Task) -> bool:
-        if self._cache is None or self._key_fn is None:
-            return False
-        try:
-            key = self._key_fn(task.job)
-            hit = self._cache.get(key, task.job.start) if key is not None else None
-        except Exception:
-            log.warning("cache look-up failed; the model answers instead", exc_info=True)
-            return False
-        if hit is None:
-            return False
-        self._metrics.cache_hits.labels(self.name).inc()
-        _settle(task.future, result=dataclasses.replace(hit, cached=True))
-        return True
-
-    def _store_in_cache(self, job: WindowJob, value: WindowTranscript) -> None:
-        if self._cache is None or self._key_fn is None:
-            return
-        try:
-            key = self._key_fn(job)
-            if key is not None:
-                self._cache.put(key, value, job.start)
-        except Exception:
-            log.warning("cache store failed", exc_info=True)
-
-    # ---- timeouts ---------------------------------------------------------------------------
-
-    def _track(self, task: _Task, deadline: float) -> None:
-        with self._watch:
-            heapq.heappush(self._deadlines, (deadline, task.seq, task))
-            self._watch.notify()
-
-    def _watch_deadlines(self) -> None:
-        with self._watch:
-            while True:
-                while self._deadlines and self._deadlines[0][2].future.done():
-                    heapq.heappop(self._deadlines)
-                if self._closed and not any(t.is_alive() for t in self._threads):
-                    return
-                if not self._deadlines:
-                    self._watch.wait(0.5 if self._closed else None)
-                    continue
-                deadline, _, task = self._deadlines[0]
-                remaining = deadline - time.monotonic()
-                if remaining > 0:
-                    self._watch.wait(remaining)
-                    continue
-                heapq.heappop(self._deadlines)
-                job = task.job
-                reason = f"stream {job.stream_id!r} window {job.window_index} ran past {self._task_timeout} s"
-                if _settle(task.future, exc=InferenceTimeout(reason)):
-                    self._metrics.timeouts.labels(self.name).inc()
-                    log.warning("inference timed out for %s/%s", task.job.stream_id, task.job.window_index)
+                log.warning("inference failed for %s/%s: %s", task.job.stream_id, task.job.window_index, outcome.reason)
+                settle(task.future, exc=InferenceFailed(task.job, outcome.reason))
+            else:
+                settle(task.future, result=outcome)
 
     # ---- stats ------------------------------------------------------------------------------
 
-    def _stats_locked(self) -> list[WorkerStats]:
-        return [self._replica_stats(r) for r in self._replicas]
-
     def _replica_stats(self, replica: _Replica) -> WorkerStats:
+        """One replica's load (call with the queue's lock held)."""
         rss, budget = self._probe.host_memory()
         gpu_used, gpu_limit = self._probe.gpu_memory(replica.gpu_index)
         return WorkerStats(
             index=replica.index,
-            queue_length=len(replica.queue),
+            queue_length=self._queue.length(replica.index),
             in_flight=replica.in_flight,
             ewma_seconds=replica.ewma_seconds,
             rss_bytes=rss,
@@ -421,18 +300,6 @@ class InferencePool:
             gpu_memory_bytes=gpu_used,
             gpu_memory_limit_bytes=gpu_limit,
         )
-
-
-def _settle(future: Future[Any], *, result: Any = None, exc: BaseException | None = None) -> bool:
-    """Complete a future unless it is already done (timed out or cancelled); ``True`` if this did it."""
-    try:
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-        return True
-    except InvalidStateError:
-        return False
 
 
 def _strategy(name: str) -> Strategy:

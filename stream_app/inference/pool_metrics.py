@@ -65,12 +65,6 @@ class PoolMetrics:
             ("pool",),
             registry=reg,
         )
-        self.cache_hits = Counter(
-            "stream_app_pool_cache_hits_total",
-            "Jobs answered by the cache without a model call",
-            ("pool",),
-            registry=reg,
-        )
 
     def export_worker(self, pool: str, stats: WorkerStats) -> None:
         """Publish one replica's snapshot as gauges."""

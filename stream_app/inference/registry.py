@@ -24,9 +24,11 @@ from typing import Generic, TypeVar
 import psutil
 
 from stream_app.config import Settings, expand_path
+from stream_app.inference.context import ContextMode, EncoderContext
+from stream_app.inference.guards import DecodeGuards
 from stream_app.inference.models import resolve_model
 from stream_app.inference.precision import device_kind, normalize_precision, resolve_precision
-from stream_app.inference.transcriber import DecodeGuards, WhisperTranscriber
+from stream_app.inference.transcriber import WhisperTranscriber
 
 logger = logging.getLogger(__name__)
 
@@ -239,29 +241,44 @@ class ModelRegistry(Generic[T]):
         self._entries.move_to_end(key)
 
 
-def build_transcriber(settings: Settings, key: ModelKey) -> WhisperTranscriber:
-    """Load the transcriber for ``key`` with the configured threads, language, VAD and decoding guards."""
+def build_transcriber(
+    settings: Settings, key: ModelKey, *, device_index: int | None = None, cpu_threads: int | None = None
+) -> WhisperTranscriber:
+    """Load the transcriber for ``key`` with the configured threads, language, VAD, guards and encoder context.
+
+    ``device_index`` and ``cpu_threads`` override the configured GPU and the CPU threads (a replica
+    passes its own); ``cpu_threads`` defaults to ``parallel.intra_threads``, where 0 means all cores.
+    """
+    opt, streaming = settings.optimization, settings.streaming
     return WhisperTranscriber(
-        resolve_model(key.model, expand_path(settings.optimization.model_cache_dir)),
+        resolve_model(key.model, expand_path(opt.model_cache_dir)),
         model_name=key.model,
         precision=key.precision,
         device=key.device,
-        device_index=settings.optimization.device_index,
-        cpu_threads=settings.parallel.intra_threads,
+        device_index=opt.device_index if device_index is None else device_index,
+        cpu_threads=settings.parallel.intra_threads if cpu_threads is None else cpu_threads,
         num_workers=settings.parallel.inter_threads,
-        language=settings.streaming.language,
-        beam_size=settings.streaming.beam_size,
-        vad=settings.streaming.vad,
+        language=streaming.language,
+        beam_size=streaming.beam_size,
+        vad=streaming.vad,
         guards=DecodeGuards(
-            no_speech_threshold=settings.streaming.no_speech_threshold,
-            log_prob_threshold=settings.streaming.log_prob_threshold,
-            compression_ratio_threshold=settings.streaming.compression_ratio_threshold,
+            no_speech_threshold=streaming.no_speech_threshold,
+            log_prob_threshold=streaming.log_prob_threshold,
+            compression_ratio_threshold=streaming.compression_ratio_threshold,
         ),
+        context=encoder_context(settings),
     )
 
 
+def encoder_context(settings: Settings) -> EncoderContext:
+    """Return the configured encoder context (``optimization.encoder_context``, margin and bucket)."""
+    opt = settings.optimization
+    mode: ContextMode = "fitted" if opt.encoder_context == "fitted" else "full"
+    return EncoderContext(mode, opt.context_margin, opt.context_bucket)
+
+
 def transcriber_registry(settings: Settings) -> ModelRegistry[WhisperTranscriber]:
-    """Build the registry the worker uses: local model names, checked precisions, the configured budget."""
+    """Build a registry of single transcribers: local model names, checked precisions, the configured budget."""
     cache_dir = expand_path(settings.optimization.model_cache_dir)
 
     def load(key: ModelKey) -> WhisperTranscriber:

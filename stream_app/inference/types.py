@@ -37,6 +37,7 @@ class WindowJob:
     samples: npt.NDArray[np.float32]  # 16 kHz mono
     priority: Priority = Priority.FINAL
     created_at: float = 0.0  # time.monotonic() when the job was made (queue latency is measured from it)
+    prompt: str = ""  # text committed before this window, decoded as Whisper's previous-text prompt ("" = none)
 
 
 @dataclass(frozen=True)
@@ -54,5 +55,6 @@ class WindowTranscript:
     skipped_silence: bool = False  # VAD found no speech, so no decoding ran
     escalated_from: str | None = None  # set when adaptive precision re-ran the window
     cached: bool = False
+    context_fallback: str | None = None  # why a fitted-context decode was re-run with the full 30 s context
     inference_seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)

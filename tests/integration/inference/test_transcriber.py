@@ -1,6 +1,8 @@
 """The real models on real speech: accuracy, silence gating, and batched == sequential results.
 
-These need no broker or Redis, so the package-wide ``local_stack`` fixture is replaced here.
+The batched path runs with the full 30 s context here, so that it can be compared with
+faster-whisper's sequential path (always 30 s); the fitted context has its own tests. These need no
+broker or Redis, so the package-wide ``local_stack`` fixture is replaced here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 from faster_whisper import decode_audio
 
 from stream_app.config import Settings
+from stream_app.inference.context import FULL_CONTEXT
 from stream_app.inference.models import resolve_model
 from stream_app.inference.registry import ModelKey, transcriber_registry
 from stream_app.inference.transcriber import WhisperTranscriber
@@ -59,7 +62,7 @@ def transcriber(
 ) -> Iterator[WhisperTranscriber]:
     name = request.param
     path = resolve_model(name, tmp_path_factory.mktemp("models"))
-    model = WhisperTranscriber(path, model_name=name, precision="int8", cpu_threads=2)
+    model = WhisperTranscriber(path, model_name=name, precision="int8", cpu_threads=2, context=FULL_CONTEXT)
     yield model
     model.close()
 
@@ -154,7 +157,12 @@ def fresh_transcriber(
     """The same model as ``transcriber`` with buffer reuse off: features allocated afresh per window."""
     path = resolve_model(transcriber.model_name, tmp_path_factory.mktemp("models-fresh"))
     model = WhisperTranscriber(
-        path, model_name=transcriber.model_name, precision="int8", cpu_threads=2, reuse_buffers=False
+        path,
+        model_name=transcriber.model_name,
+        precision="int8",
+        cpu_threads=2,
+        reuse_buffers=False,
+        context=FULL_CONTEXT,
     )
     yield model
     model.close()

@@ -83,3 +83,20 @@ def test_pool_gives_each_thread_its_own_buffers_and_keeps_them() -> None:
     worker.start()
     worker.join()
     assert seen[0] is seen[1] and seen[0] is not mine
+
+
+def test_a_fitted_batch_is_contiguous_and_padded_to_its_own_length() -> None:
+    extractor = FeatureExtractor()
+    buffers = FeatureBuffers(extractor.mel_filters)
+    audios = [_noise(10 * 16000, 9), _noise(7 * 16000 + 3, 10)]
+    batch = buffers.batch_view(len(audios), 1100)
+    contents = [buffers.write_features(batch, i, a) for i, a in enumerate(audios)]
+    assert batch.shape == (2, 80, 1100) and batch.flags.c_contiguous
+    assert contents == [1000, 700]
+    for i, (audio, content) in enumerate(zip(audios, contents, strict=True)):
+        assert np.array_equal(batch[i, :, :content], extractor(audio)[:, :content])
+        assert not batch[i, :, content:].any()
+    shorter = buffers.batch_view(1, 600)  # a window longer than its frames is cut to them
+    assert buffers.write_features(shorter, 0, audios[0]) == 1000
+    assert np.array_equal(shorter[0], extractor(audios[0])[:, :600])
+    assert shorter.ctypes.data == batch.ctypes.data  # the same memory, viewed at another length

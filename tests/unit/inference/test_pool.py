@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
 from typing import Any
@@ -249,36 +250,22 @@ def test_close_can_cancel_what_is_still_queued(registry: CollectorRegistry) -> N
         queued.result(0)
 
 
-def test_cache_answers_repeated_windows_without_a_model_call(registry: CollectorRegistry) -> None:
-    class DictCache:
-        def __init__(self) -> None:
-            self.store: dict[str, WindowTranscript] = {}
-            self.starts: list[float] = []
-
-        def get(self, key: str, window_start: float) -> WindowTranscript | None:
-            self.starts.append(window_start)
-            return self.store.get(key)
-
-        def put(self, key: str, value: WindowTranscript, window_start: float) -> None:
-            self.store[key] = value
-
+def test_a_call_stuck_past_the_timeout_shows_as_stalled_until_it_returns(registry: CollectorRegistry) -> None:
     model = FakeModel()
-    cache = DictCache()
-    pool = InferencePool(
-        model,
-        parallel(),
-        metrics=PoolMetrics(registry),
-        cache=cache,
-        key_fn=lambda j: None if j.stream_id == "nocache" else f"k{j.stream_id}",
-    )
-    with pool:
-        first = pool.submit(job("x", 0)).result(WAIT)
-        again = pool.submit(job("x", 7)).result(WAIT)
-        pool.submit(job("nocache")).result(WAIT)
-    assert not first.cached and again.cached and again.text == "x/0"
-    assert model.seen() == [("x", 0), ("nocache", 0)]
-    assert cache.starts == [0.0, 7.0]
-    assert registry.get_sample_value("stream_app_pool_cache_hits_total", {"pool": "default"}) == 1
+    with make_pool(model, registry, task_timeout="200ms") as pool:
+        assert not pool.stalled() and pool.oldest_call_seconds() == 0.0
+        stuck = pool.submit(job("hold"))
+        assert model.holding.wait(WAIT)
+        assert not pool.stalled()  # running, but not yet past its timeout
+        with pytest.raises(InferenceTimeout):
+            stuck.result(WAIT)
+        deadline = time.monotonic() + WAIT
+        while not pool.stalled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.stalled() and pool.oldest_call_seconds() > 0.2  # the job failed; the call still hangs
+        model.release.set()
+        assert pool.submit(job("after")).result(WAIT).text == "after/0"
+        assert not pool.stalled() and pool.oldest_call_seconds() < 0.2
 
 
 def test_replicas_share_the_work_and_export_their_stats(registry: CollectorRegistry) -> None:

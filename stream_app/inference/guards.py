@@ -1,0 +1,135 @@
+"""The checks a decode must pass before its words are used, and the reasons a window is re-run.
+
+Two kinds of re-run, both bounded to one per window:
+
+* A fitted-context decode (encoder input sized to the window) that looks wrong is re-run with the
+  full 30 s context: its text repeats itself, compresses too well, is decoded with too little
+  confidence, calls the window silent although Silero VAD heard speech, or has too few words for
+  the speech VAD measured (dropped sentences). ``context_fallback_reason`` names the first check
+  that failed; the counter ``stream_app_context_fallbacks_total{reason}`` counts them.
+* A full-context greedy decode that fails Whisper's own rule (compression ratio or log
+  probability) is re-decoded at the next temperature (``DecodeGuards.needs_fallback``).
+
+Pure logic over figures of a decode, so every rule is unit-tested on constructed values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from faster_whisper.transcribe import get_compression_ratio
+from prometheus_client import Counter
+
+FALLBACK_REASONS = ("repetition", "compression_ratio", "avg_logprob", "no_speech", "too_few_words")
+
+CONTEXT_FALLBACKS = Counter(
+    "stream_app_context_fallbacks_total",
+    "Windows whose fitted-context decode tripped a guard and were re-run with the full 30 s context",
+    ["reason"],
+)
+for _reason in FALLBACK_REASONS:
+    CONTEXT_FALLBACKS.labels(_reason)  # every reason is exported from the start, at 0
+
+_WORD = re.compile(r"[^\w']+")
+
+
+@dataclass(frozen=True)
+class DecodeGuards:
+    """Thresholds that reject hallucinated, looping, silent or truncated output.
+
+    The first four are Whisper's own defaults. A loop is an n-gram of up to ``loop_max_ngram`` words
+    said ``loop_repeats`` times in a row, or twice in a row when it has ``loop_long_ngram`` words or
+    more (a sentence said again). A fitted decode may generate ``max_tokens_per_second`` tokens per
+    second of encoder input (plus a few): one that runs into that cap is looping.
+    ``min_words_per_voiced_second`` applies to windows with at least ``min_voiced_seconds`` of speech.
+    """
+
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    temperatures: tuple[float, ...] = (0.0, 0.4)  # one retry at most: bounded cost per window
+    loop_repeats: int = 3
+    loop_long_ngram: int = 5
+    loop_max_ngram: int = 32
+    max_tokens_per_second: float = 10.0
+    min_words_per_voiced_second: float = 0.5
+    min_voiced_seconds: float = 1.0
+
+    def token_budget(self, seconds: float) -> int:
+        """Tokens a fitted decode of ``seconds`` of encoder input may generate (speech runs below 5 a second)."""
+        return 16 + math.ceil(self.max_tokens_per_second * seconds)
+
+    def needs_fallback(self, avg_logprob: float, compression_ratio: float) -> bool:
+        """Whisper's rule for re-decoding at the next temperature."""
+        return compression_ratio > self.compression_ratio_threshold or avg_logprob < self.log_prob_threshold
+
+    def is_no_speech(self, no_speech_prob: float, avg_logprob: float) -> bool:
+        """Whisper's rule for dropping a decode as silence: likely no speech and not confidently decoded."""
+        return no_speech_prob > self.no_speech_threshold and avg_logprob < self.log_prob_threshold
+
+
+@dataclass(frozen=True)
+class DecodeFigures:
+    """What the guards look at in one greedy decode of one window."""
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    voiced_seconds: float  # speech Silero VAD found in the window
+    truncated: bool = False  # the decode ran into its token budget instead of ending
+
+    @property
+    def words(self) -> list[str]:
+        """The decoded words, lower-cased and stripped of punctuation."""
+        return [w for w in _WORD.split(self.text.lower()) if w]
+
+    @property
+    def compression_ratio(self) -> float:
+        """Return the gzip compression ratio of the text, as Whisper computes it (0 for no text)."""
+        return get_compression_ratio(self.text) if self.text.strip() else 0.0
+
+
+def repeated_ngram(
+    words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0
+) -> tuple[str, ...] | None:
+    """Return the first n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row, or None.
+
+    ``net net net`` is a 1-gram said three times. With ``long_ngram`` > 0, an n-gram of at least that
+    many words said twice in a row counts too (a sentence decoded twice).
+    """
+    if repeats < 2:
+        raise ValueError(f"a loop needs at least two repeats, got {repeats}")
+    count = len(words)
+    for size in range(1, min(max_ngram, count // 2) + 1):
+        needed = 2 if long_ngram and size >= long_ngram else repeats
+        for start in range(count - size * needed + 1):
+            gram = tuple(words[start : start + size])
+            if all(tuple(words[start + k * size : start + (k + 1) * size]) == gram for k in range(1, needed)):
+                return gram
+    return None
+
+
+def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards) -> str | None:
+    """Return why a fitted-context decode must be re-run with the full context, or None to keep it.
+
+    The checks run in the order of ``FALLBACK_REASONS``; the first that fails names the reason.
+    """
+    words = figures.words
+    loop = repeated_ngram(words, guards.loop_repeats, guards.loop_max_ngram, long_ngram=guards.loop_long_ngram)
+    if figures.truncated or loop is not None:
+        return "repetition"
+    if figures.compression_ratio > guards.compression_ratio_threshold:
+        return "compression_ratio"
+    if figures.avg_logprob < guards.log_prob_threshold:
+        return "avg_logprob"
+    if figures.no_speech_prob > guards.no_speech_threshold:
+        return "no_speech"
+    if (
+        figures.voiced_seconds >= guards.min_voiced_seconds
+        and len(words) < guards.min_words_per_voiced_second * figures.voiced_seconds
+    ):
+        return "too_few_words"
+    return None

@@ -1,0 +1,136 @@
+"""The pool's queue: one priority heap per replica under one bound, with backpressure.
+
+At most ``capacity`` jobs wait in all heaps together. ``put`` then blocks (or raises
+:class:`PoolSaturated` when asked not to wait); ``is_saturated`` and ``wait_for_capacity`` let a
+consumer pause instead of growing memory. Within one priority, a replica's jobs leave first-in
+first-out. Where a job goes is the caller's choice (the load balancer's), made under the queue's
+lock from a snapshot of every replica's load.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from stream_app.inference.exceptions import InferenceError
+from stream_app.inference.types import WindowJob, WindowTranscript
+
+
+class PoolError(InferenceError):
+    """Base of the inference pool's errors."""
+
+
+class PoolSaturated(PoolError):
+    """The queue is full and the caller asked not to wait (or its wait ran out)."""
+
+
+class PoolClosed(PoolError):
+    """The pool is closed and takes no more jobs."""
+
+
+@dataclass(order=True)
+class Task:
+    """A queued job with its future; ordered by priority, then submission."""
+
+    priority: int
+    seq: int
+    job: WindowJob = field(compare=False)
+    future: Future[WindowTranscript] = field(compare=False)
+    submitted_at: float = field(compare=False)
+
+
+class JobQueue:
+    """Bounded priority heaps, one per replica, sharing one condition variable."""
+
+    def __init__(self, replicas: int, capacity: int, name: str = "default") -> None:
+        """Make ``replicas`` empty heaps holding at most ``capacity`` jobs together."""
+        self.name = name
+        self.capacity = capacity
+        self.cond = threading.Condition()
+        self._heaps: list[list[Task]] = [[] for _ in range(replicas)]
+        self._pending = 0
+        self._seq = itertools.count()
+        self.closed = False
+
+    def put(self, job: WindowJob, choose: Callable[[], int], *, wait: bool, timeout: float | None) -> Task:
+        """Queue ``job`` on the replica ``choose()`` names (called under the lock, once there is room).
+
+        Raises:
+            PoolClosed: the queue is closed.
+            PoolSaturated: it is full and ``wait`` is False or ``timeout`` seconds ran out.
+        """
+        with self.cond:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                if self.closed:
+                    raise PoolClosed(f"pool {self.name!r} is closed")
+                if self._pending < self.capacity:
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if not wait or (remaining is not None and remaining <= 0):
+                    raise PoolSaturated(f"pool {self.name!r} has {self._pending} jobs queued (limit {self.capacity})")
+                self.cond.wait(remaining)
+            task = Task(int(job.priority), next(self._seq), job, Future(), time.monotonic())
+            heapq.heappush(self._heaps[choose()], task)
+            self._pending += 1
+            self.cond.notify_all()
+            return task
+
+    def take(self, replica: int, timeout: float | None) -> Task | None:
+        """Pop the replica's most urgent live job; wait up to ``timeout`` s (None: until one comes or close).
+
+        A cancelled job is skipped. Returns None when the wait ran out or the queue closed empty.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        heap = self._heaps[replica]
+        with self.cond:
+            while True:
+                while heap:
+                    task = heapq.heappop(heap)
+                    self._pending -= 1
+                    self.cond.notify_all()
+                    if task.future.set_running_or_notify_cancel():
+                        return task
+                if self.closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self.cond.wait(remaining)
+
+    def close(self, *, cancel_pending: bool) -> None:
+        """Take no more jobs; with ``cancel_pending`` cancel those still waiting."""
+        with self.cond:
+            self.closed = True
+            if cancel_pending:
+                for heap in self._heaps:
+                    for task in heap:
+                        task.future.cancel()
+                    heap.clear()
+                self._pending = 0
+            self.cond.notify_all()
+
+    def length(self, replica: int) -> int:
+        """Jobs waiting for one replica (call with ``cond`` held for a consistent snapshot)."""
+        return len(self._heaps[replica])
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting in all heaps."""
+        with self.cond:
+            return self._pending
+
+    def is_saturated(self) -> bool:
+        """Whether the queue is full."""
+        with self.cond:
+            return self._pending >= self.capacity
+
+    def wait_for_capacity(self, timeout: float | None = None) -> bool:
+        """Block until a job can be queued (or the queue closed); False when ``timeout`` ran out."""
+        with self.cond:
+            return self.cond.wait_for(lambda: self.closed or self._pending < self.capacity, timeout)

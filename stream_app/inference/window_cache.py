@@ -1,0 +1,74 @@
+"""The transcript cache as the engine uses it: a window's key, look-up before the pool, store after.
+
+The key covers everything that changes a window's transcript: its samples, model, precision,
+language, the decoding options, the encoder context and the window's prompt. Cache errors are
+logged and become misses: the model answers instead. These calls block (disk, Redis), so the engine
+runs them in a thread, never on the event loop and never inside an inference thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from stream_app.cache import TranscriptCache, cache_key
+from stream_app.config import Settings
+from stream_app.inference.registry import ModelKey, encoder_context
+from stream_app.inference.types import WindowJob, WindowTranscript
+
+log = logging.getLogger(__name__)
+
+# Bump when a change alters what a cached window result would contain (decoding options, word timing).
+CODE_VERSION = "2"
+
+
+def decoding_options(settings: Settings) -> dict[str, Any]:
+    """Return the configured options that change a window's transcript (besides model, precision and language)."""
+    streaming = settings.streaming
+    return {
+        "beam_size": streaming.beam_size,
+        "vad": streaming.vad,
+        "no_speech_threshold": streaming.no_speech_threshold,
+        "log_prob_threshold": streaming.log_prob_threshold,
+        "compression_ratio_threshold": streaming.compression_ratio_threshold,
+        "encoder_context": encoder_context(settings).describe(),
+    }
+
+
+class WindowCache:
+    """Looks windows up in, and stores them into, a tiered transcript cache."""
+
+    def __init__(self, cache: TranscriptCache, settings: Settings) -> None:
+        """Use ``cache`` with the keys ``settings`` define."""
+        self.cache = cache
+        self._language = settings.streaming.language
+        self._options = decoding_options(settings)
+
+    def key(self, model: ModelKey, job: WindowJob) -> str:
+        """Return the content address of ``job``'s transcript on ``model``."""
+        options = dict(self._options, prompt=job.prompt) if job.prompt else self._options
+        return cache_key(
+            job.samples,
+            model=model.model,
+            precision=model.precision,
+            language=self._language,
+            options=options,
+            code_version=CODE_VERSION,
+        )
+
+    def lookup(self, model: ModelKey, job: WindowJob) -> WindowTranscript | None:
+        """Return the stored transcript of ``job`` re-timed to its start, or None (a miss or a cache failure)."""
+        try:
+            hit = self.cache.lookup(self.key(model, job), window_start=job.start)
+        except Exception:
+            log.warning("cache look-up failed; the model answers instead", exc_info=True)
+            return None
+        return None if hit is None else dataclasses.replace(hit, cached=True)
+
+    def store(self, model: ModelKey, job: WindowJob, result: WindowTranscript) -> None:
+        """Store a freshly computed transcript (cache failures are logged, never raised)."""
+        try:
+            self.cache.store(self.key(model, job), result, window_start=job.start)
+        except Exception:
+            log.warning("cache store failed", exc_info=True)

@@ -1,0 +1,97 @@
+"""The guards on constructed decode figures: which decodes are re-run with the full context, and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_app.inference.guards import (
+    FALLBACK_REASONS,
+    DecodeFigures,
+    DecodeGuards,
+    context_fallback_reason,
+    repeated_ngram,
+)
+
+GUARDS = DecodeGuards()
+SENTENCE = "The small dog barked at the postman and then ran back inside."
+
+
+def figures(text: str = SENTENCE, **overrides: object) -> DecodeFigures:
+    values: dict[str, object] = {"avg_logprob": -0.3, "no_speech_prob": 0.02, "voiced_seconds": 3.5}
+    values.update(overrides)
+    return DecodeFigures(text, **values)  # type: ignore[arg-type]
+
+
+def test_a_clean_decode_is_kept() -> None:
+    assert context_fallback_reason(figures(), GUARDS) is None
+    jfk = "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
+    assert context_fallback_reason(figures(jfk, voiced_seconds=10.0), GUARDS) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "loop"),
+    [
+        ("the net net net result", ("net",)),
+        ("go to the end of the end of the end of it", ("the", "end", "of")),
+        (f"{SENTENCE} {SENTENCE}", tuple(SENTENCE.lower().rstrip(".").split()[:5])),
+    ],
+)
+def test_loops_are_found(text: str, loop: tuple[str, ...]) -> None:
+    words = figures(text).words
+    found = repeated_ngram(words, GUARDS.loop_repeats, GUARDS.loop_max_ngram, long_ngram=GUARDS.loop_long_ngram)
+    assert found is not None and found[: len(loop)] == loop
+
+
+def test_natural_repetition_is_not_a_loop() -> None:
+    for text in (
+        "ask not what your country can do for you ask what you can do for your country",
+        "no no that is not it",  # a word said twice
+        "we will we will rock you",  # a short phrase said twice
+        "",
+    ):
+        words = figures(text).words
+        assert repeated_ngram(words, 3, 32, long_ngram=5) is None, text
+
+
+def test_a_repeated_sentence_is_re_run_as_a_loop() -> None:
+    looping = figures(" ".join([SENTENCE] * 5), voiced_seconds=7.0)
+    assert looping.compression_ratio > GUARDS.compression_ratio_threshold  # compression would catch it too
+    assert context_fallback_reason(looping, GUARDS) == "repetition"  # the loop is named first
+    twice = figures(f"{SENTENCE} {SENTENCE}", voiced_seconds=7.0)
+    assert twice.compression_ratio < GUARDS.compression_ratio_threshold  # too short to compress well
+    assert context_fallback_reason(twice, GUARDS) == "repetition"
+
+
+def test_a_decode_that_ran_into_its_token_budget_is_a_loop() -> None:
+    assert context_fallback_reason(figures(truncated=True), GUARDS) == "repetition"
+    assert GUARDS.token_budget(10.0) == 116 and GUARDS.token_budget(0.0) == 16
+
+
+def test_each_guard_names_its_reason() -> None:
+    varied = (
+        "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty"
+    )
+    assert context_fallback_reason(figures("a" * 200 + " b"), GUARDS) == "compression_ratio"
+    assert context_fallback_reason(figures(avg_logprob=-1.2), GUARDS) == "avg_logprob"
+    assert context_fallback_reason(figures(no_speech_prob=0.8), GUARDS) == "no_speech"
+    assert context_fallback_reason(figures("The small dog.", voiced_seconds=8.0), GUARDS) == "too_few_words"
+    assert context_fallback_reason(figures(varied, voiced_seconds=8.0), GUARDS) is None
+    assert set(FALLBACK_REASONS) == {"repetition", "compression_ratio", "avg_logprob", "no_speech", "too_few_words"}
+
+
+def test_too_few_words_needs_enough_speech_to_judge() -> None:
+    assert context_fallback_reason(figures("", voiced_seconds=0.9), GUARDS) is None  # under a second of speech
+    assert context_fallback_reason(figures("", voiced_seconds=1.0), GUARDS) == "too_few_words"
+    assert context_fallback_reason(figures("Yes.", voiced_seconds=1.9), GUARDS) is None  # 1 word >= 0.5 * 1.9
+
+
+def test_whispers_temperature_and_silence_rules_are_unchanged() -> None:
+    assert GUARDS.needs_fallback(-1.2, 1.5) and GUARDS.needs_fallback(-0.2, 2.5)
+    assert not GUARDS.needs_fallback(-0.2, 1.5)
+    assert GUARDS.is_no_speech(0.7, -1.5) and not GUARDS.is_no_speech(0.7, -0.5)
+
+
+def test_a_loop_needs_two_repeats_at_least() -> None:
+    with pytest.raises(ValueError, match="two repeats"):
+        repeated_ngram(["a", "a"], 1, 4)

@@ -1,0 +1,76 @@
+"""The engine's cache keys and look-ups: what makes two windows the same, and failures that become misses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from stream_app.cache import TranscriptCache
+from stream_app.cache.memory_tier import MemoryTier
+from stream_app.config import Settings
+from stream_app.inference.registry import ModelKey
+from stream_app.inference.types import WindowJob, WindowTranscript, Word
+from stream_app.inference.window_cache import WindowCache
+
+KEY = ModelKey("tiny.en", "int8")
+
+
+def _job(start: float = 0.0, prompt: str = "", seed: int = 1) -> WindowJob:
+    samples = np.random.default_rng(seed).normal(0, 0.1, 16000).astype(np.float32)
+    return WindowJob("s", 0, start, samples, prompt=prompt)
+
+
+def _result(start: float) -> WindowTranscript:
+    return WindowTranscript(
+        (Word(start + 0.1, start + 0.4, "hello", 0.9),), "hello", -0.2, 0.01, 1.1, "tiny.en", "int8"
+    )
+
+
+@pytest.fixture
+def cache(settings: Settings) -> WindowCache:
+    return WindowCache(TranscriptCache([MemoryTier(1 << 20, 60.0)]), settings)
+
+
+def test_the_same_audio_elsewhere_in_a_stream_is_a_hit_retimed(cache: WindowCache) -> None:
+    cache.store(KEY, _job(0.0), _result(0.0))
+    hit = cache.lookup(KEY, _job(30.0))
+    assert hit is not None and hit.cached
+    assert hit.words[0].start == pytest.approx(30.1) and hit.text == "hello"
+
+
+def test_prompt_model_and_audio_are_part_of_the_key(cache: WindowCache) -> None:
+    base = cache.key(KEY, _job())
+    assert cache.key(KEY, _job(start=12.0)) == base  # the position in the stream is not
+    assert cache.key(KEY, _job(prompt="Earlier words.")) != base
+    assert cache.key(KEY, _job(prompt="Other words.")) != cache.key(KEY, _job(prompt="Earlier words."))
+    assert cache.key(ModelKey("tiny.en", "float32"), _job()) != base
+    assert cache.key(KEY, _job(seed=2)) != base
+    cache.store(KEY, _job(), _result(0.0))
+    assert cache.lookup(KEY, _job(prompt="Earlier words.")) is None
+
+
+def test_the_encoder_context_is_part_of_the_key(settings: Settings) -> None:
+    tier = TranscriptCache([MemoryTier(1 << 20, 60.0)])
+
+    def keyed(**optimization: object) -> str:
+        changed = dataclasses.replace(settings, optimization=dataclasses.replace(settings.optimization, **optimization))
+        return WindowCache(tier, changed).key(KEY, _job())
+
+    full, fitted = keyed(encoder_context="full"), keyed(encoder_context="fitted", context_margin=1.0)
+    assert len({full, fitted, keyed(encoder_context="fitted", context_margin=2.0)}) == 3
+    assert keyed(encoder_context="full", context_margin=2.0) == full  # the margin only matters when fitted
+
+
+def test_cache_failures_become_misses(settings: Settings) -> None:
+    class Broken(TranscriptCache):
+        def lookup(self, key: str, *, window_start: float = 0.0) -> WindowTranscript | None:
+            raise OSError("disk gone")
+
+        def store(self, key: str, transcript: WindowTranscript, *, window_start: float = 0.0) -> None:
+            raise OSError("disk gone")
+
+    cache = WindowCache(Broken([]), settings)
+    assert cache.lookup(KEY, _job()) is None
+    cache.store(KEY, _job(), _result(0.0))  # logged, not raised
