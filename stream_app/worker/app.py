@@ -223,6 +223,9 @@ def _install(worker: WorkerApp) -> None:
         limit_library_logs(bursts)  # faust sets up its handlers as the worker starts: attach once they exist
         health.set_ready("partitions", bool(app.assignor.assigned_actives()))
         worker.monitor.check()
+        running = worker.engine.oldest_call_seconds()
+        stalled = running > worker.settings.parallel.task_timeout
+        health.set_fault("inference", f"a model call has been running for {running:.0f} s" if stalled else None)
         processor.tick(in_recovery=bool(app.in_recovery))
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now
