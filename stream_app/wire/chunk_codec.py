@@ -140,7 +140,10 @@ def decode_chunk(
         raise ChunkRejected("empty_payload", "a chunk without samples must be the end of its stream")
     if fmt.encoding == "f32le" and not np.isfinite(np.frombuffer(payload, dtype="<f4")).all():
         raise ChunkRejected("non_finite_samples", "the f32le payload holds NaN or infinite samples")
-    offset16, samples = pcm_chunk_to_model_input(payload, fmt.encoding, fmt.sample_rate, fmt.channels, offset)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked just below
+        offset16, samples = pcm_chunk_to_model_input(payload, fmt.encoding, fmt.sample_rate, fmt.channels, offset)
+    if fmt.encoding == "f32le" and not np.isfinite(samples).all():  # finite but huge: overflowed in the mix
+        raise ChunkRejected("non_finite_samples", "the f32le samples overflow when down-mixed or resampled")
     extra = {name[3:]: val for name, val in fields.items() if name.startswith("ce_") and name not in _KNOWN}
     return AudioChunk(
         stream_id=stream_id,

@@ -212,3 +212,12 @@ def test_mutated_records_only_ever_raise_chunk_rejected() -> None:
         except ChunkRejected as exc:
             assert exc.reason in DECODER_REASONS
     assert 0 < accepted < 2000
+
+
+def test_huge_finite_float_samples_that_overflow_in_the_mix_are_rejected() -> None:
+    fmt = ChunkFormat("f32le", 16_000, 2)
+    pcm = np.full(3200, 3e38, dtype="<f4").tobytes()  # finite, but the two channels' sum is not
+    key, value, headers = encode_chunk("s", 0, 0, pcm, fmt, False, "test:recorder")
+    with pytest.raises(ChunkRejected) as caught:
+        decode_chunk(key, value, headers, max_bytes=1 << 20)
+    assert caught.value.reason == "non_finite_samples"
