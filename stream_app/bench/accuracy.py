@@ -18,8 +18,7 @@ from typing import Any
 
 import jiwer
 
-from stream_app.bench.common import BENCH_HOME, load_reference_model
-from stream_app.bench.latency import matching_worker_env, with_profile
+from stream_app.bench.common import BENCH_HOME, load_reference_model, without_cache
 from stream_app.bench.report import emit
 from stream_app.config import Settings
 from stream_app.inference.transcriber import DecodeGuards
@@ -46,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe the corpus both ways and print per-file and total figures."""
-    settings = with_profile(settings, "live")
+    settings = without_cache(settings)
     if args.window > 0:  # an explicit duration overrides the profile's, here and in the worker
         settings = dataclasses.replace(
             settings, streaming=dataclasses.replace(settings.streaming, chunk_duration=args.window)
@@ -118,7 +117,7 @@ def _decode_note(settings: Settings) -> str:
 def _streamed(settings: Settings, corpus: Sequence[CorpusItem], chunk_ms: float, partitions: int) -> list[Transcript]:
     """Publish every file as one stream, as fast as possible, and read back each stream's final text and words."""
     ids = [f"acc-{i}" for i in range(len(corpus))]
-    with ServiceHarness(settings, env=matching_worker_env(settings), partitions=partitions) as harness:
+    with ServiceHarness(settings, partitions=partitions) as harness:
         harness.start("r1")
         with harness.publisher() as publisher:
             for stream_id, item in zip(ids, corpus, strict=True):

@@ -7,6 +7,7 @@ files are byte-identical (nothing can be answered from a cache).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -109,6 +110,20 @@ def load_reference_model(settings: Settings) -> Any:
         num_workers=settings.parallel.inter_threads,
         local_files_only=True,
     )
+
+
+def with_profile(settings: Settings, profile: str) -> Settings:
+    """Return ``settings`` with the streaming profile chosen (explicit window durations still override it)."""
+    return dataclasses.replace(settings, streaming=dataclasses.replace(settings.streaming, profile=profile))
+
+
+def without_cache(settings: Settings) -> Settings:
+    """Return the settings with every cache tier off: a repeated run measures inference, not look-ups.
+
+    The harness writes the settings it is given to the worker's configuration file, so the worker
+    runs exactly these (model, precision, device, windowing) and the in-process reference can too.
+    """
+    return dataclasses.replace(settings, caching=dataclasses.replace(settings.caching, cache_levels=()))
 
 
 # Worker overrides every service benchmark uses: no cache (a repeated run must not be answered from

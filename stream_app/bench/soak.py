@@ -27,8 +27,8 @@ import numpy.typing as npt
 import psutil
 
 from stream_app.audio.files import decode_audio_file
-from stream_app.bench.common import BENCH_HOME, make_clips
-from stream_app.bench.latency import matching_worker_env, plan_clip, with_profile
+from stream_app.bench.common import BENCH_HOME, make_clips, with_profile, without_cache
+from stream_app.bench.latency import plan_clip
 from stream_app.bench.report import emit
 from stream_app.config import Settings
 from stream_app.local import LocalStack
@@ -54,13 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the long stream and the short streams on one worker and print memory and eviction figures."""
-    settings = with_profile(settings, args.profile)
+    settings = without_cache(with_profile(settings, args.profile))
     started = time.monotonic()
     corpus = build_corpus(BENCH_HOME, files=6, sentences_per_file=8, long_silence=False, seed=31)
     pieces = [decode_audio_file(item.path) for item in corpus]
     short = make_clips(args.short_streams, 4.0, seed=41) if args.short_streams else []
     LocalStack(settings).up()
-    env = {**matching_worker_env(settings), "STREAM_APP_STREAMING__IDLE_TIMEOUT": f"{IDLE_TIMEOUT_S}s"}
+    env = {"STREAM_APP_STREAMING__IDLE_TIMEOUT": f"{IDLE_TIMEOUT_S}s"}
     with ServiceHarness(settings, env=env, partitions=4) as harness:
         replica = harness.start("r1")
         long_run = _long_stream(harness, replica, pieces, args)

@@ -144,6 +144,11 @@ class InferenceEngine:
         entry = self._serving.get(self.active)
         return entry is not None and entry.pool.is_saturated()
 
+    def backlog(self) -> int:
+        """Windows waiting for the active model (the worker skips previews while it is long)."""
+        entry = self._serving.get(self.active)
+        return 0 if entry is None else entry.pool.queued
+
     # ---- transcription --------------------------------------------------------------------------
 
     async def transcribe(self, job: WindowJob) -> WindowTranscript:

@@ -210,8 +210,11 @@ class StreamBuffer:
         self.close()
         return self.take_ready_windows()
 
-    def take_ready_windows(self) -> list[Window]:
-        """Hand out the windows that became ready (finals in order, then at most one interim preview)."""
+    def take_ready_windows(self, previews: bool = True) -> list[Window]:
+        """Hand out the windows that became ready (finals in order, then at most one interim preview).
+
+        ``previews=False`` (the worker is behind) leaves the preview out: finals never wait for one.
+        """
         s, cfg = self._s, self._s.config
         windows: list[Window] = []
         while not s.finished:
@@ -224,7 +227,7 @@ class StreamBuffer:
                 windows.append(self._last_window(start))
             else:
                 break
-        if not s.ended and cfg.interim > 0:
+        if previews and not s.ended and cfg.interim > 0:
             interim = self._interim_window()
             if interim is not None:
                 windows.append(interim)
@@ -304,14 +307,14 @@ class StreamBuffer:
         s.audio.release_to(stop)
         return window
 
-    def has_ready_windows(self) -> bool:
+    def has_ready_windows(self, previews: bool = True) -> bool:
         """Whether `take_ready_windows` would hand out anything now (it changes nothing)."""
         s, cfg = self._s, self._s.config
         if s.finished:
             return False
         if s.ended or s.audio.end >= s.next_start + cfg.window or self._utterance_end(s.next_start) is not None:
             return True
-        return cfg.interim > 0 and self._interim_position() is not None
+        return previews and cfg.interim > 0 and self._interim_position() is not None
 
     def _interim_position(self) -> int | None:
         """Where a preview of the next window would end now, or None when none is due."""
@@ -334,6 +337,8 @@ class StreamBuffer:
             return None
         s.last_interim_end = position
         start = s.next_start
+        if s.config.preview_from_commit:  # what two previews agreed on is final: decode only the rest
+            start = max(start, min(s.committed_until, position - s.config.interim_min))
         first = max(s.audio.base, start - s.config.left_context)
         return Window(s.next_window, first, self._slice(first, position), start, is_interim=True)
 

@@ -58,6 +58,8 @@ class MergePolicy:
     tail_words: int = 16  # committed words remembered for matching and loop detection
     interim_commits: bool = True  # LocalAgreement-2: what two consecutive previews agree on is final
     commit_lookahead: float = 0.0  # ...if it ends this many seconds before the preview's end
+    prompt_chars: int = 0  # committed text handed to the next windows as Whisper's prompt (0 = none)
+    commit_min_probability: float = 0.0  # previews commit no word Whisper is less sure of than this
 
 
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
@@ -99,6 +101,11 @@ class SegmentMerger:
         return self._s.next_index
 
     @property
+    def prompt(self) -> str:
+        """The end of the committed text, for the next window's decoder (empty when prompting is off)."""
+        return self._s.prompt_text if self._policy.prompt_chars else ""
+
+    @property
     def committed_until(self) -> float:
         """Stream time of the end of the last committed word, seconds."""
         return self._s.committed_until
@@ -121,6 +128,8 @@ class SegmentMerger:
             edge = window.end - self._policy.commit_lookahead  # words near a preview's end are still moving
             while agreed and words[agreed - 1].end > edge:
                 agreed -= 1
+            unsure = [i for i, w in enumerate(words[:agreed]) if w.probability < self._policy.commit_min_probability]
+            agreed = min(agreed, unsure[0]) if unsure else agreed  # an unsure word waits for the final window
             commit, rest = words[:agreed], words[agreed:]
         else:
             stable = 0
@@ -198,6 +207,13 @@ class SegmentMerger:
         if words:
             s.committed_until = max(s.committed_until, words[-1].end)
             s.tail = (s.tail + [normalise(w.text) for w in words])[-self._policy.tail_words :]
+            if self._policy.prompt_chars:
+                text = f"{s.prompt_text} {join_words(words)}".strip()
+                s.prompt_text = (
+                    text[-self._policy.prompt_chars :].split(" ", 1)[-1]
+                    if len(text) > self._policy.prompt_chars
+                    else text
+                )
         s.next_index += 1
         s.revision = 0
         s.interim_text = ""

@@ -15,7 +15,7 @@ from stream_app.inference.types import WindowTranscript
 from stream_app.streaming.buffer import ApplyResult, StreamBuffer
 from stream_app.streaming.merger import MergePolicy, SegmentMerger
 from stream_app.streaming.windowing import Window, WindowingConfig
-from stream_app.wire.chunk import AudioChunk
+from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 
 Transcribe = Callable[[Window], WindowTranscript]
@@ -44,6 +44,7 @@ class StreamSession:
     ) -> None:
         self.buffer = buffer or StreamBuffer(config)
         self.merger = merger or SegmentMerger(stream_id, policy, session=session)
+        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
 
     @property
     def stream_id(self) -> str:
@@ -72,11 +73,15 @@ class StreamSession:
 
     def merge(self, window: Window, transcript: WindowTranscript | None) -> list[TranscriptSegment]:
         """Merge one window's transcript (``None`` for an empty window) into the transcript."""
-        return self.merger.add(window, transcript)
+        segments = self.merger.add(window, transcript)
+        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
+        return segments
 
     def fail(self, window: Window, reason: str, detail: str = "") -> list[TranscriptSegment]:
         """Record a window whose inference failed: held words are kept, the rest is marked as a gap."""
-        return self.merger.fail(window, reason, detail)
+        segments = self.merger.fail(window, reason, detail)
+        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
+        return segments
 
     def run_windows(self, windows: Iterable[Window], transcribe: Transcribe) -> list[TranscriptSegment]:
         """Transcribe windows in order with ``transcribe`` (empty windows are not sent) and merge them."""

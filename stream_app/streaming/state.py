@@ -49,6 +49,7 @@ class BufferState:
     resume_at_first: bool = False
     utterance_cut: int | None = None  # where the next window's utterance ends, once a pause said so
     utterance_checked: int = 0  # audio after the next window's start examined for that pause (not stored)
+    committed_until: int = 0  # where the merger's committed words end (previews may start there; not stored)
     audio: SampleQueue = field(default_factory=SampleQueue)
     pending: dict[int, PendingChunk] = field(default_factory=dict)
 
@@ -76,6 +77,7 @@ class MergerState:
     tail: list[str] = field(default_factory=list)
     hypothesis: list[Word] = field(default_factory=list)
     interim_text: str = ""
+    prompt_text: str = ""  # the end of the committed text, when windows are prompted with it
     ended: bool = False
     model: str = ""  # of the latest transcript, for the empty final segment of a window with no audio
     precision: str = ""

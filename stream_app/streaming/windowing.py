@@ -64,6 +64,7 @@ class WindowingConfig:
     utterance_pause: int = 0  # 0 = off; else a pause this long after ``min_utterance`` ends a window early
     min_utterance: int = 2 * SAMPLE_RATE
     interim_min: int = 0  # no preview before the next window holds this much audio
+    preview_from_commit: bool = False  # previews decode only what is not committed yet (plus left context)
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -132,6 +133,7 @@ class WindowingConfig:
         utterance_pause: float = 0.0,
         min_utterance: float = 2.0,
         interim_min: float = 0.0,
+        preview_from_commit: bool = False,
     ) -> WindowingConfig:
         """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
         pause = seconds_to_samples(min_pause)
@@ -151,6 +153,7 @@ class WindowingConfig:
             utterance_pause=seconds_to_samples(utterance_pause),
             min_utterance=seconds_to_samples(min_utterance),
             interim_min=seconds_to_samples(interim_min),
+            preview_from_commit=preview_from_commit,
         )
 
 
@@ -196,7 +199,7 @@ class Window:
         """True for a last window with no audio: do not transcribe it, give the merger ``None``."""
         return int(self.samples.shape[0]) == 0
 
-    def job(self, stream_id: str, created_at: float = 0.0) -> WindowJob:
+    def job(self, stream_id: str, created_at: float = 0.0, prompt: str = "") -> WindowJob:
         """Make the inference request for this window (interim previews run at a lower priority)."""
         return WindowJob(
             stream_id=stream_id,
@@ -205,4 +208,5 @@ class Window:
             samples=self.samples,
             priority=Priority.INTERIM if self.is_interim else Priority.FINAL,
             created_at=created_at,
+            prompt=prompt,
         )

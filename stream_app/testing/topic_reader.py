@@ -26,6 +26,7 @@ class TopicRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int = 0  # the record's timestamp on the broker (the producer's create time by default)
 
 
 class TopicReadError(RuntimeError):
@@ -72,7 +73,10 @@ def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 120.0) -> I
             positions[partition] = offset + 1
             if offset >= ends.get(partition, 0):
                 continue  # written after reading started
-            yield TopicRecord(partition, offset, message.key(), message.value(), _headers(message.headers()))
+            _, timestamp = message.timestamp()
+            yield TopicRecord(
+                partition, offset, message.key(), message.value(), _headers(message.headers()), max(0, int(timestamp))
+            )
     finally:
         consumer.close()
 

@@ -164,7 +164,16 @@ def create_worker_app(
         max_chunk_bytes=streaming.max_chunk_bytes,
         flush_interval=worker.state_flush_interval,
     )
-    processor = StreamProcessor(store, outputs, steps, windowing_for(settings), policy, limits)
+    backlog_limit = settings.parallel.max_batch * settings.parallel.max_workers
+    processor = StreamProcessor(
+        store,
+        outputs,
+        steps,
+        windowing_for(settings),
+        policy,
+        limits,
+        previews_allowed=lambda: engine.backlog() <= backlog_limit,
+    )
     worker_app = WorkerApp(app, settings, engine, health, processor, monitor, input_topic, name)
     _install(worker_app)
     return worker_app

@@ -82,6 +82,7 @@ class StreamProcessor:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        previews_allowed: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.outputs = outputs
@@ -91,6 +92,7 @@ class StreamProcessor:
         self.limits = limits
         self.clock = clock
         self.monotonic = monotonic
+        self.previews_allowed = previews_allowed
         self.partitions: dict[int, PartitionState] = {}
         self._log = RateLimitedLog(log)
         self._last_flush = 0.0
@@ -218,10 +220,14 @@ class StreamProcessor:
     # ---- steps ------------------------------------------------------------------------------------
 
     def schedule(self, live: LiveStream, part: PartitionState) -> None:
-        """Start the stream's next step if it has ready windows and none running."""
+        """Start the stream's next step if it has ready windows and none running.
+
+        Previews (interim passes) are best effort: while the inference pool is behind they are left
+        out, so a step only runs the finals that are due and the previews widen by themselves.
+        """
         if live.busy or live.evicting or part.scope.closed:
             return
-        if live.session.buffer.has_ready_windows():
+        if live.session.buffer.has_ready_windows(self.previews_allowed()):
             self._run(live, part, close=False)
 
     def _run(self, live: LiveStream, part: PartitionState, *, close: bool, flush_only: bool = False) -> None:
@@ -233,7 +239,7 @@ class StreamProcessor:
                 if flush_only:
                     await self.steps.publish_and_store(live, [])
                 else:
-                    await self.steps.step(live, close=close)
+                    await self.steps.step(live, close=close, previews=self.previews_allowed())
             finally:
                 live.busy = False
             self._after(live, part, evicted_by="idle" if close else "end_of_stream")

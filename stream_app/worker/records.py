@@ -61,6 +61,7 @@ _CONFIG_FIELDS = (
     "utterance_pause",
     "min_utterance",
     "interim_min",
+    "preview_from_commit",
 )
 
 
@@ -215,6 +216,7 @@ def merger_to_doc(m: MergerState) -> dict[str, Any]:
         "tail": m.tail,
         "hyp": [[w.start, w.end, w.text, w.probability] for w in m.hypothesis],
         "interim": m.interim_text,
+        "prompt": m.prompt_text,
         "ended": m.ended,
         "model": [m.model, m.precision],
     }
@@ -236,6 +238,7 @@ def merger_from_doc(m: Any) -> MergerState:
         tail=[_str(t) for t in m["tail"]],
         hypothesis=[Word(_num(s), _num(e), _str(t), _num(p)) for s, e, t, p in m["hyp"]],
         interim_text=_str(m["interim"]),
+        prompt_text=_str(m["prompt"]),
         ended=bool(m["ended"]),
         model=_str(m["model"][0]),
         precision=_str(m["model"][1]),

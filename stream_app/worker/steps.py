@@ -90,11 +90,11 @@ class StepRunner:
         self.limits = limits
         self.clock = clock
 
-    async def step(self, live: LiveStream, *, close: bool = False) -> None:
+    async def step(self, live: LiveStream, *, close: bool = False, previews: bool = True) -> None:
         """Run the stream's ready windows (closing the stream first when ``close``) and store the result."""
         if close:
             live.session.buffer.close()
-        windows = live.session.buffer.take_ready_windows()
+        windows = live.session.buffer.take_ready_windows(previews)
         started = time.monotonic()
         results: dict[int, WindowTranscript | Failure] = {}
         if any(not w.is_empty for w in windows):
@@ -139,7 +139,10 @@ class StepRunner:
 
     async def _transcribe(self, live: LiveStream, windows: Sequence[Window]) -> dict[int, WindowTranscript | Failure]:
         created = time.monotonic()
-        todo = {i: w.job(live.stream_id, created_at=created) for i, w in enumerate(windows) if not w.is_empty}
+        prompt = live.session.merger.prompt
+        todo = {
+            i: w.job(live.stream_id, created_at=created, prompt=prompt) for i, w in enumerate(windows) if not w.is_empty
+        }
         results: dict[int, WindowTranscript | Failure] = {}
         errors: dict[int, BaseException] = {}
         for attempt in range(1, self.limits.max_attempts + 1):
