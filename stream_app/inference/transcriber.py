@@ -46,7 +46,7 @@ from stream_app.inference.guards import (
     DecodeGuards,
     context_fallback_reason,
 )
-from stream_app.inference.types import WindowJob, WindowTranscript, Word
+from stream_app.inference.types import Priority, WindowJob, WindowTranscript, Word
 
 __all__ = ["MAX_WINDOW_SECONDS", "SAMPLE_RATE", "DecodeGuards", "EncoderContext", "WhisperTranscriber"]
 
@@ -219,7 +219,10 @@ class WhisperTranscriber:
                     greedy.text, greedy.avg_logprob, greedy.no_speech_prob, item.voiced_seconds, greedy.truncated
                 )
                 item.fallback = context_fallback_reason(figures, self.guards)
-                if item.fallback is not None:
+                if item.fallback is not None and item.job.priority == Priority.INTERIM:
+                    # a preview is best effort: a full 30 s pass for it would cost more than it shows
+                    results[item.index] = self._rejected_preview(item.fallback, started)
+                elif item.fallback is not None:
                     CONTEXT_FALLBACKS.labels(item.fallback).inc()
                     rerun.append(item)
                 wanted.append(item.fallback is None)
@@ -244,6 +247,8 @@ class WhisperTranscriber:
             for item, keep, item_segments in zip(group, wanted, segments, strict=True):
                 if keep:
                     result = self._summarise(item, item_segments, started, len(group), frames)
+                elif item.job.priority == Priority.INTERIM:
+                    result = self._rejected_preview("temperature", started)
                 else:
                     result = self._decode_single(item.job, item.samples, started, fallback=item.fallback)
                 results[item.index] = result
@@ -295,6 +300,21 @@ class WhisperTranscriber:
             precision=self.precision,
             language=self.language or "en",
             skipped_silence=True,
+            inference_seconds=time.perf_counter() - started,
+        )
+
+    def _rejected_preview(self, reason: str, started: float) -> WindowTranscript:
+        return WindowTranscript(
+            words=(),
+            text="",
+            avg_logprob=0.0,
+            no_speech_prob=0.0,
+            compression_ratio=0.0,
+            model=self.model_name,
+            precision=self.precision,
+            language=self.language or "en",
+            context_fallback=reason,
+            rejected_preview=True,
             inference_seconds=time.perf_counter() - started,
         )
 

@@ -56,5 +56,6 @@ class WindowTranscript:
     escalated_from: str | None = None  # set when adaptive precision re-ran the window
     cached: bool = False
     context_fallback: str | None = None  # why a fitted-context decode was re-run with the full 30 s context
+    rejected_preview: bool = False  # a preview whose decode tripped a guard: not re-run (finals are), no words
     inference_seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)

@@ -67,7 +67,12 @@ class WindowCache:
         return None if hit is None else dataclasses.replace(hit, cached=True)
 
     def store(self, model: ModelKey, job: WindowJob, result: WindowTranscript) -> None:
-        """Store a freshly computed transcript (cache failures are logged, never raised)."""
+        """Store a freshly computed transcript (cache failures are logged, never raised).
+
+        A rejected preview is not stored: the same audio as a final window deserves a full decode.
+        """
+        if result.rejected_preview:
+            return
         try:
             self.cache.store(self.key(model, job), result, window_start=job.start)
         except Exception:

@@ -115,6 +115,8 @@ class SegmentMerger:
         s = self._s
         if s.ended or window.index < s.next_window:
             return []
+        if window.is_interim and transcript is not None and transcript.rejected_preview:
+            return []  # a preview the decoding guards distrust changes nothing
         if transcript is not None:
             s.model, s.precision = transcript.model, transcript.precision
         if window.is_last and window.is_empty and transcript is None:

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from stream_app.inference.context import FULL_CONTEXT, EncoderContext
 from stream_app.inference.models import resolve_model
 from stream_app.inference.transcriber import WhisperTranscriber
-from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.types import Priority, WindowJob, WindowTranscript
 
 FITTED = EncoderContext("fitted", margin=1.0, bucket=1.0)
 NO_MARGIN = EncoderContext("fitted", margin=0.0, bucket=0.01)  # the audio alone: tiny.en loops on some windows
@@ -94,6 +94,16 @@ def test_a_looping_fitted_decode_is_re_run_with_the_full_context(
     assert result.extra["encoder_frames"] == 3000.0  # its words come from the full-context decode
     assert result.text == full.text and result.words == full.words
     assert result.text.lower().count("ask not") == 1
+
+
+def test_a_looping_preview_is_rejected_not_re_run(tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]) -> None:
+    """A preview is best effort: its loop is dropped (no words) instead of paying for a 30 s pass."""
+    preview = WindowJob("cut", 0, 3.0, jfk[3 * 16000 : 8 * 16000], priority=Priority.INTERIM)
+    before = _fallbacks("repetition")
+    result = tiny.transcribe_windows([preview], NO_MARGIN)[0]
+    assert result.rejected_preview and result.context_fallback == "repetition"
+    assert result.words == () and result.extra == {}
+    assert _fallbacks("repetition") == before  # nothing was re-run
 
 
 def test_silence_never_reaches_the_decoder(tiny: WhisperTranscriber) -> None:

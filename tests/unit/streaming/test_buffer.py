@@ -297,3 +297,16 @@ def test_windows_start_with_left_context_of_committed_audio() -> None:
         (21, 28, 28),
     ]
     assert windows[1].samples.tolist() == ramp(13, 5).tolist()
+
+
+def test_previews_are_left_out_when_the_worker_is_behind_but_finals_are_not() -> None:
+    config = WindowingConfig(window=10, overlap=2, interim=3)
+    buffer = StreamBuffer(config)
+    buffer.apply(chunk(0, 0, 7))
+    assert buffer.has_ready_windows() and not buffer.has_ready_windows(previews=False)
+    assert buffer.take_ready_windows(previews=False) == []
+    buffer.apply(chunk(1, 7, 7))  # the first window is full now
+    assert buffer.has_ready_windows(previews=False)
+    windows = buffer.take_ready_windows(previews=False)
+    assert [(w.index, w.is_interim) for w in windows] == [(0, False)]
+    assert [w.is_interim for w in buffer.take_ready_windows()] == [True]  # the preview of window 1, once allowed

@@ -247,3 +247,12 @@ def test_previews_commit_nothing_when_interim_commits_are_off() -> None:
     merger.add(window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2)))
     second = merger.add(window(0, 0, 4, interim=True), transcript(seq("and so my fellow americans", 0.2)))
     assert all(not s.is_final for s in second)
+
+
+def test_a_rejected_preview_changes_nothing() -> None:
+    merger = SegmentMerger("s")
+    merger.add(window(0, 0, 3, interim=True), transcript(seq("and so my fellow", 0.2)))
+    rejected = WindowTranscript((), "", 0.0, 0.0, 0.0, "tiny.en", "int8", rejected_preview=True)
+    assert merger.add(window(0, 0, 4, interim=True), rejected) == []
+    second = merger.add(window(0, 0, 5, interim=True), transcript(seq("and so my fellow americans", 0.2)))
+    assert [s.text for s in second if s.is_final] == ["and so my fellow"]  # the earlier preview still counts
