@@ -23,6 +23,16 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_app.clients.exceptions import KafkaAccessError
+    from stream_app.clients.kafka_probe import check_kafka_access
+    from stream_app.inference.exceptions import InferenceError
     from stream_app.worker.runtime import run_worker  # heavy imports only when the worker runs
 
-    return run_worker(settings, replica=args.replica, web_port=args.web_port, metrics_port=args.metrics_port)
+    try:  # a refused password or an untrusted certificate is said in one line, at once
+        check_kafka_access(settings.kafka, timeout=60.0)
+        return run_worker(settings, replica=args.replica, web_port=args.web_port, metrics_port=args.metrics_port)
+    except KafkaAccessError as exc:
+        log.error("cannot reach Kafka: %s", exc)
+    except InferenceError as exc:  # unknown model, model files damaged, device unusable
+        log.error("cannot load the model: %s", exc)
+    return 2

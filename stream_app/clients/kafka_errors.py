@@ -8,6 +8,7 @@ as every client's ``error_cb``, logs the real cause once and keeps it for the ca
 from __future__ import annotations
 
 import logging
+import re
 
 from confluent_kafka import KafkaError
 
@@ -72,6 +73,7 @@ class KafkaAccessWatch:
             log.debug("kafka client: %s", error.str())
             return
         self.problem = problem
-        if self._log_problems and problem not in self._logged:
-            self._logged.add(problem)
+        key = re.sub(r"\d+", "#", problem)  # "after 314ms in state ..." varies: the refusal does not
+        if self._log_problems and key not in self._logged:
+            self._logged.add(key)
             log.error("%s", problem)

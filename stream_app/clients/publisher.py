@@ -67,6 +67,10 @@ class DeliveryLimits:
         }
 
 
+class AccessRefused(PublishError):
+    """The broker refused the recorder's credentials or certificate: no wait for a delivery timeout."""
+
+
 class DeliveryFailed(PublishError):
     """Chunks were not acknowledged within the delivery timeout; the publish call stopped there.
 
@@ -156,6 +160,7 @@ class ChunkPublisher:
         self.source = source
         self.limits = limits or DeliveryLimits()
         self._last_outage_log = 0.0
+        self._access = config.get("error_cb")  # names a refused password or certificate (kafka_errors)
         self._producer = Producer(
             {
                 **config,
@@ -180,6 +185,10 @@ class ChunkPublisher:
 
     def close(self) -> None:
         """Deliver what is still queued (within the delivery timeout) and release the producer."""
+        if getattr(self._access, "problem", None):  # refused: nothing queued will ever be delivered
+            self._producer.purge()
+            self._producer.flush(0)
+            return
         remaining = self._producer.flush(self.flush_timeout)
         if remaining:
             log.warning("%d chunk(s) for %s still unacknowledged at close", remaining, self.topic)
@@ -271,6 +280,7 @@ class ChunkPublisher:
         started = time.monotonic()
         first_start: float | None = None
         for chunk in chunks:
+            self._raise_if_refused()
             if deliveries.failures:
                 break  # the delivery timeout passed for an earlier chunk: the stream has a hole already
             if realtime:
@@ -284,7 +294,9 @@ class ChunkPublisher:
             report.payload_bytes += len(value)
             report.frames += len(value) // (SAMPLE_BYTES[fmt.encoding] * fmt.channels)
             report.audio_seconds += chunk.duration
-        self._producer.flush(self.flush_timeout)
+        deadline = time.monotonic() + self.flush_timeout
+        while self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic()))) and time.monotonic() < deadline:
+            self._raise_if_refused()
         undelivered = report.chunks - deliveries.acknowledged
         if undelivered or deliveries.failures:
             reason = deliveries.failures[0] if deliveries.failures else "no acknowledgement"
@@ -323,11 +335,19 @@ class ChunkPublisher:
             except BufferError:  # the local buffer is full: wait for deliveries (or expiries) to make room
                 blocked_since = blocked_since or time.monotonic()
                 self._producer.poll(0.1)
+                self._raise_if_refused()
         self._producer.poll(0)
         return 0.0 if blocked_since is None else time.monotonic() - blocked_since
 
+    def _raise_if_refused(self) -> None:
+        problem = getattr(self._access, "problem", None)
+        if problem:
+            raise AccessRefused(f"{self.topic}: {problem}")
+
     def _on_error(self, error: KafkaError) -> None:
         """Say, at most every few seconds, that the broker is unreachable and chunks are being held."""
+        if callable(self._access):
+            self._access(error)  # records (and logs once) a refusal that waiting will not cure
         if error.fatal():
             log.error("producer for %s failed: %s", self.topic, error)
             return

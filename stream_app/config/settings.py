@@ -91,7 +91,6 @@ class StreamingSettings:
     chunk_duration: float = _duration("", minimum=1.0)
     overlap_duration: float = _duration("")
     interim_step: float = _duration("")
-    max_latency: float = _duration("500ms")
     buffer_size: float = _duration("5min", minimum=1.0)
     idle_timeout: float = _duration("60s", minimum=1.0)
     max_chunk_bytes: int = _size("1MB", minimum=2)
@@ -277,6 +276,9 @@ class Settings:
         for section in dataclasses.fields(self):
             values = getattr(self, section.name)
             out[section.name] = {f.name: _shown(f, getattr(values, f.name)) for f in dataclasses.fields(values)}
+        for name in ("chunk_duration", "overlap_duration", "interim_step"):  # not set: the profile decides
+            if not _is_set(self.streaming, name):
+                out["streaming"][name] = f"(from profile {self.streaming.profile!r})"
         out["streaming"]["effective_window_seconds"] = self.window_seconds
         out["streaming"]["effective_overlap_seconds"] = self.overlap_seconds
         out["streaming"]["effective_interim_step_seconds"] = self.interim_step_seconds

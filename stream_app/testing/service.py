@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,12 +122,13 @@ class ServiceHarness:
         self.close()
 
     def close(self) -> None:
-        """Stop every replica and delete the run's topics."""
+        """Stop every replica, delete the run's topics and its folder (state, logs, settings file)."""
         for replica in list(self.replicas.values()):
             self.stop(replica.name)
         if not self.keep_topics:
             with contextlib.suppress(Exception):
                 delete_topics(self.settings, list(self.topics.values()))
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def worker_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Return the environment a replica runs with.

@@ -24,7 +24,9 @@ DECODER_REASONS = (
 )
 # Every reason a DLQ record's `dlq_reason` header can carry: the decoder's, and the worker failing on an
 # accepted chunk (a bug, logged with its traceback; the partition and the other streams go on).
-REJECTION_REASONS = (*DECODER_REASONS, "processing_error")
+# After decoding: a chunk of a stream that already ended (late or replayed after its end), and a record
+# the worker failed on (a bug of ours, counted as such).
+REJECTION_REASONS = (*DECODER_REASONS, "after_end", "processing_error")
 
 
 class ChunkRejected(ValueError):

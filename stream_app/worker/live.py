@@ -8,6 +8,7 @@ still in flight.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,23 @@ class LiveStream:
     closing: bool = False  # an idle end is running: new records wait in ``deferred``
     evicting: bool = False  # ended: the stream leaves memory after its last write
     deferred: list[tuple[Any, Ticket]] = field(default_factory=list)  # records that came while it was closing
+    chunk_ends: deque[tuple[int, int]] = field(default_factory=deque)  # (stream position after, input offset)
+
+    def note_chunk(self, offset: int) -> None:
+        """Remember which input record brought the audio up to the buffer's end (for dead letters)."""
+        buffer = self.session.buffer
+        self.chunk_ends.append((buffer.stream_end, offset))
+        while len(self.chunk_ends) > 1 and self.chunk_ends[1][0] <= buffer.base:
+            self.chunk_ends.popleft()
+
+    def offsets_for(self, start: int, end: int) -> tuple[int, int] | None:
+        """First and last input offsets whose audio lies in ``[start, end)`` (None when not known here)."""
+        hits = [
+            offset
+            for i, (stop, offset) in enumerate(self.chunk_ends)
+            if stop > start and (i == 0 or self.chunk_ends[i - 1][0] < end)
+        ]
+        return (min(hits), max(hits)) if hits else None
 
     @property
     def session_token(self) -> str:

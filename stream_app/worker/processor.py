@@ -190,6 +190,8 @@ class StreamProcessor:
             ticket.done()  # a duplicate: nothing changed
             return
         live.last_chunk_ms = max(live.last_chunk_ms, chunk.produced_at_ms)
+        if applied.accepted:
+            live.note_chunk(record.offset)
         self.store.write_audio(live)
         live.waiting.append(ticket)
         live.dirty = True

@@ -202,13 +202,13 @@ class StepRunner:
     async def _dead_letter_window(self, live: LiveStream, window: Window, failure: Failure) -> None:
         """Send a given-up window's audio (16 kHz s16le) with where it came from, so it can be replayed."""
         pcm = np.clip(np.rint(window.samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2").tobytes()
-        offsets = sorted(t.offset for t in live.waiting)
+        offsets = live.offsets_for(window.start_sample, window.end_sample)  # None after a failover
         headers = [
             ("dlq_reason", failure.reason.encode()),
             ("dlq_detail", failure.detail[:1024].encode("utf-8", errors="replace")),
             ("dlq_source_topic", self.limits.source_topic.encode()),
             ("dlq_source_partition", str(live.partition).encode()),
-            (H_OFFSETS, (f"{offsets[0]}-{offsets[-1]}" if offsets else "").encode()),
+            (H_OFFSETS, (f"{offsets[0]}-{offsets[1]}" if offsets else "").encode()),
             (H_STREAM, live.stream_id.encode()),
             (H_SESSION, live.session_token.encode()),
             (H_WINDOW, str(window.index).encode()),

@@ -137,3 +137,21 @@ def test_config_check_names_a_missing_ca(secure_stack: SecureStack, tmp_path: Pa
     assert result.returncode == 1
     assert "set kafka.ssl_ca_file to the CA that signed it" in result.stderr
     assert "set caching.redis_ssl_ca_file to the CA that signed it" in result.stderr
+
+
+def test_a_recorder_with_a_wrong_password_stops_at_once_naming_the_credentials(
+    secure_stack: SecureStack, jfk_path: Path
+) -> None:
+    import time
+
+    from stream_app.clients.kafka_config import producer_config
+    from stream_app.clients.publisher import AccessRefused, ChunkPublisher, DeliveryLimits
+
+    kafka = _kafka(secure_stack, password=Secret("not-the-password"))
+    started = time.monotonic()
+    with (
+        pytest.raises(AccessRefused, match="password"),
+        ChunkPublisher(producer_config(kafka), kafka.input_topic, limits=DeliveryLimits(delivery_timeout=120.0)) as pub,
+    ):
+        pub.publish_file(jfk_path, "refused", chunk_ms=100)
+    assert time.monotonic() - started < 60  # not the 120 s delivery timeout

@@ -239,3 +239,17 @@ def test_a_forged_idle_tick_ends_nothing(settings: Settings, jfk_path: Path, jfk
         assert word_error_rate(jfk_reference, collected.transcript.text) <= 0.10
         assert len({s.session for s in collected.finals()}) == 1
         assert [d.reason for d in harness.dead_letters(expect=1)] == ["missing_header"]
+
+
+def test_a_chunk_after_the_end_is_dead_lettered_as_after_end(settings: Settings, jfk_path: Path) -> None:
+    with ServiceHarness(settings, partitions=1) as harness:
+        harness.start("r1")
+        items = records("ended", jfk_path)
+        produce(harness, items)
+        collected = harness.collect(["ended"], timeout=120)["ended"]
+        assert collected.transcript.complete, harness.log_tail("r1")
+        produce(harness, [items[5]])  # a replay of a chunk from before the end
+        letters = harness.dead_letters(expect=1)
+        assert [(d.reason, d.key) for d in letters] == [("after_end", b"ended")]
+        assert metric(harness, "r1", "stream_app_late_chunks_total") == 1
+        assert metric(harness, "r1", "stream_app_processing_errors_total") == 0
