@@ -126,6 +126,31 @@ def without_cache(settings: Settings) -> Settings:
     return dataclasses.replace(settings, caching=dataclasses.replace(settings.caching, cache_levels=()))
 
 
+def reference_options(settings: Settings) -> dict[str, Any]:
+    """Return the decoding options that make `WhisperModel.transcribe` decode as the service does.
+
+    Same language, beam, thresholds, temperatures (the service's bounded fallback), no previous text
+    as a prompt, Silero VAD with the service's 500 ms minimum silence, word timestamps. What still
+    differs is what a benchmark's table says: the service's windows (cut at pauses, not 30 s chunks
+    of VAD-packed speech) and its fitted encoder context.
+    """
+    from stream_app.inference.guards import DecodeGuards
+
+    s = settings.streaming
+    return {
+        "language": s.language,
+        "beam_size": s.beam_size,
+        "temperature": list(DecodeGuards().temperatures),
+        "condition_on_previous_text": False,
+        "no_speech_threshold": s.no_speech_threshold,
+        "log_prob_threshold": s.log_prob_threshold,
+        "compression_ratio_threshold": s.compression_ratio_threshold,
+        "vad_filter": s.vad,
+        "vad_parameters": {"min_silence_duration_ms": 500},
+        "word_timestamps": True,
+    }
+
+
 # Worker overrides every service benchmark uses: no cache (a repeated run must not be answered from
 # Redis) and the profile chosen for throughput.
 SERVICE_ENV: Mapping[str, str] = {

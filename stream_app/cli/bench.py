@@ -26,6 +26,7 @@ BENCHMARKS = {
     "flood": "10,000 one-chunk streams into one replica: alive, memory, health, every stream evicted",
     "context": "fitted vs full encoder context on the same live windows: decode time, WER, fallbacks",
     "replicas": "model replicas x CTranslate2 threads on the same short windows: throughput, latency",
+    "profiles": "streaming variants in process on the same corpus: streamed WER vs whole file, lags, compute",
 }
 
 

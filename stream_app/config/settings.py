@@ -100,6 +100,13 @@ class StreamingSettings:
     max_window_attempts: int = _int(3, minimum=1, maximum=20)  # tries per window (failures and crashes)
     pause_search: float = 0.4  # share of the window, at its end, searched for a pause to cut at (0 = fixed grid)
     min_pause: float = _duration("200ms", minimum=0.02)  # shortest silence a window may be cut in
+    preview_min: float = _duration("1s")  # no preview of a window before it holds this much audio
+    interim_commits: bool = True  # LocalAgreement-2: words two consecutive previews agree on become final
+    commit_lookahead: float = _duration("2s")  # ...once they end this long before the preview's end
+    commit_min_probability: float = 0.0  # ...and Whisper gives them at least this probability
+    left_context: float = _duration("0s")  # committed audio each window starts with (encoder context)
+    utterance_pause: float = _duration("0s")  # > 0: a pause this long ends a window early (0 = off)
+    prompt_chars: int = _int(0, minimum=0, maximum=1000)  # committed text given to Whisper as a prompt (0 = off)
     vad: bool = True
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -110,7 +117,7 @@ class StreamingSettings:
 
 # Window length, overlap and interim step of each profile, in seconds; explicit settings override them.
 PROFILES: dict[str, tuple[float, float, float]] = {
-    "live": (10.0, 1.0, 0.0),
+    "live": (20.0, 1.0, 1.0),  # chosen with `stream-app bench profiles` (docs/benchmarks/streaming.md)
     "throughput": (30.0, 2.0, 0.0),
 }
 

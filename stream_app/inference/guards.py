@@ -30,6 +30,11 @@ CONTEXT_FALLBACKS = Counter(
     "Windows whose fitted-context decode tripped a guard and were re-run with the full 30 s context",
     ["reason"],
 )
+PREVIEWS_REJECTED = Counter(
+    "stream_app_previews_rejected_total",
+    "Previews (interim passes) whose decode tripped a guard: dropped, not re-run",
+    ["reason"],
+)
 for _reason in FALLBACK_REASONS:
     CONTEXT_FALLBACKS.labels(_reason)  # every reason is exported from the start, at 0
 

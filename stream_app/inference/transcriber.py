@@ -42,6 +42,7 @@ from stream_app.inference.decode import BatchDecoder, Segment
 from stream_app.inference.exceptions import ModelNotFound
 from stream_app.inference.guards import (
     CONTEXT_FALLBACKS,
+    PREVIEWS_REJECTED,
     DecodeFigures,
     DecodeGuards,
     context_fallback_reason,
@@ -221,6 +222,7 @@ class WhisperTranscriber:
                 item.fallback = context_fallback_reason(figures, self.guards)
                 if item.fallback is not None and item.job.priority == Priority.INTERIM:
                     # a preview is best effort: a full 30 s pass for it would cost more than it shows
+                    PREVIEWS_REJECTED.labels(item.fallback).inc()
                     results[item.index] = self._rejected_preview(item.fallback, started)
                 elif item.fallback is not None:
                     CONTEXT_FALLBACKS.labels(item.fallback).inc()
@@ -248,6 +250,7 @@ class WhisperTranscriber:
                 if keep:
                     result = self._summarise(item, item_segments, started, len(group), frames)
                 elif item.job.priority == Priority.INTERIM:
+                    PREVIEWS_REJECTED.labels("temperature").inc()
                     result = self._rejected_preview("temperature", started)
                 else:
                     result = self._decode_single(item.job, item.samples, started, fallback=item.fallback)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-_MIN_CAPACITY = 16_000
+_MIN_CAPACITY = 1_600  # 100 ms: a stream that sends one chunk holds no more than it sent
 
 
 class SampleQueue:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import jiwer
@@ -32,13 +31,33 @@ def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
     return float(jiwer.wer(refs, hyps))
 
 
-def boundary_repeats(reference: str, hypothesis: str) -> int:
-    """Count adjacent repeated words in the hypothesis that the reference does not repeat there.
+def boundary_repeats(reference: str, hypothesis: str, max_ngram: int = 5) -> int:
+    """Count phrases of 1 to ``max_ngram`` words the hypothesis says twice in a row where the reference does not.
 
-    A word doubled at a window boundary ("for for you") shows up as a bigram ``w w`` that the
-    reference does not contain.
+    A window boundary that doubles text shows up as a phrase followed by itself ("for you for you",
+    "ask not what ask not what"). Each position of the hypothesis counts at most once (the longest
+    repeat there), and a repeat the reference itself makes is not counted.
     """
-    ref_words = normalize(reference).split()
-    ref_pairs = {(a, b) for a, b in itertools.pairwise(ref_words) if a == b}
-    hyp_words = normalize(hypothesis).split()
-    return sum(1 for a, b in itertools.pairwise(hyp_words) if a == b and (a, b) not in ref_pairs)
+    ref = normalize(reference).split()
+    hyp = normalize(hypothesis).split()
+
+    def repeats(words: list[str]) -> set[tuple[str, ...]]:
+        found: set[tuple[str, ...]] = set()
+        for n in range(1, max_ngram + 1):
+            for i in range(len(words) - 2 * n + 1):
+                if words[i : i + n] == words[i + n : i + 2 * n]:
+                    found.add(tuple(words[i : i + n]))
+        return found
+
+    allowed = repeats(ref)
+    count, i = 0, 0
+    while i < len(hyp):
+        step = 1
+        for n in range(max_ngram, 0, -1):
+            phrase = tuple(hyp[i : i + n])
+            if len(phrase) == n and list(phrase) == hyp[i + n : i + 2 * n] and phrase not in allowed:
+                count += 1
+                step = 2 * n
+                break
+        i += step
+    return count

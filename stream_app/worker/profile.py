@@ -26,6 +26,9 @@ def windowing_for(settings: Settings) -> WindowingConfig:
         pause_search=streaming.pause_search * window,
         min_pause=streaming.min_pause,
         max_held=streaming.max_held,
+        left_context=streaming.left_context,
+        utterance_pause=streaming.utterance_pause,
+        interim_min=streaming.preview_min,
     )
 
 
@@ -36,4 +39,8 @@ def merge_policy_for(settings: Settings) -> MergePolicy:
         no_speech_threshold=streaming.no_speech_threshold,
         log_prob_threshold=streaming.log_prob_threshold,
         compression_ratio_threshold=streaming.compression_ratio_threshold,
+        interim_commits=streaming.interim_commits,
+        commit_lookahead=streaming.commit_lookahead,
+        commit_min_probability=streaming.commit_min_probability,
+        prompt_chars=streaming.prompt_chars,
     )

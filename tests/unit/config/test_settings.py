@@ -15,8 +15,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_the_live_profile() -> None:
     settings = load_settings(env={})
     assert settings.streaming.profile == "live"
-    assert settings.window_seconds == 10.0
+    assert settings.window_seconds == 20.0
     assert settings.overlap_seconds == 1.0
+    assert settings.interim_step_seconds == 1.0  # previews by default
+    assert (settings.streaming.commit_lookahead, settings.streaming.preview_min) == (2.0, 1.0)
     assert settings.optimization.default_precision == "int8"
     assert settings.optimization.device == "cpu"
 
@@ -86,7 +88,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ({"STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int3"}, "optimization.default_precision", "choose"),
         ({"STREAM_APP_OPTIMIZATION__DEVICE": "tpu"}, "optimization.device", "cuda"),
         ({"STREAM_APP_METRICS__ENABLED": "perhaps"}, "metrics.enabled", "true or false"),
-        ({"STREAM_APP_STREAMING__OVERLAP_DURATION": "12s"}, "streaming.overlap_duration", "shorter"),
+        ({"STREAM_APP_STREAMING__OVERLAP_DURATION": "22s"}, "streaming.overlap_duration", "shorter"),
         ({"STREAM_APP_STREAMING__CHUNK_DURATION": "45s"}, "streaming.chunk_duration", "30 s"),
         ({"STREAM_APP_NOPE__X": "1"}, "STREAM_APP_NOPE__X", "unknown section"),
         ({"STREAM_APP_KAFKA__NO_SUCH_KEY": "1"}, "kafka.no_such_key", "unknown key"),

@@ -265,7 +265,7 @@ def test_config_rejects_impossible_grids_and_reads_profiles() -> None:
     with pytest.raises(WindowingConfigError):
         WindowingConfig(window=0, overlap=0)
     live = windowing_for(load_settings(env={}))
-    assert (live.window, live.overlap, live.interim) == (160_000, 16_000, 0)
+    assert (live.window, live.overlap, live.interim, live.interim_min) == (320_000, 16_000, 16_000, 16_000)
     settings = load_settings(env={})
     assert live.pause_search == round(settings.streaming.pause_search * settings.window_seconds * 16_000) > 0
     assert (live.min_pause, live.pause_margin, live.pause_lead) == (3200, 1600, 3200)

@@ -29,4 +29,13 @@ def test_boundary_repeats_counts_only_repeats_the_reference_lacks() -> None:
     assert boundary_repeats(reference, "ask what you can do for for your country") == 1
     assert boundary_repeats(reference, "ask what you can do for your country") == 0
     assert boundary_repeats("that that is is", "that that is is") == 0
-    assert boundary_repeats(reference, "Ask, ask what you can do for your country your country") == 1
+    assert boundary_repeats(reference, "Ask, ask what you can do for your country your country") == 2
+
+
+def test_boundary_repeats_counts_doubled_phrases_up_to_five_words() -> None:
+    reference = "and so my fellow americans ask not what your country can do for you"
+    assert boundary_repeats(reference, "and so my fellow americans ask not what ask not what your country") == 1
+    assert boundary_repeats(reference, "and so my fellow americans my fellow americans ask not") == 1
+    assert boundary_repeats(reference, "can do for you can do for you") == 1
+    assert boundary_repeats(reference, "a b c d e f a b c d e f") == 0  # six words: longer than a boundary repeat
+    assert boundary_repeats("they said no no", "they said no no") == 0
