@@ -20,7 +20,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from stream_app.audio.files import read_native_audio
 from stream_app.clients.chunking import plan_chunks, prepare_audio
-from stream_app.clients.kafka_config import consumer_config, producer_config
+from stream_app.clients.kafka_config import consumer_config, producer_config, security_config
 from stream_app.clients.transcript import TranscriptAssembler, session_order
 from stream_app.config import Settings
 from stream_app.local.admin import admin_client
@@ -58,7 +58,7 @@ def ready_status(harness: ServiceHarness, replica: str) -> int:
 
 
 def set_topic_config(settings: Settings, topic: str, name: str, value: str) -> None:
-    admin = admin_client(settings.kafka.bootstrap_servers, settings.kafka.security_protocol)
+    admin = admin_client(settings.kafka.bootstrap_servers, security_config(settings.kafka))
     resource = ConfigResource(
         ConfigResource.Type.TOPIC,
         topic,
@@ -171,7 +171,13 @@ def test_a_page_lost_from_the_changelog_is_reported_and_the_stream_reset(
 
 
 def test_a_failing_window_keeps_the_held_words_and_marks_the_gap(settings: Settings, speech: CorpusItem) -> None:
-    env = {"STREAM_APP_WORKER__INJECT_WINDOW_FAILURES": "faulty:1:3", "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": "3"}
+    env = {
+        "STREAM_APP_WORKER__INJECT_WINDOW_FAILURES": "faulty:1:3",
+        "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": "3",
+        # windows of 10 s without previews: window 1 is a middle one, and its words come only from it
+        "STREAM_APP_STREAMING__CHUNK_DURATION": "10s",
+        "STREAM_APP_STREAMING__INTERIM_STEP": "0s",
+    }
     with ServiceHarness(settings, partitions=1, env=env) as harness:
         harness.start("r1")
         produce(harness, records("reference", speech.path) + records("faulty", speech.path))
@@ -188,6 +194,8 @@ def test_a_failing_window_keeps_the_held_words_and_marks_the_gap(settings: Setti
         assert any(w.start >= gap.end for s in faulty.finals() for w in s.words)  # the stream went on after it
         letters = harness.dead_letters(expect=1)
         assert [(d.reason, d.headers["dlq_window"]) for d in letters] == [("inference_failed", b"1")]
+        first, last = (int(x) for x in letters[0].headers["dlq_source_offsets"].split(b"-"))
+        assert 0 <= first <= last  # the input records that carried the window's audio
         assert metric(harness, "r1", "stream_app_window_failures_total", '{reason="inference_failed"}') == 1
 
 
