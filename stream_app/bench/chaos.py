@@ -21,6 +21,7 @@ transcripts topics and the chaos run's input topic.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--drain-timeout", type=float, default=1800.0, help="wait for every stream's end (s)")
     parser.add_argument("--seed", type=int, default=10, help="speech scripts and fault timing")
+    parser.add_argument(
+        "--previews",
+        choices=("show", "commit", "off"),
+        default="show",
+        help="show (default): previews run and are published but commit nothing, so every final comes from a "
+        "window, a function of the audio, comparable between runs; commit: the live profile as configured "
+        "(what two previews agree on depends on timing); off: no previews",
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,12 @@ class RunResult:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the reference and the chaos run on a private stack, verify, print the table and summary."""
     started = time.monotonic()
+    streaming = settings.streaming
+    if args.previews == "show":
+        streaming = dataclasses.replace(streaming, interim_commits=False)
+    elif args.previews == "off":
+        streaming = dataclasses.replace(streaming, interim_step=0.0)
+    settings = dataclasses.replace(settings, streaming=streaming)
     seconds = args.minutes * 60.0
     library = UtteranceLibrary(BENCH_HOME / "utterances")
     library.prepare(voice_utterances(args.streams))
@@ -196,6 +211,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "model": settings.optimization.model,
         "precision": settings.optimization.default_precision,
         "window_s": settings.window_seconds,
+        "previews": args.previews,
         "goals": GOALS,
     }
     emit(
