@@ -43,6 +43,8 @@ ENDED_MAGIC = b"SE"
 VERSION = 1
 _HEAD = struct.Struct(">2sBI")  # magic, version, CRC-32 of the body (a uint32 length, the document, the payload)
 _U64 = struct.Struct(">Q")
+# Fields are only ever appended: a header from an earlier release carries a prefix of this list and the
+# fields it lacks take their defaults (the behaviour that release had), so a rolling upgrade keeps streams.
 _CONFIG_FIELDS = (
     "window",
     "overlap",
@@ -62,6 +64,7 @@ _CONFIG_FIELDS = (
     "min_utterance",
     "interim_min",
     "preview_from_commit",
+    "preview_span",
 )
 
 
@@ -340,9 +343,9 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         raise StateCorrupt("stream header tail is not whole float32 samples")
     tail = np.frombuffer(payload, dtype="<f4").astype(np.float32)
     cfg_values = d["cfg"]
-    if not isinstance(cfg_values, list) or len(cfg_values) != len(_CONFIG_FIELDS):
+    if not isinstance(cfg_values, list) or not 0 < len(cfg_values) <= len(_CONFIG_FIELDS):
         raise ValueError("window rule has the wrong number of fields")
-    config = WindowingConfig(**dict(zip(_CONFIG_FIELDS, cfg_values, strict=True)))
+    config = WindowingConfig(**dict(zip(_CONFIG_FIELDS, cfg_values, strict=False)))
     cursor = d["cur"]
     if not isinstance(cursor, dict):
         raise ValueError("cursor is not an object")

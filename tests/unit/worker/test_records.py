@@ -84,6 +84,27 @@ def test_header_round_trip_keeps_everything() -> None:
     assert (decoded.origin_ms, decoded.shown_until, decoded.end) == (original.origin_ms, original.shown_until, 33_234)
 
 
+def _reframe(data: bytes, edit: object) -> bytes:
+    """Decode a header frame's document, change it with ``edit``, and frame it again with a valid CRC."""
+    (length,) = struct.unpack(">I", data[7:11])
+    document = orjson.loads(data[11 : 11 + length])
+    edit(document)  # type: ignore[operator]
+    raw = orjson.dumps(document)
+    body = struct.pack(">I", len(raw)) + raw + data[11 + length :]
+    return data[:3] + struct.pack(">I", zlib.crc32(body)) + body
+
+
+def test_a_header_from_an_earlier_release_takes_defaults_for_the_fields_it_lacks() -> None:
+    config = WindowingConfig.from_seconds(10.0, 1.0, 0.5, preview_span=4.0)
+    older = _reframe(encode_header(header(config=config)), lambda doc: doc["cfg"].pop())
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader)
+    assert decoded.config.preview_span == 0 and decoded.config.window == config.window
+    longer = _reframe(encode_header(header()), lambda doc: doc["cfg"].append(1))
+    with pytest.raises(StateCorrupt):
+        decode_stream_record(longer)
+
+
 def test_marker_round_trip() -> None:
     marker = EndedMarker(last_seq=99, end=160_000, shift=3, session="0.5", ended_ms=1234, origin_ms=77)
     assert decode_stream_record(encode_marker(marker)) == marker
