@@ -126,6 +126,17 @@ def without_cache(settings: Settings) -> Settings:
     return dataclasses.replace(settings, caching=dataclasses.replace(settings.caching, cache_levels=()))
 
 
+def whole_file_texts(settings: Settings, paths: Sequence[Path]) -> list[str]:
+    """Transcribe each file whole with faster-whisper (`WhisperModel.transcribe`, `reference_options`)."""
+    model = load_reference_model(settings)
+    options = reference_options(settings)
+    texts = []
+    for path in paths:
+        segments, _ = model.transcribe(str(path), **options)
+        texts.append(" ".join(s.text.strip() for s in segments))
+    return texts
+
+
 def reference_options(settings: Settings) -> dict[str, Any]:
     """Return the decoding options that make `WhisperModel.transcribe` decode as the service does.
 

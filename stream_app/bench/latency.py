@@ -10,8 +10,11 @@ transcript (`stream_app.bench.word_lag`):
 * the **final lag**: the same, until the final segment holding it was.
 
 Also per row: the worker's CPU seconds per second of audio (``core_s_per_audio_s``, all of its
-threads, from /proc), the streamed WER of the row, and the service's own ``latency_ms`` p95 (from the
-chunk that made a window ready to its segment: kept for continuity with earlier runs). The reference
+threads, from /proc), the streamed WER of the row (the final segments as published in real time,
+previews' commits included) against faster-whisper on the same files whole (``whole_file_wer``, the
+service's decoding options: `reference_options`; ``wer_delta`` = streamed - whole), and the
+service's own ``latency_ms`` p95 (from the chunk that made a window ready to its segment: kept for
+continuity with earlier runs). The reference
 is faster-whisper called directly (``WhisperModel.transcribe``, the model, precision and decoding the
 worker uses, its full 30 s context) on the same final windows, one at a time: ``bare_p95_ms`` and
 ``bare_core_s_per_audio_s``; ``overhead_ratio`` = service ``latency_ms`` p95 / bare p95.
@@ -28,7 +31,7 @@ from typing import Any
 import psutil
 
 from stream_app.audio.files import read_native_audio
-from stream_app.bench.common import Clip, make_clips, without_cache
+from stream_app.bench.common import Clip, make_clips, whole_file_texts, without_cache
 from stream_app.bench.report import emit, percentile
 from stream_app.bench.word_lag import PublishedSegment, word_lags
 from stream_app.clients.chunking import PlannedChunk, plan_chunks, prepare_audio
@@ -89,7 +92,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             cpu = _cpu_seconds(process) - cpu_before
             rows.append(_row(harness, count, ids, clips, cpu))
     bare_ms, bare_cost = _bare(settings, plans[: max(counts)], clips[: max(counts)])
+    whole = whole_file_texts(settings, [clip.path for clip in clips])
     for row in rows:
+        count = row["streams"]
+        row["whole_file_wer"] = round(corpus_wer([c.reference for c in clips[:count]], whole[:count]), 4)
+        row["wer_delta"] = round(row["streamed_wer"] - row["whole_file_wer"], 4)
         row["bare_p95_ms"] = round(percentile(bare_ms, 95), 1)
         row["bare_core_s_per_audio_s"] = round(bare_cost, 3)
         row["overhead_ratio"] = round(row["p95_ms"] / row["bare_p95_ms"], 3) if row["bare_p95_ms"] > 0 else None
@@ -107,7 +114,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "seconds_per_stream": args.seconds,
         "chunk_ms": args.chunk_ms,
         "cache": "disabled",
-        "reference": "WhisperModel.transcribe on each final window, full 30 s context, one at a time",
+        "reference": "WhisperModel.transcribe on each final window, full 30 s context, one at a time; "
+        "whole_file_wer: WhisperModel.transcribe on each whole file (reference_options)",
         "wall_s": round(time.monotonic() - started, 1),
         "goals": GOALS,
         "rows": rows,

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from stream_app.audio.files import decode_audio_file
-from stream_app.bench.common import BENCH_HOME, load_reference_model, reference_options, without_cache
+from stream_app.bench.common import BENCH_HOME, whole_file_texts, without_cache
 from stream_app.bench.report import emit, percentile
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for seed in (int(s) for s in str(args.seeds).split(",")):
         corpus += build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, seed=seed)
     references = [item.reference for item in corpus]
-    whole = _whole_file(settings, corpus)
+    whole = whole_file_texts(settings, [item.path for item in corpus])
     whole_wer = corpus_wer(references, whole)
     engine = InferenceEngine(without_cache(settings), use_cache=False)
     engine.start()
@@ -111,16 +111,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     }
     emit("profiles: streamed WER, lags and cost of streaming variants, same corpus", rows, summary, as_json=args.json)
     return 0
-
-
-def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[str]:
-    model = load_reference_model(settings)
-    options = reference_options(settings)
-    texts = []
-    for item in corpus:
-        segments, _ = model.transcribe(str(item.path), **options)
-        texts.append(" ".join(s.text.strip() for s in segments))
-    return texts
 
 
 def _variant(

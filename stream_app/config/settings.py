@@ -132,7 +132,7 @@ class ParallelSettings:
     ``gpu_memory_per_worker`` is what the adaptive balancer scores each CUDA replica's memory against.
     """
 
-    max_workers: int = _int(1, minimum=1, maximum=64)
+    max_workers: int = _int(2, minimum=1, maximum=64)
     task_queue_size: int = _int(1000, minimum=1)
     load_balancing: str = _choice("adaptive", "round_robin", "least_loaded", "adaptive")
     gpu_memory_per_worker: int = _size("1GB")

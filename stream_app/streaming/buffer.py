@@ -339,8 +339,6 @@ class StreamBuffer:
         start = s.next_start
         if s.config.preview_from_commit:  # what two previews agreed on is final: decode only the rest
             start = max(start, min(s.committed_until, position - s.config.interim_min))
-        if s.config.preview_span:  # the latest audio only: older words are committed or wait for the final
-            start = max(start, position - s.config.preview_span)
         first = max(s.audio.base, start - s.config.left_context)
         return Window(s.next_window, first, self._slice(first, position), start, is_interim=True)
 

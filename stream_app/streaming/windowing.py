@@ -65,7 +65,6 @@ class WindowingConfig:
     min_utterance: int = 2 * SAMPLE_RATE
     interim_min: int = 0  # no preview before the next window holds this much audio
     preview_from_commit: bool = False  # previews decode only what is not committed yet (plus left context)
-    preview_span: int = 0  # 0 = the whole window so far; else previews decode at most this much (the latest)
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -135,7 +134,6 @@ class WindowingConfig:
         min_utterance: float = 2.0,
         interim_min: float = 0.0,
         preview_from_commit: bool = False,
-        preview_span: float = 0.0,
     ) -> WindowingConfig:
         """Build the rule from durations in seconds (``pause_search`` 0 keeps the fixed grid)."""
         pause = seconds_to_samples(min_pause)
@@ -156,7 +154,6 @@ class WindowingConfig:
             min_utterance=seconds_to_samples(min_utterance),
             interim_min=seconds_to_samples(interim_min),
             preview_from_commit=preview_from_commit,
-            preview_span=seconds_to_samples(preview_span),
         )
 
 

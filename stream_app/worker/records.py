@@ -64,7 +64,6 @@ _CONFIG_FIELDS = (
     "min_utterance",
     "interim_min",
     "preview_from_commit",
-    "preview_span",
 )
 
 

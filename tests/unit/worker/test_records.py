@@ -95,11 +95,11 @@ def _reframe(data: bytes, edit: object) -> bytes:
 
 
 def test_a_header_from_an_earlier_release_takes_defaults_for_the_fields_it_lacks() -> None:
-    config = WindowingConfig.from_seconds(10.0, 1.0, 0.5, preview_span=4.0)
+    config = WindowingConfig.from_seconds(10.0, 1.0, 0.5, preview_from_commit=True)
     older = _reframe(encode_header(header(config=config)), lambda doc: doc["cfg"].pop())
     decoded = decode_stream_record(older)
     assert isinstance(decoded, StreamHeader)
-    assert decoded.config.preview_span == 0 and decoded.config.window == config.window
+    assert not decoded.config.preview_from_commit and decoded.config.window == config.window
     longer = _reframe(encode_header(header()), lambda doc: doc["cfg"].append(1))
     with pytest.raises(StateCorrupt):
         decode_stream_record(longer)
