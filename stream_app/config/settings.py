@@ -214,6 +214,7 @@ class WorkerSettings:
     state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
     retry_backoff_max: float = _duration("5s", minimum=0.01)  # longest wait between retries of the broker
     inject_window_failures: str = ""  # testing hook: "<stream>:<window>:<times>,..." fails those windows
+    inject_window_crashes: str = ""  # testing hook: "<stream>:<window>,..." kills the process as the model starts them
 
 
 @dataclass(frozen=True)

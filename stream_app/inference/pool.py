@@ -38,6 +38,7 @@ from stream_app.inference.batching import (
     run_isolated,
 )
 from stream_app.inference.pool_metrics import PoolMetrics, ResourceProbe, default_metrics
+from stream_app.inference.quarantine import CallGate
 from stream_app.inference.scheduling import JobQueue, PoolClosed, PoolError, PoolSaturated, Task
 from stream_app.inference.types import WindowJob, WindowTranscript
 from stream_app.inference.watchdog import InferenceTimeout, Watchdog, settle
@@ -116,6 +117,7 @@ class InferencePool:
         self._watchdog = Watchdog(
             parallel.task_timeout, name=name, on_timeout=lambda _: self._metrics.timeouts.labels(name).inc()
         )
+        self._calls = CallGate()
         self._warm = False
         count = max(parallel.max_workers, len(self._replicas) * parallel.inter_threads)
         self._live_workers = count
@@ -226,7 +228,12 @@ class InferencePool:
                 first = self._queue.take(replica.index, None)
                 if first is None:
                     return
-                batch = gather_batch(first, lambda t: self._queue.take(replica.index, t), self._memory_policy())
+                if first.job.isolated:
+                    batch = [first]
+                else:
+                    batch = gather_batch(
+                        first, lambda t: self._queue.take(replica.index, t, company=True), self._memory_policy()
+                    )
                 try:
                     self._run(replica, batch)
                     self._warm = True  # the one-off working memory is now part of the measured RSS
@@ -256,13 +263,20 @@ class InferencePool:
             self._metrics.queue_wait_seconds.labels(self.name).observe(now - task.submitted_at)
         with self._queue.cond:
             replica.in_flight += len(batch)
-        call = self._watchdog.call_started(batch)
-        started = time.monotonic()
+        elapsed = 0.0
         try:
-            outcomes = run_isolated(replica.transcriber, [task.job for task in batch])
+            # a suspect stream's window runs with no other call in the process (`quarantine`)
+            with self._calls.enter(exclusive=any(task.job.isolated for task in batch)):
+                for task in batch:
+                    _announce_start(task.job)
+                call = self._watchdog.call_started(batch)
+                started = time.monotonic()
+                try:
+                    outcomes = run_isolated(replica.transcriber, [task.job for task in batch])
+                finally:
+                    self._watchdog.call_ended(call)
+                    elapsed = time.monotonic() - started
         finally:
-            self._watchdog.call_ended(call)
-            elapsed = time.monotonic() - started
             with self._queue.cond:
                 replica.in_flight -= len(batch)
                 per_job = elapsed / len(batch)
@@ -300,6 +314,16 @@ class InferencePool:
             gpu_memory_bytes=gpu_used,
             gpu_memory_limit_bytes=gpu_limit,
         )
+
+
+def _announce_start(job: WindowJob) -> None:
+    """Tell the job's owner that the model is about to run it (a failing hook never stops the window)."""
+    if job.on_start is None:
+        return
+    try:
+        job.on_start()
+    except Exception:
+        log.exception("start hook of %s/%s failed", job.stream_id, job.window_index)
 
 
 def _strategy(name: str) -> Strategy:

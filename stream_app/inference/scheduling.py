@@ -81,15 +81,19 @@ class JobQueue:
             self.cond.notify_all()
             return task
 
-    def take(self, replica: int, timeout: float | None) -> Task | None:
+    def take(self, replica: int, timeout: float | None, *, company: bool = False) -> Task | None:
         """Pop the replica's most urgent live job; wait up to ``timeout`` s (None: until one comes or close).
 
-        A cancelled job is skipped. Returns None when the wait ran out or the queue closed empty.
+        A cancelled job is skipped. Returns None when the wait ran out or the queue closed empty. With
+        ``company`` (filling a batch) an isolated job is left where it is and None returned: it will
+        start a batch of its own.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         heap = self._heaps[replica]
         with self.cond:
             while True:
+                if company and heap and heap[0].job.isolated:
+                    return None
                 while heap:
                     task = heapq.heappop(heap)
                     self._pending -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,12 @@ class WindowJob:
     priority: Priority = Priority.FINAL
     created_at: float = 0.0  # time.monotonic() when the job was made (queue latency is measured from it)
     prompt: str = ""  # text committed before this window, decoded as Whisper's previous-text prompt ("" = none)
+    # Called on the pool's thread just before the model runs the window (not while it waits in the
+    # queue): the worker counts a crash-suspect attempt there. Not part of the window's identity.
+    on_start: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    # Run alone, in a model call of its own: the stream's windows were in the model when a worker
+    # died, so they must not take other streams' windows down with them (or be blamed for theirs).
+    isolated: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

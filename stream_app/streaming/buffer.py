@@ -210,14 +210,15 @@ class StreamBuffer:
         self.close()
         return self.take_ready_windows()
 
-    def take_ready_windows(self, previews: bool = True) -> list[Window]:
+    def take_ready_windows(self, previews: bool = True, limit: int = 0) -> list[Window]:
         """Hand out the windows that became ready (finals in order, then at most one interim preview).
 
         ``previews=False`` (the worker is behind) leaves the preview out: finals never wait for one.
+        ``limit`` > 0 hands out at most that many; the rest stay ready for the next call.
         """
         s, cfg = self._s, self._s.config
         windows: list[Window] = []
-        while not s.finished:
+        while not s.finished and not (limit and len(windows) >= limit):
             start = s.next_start
             if s.audio.end >= start + cfg.window:
                 windows.append(self._cut(start))
@@ -227,7 +228,7 @@ class StreamBuffer:
                 windows.append(self._last_window(start))
             else:
                 break
-        if previews and not s.ended and cfg.interim > 0:
+        if previews and not s.ended and cfg.interim > 0 and not (limit and len(windows) >= limit):
             interim = self._interim_window()
             if interim is not None:
                 windows.append(interim)

@@ -28,7 +28,7 @@ from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
-from stream_app.worker.faults import FaultInjector, parse_window_failures
+from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partitions import PartitionState
@@ -146,12 +146,16 @@ def create_worker_app(
     store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy)
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
-    if worker.inject_window_failures:
+    if worker.inject_window_failures or worker.inject_window_crashes:
         try:
             plan = parse_window_failures(worker.inject_window_failures)
         except ValueError as exc:
             raise ConfigError("worker.inject_window_failures", worker.inject_window_failures, str(exc)) from None
-        transcribe = FaultInjector(engine.transcribe, plan)
+        try:
+            crashes = parse_window_crashes(worker.inject_window_crashes)
+        except ValueError as exc:
+            raise ConfigError("worker.inject_window_crashes", worker.inject_window_crashes, str(exc)) from None
+        transcribe = FaultInjector(engine.transcribe, plan, crashes)
     steps = StepRunner(
         store,
         outputs,

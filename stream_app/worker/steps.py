@@ -5,8 +5,12 @@ meanwhile are applied to its buffer and wait for the step's state write. Windows
 streams run concurrently, so the inference pool batches them. A step:
 
 1. cuts the ready windows (in memory; the stored header still has the cursor before them);
-2. if any window needs the model, counts an attempt against the stored header and waits until that
-   count is durable, so a window that kills the process is counted too. A cursor that has used up
+2. if any window needs the model, counts an attempt against the stored header when the model starts
+   the first of them (`AttemptGate`, on the pool's thread), and the model waits until that count is
+   durable, so a window that kills the process is counted, and one that only waited in the queue
+   when a replica died is not. A stream with a count runs its windows alone (``isolated``), so a
+   poison window's batch-mates are blamed for one crash at most, and one window per step, so only
+   the window that crashed is given up. A cursor that has used up
    ``max_window_attempts`` is not run again: its windows are dead-lettered (``poison_window``);
 3. transcribes the windows, retrying a failed one up to ``max_window_attempts`` times; a window that
    still fails is dead-lettered (``inference_failed``) and marked as a gap in the transcript, keeping
@@ -36,6 +40,7 @@ from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.windowing import Window
 from stream_app.wire.chunk import SAMPLE_RATE
 from stream_app.wire.segment import TranscriptSegment
+from stream_app.worker.attempts import AttemptGate
 from stream_app.worker.live import LiveStream
 from stream_app.worker.outputs import Outputs
 from stream_app.worker.records import EndedMarker
@@ -94,17 +99,22 @@ class StepRunner:
         """Run the stream's ready windows (closing the stream first when ``close``) and store the result."""
         if close:
             live.session.buffer.close()
-        windows = live.session.buffer.take_ready_windows(previews)
+        # a stream whose windows were in the model when a worker died runs one window per step, so the
+        # next crash (and the dead letter) names that window alone
+        windows = live.session.buffer.take_ready_windows(previews, limit=1 if live.attempts else 0)
         started = time.monotonic()
         results: dict[int, WindowTranscript | Failure] = {}
         if any(not w.is_empty for w in windows):
-            await self.outputs.durable(lambda: self.store.mark_attempt(live), "counting a window attempt")
-            if live.attempts > self.limits.max_attempts:
-                detail = f"the stream's windows crashed or failed {live.attempts - 1} times"
+            if live.attempts >= self.limits.max_attempts:
+                detail = f"a worker died while the model ran the stream's windows {live.attempts} times"
                 results = {i: Failure("poison_window", detail) for i, w in enumerate(windows) if not w.is_empty}
                 log.error("stream %s: %s; dead-lettering its windows", live.stream_id, detail)
             else:
-                results = await self._transcribe(live, windows)
+                gate = AttemptGate(
+                    asyncio.get_running_loop(),
+                    lambda: self.outputs.durable(lambda: self.store.mark_attempt(live), "counting a window attempt"),
+                )
+                results = await self._transcribe(live, windows, gate)
         segments = await self._merge(live, windows, results)
         if windows:
             m.WINDOW_PROCESSING.observe(time.monotonic() - started)
@@ -137,11 +147,17 @@ class StepRunner:
 
     # ---- inference --------------------------------------------------------------------------------
 
-    async def _transcribe(self, live: LiveStream, windows: Sequence[Window]) -> dict[int, WindowTranscript | Failure]:
+    async def _transcribe(
+        self, live: LiveStream, windows: Sequence[Window], gate: AttemptGate
+    ) -> dict[int, WindowTranscript | Failure]:
         created = time.monotonic()
         prompt = live.session.merger.prompt
         todo = {
-            i: w.job(live.stream_id, created_at=created, prompt=prompt) for i, w in enumerate(windows) if not w.is_empty
+            i: dataclasses.replace(
+                w.job(live.stream_id, created_at=created, prompt=prompt), on_start=gate, isolated=live.attempts > 0
+            )
+            for i, w in enumerate(windows)
+            if not w.is_empty
         }
         results: dict[int, WindowTranscript | Failure] = {}
         errors: dict[int, BaseException] = {}

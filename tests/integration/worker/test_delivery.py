@@ -261,3 +261,41 @@ def test_a_chunk_after_the_end_is_dead_lettered_as_after_end(settings: Settings,
         assert [(d.reason, d.key) for d in letters] == [("after_end", b"ended")]
         assert metric(harness, "r1", "stream_app_late_chunks_total") == 1
         assert metric(harness, "r1", "stream_app_processing_errors_total") == 0
+
+
+def test_a_window_that_kills_the_worker_is_dead_lettered_and_its_neighbour_is_not(
+    settings: Settings, speech: CorpusItem
+) -> None:
+    attempts = 2
+    env = {
+        "STREAM_APP_WORKER__INJECT_WINDOW_CRASHES": "poison:1",  # the process dies as the model starts it
+        "STREAM_APP_CACHING__CACHE_LEVELS": "[]",  # both streams carry the same audio: no answer from a cache
+        "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": str(attempts),
+        "STREAM_APP_STREAMING__CHUNK_DURATION": "10s",
+        "STREAM_APP_STREAMING__INTERIM_STEP": "0s",
+    }
+    with ServiceHarness(settings, partitions=1, env=env) as harness:
+        harness.start("r1")
+        produce(harness, records("neighbour", speech.path) + records("poison", speech.path))
+        crashes = 0
+        deadline = time.monotonic() + 300
+        while crashes < attempts:  # each crash is a new replica process taking the partition over
+            assert time.monotonic() < deadline, harness.log_tail("r1")
+            process = harness.replicas["r1"].process
+            assert process is not None
+            if process.poll() is None:
+                time.sleep(0.5)
+                continue
+            assert process.returncode == 70, harness.log_tail("r1")
+            crashes += 1
+            harness.start("r1")
+        collected = harness.collect(["neighbour", "poison"], timeout=240)
+        assert harness.replicas["r1"].running, harness.log_tail("r1")  # no further crash: the window was given up
+        neighbour, poison = collected["neighbour"], collected["poison"]
+        assert neighbour.transcript.complete and poison.transcript.complete, harness.log_tail("r1")
+        assert [g for s in neighbour.finals() for g in s.gaps] == []  # batched with the poison once at most
+        gaps = [g for s in poison.finals() for g in s.gaps]
+        assert [g.reason for g in gaps] == ["poison_window"], gaps
+        assert word_error_rate(speech.reference, neighbour.transcript.text) < 0.35
+        letters = harness.dead_letters(expect=1)
+        assert [(d.reason, d.headers["dlq_window"]) for d in letters] == [("poison_window", b"1")]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -281,3 +282,45 @@ def test_replicas_share_the_work_and_export_their_stats(registry: CollectorRegis
     for worker in ("0", "1"):
         assert registry.get_sample_value("stream_app_pool_queue_length", {"pool": "default", "worker": worker}) == 0
         assert registry.get_sample_value("stream_app_worker_load", {"pool": "default", "worker": worker}) > 0
+
+
+def test_the_start_hook_runs_when_the_model_takes_the_window_not_while_it_waits(registry: CollectorRegistry) -> None:
+    model = FakeModel()
+    started: list[tuple[str, int]] = []
+
+    def hook(name: str) -> Any:
+        def on_start() -> None:
+            started.append((name, len(model.batches)))  # how many model calls had begun before it
+
+        return on_start
+
+    with make_pool(model, registry, max_batch=1) as pool:
+        held = hold_worker(pool, model)
+        queued = pool.submit(dataclasses.replace(job("waiting"), on_start=hook("waiting")))
+        time.sleep(0.1)
+        assert started == []  # queued behind the held window: the model has not started it
+        model.release.set()
+        assert queued.result(WAIT).text == "waiting/0"
+        held.result(WAIT)
+    assert started == [("waiting", 1)]  # called once, after the held call began and before its own
+
+
+def test_a_failing_start_hook_does_not_stop_the_window(registry: CollectorRegistry) -> None:
+    def broken() -> None:
+        raise RuntimeError("the changelog is gone")
+
+    with make_pool(FakeModel(), registry) as pool:
+        assert pool.submit(dataclasses.replace(job("a"), on_start=broken)).result(WAIT).text == "a/0"
+
+
+def test_an_isolated_window_runs_in_a_model_call_of_its_own(registry: CollectorRegistry) -> None:
+    model = FakeModel()
+    with make_pool(model, registry, max_batch=8) as pool:
+        held = hold_worker(pool, model)
+        futures = [pool.submit(job("a")), pool.submit(dataclasses.replace(job("suspect"), isolated=True))]
+        futures += [pool.submit(job("b")), pool.submit(job("c"))]
+        model.release.set()
+        for future in futures:
+            future.result(WAIT)
+        held.result(WAIT)
+    assert model.batches[1:] == [[("a", 0)], [("suspect", 0)], [("b", 0), ("c", 0)]]

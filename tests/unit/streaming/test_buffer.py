@@ -310,3 +310,16 @@ def test_previews_are_left_out_when_the_worker_is_behind_but_finals_are_not() ->
     windows = buffer.take_ready_windows(previews=False)
     assert [(w.index, w.is_interim) for w in windows] == [(0, False)]
     assert [w.is_interim for w in buffer.take_ready_windows()] == [True]  # the preview of window 1, once allowed
+
+
+def test_a_limit_hands_out_the_ready_windows_one_at_a_time_and_in_the_same_order() -> None:
+    all_at_once = StreamBuffer(W10_O2)
+    expected = run(all_at_once, chunks_for([37]))
+    assert len(expected) > 2  # several windows ready at once
+    limited = StreamBuffer(W10_O2)
+    limited.apply(chunks_for([37])[0])
+    taken: list[Window] = []
+    while batch := limited.take_ready_windows(limit=1):
+        assert len(batch) == 1
+        taken += batch
+    assert summary(taken) == summary(expected)

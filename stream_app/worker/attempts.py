@@ -1,0 +1,67 @@
+"""Counting a step's attempt when the model starts its windows, so crashes are blamed on what ran.
+
+A stream whose windows were in the model when its worker died may hold a window that kills the
+process (a poison window); after ``max_window_attempts`` such deaths its windows are dead-lettered
+instead of crashing every replica that takes the stream over. A window that only waited in the
+pool's queue when a replica was killed (an operator's SIGKILL, an eviction, an OOM kill elsewhere in
+the process) did nothing wrong, so the count is taken when the model starts the window, from the pool
+thread, and the model waits until the count is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+MARK_TIMEOUT = 10.0  # the longest a model thread waits for the count (a broker outage): then it runs anyway
+
+
+class AttemptGate:
+    """Counts one step's attempt once, the first time the model starts one of its windows.
+
+    Called on an inference pool thread (`WindowJob.on_start`): schedules ``mark`` on the worker's event
+    loop and waits until it has completed (at most ``timeout``), so the count is on the changelog before
+    the model runs. Later windows of the same step wait for the same count.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        mark: Callable[[], Awaitable[None]],
+        timeout: float = MARK_TIMEOUT,
+    ) -> None:
+        self._loop = loop
+        self._mark = mark
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._future: concurrent.futures.Future[None] | None = None
+
+    async def _run(self) -> None:
+        await self._mark()
+
+    def __call__(self) -> None:
+        """Count the attempt (once per step) and wait until it is durable; never raises."""
+        with self._lock:
+            if self._future is None:
+                self._future = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
+            future = self._future
+        if _on_loop(self._loop):  # never block the loop the count runs on (a transcriber called in-loop)
+            return
+        try:
+            future.result(self._timeout)
+        except concurrent.futures.TimeoutError:
+            log.warning("a window attempt was not durable within %.0f s; the window runs uncounted", self._timeout)
+        except Exception as exc:  # the partition went away, the loop closed: the window's outcome decides
+            log.warning("a window attempt could not be counted: %s: %s", type(exc).__name__, exc)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

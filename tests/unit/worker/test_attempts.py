@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from stream_app.worker.attempts import AttemptGate
+
+
+async def _call_from_thread(gate: AttemptGate) -> float:
+    """Call the gate as a pool thread does; return how long the call blocked."""
+
+    def call() -> float:
+        began = time.monotonic()
+        gate()
+        return time.monotonic() - began
+
+    return await asyncio.to_thread(call)
+
+
+async def test_the_count_is_taken_once_per_step_and_the_model_waits_until_it_is_durable() -> None:
+    marks: list[float] = []
+
+    async def mark() -> None:
+        await asyncio.sleep(0.2)  # the changelog acknowledging the count
+        marks.append(time.monotonic())
+
+    gate = AttemptGate(asyncio.get_running_loop(), mark)
+    first, second = await asyncio.gather(_call_from_thread(gate), _call_from_thread(gate))
+    assert len(marks) == 1  # two windows of one step: one attempt
+    assert min(first, second) >= 0.15  # neither window ran before the count was durable
+
+
+async def test_a_count_that_cannot_be_stored_lets_the_window_run() -> None:
+    async def refused() -> None:
+        raise RuntimeError("partition revoked")
+
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    loop = asyncio.get_running_loop()
+    await _call_from_thread(AttemptGate(loop, refused))  # logged, not raised
+    blocked = await _call_from_thread(AttemptGate(loop, stuck, timeout=0.2))
+    assert blocked < 5
+
+
+async def test_called_on_the_loop_itself_it_schedules_the_count_without_blocking() -> None:
+    done = threading.Event()
+
+    async def mark() -> None:
+        done.set()
+
+    AttemptGate(asyncio.get_running_loop(), mark)()
+    await asyncio.sleep(0.05)
+    assert done.is_set()
+
+
+def test_the_timeout_must_not_be_needed_when_the_loop_answers() -> None:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        calls: list[int] = []
+
+        async def mark() -> None:
+            calls.append(1)
+
+        began = time.monotonic()
+        AttemptGate(loop, mark, timeout=30)()
+        assert calls == [1] and time.monotonic() - began < 5
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
