@@ -6,9 +6,9 @@ worker's RSS (psutil, its process and children) is sampled at every final segmen
 time. The cache is off, so the memory is the streaming path's. Part 2 starts and ends
 ``--short-streams`` short streams (half end with end of stream, half just stop and must be evicted by
 the idle timeout, set to 5 s), waits past the timeout and reads ``stream_app_live_streams`` from the
-worker's /metrics. The profile is ``live`` (5 s windows, the default one). ``--profile throughput``
-(30 s windows) would get through two hours about five times faster, but its stream state (over 16 s
-of float32 audio) exceeds the 1 MB Kafka request limit of the table changelog and the worker crashes.
+worker's /metrics, and reads the tables themselves (``live_streams_after``, ``ended_markers_after``).
+The profile is ``live`` by default (20 s windows with previews); ``--profile
+throughput`` measures 30 s windows without previews.
 """
 
 from __future__ import annotations

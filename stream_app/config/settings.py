@@ -128,7 +128,8 @@ class ParallelSettings:
 
     ``max_workers`` is the number of model replicas, each a separately loaded model with its own
     CTranslate2 threads (on CUDA one per device index, round robin over the visible GPUs); the load
-    balancer picks one per window. ``intra_threads`` 0 shares the CPU cores among the replicas.
+    balancer picks one per window. ``intra_threads`` 0 shares the CPU cores among the replicas:
+    ``cpu_cores`` of them (a container's CPU limit), or those the process may run on when 0.
     ``gpu_memory_per_worker`` is what the adaptive balancer scores each CUDA replica's memory against.
     """
 
@@ -141,6 +142,7 @@ class ParallelSettings:
     task_timeout: float = _duration("60s", minimum=0.001)
     inter_threads: int = _int(1, minimum=1, maximum=64)
     intra_threads: int = _int(0, minimum=0, maximum=256)
+    cpu_cores: int = _int(0, minimum=0, maximum=1024)  # cores intra_threads 0 divides (0: the process's affinity)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ def build_replicas(settings: Settings, key: ModelKey) -> ModelReplicas:
         key.device,
         intra_threads=settings.parallel.intra_threads,
         device_index=settings.optimization.device_index,
+        cores=settings.parallel.cpu_cores,
     )
     loaded: list[WhisperTranscriber] = []
     try:

@@ -273,10 +273,10 @@ def _resource_problems(container: dict[str, Any], settings: Settings) -> list[st
     if "cpu" not in requests or "cpu" not in limits:
         problems.append("worker: cpu request and limit are both required")
         return problems
-    threads = [e for e in container.get("env", []) if e["name"] == "STREAM_APP_PARALLEL__INTRA_THREADS"]
-    ref = threads[0].get("valueFrom", {}).get("resourceFieldRef", {}) if threads else {}
+    cores = [e for e in container.get("env", []) if e["name"] == "STREAM_APP_PARALLEL__CPU_CORES"]
+    ref = cores[0].get("valueFrom", {}).get("resourceFieldRef", {}) if cores else {}
     if ref.get("resource") != "limits.cpu" and settings.parallel.intra_threads == 0:
-        problems.append("worker: parallel.intra_threads 0 counts the node's cores: take it from limits.cpu")
+        problems.append("worker: parallel.cpu_cores would count the node's cores: take it from limits.cpu")
     return problems
 
 

@@ -82,7 +82,7 @@ def test_the_configuration_loads_with_stream_apps_own_loader(base: Objects) -> N
     assert settings.kafka.partitions == 4
     assert settings.kafka.security_protocol == "SASL_SSL"
     assert settings.worker.data_dir == "/var/lib/stream-app/worker"
-    assert settings.parallel.intra_threads == 2  # from limits.cpu
+    assert settings.parallel.cpu_cores == 2  # from limits.cpu, divided among the model replicas
     assert settings.kafka.bootstrap_servers == env(base, "STREAM_APP_KAFKA__BOOTSTRAP_SERVERS")["value"]
     assert pending == []  # every setting the manifests name is one stream_app knows
 
@@ -290,7 +290,7 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
         "initContainer topics: env STREAM_APP_KAFKA__BOOTSTRAP_SERVERS differs",
     ),
     "threads from the node": (
-        lambda o: worker(o)["env"].remove(env(o, "STREAM_APP_PARALLEL__INTRA_THREADS")),
+        lambda o: worker(o)["env"].remove(env(o, "STREAM_APP_PARALLEL__CPU_CORES")),
         "take it from limits.cpu",
     ),
     "no scraping": (
