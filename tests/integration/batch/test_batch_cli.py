@@ -9,10 +9,7 @@ import orjson
 import pytest
 
 from stream_app.cli.main import main
-
-JFK = Path("/work/shared/data/jfk.flac")
-
-pytestmark = pytest.mark.skipif(not JFK.is_file(), reason="needs the jfk sample")
+from stream_app.samples import JFK_FLAC as JFK
 
 
 def test_cli_writes_journal_and_summary_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

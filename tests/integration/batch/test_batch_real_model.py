@@ -15,8 +15,14 @@ from stream_app.batch import transcribe_batch
 from stream_app.batch.model import load_transcriber
 from stream_app.config.loader import load_settings
 from stream_app.inference.transcriber import WhisperTranscriber
+from stream_app.testing.tools import require_binary
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _espeak() -> None:
+    require_binary("espeak-ng")
 
 RATE = 16000
 # 40 distinct short clips (varied content: identical clips packed side by side read as a repetition

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -11,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from stream_app.config.settings import CachingSettings, build_section
 from stream_app.inference.types import WindowTranscript, Word
+from stream_app.testing.tools import require_binary
 
 
 def caching(redis_url: str, l2_path: Path, **overrides: Any) -> CachingSettings:
@@ -59,10 +58,7 @@ class RedisServer:
     """One redis-server process; ``stop`` and ``start`` keep the port, so clients can reconnect."""
 
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.binary = binary
+        self.binary = require_binary("redis-server")
         self.port = free_port()
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None

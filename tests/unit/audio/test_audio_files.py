@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import soundfile
 
 from stream_app.audio.exceptions import AudioFileError
 from stream_app.audio.files import decode_audio_file, read_native_audio
+from stream_app.testing.tools import require_binary
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def test_wav_keeps_rate_and_channels(tone_wav: Path) -> None:
     assert float(np.max(np.abs(mono16))) == pytest.approx(0.3, abs=0.01)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_formats_libsndfile_cannot_read_go_through_pyav(tone_wav: Path, tmp_path: Path) -> None:
+    require_binary("ffmpeg")
     m4a = tmp_path / "tone.m4a"
     subprocess.run(
         ["ffmpeg", "-loglevel", "error", "-i", str(tone_wav), "-c:a", "aac", "-b:a", "96k", str(m4a)],

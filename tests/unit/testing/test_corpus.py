@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,6 @@ import pytest
 import soundfile as sf
 
 from stream_app.testing.corpus import SAMPLE_RATE, build_corpus, build_item, cycle_audio, words_in_spans
-
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 
 def test_words_in_spans_counts_words_whose_middle_is_inside() -> None:
@@ -64,7 +61,6 @@ def test_cycle_audio_refuses_nothing_to_loop() -> None:
         list(cycle_audio([np.ones(10, np.float32)], 1.0, 0.0))
 
 
-@needs_espeak
 def test_build_item_records_the_long_silence(tmp_path: Path) -> None:
     item = build_item(
         tmp_path / "x.wav",
@@ -87,7 +83,6 @@ def test_build_item_records_the_long_silence(tmp_path: Path) -> None:
     assert np.abs(audio[first - SAMPLE_RATE // 2 : first]).max() > 0.0  # the first one ends just before
 
 
-@needs_espeak
 def test_build_corpus_keeps_silences_across_reloads(tmp_path: Path) -> None:
     built = build_corpus(tmp_path, files=2, sentences_per_file=2, long_silence=True, seed=5)
     again = build_corpus(tmp_path, files=2, sentences_per_file=2, long_silence=True, seed=5)
