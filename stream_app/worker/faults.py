@@ -74,7 +74,7 @@ def _crash_when_started(job: WindowJob) -> Callable[[], None]:
 
 @dataclass
 class FaultInjector:
-    """Wraps a transcribe call; fails the planned final windows their planned number of times."""
+    """Wraps a transcribe call; fails the planned final windows their planned number of times, or crashes on them."""
 
     transcribe: Transcribe
     plan: dict[tuple[str, int], int]
