@@ -22,7 +22,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -268,7 +268,7 @@ class InferencePool:
             # a suspect stream's window runs with no other call in the process (`quarantine`)
             with self._calls.enter(exclusive=any(task.job.isolated for task in batch)):
                 for task in batch:
-                    _announce_start(task.job)
+                    _announce(task.job, task.job.on_start, "start")
                 call = self._watchdog.call_started(batch)
                 started = time.monotonic()
                 try:
@@ -276,6 +276,8 @@ class InferencePool:
                 finally:
                     self._watchdog.call_ended(call)
                     elapsed = time.monotonic() - started
+                for task in batch:  # still inside the gate: the next isolated call starts after these
+                    _announce(task.job, task.job.on_finish, "finish")
         finally:
             with self._queue.cond:
                 replica.in_flight -= len(batch)
@@ -316,14 +318,14 @@ class InferencePool:
         )
 
 
-def _announce_start(job: WindowJob) -> None:
-    """Tell the job's owner that the model is about to run it (a failing hook never stops the window)."""
-    if job.on_start is None:
+def _announce(job: WindowJob, hook: Callable[[], None] | None, what: str) -> None:
+    """Tell the job's owner that the model is about to run it, or has run it (a failing hook is logged)."""
+    if hook is None:
         return
     try:
-        job.on_start()
+        hook()
     except Exception:
-        log.exception("start hook of %s/%s failed", job.stream_id, job.window_index)
+        log.exception("%s hook of %s/%s failed", what, job.stream_id, job.window_index)
 
 
 def _strategy(name: str) -> Strategy:

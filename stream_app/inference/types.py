@@ -42,6 +42,10 @@ class WindowJob:
     # Called on the pool's thread just before the model runs the window (not while it waits in the
     # queue): the worker counts a crash-suspect attempt there. Not part of the window's identity.
     on_start: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    # Called on the pool's thread once the model has returned the window (a result or an error), before
+    # another isolated call may start: the worker takes the suspect attempt back there, so a window that
+    # ran to its end is not blamed for the next window's crash. Not part of the window's identity.
+    on_finish: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     # Run alone, in a model call of its own: the stream's windows were in the model when a worker
     # died, so they must not take other streams' windows down with them (or be blamed for theirs).
     isolated: bool = field(default=False, compare=False)

@@ -27,16 +27,24 @@ class AttemptGate:
     Called on an inference pool thread (`WindowJob.on_start`): schedules ``mark`` on the worker's event
     loop and waits until it has completed (at most ``timeout``), so the count is on the changelog before
     the model runs. Later windows of the same step wait for the same count.
+
+    `finished` (`WindowJob.on_finish`, for an isolated window: one that runs alone, so no other window
+    of the step is in the model) takes the count back with ``release`` once the model has returned the
+    window, and waits until that is durable too. The step's own state write, which clears the count,
+    comes later, after the merge and the broker's acknowledgement of the segments; a worker killed in
+    between by the next suspect window must not blame this one, which ran to its end.
     """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         mark: Callable[[], Awaitable[None]],
+        release: Callable[[], Awaitable[None]] | None = None,
         timeout: float = MARK_TIMEOUT,
     ) -> None:
         self._loop = loop
         self._mark = mark
+        self._release = release
         self._timeout = timeout
         self._lock = threading.Lock()
         self._future: concurrent.futures.Future[None] | None = None
@@ -44,20 +52,39 @@ class AttemptGate:
     async def _run(self) -> None:
         await self._mark()
 
+    async def _take_back(self, marked: concurrent.futures.Future[None]) -> None:
+        assert self._release is not None
+        try:
+            await asyncio.wrap_future(marked)  # after the count, never before it (a mark that timed out)
+        except Exception:  # the count itself failed: there is nothing to take back
+            return
+        await self._release()
+
     def __call__(self) -> None:
         """Count the attempt (once per step) and wait until it is durable; never raises."""
         with self._lock:
             if self._future is None:
                 self._future = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
             future = self._future
+        self._wait(future, "counted")
+
+    def finished(self) -> None:
+        """Take the attempt back (the model returned the window) and wait until that is durable; never raises."""
+        with self._lock:
+            marked, self._future = self._future, None  # a later start counts afresh
+        if self._release is None or marked is None:
+            return
+        self._wait(asyncio.run_coroutine_threadsafe(self._take_back(marked), self._loop), "taken back")
+
+    def _wait(self, future: concurrent.futures.Future[None], what: str) -> None:
         if _on_loop(self._loop):  # never block the loop the count runs on (a transcriber called in-loop)
             return
         try:
             future.result(self._timeout)
         except concurrent.futures.TimeoutError:
-            log.warning("a window attempt was not durable within %.0f s; the window runs uncounted", self._timeout)
+            log.warning("a window attempt was not %s durably within %.0f s; the window goes on", what, self._timeout)
         except Exception as exc:  # the partition went away, the loop closed: the window's outcome decides
-            log.warning("a window attempt could not be counted: %s: %s", type(exc).__name__, exc)
+            log.warning("a window attempt could not be %s: %s: %s", what, type(exc).__name__, exc)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from stream_app.inference.exceptions import InferenceError
@@ -29,18 +29,31 @@ class InjectedFailure(InferenceError):
     """The failure `FaultInjector` raises in place of a model error."""
 
 
+def _entries(spec: str, numbers: tuple[str, ...]) -> Iterator[tuple[str, list[int]]]:
+    """Read ``"<stream>:<n1>[:<n2>],..."``: a stream id (which may itself hold colons) and whole numbers."""
+    usage = ":".join(("<stream>", *(f"<{n}>" for n in numbers)))
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        stream, *rest = entry.rsplit(":", len(numbers))
+        try:
+            values = [int(v) for v in rest]
+        except ValueError:
+            values = []
+        if not stream or len(values) != len(numbers) or any(v < 0 for v in values):
+            raise ValueError(f"{entry!r}: expected {usage}")
+        yield stream, values
+
+
 def parse_window_failures(spec: str) -> dict[tuple[str, int], int]:
-    """Read ``"<stream>:<window>:<times>,..."`` (a stream id may itself hold colons).
+    """Read ``"<stream>:<window>:<times>,..."``.
 
     Raises:
-        ValueError: an entry is not ``stream:window:times`` with whole numbers.
+        ValueError: an entry is not ``stream:window:times`` with whole numbers (times at least 1).
     """
     plan: dict[tuple[str, int], int] = {}
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        stream, window, times = entry.rsplit(":", 2)
-        if not stream or int(window) < 0 or int(times) < 1:
-            raise ValueError(f"{entry!r}: expected <stream>:<window index>:<times>")
-        plan[(stream, int(window))] = int(times)
+    for stream, (window, times) in _entries(spec, ("window index", "times")):
+        if times < 1:
+            raise ValueError(f"{stream}:{window}:{times}: a window fails at least once")
+        plan[(stream, window)] = times
     return plan
 
 
@@ -50,13 +63,7 @@ def parse_window_crashes(spec: str) -> set[tuple[str, int]]:
     Raises:
         ValueError: an entry is not ``stream:window`` with a whole number.
     """
-    crashes: set[tuple[str, int]] = set()
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        stream, window = entry.rsplit(":", 1)
-        if not stream or int(window) < 0:
-            raise ValueError(f"{entry!r}: expected <stream>:<window index>")
-        crashes.add((stream, int(window)))
-    return crashes
+    return {(stream, window) for stream, (window,) in _entries(spec, ("window index",))}
 
 
 def _crash_when_started(job: WindowJob) -> Callable[[], None]:

@@ -10,7 +10,9 @@ streams run concurrently, so the inference pool batches them. A step:
    durable, so a window that kills the process is counted, and one that only waited in the queue
    when a replica died is not. A stream with a count runs its windows alone (``isolated``), so a
    poison window's batch-mates are blamed for one crash at most, and one window per step, so only
-   the window that crashed is given up. A cursor that has used up
+   the window that crashed is given up; once the model has returned such a window its count is taken
+   back (durably, before the next isolated window starts), so the next suspect's crash does not land
+   on it while its segments are still on the way to the broker. A cursor that has used up
    ``max_window_attempts`` is not run again: its windows are dead-lettered (``poison_window``);
 3. transcribes the windows, retrying a failed one up to ``max_window_attempts`` times; a window that
    still fails is dead-lettered (``inference_failed``) and marked as a gap in the transcript, keeping
@@ -113,6 +115,9 @@ class StepRunner:
                 gate = AttemptGate(
                     asyncio.get_running_loop(),
                     lambda: self.outputs.durable(lambda: self.store.mark_attempt(live), "counting a window attempt"),
+                    lambda: self.outputs.durable(
+                        lambda: self.store.release_attempt(live), "taking back a window attempt"
+                    ),
                 )
                 results = await self._transcribe(live, windows, gate)
         segments = await self._merge(live, windows, results)
@@ -152,9 +157,13 @@ class StepRunner:
     ) -> dict[int, WindowTranscript | Failure]:
         created = time.monotonic()
         prompt = live.session.merger.prompt
+        isolated = live.attempts > 0  # alone in the model: taken back when it returns (`AttemptGate.finished`)
         todo = {
             i: dataclasses.replace(
-                w.job(live.stream_id, created_at=created, prompt=prompt), on_start=gate, isolated=live.attempts > 0
+                w.job(live.stream_id, created_at=created, prompt=prompt),
+                on_start=gate,
+                on_finish=gate.finished if isolated else None,
+                isolated=isolated,
             )
             for i, w in enumerate(windows)
             if not w.is_empty

@@ -240,6 +240,12 @@ class StreamStore:
         key = attempt_key(live.stream_id, live.session_token)
         await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
 
+    async def release_attempt(self, live: LiveStream) -> None:
+        """Take a window start back: the model returned the window, so a later crash is not its doing."""
+        live.attempts = max(0, live.attempts - 1)
+        key = attempt_key(live.stream_id, live.session_token)
+        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+
     async def end(self, live: LiveStream, marker: EndedMarker) -> None:
         """Replace the stream's header by its ended marker, then delete its audio and attempt marker."""
         await _all(live)

@@ -313,6 +313,39 @@ def test_a_failing_start_hook_does_not_stop_the_window(registry: CollectorRegist
         assert pool.submit(dataclasses.replace(job("a"), on_start=broken)).result(WAIT).text == "a/0"
 
 
+def test_the_finish_hook_runs_after_the_model_returns_and_before_the_next_isolated_call(
+    registry: CollectorRegistry,
+) -> None:
+    model = FakeModel()
+    events: list[str] = []
+
+    def hook(what: str) -> Any:
+        def record() -> None:
+            time.sleep(0.05)  # a durable write: the next isolated call must wait for it
+            events.append(f"{what} after {len(model.batches)} calls")
+
+        return record
+
+    with make_pool(model, registry, max_workers=2) as pool:
+        futures = [
+            pool.submit(
+                dataclasses.replace(
+                    job(name), isolated=True, on_start=hook(f"{name} start"), on_finish=hook(f"{name} end")
+                )
+            )
+            for name in ("a", "poison")
+        ]
+        assert futures[0].result(WAIT).text == "a/0"
+        with pytest.raises(InferenceFailed):
+            futures[1].result(WAIT)  # a window the model failed on is finished too
+    assert events == [
+        "a start after 0 calls",
+        "a end after 1 calls",
+        "poison start after 1 calls",
+        "poison end after 2 calls",
+    ]
+
+
 def test_an_isolated_window_runs_in_a_model_call_of_its_own(registry: CollectorRegistry) -> None:
     model = FakeModel()
     with make_pool(model, registry, max_batch=8) as pool:

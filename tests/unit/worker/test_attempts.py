@@ -73,3 +73,62 @@ def test_the_timeout_must_not_be_needed_when_the_loop_answers() -> None:
         thread.join(5)
         loop.close()
 
+
+async def test_a_finished_window_takes_its_count_back_durably_and_a_later_start_counts_again() -> None:
+    events: list[str] = []
+
+    async def mark() -> None:
+        await asyncio.sleep(0.05)
+        events.append("mark")
+
+    async def release() -> None:
+        await asyncio.sleep(0.2)  # the changelog acknowledging the take-back
+        events.append("release")
+
+    gate = AttemptGate(asyncio.get_running_loop(), mark, release)
+    await _call_from_thread(gate)
+
+    def finish() -> float:
+        began = time.monotonic()
+        gate.finished()
+        return time.monotonic() - began
+
+    assert await asyncio.to_thread(finish) >= 0.15  # the next isolated window waits until it is durable
+    assert events == ["mark", "release"]
+    await asyncio.to_thread(gate.finished)  # nothing counted since: nothing to take back
+    await _call_from_thread(gate)  # a retry of the window is a new attempt
+    assert events == ["mark", "release", "mark"]
+
+
+async def test_a_take_back_never_overtakes_a_count_still_on_its_way() -> None:
+    events: list[str] = []
+    slow = asyncio.Event()
+
+    async def mark() -> None:
+        await slow.wait()
+        events.append("mark")
+
+    async def release() -> None:
+        events.append("release")
+
+    gate = AttemptGate(asyncio.get_running_loop(), mark, release, timeout=0.1)
+    await _call_from_thread(gate)  # the count timed out: the window ran uncounted so far
+    finishing = asyncio.create_task(asyncio.to_thread(gate.finished))
+    await asyncio.sleep(0.3)
+    assert events == []
+    slow.set()
+    await finishing
+    await asyncio.sleep(0.05)
+    assert events == ["mark", "release"]
+
+
+async def test_without_a_take_back_finishing_changes_nothing() -> None:
+    marks: list[int] = []
+
+    async def mark() -> None:
+        marks.append(1)
+
+    gate = AttemptGate(asyncio.get_running_loop(), mark)
+    await _call_from_thread(gate)
+    await asyncio.to_thread(gate.finished)
+    assert marks == [1]

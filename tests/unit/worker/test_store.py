@@ -116,6 +116,8 @@ async def test_attempts_count_against_the_stored_header_only() -> None:
     await store.mark_attempt(live)
     await store.mark_attempt(live)
     assert restore(store).attempts == 2  # two windows started on this header and never finished
+    await store.release_attempt(live)
+    assert restore(store).attempts == 1 == live.attempts  # the model returned one of them
     await store.write_header(live)
     assert restore(store).attempts == 0
 
