@@ -205,7 +205,7 @@ class SegmentMerger:
         gaps: tuple[Gap, ...] = (),
     ) -> TranscriptSegment:
         s = self._s
-        segment = self._segment(words, transcript, window, revision=0, final=True, gaps=gaps)
+        segment = self._segment(words, transcript, window, revision=s.revision, final=True, gaps=gaps)
         if words:
             s.committed_until = max(s.committed_until, words[-1].end)
             s.tail = (s.tail + [normalise(w.text) for w in words])[-self._policy.tail_words :]

@@ -20,8 +20,9 @@ from stream_app.wire.exceptions import SchemaViolation
 # stream_app/wire/schemas, which a wheel build turns into a copy.
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CHUNK_SCHEMA = "audio-chunk.v1.json"
-SEGMENT_SCHEMA = "transcript-segment.v2.json"
-SEGMENT_SCHEMA_V1 = "transcript-segment.v1.json"  # records published before sessions and gaps
+SEGMENT_SCHEMA = "transcript-segment.v3.json"
+# Records published by earlier releases stay readable: v1 (before sessions and gaps), v2 (finals at revision 0).
+OLDER_SEGMENT_SCHEMAS = {1: "transcript-segment.v1.json", 2: "transcript-segment.v2.json"}
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -41,12 +42,14 @@ def _validator(name: str) -> Draft202012Validator:
 
 
 def validate_segment(document: Mapping[str, Any]) -> None:
-    """Check a decoded segment JSON object against transcript-segment.v2 (v1 for a ``schema_version`` 1 record).
+    """Check a decoded segment JSON object against transcript-segment.v3 (v1 or v2 for such a record).
 
     Raises:
         SchemaViolation: the first rule broken, with the path to the offending field.
     """
-    _validate(SEGMENT_SCHEMA_V1 if document.get("schema_version") == 1 else SEGMENT_SCHEMA, document)
+    version = document.get("schema_version")
+    older = OLDER_SEGMENT_SCHEMAS.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
+    _validate(older or SEGMENT_SCHEMA, document)
 
 
 def validate_chunk_headers(headers: Mapping[str, str]) -> None:

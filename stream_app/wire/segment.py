@@ -1,4 +1,4 @@
-"""The transcript segment published to the output topic (see schemas/transcript-segment.v2.json)."""
+"""The transcript segment published to the output topic (see schemas/transcript-segment.v3.json)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ from dataclasses import dataclass
 
 from stream_app.inference.types import Word
 
-SEGMENT_SCHEMA_VERSION = 2
-GAP_REASONS = ("inference_failed", "poison_window", "state_lost")
+SEGMENT_SCHEMA_VERSION = 3
+GAP_REASONS = (
+    "lost_chunks",  # sequence numbers that never arrived
+    "late_chunks",  # chunks that arrived after their place in the timeline was filled with silence
+    "skipped_audio",  # an offset jump longer than the gap fill: stream time skipped
+    "buffer_overflow",  # the buffer cap dropped audio the model had not heard
+    "undecoded_speech",  # speech (by the VAD) that yielded no words after every retry
+    "inference_failed",
+    "poison_window",
+    "state_lost",
+)
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,8 @@ class TranscriptSegment:
     """A piece of a stream's transcript.
 
     Final segments are immutable. Interim segments share their ``segment_id`` with the final segment
-    that will replace them and carry an increasing ``revision``. ``segment_id`` is derived from the
+    that will replace them; every record of one id has a higher ``revision`` than the one before, the
+    final the highest (consumers keep the highest revision per id). ``segment_id`` is derived from the
     stream id, the session and the segment's position, so a replay produces the same id and a new
     session never reuses one.
     """

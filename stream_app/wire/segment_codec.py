@@ -1,4 +1,4 @@
-"""Transcript segments on the wire: one JSON object per record (schemas/transcript-segment.v2.json)."""
+"""Transcript segments on the wire: one JSON object per record (schemas/transcript-segment.v3.json)."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def decode_segment(data: bytes) -> TranscriptSegment:
     """Parse and validate one transcripts record value.
 
     Raises:
-        SegmentDecodeError: not JSON, or neither a transcript-segment.v2 nor a v1 object (records
-            published before the upgrade; they read as session ``"0"`` without gaps).
+        SegmentDecodeError: not JSON, or not a transcript-segment v3 object (nor a v2 or v1 one:
+            records published before an upgrade; v1 reads as session ``"0"`` without gaps, and a v2
+            final, published at revision 0, reads with a revision above any interim's).
     """
     try:
         document = orjson.loads(data)
@@ -90,7 +91,7 @@ def segment_from_dict(document: dict[str, Any]) -> TranscriptSegment:
         stream_id=document["stream_id"],
         segment_id=document["segment_id"],
         index=document["index"],
-        revision=document["revision"],
+        revision=_revision(document),
         is_final=document["is_final"],
         start=float(document["start"]),
         end=float(document["end"]),
@@ -109,6 +110,16 @@ def segment_from_dict(document: dict[str, Any]) -> TranscriptSegment:
         session=str(document.get("session", "0")),
         gaps=gaps,
     )
+
+
+V2_FINAL_REVISION = 1 << 30  # a v2 final (revision 0) ranks above every interim of its id, as v3 finals do
+
+
+def _revision(document: dict[str, Any]) -> int:
+    revision = int(document["revision"])
+    if document["schema_version"] < 3 and document["is_final"]:
+        return V2_FINAL_REVISION + revision
+    return revision
 
 
 def _word_to_dict(word: Word) -> dict[str, Any]:

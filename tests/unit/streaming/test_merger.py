@@ -137,12 +137,12 @@ def test_local_agreement_commits_what_two_interim_passes_share() -> None:
     assert [(s.is_final, s.segment_id, s.revision, s.text) for s in first] == [(False, "s:0:0", 0, "and so")]
     second = merger.add(window(0, 0, 2.5, interim=True), transcript(seq("and so my fellow", 0.2)))
     assert [(s.is_final, s.segment_id, s.revision, s.text) for s in second] == [
-        (True, "s:0:0", 0, "and so"),
+        (True, "s:0:0", 1, "and so"),  # above the interim r0 it replaces (schema v3)
         (False, "s:0:1", 0, "my fellow"),
     ]
     third = merger.add(window(0, 0, 3.5, interim=True), transcript(seq("and so my fellows americans", 0.2)))
     assert [(s.is_final, s.segment_id, s.revision, s.text) for s in third] == [
-        (True, "s:0:1", 0, "my"),
+        (True, "s:0:1", 1, "my"),
         (False, "s:0:2", 0, "fellows americans"),
     ]
 

@@ -82,7 +82,7 @@ def test_decode_rejects_non_objects(data: bytes, fragment: str) -> None:
         ("confidence", 1.5, "confidence"),
         ("index", -1, "index"),
         ("is_final", "yes", "is_final"),
-        ("schema_version", 3, "schema_version"),
+        ("schema_version", 4, "schema_version"),
         ("session", "a:b", "session"),
         ("gaps", [{"start": 0, "end": 1, "reason": "unknown", "detail": ""}], "gaps"),
         ("stream_id", "", "stream_id"),
@@ -101,3 +101,21 @@ def test_missing_word_field_is_named() -> None:
     del document["words"][1]["probability"]
     with pytest.raises(SchemaViolation, match="words/1"):
         validate_segment(document)
+
+
+def test_a_v2_final_reads_above_every_interim_of_its_id() -> None:
+    """v2 published finals at revision 0, like the first interim: read back, the final must still win."""
+    document = orjson.loads(encode_segment(_segment()))
+    document["schema_version"] = 2
+    document["revision"] = 0
+    final = decode_segment(orjson.dumps(document))
+    interim = decode_segment(orjson.dumps(dict(document, is_final=False, revision=7)))
+    assert final.is_final and final.revision > interim.revision
+
+
+def test_the_contract_names_every_gap_reason_the_code_can_write() -> None:
+    from stream_app.wire.schema import SEGMENT_SCHEMA, load_schema
+    from stream_app.wire.segment import GAP_REASONS
+
+    schema = load_schema(SEGMENT_SCHEMA)
+    assert schema["properties"]["gaps"]["items"]["properties"]["reason"]["enum"] == list(GAP_REASONS)
