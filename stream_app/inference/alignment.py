@@ -68,6 +68,7 @@ def words_for_pieces(pieces: list[Piece], alignment: list[WordTiming], tokenizer
 
     out: list[list[WordTiming]] = []
     index = 0
+    saved_total = 0
     last_speech = 0.0
     for piece in pieces:
         n_text = len([t for t in piece["tokens"] if t < tokenizer.eot])
@@ -82,9 +83,12 @@ def words_for_pieces(pieces: list[Piece], alignment: list[WordTiming], tokenizer
                         "start": round(float(timing["start"]), 2),
                         "end": round(float(timing["end"]), 2),
                         "probability": float(timing["probability"]),
+                        "first_token": saved_total,  # position of its first text token in the decode
+                        "tokens": len(timing["tokens"]),
                     }
                 )
             saved += len(timing["tokens"])
+            saved_total += len(timing["tokens"])
             index += 1
         if words:
             last_speech = _tidy(piece, words, median, longest, last_speech)

@@ -5,9 +5,17 @@ this module calls the pieces underneath (``encode``, ``model.generate``, ``get_p
 ``_split_segments_by_timestamps``, ``find_alignment``): they are private to faster-whisper 1.2.1,
 which is why pyproject.toml pins that exact version.
 
-A group is windows that share an encoder input length and a prompt length (CTranslate2 needs one
-of each per call). The decode is split in two so the caller can judge each window's greedy result
-(the guards) before paying for its word alignment.
+A window may carry a **prefix**: words already final in it. The decoder is forced through them
+(CTranslate2 decodes the start tokens one by one) and continues after them, so the result holds only
+the words that follow, and a word once final is never decoded again. A group is windows that share an
+encoder input length and a previous-text prompt length (CTranslate2 needs one of each per call);
+prefixes may differ in length.
+
+CTranslate2's Whisper ``generate`` decodes at most ``max_length / 2`` steps, the forced prefix
+included, so the length passed is twice the steps a window may take. A decode that runs into its own
+token budget is marked ``truncated`` (a loop). Each decode also reports where Whisper would resume
+(``resume``): faster-whisper's loop seeks there after a decode that ends on a pair of timestamps, and so
+does the transcriber when speech remains after it.
 """
 
 from __future__ import annotations
@@ -26,17 +34,19 @@ from stream_app.inference.alignment import Piece, WordTiming, align_words
 from stream_app.inference.buffers import FeatureBufferPool
 
 Samples = npt.NDArray[np.float32]
+MAX_STEPS = 224  # CTranslate2 decodes at most max_length / 2 = 448 / 2 steps
 
 
 @dataclass(frozen=True)
 class Greedy:
-    """One window's greedy (temperature 0) decode: its tokens and the figures the guards read."""
+    """One window's greedy (temperature 0) decode: its new tokens and the figures the guards read."""
 
-    tokens: list[int]
+    tokens: list[int]  # after the prefix
     text: str
     avg_logprob: float
     no_speech_prob: float
     truncated: bool = False  # stopped by the token budget, not by the end-of-text token
+    resume: float | None = None  # seconds into the window where Whisper would decode on (None: to the end)
 
 
 @dataclass
@@ -58,6 +68,7 @@ class DecodedGroup:
     tokenizer: Tokenizer
     encoder_output: Any
     contents: list[int]  # content frames per window
+    prefixes: list[list[int]]  # forced tokens per window (after the prompt)
     greedy: list[Greedy]
 
 
@@ -82,10 +93,19 @@ class BatchDecoder:
                 self._tokenizers[language] = tokenizer
             return tokenizer
 
-    def prompt(self, tokenizer: Tokenizer, previous_text: str) -> list[int]:
-        """Return the decoder prompt: previous text (when given, at most half the context), then the start tokens."""
+    def prompt(self, tokenizer: Tokenizer, previous_text: str, limit: int = 0) -> list[int]:
+        """Return the decoder prompt: previous text (its last ``limit`` tokens when set), then the start tokens."""
         previous = tokenizer.encode(" " + previous_text.strip()) if previous_text.strip() else []
+        if limit:
+            previous = previous[-limit:]
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=False))
+
+    @staticmethod
+    def prefix(tokenizer: Tokenizer, text: str) -> list[int]:
+        """Return the forced tokens for words already final: an opening timestamp and their text."""
+        if not text.strip():
+            return []
+        return [tokenizer.timestamp_begin, *tokenizer.encode(" " + text.strip())]
 
     def decode(
         self,
@@ -93,23 +113,26 @@ class BatchDecoder:
         frames: int,
         prompts: list[list[int]],
         language: str,
-        max_new_tokens: int | None = None,
+        budgets: list[int] | None = None,
+        prefixes: list[list[int]] | None = None,
     ) -> DecodedGroup:
         """Encode the windows at ``frames`` mel frames each and decode them greedily in one call.
 
-        All ``prompts`` must have the same length. ``max_new_tokens`` caps each decode (default: the
-        model's 448 tokens in all); a decode that reaches it is marked ``truncated``.
+        All ``prompts`` must have the same length. ``budgets`` caps each window's new tokens (default:
+        as many as fit); a decode that reaches its cap is marked ``truncated``.
         """
         model = self.model
-        max_length = (
-            model.max_length if max_new_tokens is None else min(model.max_length, len(prompts[0]) + max_new_tokens)
-        )
+        prefixes = prefixes or [[] for _ in audios]
         tokenizer = self.tokenizer(language)
         contents, features = self._features(audios, frames)
         encoder_output = model.encode(features)
+        longest = max(len(p) for p in prefixes)
+        room = MAX_STEPS - longest
+        caps = [min(room, b) for b in budgets] if budgets is not None else [room] * len(audios)
+        max_length = min(model.max_length, len(prompts[0]) + 2 * (longest + max(caps) + 1))
         results = model.model.generate(
             encoder_output,
-            prompts,
+            [prompt + prefix for prompt, prefix in zip(prompts, prefixes, strict=True)],
             beam_size=self.beam_size,
             patience=1.0,
             length_penalty=1.0,
@@ -123,31 +146,39 @@ class BatchDecoder:
             max_initial_timestamp_index=round(1.0 / model.time_precision),
         )
         greedy = []
-        for result in results:
-            tokens = list(result.sequences_ids[0])
-            avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+        for result, prefix, cap, content in zip(results, prefixes, caps, contents, strict=True):
+            sequence = list(result.sequences_ids[0])
+            if sequence[: len(prefix)] == prefix:
+                sequence = sequence[len(prefix) :]
+            tokens = sequence[:cap]
+            truncated = len(sequence) >= cap
+            avg_logprob = float(result.scores[0]) * len(sequence) / (len(sequence) + 1) if sequence else 0.0
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-            truncated = max_new_tokens is not None and len(tokens) >= max_length - len(prompts[0])
-            greedy.append(Greedy(tokens, text, avg_logprob, float(result.no_speech_prob), truncated))
-        return DecodedGroup(tokenizer, encoder_output, contents, greedy)
+            resume = self._resume(tokenizer, prefix + tokens, content)
+            greedy.append(Greedy(tokens, text, avg_logprob, float(result.no_speech_prob), truncated, resume))
+        return DecodedGroup(tokenizer, encoder_output, contents, prefixes, greedy)
 
     def segments(self, group: DecodedGroup, wanted: list[bool]) -> list[list[Segment]]:
-        """Cut the wanted windows' decodes into timed segments with word timings (others get none)."""
+        """Cut the wanted windows' decodes into timed segments of their new words (others get none)."""
         tokenizer = group.tokenizer
         pieces = [
-            self._split(tokenizer, g.tokens, content) if keep else []
-            for g, content, keep in zip(group.greedy, group.contents, wanted, strict=True)
+            self._split(tokenizer, prefix + g.tokens, content) if keep else []
+            for g, prefix, content, keep in zip(group.greedy, group.prefixes, group.contents, wanted, strict=True)
         ]
         words = align_words(self.model, tokenizer, group.encoder_output, pieces, group.contents)
         out: list[list[Segment]] = []
-        for greedy, item_pieces, item_words in zip(group.greedy, pieces, words, strict=True):
+        for greedy, prefix, item_pieces, item_words in zip(group.greedy, group.prefixes, pieces, words, strict=True):
+            forced = len([t for t in prefix if t < tokenizer.eot])
             segments = []
             for piece, piece_words in zip(item_pieces, item_words, strict=True):
-                text = tokenizer.decode(piece["tokens"])
+                # a word whose first token lies in the forced prefix is already final (a word that the
+                # decode extends past the prefix, such as a suffix, stays as it was made final)
+                fresh = [w for w in piece_words if int(w["first_token"]) >= forced]
+                text = "".join(str(w["word"]) for w in fresh)
                 if piece["start"] == piece["end"] or not text.strip():
                     continue
                 segments.append(
-                    Segment(piece["start"], piece["end"], text, piece_words, greedy.avg_logprob, greedy.no_speech_prob)
+                    Segment(piece["start"], piece["end"], text, fresh, greedy.avg_logprob, greedy.no_speech_prob)
                 )
             out.append(segments)
         return out
@@ -171,6 +202,23 @@ class BatchDecoder:
             features[i, :, :used] = mel[:, :used]
             contents.append(content)
         return contents, features
+
+    def _resume(self, tokenizer: Tokenizer, tokens: list[int], content_frames: int) -> float | None:
+        """Where Whisper would decode on after ``tokens`` (seconds), or None when it heard the window out."""
+        if not tokens:
+            return None
+        duration = content_frames * self.model.feature_extractor.time_per_frame
+        _, seek, single_ending = self.model._split_segments_by_timestamps(
+            tokenizer=tokenizer,
+            tokens=tokens,
+            time_offset=0.0,
+            segment_size=content_frames,
+            segment_duration=duration,
+            seek=0,
+        )
+        if single_ending or seek >= content_frames:
+            return None
+        return float(seek) * self.model.feature_extractor.time_per_frame
 
     def _split(self, tokenizer: Tokenizer, tokens: list[int], content_frames: int) -> list[Piece]:
         """Cut a decode into timestamped pieces; an unfinished last piece runs to the window's end."""

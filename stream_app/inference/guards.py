@@ -9,6 +9,8 @@ Two kinds of re-run, both bounded to one per window:
   that failed; the counter ``stream_app_context_fallbacks_total{reason}`` counts them.
 * A full-context greedy decode that fails Whisper's own rule (compression ratio or log
   probability) is re-decoded at the next temperature (``DecodeGuards.needs_fallback``).
+* Speech that a cut's or a file's decode left without words, even after continuing from where it
+  stopped, is tried once more with the full context: reason ``stopped_early``.
 
 Pure logic over figures of a decode, so every rule is unit-tested on constructed values.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from faster_whisper.transcribe import get_compression_ratio
 from prometheus_client import Counter
 
-FALLBACK_REASONS = ("repetition", "compression_ratio", "avg_logprob", "no_speech", "too_few_words")
+FALLBACK_REASONS = ("repetition", "compression_ratio", "avg_logprob", "no_speech", "too_few_words", "stopped_early")
 
 CONTEXT_FALLBACKS = Counter(
     "stream_app_context_fallbacks_total",
@@ -37,6 +39,8 @@ PREVIEWS_REJECTED = Counter(
 )
 for _reason in FALLBACK_REASONS:
     CONTEXT_FALLBACKS.labels(_reason)  # every reason is exported from the start, at 0
+for _reason in (*FALLBACK_REASONS[:-1], "temperature"):
+    PREVIEWS_REJECTED.labels(_reason)
 
 _WORD = re.compile(r"[^\w']+")
 
@@ -117,10 +121,12 @@ def repeated_ngram(
     return None
 
 
-def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards) -> str | None:
+def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards, *, coverage: bool = True) -> str | None:
     """Return why a fitted-context decode must be re-run with the full context, or None to keep it.
 
     The checks run in the order of ``FALLBACK_REASONS``; the first that fails names the reason.
+    ``coverage=False`` leaves out ``too_few_words``: the caller continues a decode that stopped early
+    and judges the words it misses afterwards (`stopped_early`).
     """
     words = figures.words
     loop = repeated_ngram(words, guards.loop_repeats, guards.loop_max_ngram, long_ngram=guards.loop_long_ngram)
@@ -133,7 +139,8 @@ def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards) -> str
     if figures.no_speech_prob > guards.no_speech_threshold:
         return "no_speech"
     if (
-        figures.voiced_seconds >= guards.min_voiced_seconds
+        coverage
+        and figures.voiced_seconds >= guards.min_voiced_seconds
         and len(words) < guards.min_words_per_voiced_second * figures.voiced_seconds
     ):
         return "too_few_words"

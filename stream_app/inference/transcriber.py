@@ -1,34 +1,46 @@
-"""Whisper on one window, or on many windows of different streams in batched CTranslate2 calls.
+"""Whisper on windows of many streams in batched CTranslate2 calls, every word of them decoded.
 
-One loaded ``faster_whisper.WhisperModel`` is shared by the pool threads of its replica. Every window
-is gated by Silero VAD first: a window without speech returns ``skipped_silence=True`` and never
-reaches the decoder; the speech VAD measures also feeds the guards.
+One loaded ``faster_whisper.WhisperModel`` is shared by the pool threads of its replica. A window's
+speech comes from the job (a live stream's own VAD, computed once per sample) or from Silero VAD run
+here (files); a window without speech never reaches the decoder.
 
-The batched path (``transcribe_windows``) sizes the encoder input to each window (``EncoderContext``,
-fitted by default: the window's frames plus a margin, in fixed buckets) and groups windows by that
-length and their prompt length (`stream_app.inference.decode`). A fitted decode that trips a guard
-(`stream_app.inference.guards`) is re-run with the full 30 s context before its words are used; a
-full-context decode that fails Whisper's own rule is re-decoded at the next temperature through
-faster-whisper's sequential path (``transcribe_window``). Each window's result depends on its own
-audio and prompt only, never on what shared its batch. Word times stay in window time until they are
-shifted by ``job.start`` into stream time. A window's ``prompt`` is Whisper's previous-text prompt;
-none is made up here (feeding decoded text back by default snowballs hallucinations).
+The batched path (``transcribe_windows``):
+
+1. **Fitted pass.** The encoder input is sized to each window (``EncoderContext``); windows are grouped
+   by that length and their prompt length, one CTranslate2 call per group. A decode that trips a guard
+   (`stream_app.inference.guards`) is re-run with the full 30 s context if every word of it will be
+   final (cuts, files); a tick's or preview's is dropped (the next one decodes the window again).
+2. **Full pass.** A full-context decode that fails Whisper's own rule is re-decoded at the next
+   temperature through faster-whisper's sequential path (seeded, so a replay makes the same words).
+3. **Rounds.** A decode that stops while speech remains after its last word continues from where it
+   stopped (Whisper's seek, or its last word), with the text so far as the prompt: a second round of
+   the same batched call for every window that needs one, as faster-whisper's own loop would.
+4. **Left over.** Speech of a cut or a file that still has no words after all that is tried once more
+   with the full context (``stopped_early``), and what remains is reported in ``undecoded``: the
+   merger makes it a gap, never silence.
+
+Each window's result depends on its own audio, prompt and prefix only, never on what shared its batch.
+Word times are shifted by ``job.start`` into stream time.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import ctranslate2
 import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import get_compression_ratio
+from faster_whisper.transcribe import get_compression_ratio, merge_punctuations
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from stream_app.inference.alignment import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
 from stream_app.inference.buffers import HOP_LENGTH, N_FFT, N_FRAMES, FeatureBufferPool
 from stream_app.inference.context import (
     DEFAULT_CONTEXT,
@@ -47,24 +59,46 @@ from stream_app.inference.guards import (
     DecodeGuards,
     context_fallback_reason,
 )
-from stream_app.inference.types import Priority, WindowJob, WindowTranscript, Word
+from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
 
 __all__ = ["MAX_WINDOW_SECONDS", "SAMPLE_RATE", "DecodeGuards", "EncoderContext", "WhisperTranscriber"]
 
 SAMPLE_RATE = 16000
 MAX_WINDOW_SECONDS = 30.0  # Whisper's receptive field; longer jobs take the sequential path
+MAX_ROUNDS = 3  # decodes of one window, counting the first: a stop with speech after it continues
+PROMPT_TOKENS = 64  # previous text given to a continuation round
+RESIDUAL_SPEECH = 0.3  # seconds of speech after the last word that mean the decode stopped early
+WORD_REACH = 0.3  # seconds around a word that its speech may extend (alignment is not exact)
+TICK_TAIL = 1.0  # a tick's last second may hold a word still being said: not "left over"
+_SAMPLING = threading.Lock()  # CTranslate2's random seed is global: sampled fallbacks run one at a time
 
 
 @dataclass
-class _Pending:
+class _Item:
     """A window on its way through the batched path."""
 
     index: int
     job: WindowJob
     samples: npt.NDArray[np.float32]
-    voiced_seconds: float
+    speech: list[tuple[float, float]]  # voiced spans, seconds of the window
+    prefix_end: float = 0.0  # where the forced prefix's words end, seconds of the window
+    prefix: list[int] = field(default_factory=list)
     prompt: list[int] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)  # new words so far, window time
+    segments: list[Segment] = field(default_factory=list)
+    resume: float | None = None
     fallback: str | None = None
+    full_done: bool = False
+    rounds: int = 0
+    frames: int = 0
+
+    @property
+    def voiced_seconds(self) -> float:
+        return sum(b - a for a, b in self.speech)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
 
 
 class WhisperTranscriber:
@@ -100,7 +134,7 @@ class WhisperTranscriber:
             num_workers: CTranslate2 ``inter_threads``: how many calls run at once on this model.
             language: Spoken language, or None to detect it per window (multilingual models).
             beam_size: 1 is greedy decoding.
-            vad: Gate windows with Silero VAD.
+            vad: Gate windows without a speech map of their own with Silero VAD.
             vad_options: Silero settings; faster-whisper's defaults with a 500 ms minimum silence.
             guards: Decoding thresholds.
             context: The batched path's encoder input length (default: fitted, 1.5 s margin).
@@ -148,12 +182,16 @@ class WhisperTranscriber:
         """Free the model's native memory now (the registry calls it on eviction, with no work in flight)."""
         self._model.model.unload_model()
 
+    def speech(self, samples: npt.NDArray[np.float32]) -> list[tuple[float, float]]:
+        """Voiced spans (seconds) Silero VAD finds in the samples (all of them with VAD off)."""
+        if not self.vad:
+            return [(0.0, len(samples) / SAMPLE_RATE)] if len(samples) else []
+        spans = get_speech_timestamps(samples, self.vad_options, sampling_rate=SAMPLE_RATE)
+        return [(int(s["start"]) / SAMPLE_RATE, int(s["end"]) / SAMPLE_RATE) for s in spans]
+
     def voiced_seconds(self, samples: npt.NDArray[np.float32]) -> float:
         """Seconds of speech Silero VAD finds in the samples (all of them with VAD off)."""
-        if not self.vad:
-            return len(samples) / SAMPLE_RATE
-        spans = get_speech_timestamps(samples, self.vad_options, sampling_rate=SAMPLE_RATE)
-        return sum(int(s["end"]) - int(s["start"]) for s in spans) / SAMPLE_RATE
+        return sum(b - a for a, b in self.speech(samples))
 
     def has_speech(self, samples: npt.NDArray[np.float32]) -> bool:
         """Whether Silero VAD finds any speech in the samples (always True with VAD off)."""
@@ -163,9 +201,10 @@ class WhisperTranscriber:
         """Transcribe one window through faster-whisper's sequential path (30 s context, temperature fallback)."""
         started = time.perf_counter()
         samples = _mono_float32(job.samples)
-        if not self.has_speech(samples):
+        speech = self._speech_of(job, samples)
+        if not speech:
             return self._silence(started)
-        return self._decode_single(job, samples, started)
+        return self._sequential(job, samples, speech, started)
 
     def transcribe_windows(
         self, jobs: Sequence[WindowJob], context: EncoderContext | None = None
@@ -179,118 +218,245 @@ class WhisperTranscriber:
         started = time.perf_counter()
         context = context or self.context
         results: list[WindowTranscript | None] = [None] * len(jobs)
-        batched: list[_Pending] = []
+        batched: list[_Item] = []
         for i, job in enumerate(jobs):
             samples = _mono_float32(job.samples)
-            voiced = self.voiced_seconds(samples)
-            if voiced <= 0:
+            speech = self._speech_of(job, samples)
+            if not speech:
                 results[i] = self._silence(started)
             elif len(samples) > MAX_WINDOW_SECONDS * SAMPLE_RATE or self.language is None:
-                results[i] = self._decode_single(job, samples, started)
+                results[i] = self._sequential(job, samples, speech, started)
             else:
-                batched.append(_Pending(i, job, samples, voiced))
+                batched.append(_Item(i, job, samples, speech, job.prefix_end))
         if batched:
             tokenizer = self.decoder.tokenizer(self.language or "en")
             for item in batched:
                 item.prompt = self.decoder.prompt(tokenizer, item.job.prompt)
-            full = self._fitted_pass(batched, context, results, started) if context.fitted else batched
-            self._full_pass(full, results, started)
+                item.prefix = self.decoder.prefix(tokenizer, item.job.prefix)
+            first = self._first_pass(batched, context, results, started) if context.fitted else batched
+            self._full_pass([i for i in first if results[i.index] is None], results, started)
+            live = [i for i in batched if results[i.index] is None]
+            self._rounds(live, context, results, started)
+            self._left_over([i for i in live if results[i.index] is None], results, started)
+            for item in live:
+                if results[item.index] is None:
+                    results[item.index] = self._result(item, started)
         return [r for r in results if r is not None]
 
-    # -- the batched path -------------------------------------------------------------------------
+    # -- passes -----------------------------------------------------------------------------------
 
-    def _groups(self, items: list[_Pending], context: EncoderContext) -> list[tuple[int, list[_Pending]]]:
+    def _groups(self, items: list[_Item], context: EncoderContext) -> list[tuple[int, list[_Item]]]:
         """Group windows by (encoder frames, prompt length): each group is one CTranslate2 call."""
         keys = [(context.frames_for(content_frames(len(item.samples))), len(item.prompt)) for item in items]
         return [(key[0], [items[p] for p in positions]) for key, positions in group_by(keys).items()]
 
-    def _fitted_pass(
-        self, items: list[_Pending], context: EncoderContext, results: list[WindowTranscript | None], started: float
-    ) -> list[_Pending]:
-        """Decode with fitted context; keep what passes the guards, return the windows to re-run in full."""
-        rerun: list[_Pending] = []
+    def _decode(self, items: list[_Item], context: EncoderContext, *, budgeted: bool) -> list[list[bool]]:
+        """Decode ``items`` (grouped), set their words and resume points; return which passed the guards."""
+        verdicts: list[list[bool]] = []
+        language = self.language or "en"
         for frames, group in self._groups(items, context):
-            budget = self.guards.token_budget(frames / FRAMES_PER_SECOND)
+            budgets = [self.guards.token_budget(frames / FRAMES_PER_SECOND) for _ in group] if budgeted else None
             decoded = self.decoder.decode(
-                [g.samples for g in group], frames, [g.prompt for g in group], self.language or "en", budget
+                [g.samples for g in group],
+                frames,
+                [g.prompt for g in group],
+                language,
+                budgets,
+                [g.prefix for g in group],
             )
             wanted = []
             for item, greedy in zip(group, decoded.greedy, strict=True):
-                figures = DecodeFigures(
-                    greedy.text, greedy.avg_logprob, greedy.no_speech_prob, item.voiced_seconds, greedy.truncated
-                )
-                item.fallback = context_fallback_reason(figures, self.guards)
-                if item.fallback is not None and item.job.priority == Priority.INTERIM:
-                    # a preview is best effort: a full 30 s pass for it would cost more than it shows
-                    PREVIEWS_REJECTED.labels(item.fallback).inc()
-                    results[item.index] = self._rejected_preview(item.fallback, started)
-                elif item.fallback is not None:
-                    CONTEXT_FALLBACKS.labels(item.fallback).inc()
-                    rerun.append(item)
+                item.frames = frames
+                voiced = sum(b - max(a, item.prefix_end) for a, b in item.speech if b > item.prefix_end)
+                figures = DecodeFigures(greedy.text, greedy.avg_logprob, greedy.no_speech_prob, voiced, greedy.truncated)
+                item.fallback = context_fallback_reason(figures, self.guards, coverage=False) if budgeted else None
+                if not budgeted and self.guards.needs_fallback(greedy.avg_logprob, get_compression_ratio(greedy.text)):
+                    item.fallback = "temperature"
+                item.resume = greedy.resume
                 wanted.append(item.fallback is None)
-            segments = self.decoder.segments(decoded, wanted)
-            for item, keep, item_segments in zip(group, wanted, segments, strict=True):
+            for item, keep, segments in zip(group, wanted, self.decoder.segments(decoded, wanted), strict=True):
                 if keep:
-                    results[item.index] = self._summarise(item, item_segments, started, len(group), frames)
+                    item.segments = self._kept(segments)
+                    item.words = _words(item.segments)
+                    item.rounds = 1
+            verdicts.append(wanted)
+        return verdicts
+
+    def _first_pass(
+        self, items: list[_Item], context: EncoderContext, results: list[WindowTranscript | None], started: float
+    ) -> list[_Item]:
+        """Decode with fitted context; return the windows to re-run with the full context."""
+        self._decode(items, context, budgeted=True)
+        rerun = []
+        for item in items:
+            if item.fallback is None:
+                continue
+            if not item.job.kind.commits_all:
+                # a tick or preview is best effort: the next one decodes the window again
+                PREVIEWS_REJECTED.labels(item.fallback).inc()
+                results[item.index] = self._rejected(item.fallback, started)
+            else:
+                CONTEXT_FALLBACKS.labels(item.fallback).inc()
+                rerun.append(item)
         return rerun
 
-    def _full_pass(self, items: list[_Pending], results: list[WindowTranscript | None], started: float) -> None:
-        """Decode with the full 30 s context; a decode failing Whisper's rule is re-decoded with temperature."""
+    def _full_pass(self, items: list[_Item], results: list[WindowTranscript | None], started: float) -> None:
+        """Decode with the full 30 s context; a decode failing Whisper's rule goes to the sequential path."""
+        if not items:
+            return
         retry = len(self.guards.temperatures) > 1
-        for frames, group in self._groups(items, FULL_CONTEXT):
-            decoded = self.decoder.decode(
-                [g.samples for g in group], frames, [g.prompt for g in group], self.language or "en"
-            )
-            wanted = [
-                not (retry and self.guards.needs_fallback(g.avg_logprob, get_compression_ratio(g.text)))
-                for g in decoded.greedy
-            ]
-            segments = self.decoder.segments(decoded, wanted)
-            for item, keep, item_segments in zip(group, wanted, segments, strict=True):
-                if keep:
-                    result = self._summarise(item, item_segments, started, len(group), frames)
-                elif item.job.priority == Priority.INTERIM:
-                    PREVIEWS_REJECTED.labels("temperature").inc()
-                    result = self._rejected_preview("temperature", started)
-                else:
-                    result = self._decode_single(item.job, item.samples, started, fallback=item.fallback)
-                results[item.index] = result
+        for item in items:
+            item.full_done = True
+        self._decode(items, FULL_CONTEXT, budgeted=False)
+        for item in items:
+            if item.fallback is None or not retry:
+                continue
+            if not item.job.kind.commits_all:
+                PREVIEWS_REJECTED.labels("temperature").inc()
+                results[item.index] = self._rejected("temperature", started)
+            else:
+                results[item.index] = self._sequential(item.job, item.samples, item.speech, started, item.fallback)
+
+    def _rounds(
+        self, items: list[_Item], context: EncoderContext, results: list[WindowTranscript | None], started: float
+    ) -> None:
+        """Continue every decode that stopped with speech after its last word, all such windows batched."""
+        for _ in range(MAX_ROUNDS - 1):
+            todo = []
+            for item in items:
+                if results[item.index] is not None:
+                    continue
+                seek = self._seek(item)
+                if seek is not None:
+                    todo.append((item, seek))
+            if not todo:
+                return
+            tokenizer = self.decoder.tokenizer(self.language or "en")
+            parts = []
+            for item, seek in todo:
+                known = " ".join([item.job.prefix, *(w.text for w in item.words)])
+                parts.append(
+                    _Item(
+                        item.index,
+                        item.job,
+                        item.samples[round(seek * SAMPLE_RATE) :],
+                        [(max(0.0, a - seek), b - seek) for a, b in item.speech if b > seek],
+                        prompt=self.decoder.prompt(tokenizer, known, PROMPT_TOKENS),
+                    )
+                )
+            self._decode(parts, context, budgeted=True)
+            for (item, seek), part in zip(todo, parts, strict=True):
+                item.rounds += 1
+                fresh = [w for w in part.words if w.end + seek > _last_end(item) + 0.05]
+                if part.fallback is not None or not fresh:
+                    item.resume = None  # nothing more to gain here: the left-over check decides
+                    item.rounds = MAX_ROUNDS
+                    continue
+                item.words.extend(_shift(w, seek) for w in fresh)
+                item.segments.extend(_shift_segment(s, seek) for s in part.segments)
+                item.resume = None if part.resume is None else part.resume + seek
+
+    def _seek(self, item: _Item) -> float | None:
+        """Where to continue a decode that left speech after its last word (None: it heard the window out)."""
+        if item.rounds >= MAX_ROUNDS or item.rounds == 0:
+            return None
+        last = _last_end(item)
+        if self._residual(item, last) < RESIDUAL_SPEECH:
+            return None
+        seek = max(last, item.resume or 0.0)
+        if seek >= item.duration - 0.2:
+            return None
+        return seek
+
+    def _residual(self, item: _Item, last: float) -> float:
+        """Seconds of speech after ``last`` (a tick's still-moving end not counted)."""
+        until = item.duration if item.job.kind.commits_all else item.duration - TICK_TAIL
+        return sum(max(0.0, min(b, until) - max(a, last + WORD_REACH)) for a, b in item.speech)
+
+    def _left_over(self, items: list[_Item], results: list[WindowTranscript | None], started: float) -> None:
+        """A cut's or file's speech still without words: one full-context try (``stopped_early``), then a gap."""
+        again = [i for i in items if i.job.kind.commits_all and not i.full_done and self._uncovered(i)]
+        if not again:
+            return
+        for item in again:
+            CONTEXT_FALLBACKS.labels("stopped_early").inc()
+        trial = [_Item(i.index, i.job, i.samples, i.speech, i.prefix_end, i.prefix, i.prompt) for i in again]
+        self._decode(trial, FULL_CONTEXT, budgeted=False)
+        for item, retry in zip(again, trial, strict=True):
+            item.full_done = True
+            if retry.fallback is None and _covered(retry) > _covered(item):
+                item.words, item.segments = retry.words, retry.segments
+
+    def _uncovered(self, item: _Item) -> list[tuple[float, float]]:
+        """Voiced spans after the prefix that no word reaches (at least half a second each)."""
+        covered = [(w.start - WORD_REACH, w.end + WORD_REACH) for w in item.words]
+        out = []
+        for a, b in item.speech:
+            a = max(a, item.prefix_end)
+            for start, stop in _subtract((a, b), covered):
+                if stop - start >= 0.5:
+                    out.append((start, stop))
+        return out
 
     # -- the sequential path ----------------------------------------------------------------------
 
-    def _decode_single(
-        self, job: WindowJob, samples: npt.NDArray[np.float32], started: float, fallback: str | None = None
+    def _sequential(
+        self,
+        job: WindowJob,
+        samples: npt.NDArray[np.float32],
+        speech: list[tuple[float, float]],
+        started: float,
+        fallback: str | None = None,
     ) -> WindowTranscript:
-        segments_iter, info = self._model.transcribe(
-            samples,
-            language=self.language,
-            beam_size=self.beam_size,
-            temperature=list(self.guards.temperatures),
-            compression_ratio_threshold=self.guards.compression_ratio_threshold,
-            log_prob_threshold=self.guards.log_prob_threshold,
-            no_speech_threshold=None,  # applied below, so that dropped decodes still report their figures
-            condition_on_previous_text=False,
-            initial_prompt=job.prompt.strip() or None,
-            word_timestamps=True,
-            vad_filter=False,  # VAD already gated this window; decode all of it, as the batched path does
-        )
-        segments = [  # consume the lazy generator: nothing runs until it is iterated
-            Segment(
-                s.start,
-                s.end,
-                s.text,
-                [
-                    {"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
-                    for w in (s.words or [])
-                ],
-                s.avg_logprob,
-                s.no_speech_prob,
+        """faster-whisper's own loop (30 s windows, seek, temperature fallback), seeded by the audio."""
+        with _SAMPLING:
+            ctranslate2.set_random_seed(zlib.crc32(samples.tobytes()) & 0x7FFFFFFF)
+            segments_iter, info = self._model.transcribe(
+                samples,
+                language=self.language,
+                beam_size=self.beam_size,
+                temperature=list(self.guards.temperatures),
+                compression_ratio_threshold=self.guards.compression_ratio_threshold,
+                log_prob_threshold=self.guards.log_prob_threshold,
+                no_speech_threshold=None,  # applied below, so that dropped decodes still report their figures
+                condition_on_previous_text=False,
+                initial_prompt=job.prompt.strip() or None,
+                prefix=job.prefix.strip() or None,
+                word_timestamps=True,
+                vad_filter=False,  # the window's speech is known; decode all of it, as the batched path does
             )
-            for s in segments_iter
-        ]
-        return self._result(job, segments, info.language, started, 1, N_FRAMES, fallback)
+            segments = [  # consume the lazy generator: nothing runs until it is iterated
+                Segment(
+                    s.start,
+                    s.end,
+                    s.text,
+                    [
+                        {"word": w.word, "start": w.start, "end": w.end, "probability": w.probability}
+                        for w in (s.words or [])
+                    ],
+                    s.avg_logprob,
+                    s.no_speech_prob,
+                )
+                for s in segments_iter
+            ]
+        if job.prefix.strip():
+            segments = _drop_words(segments, prefix_word_count(self.decoder, job.prefix))
+        item = _Item(-1, job, samples, speech, job.prefix_end, segments=self._kept(segments), full_done=True)
+        item.words = _words(item.segments)
+        item.fallback = fallback
+        item.frames = N_FRAMES
+        return self._result(item, started, language=info.language)
 
     # -- results ----------------------------------------------------------------------------------
+
+    def _speech_of(self, job: WindowJob, samples: npt.NDArray[np.float32]) -> list[tuple[float, float]]:
+        if job.speech is not None:
+            return [(float(a), float(b)) for a, b in job.speech]
+        return self.speech(samples)
+
+    def _kept(self, segments: list[Segment]) -> list[Segment]:
+        """The segments that pass Whisper's no-speech rule."""
+        return [s for s in segments if not self.guards.is_no_speech(s.no_speech_prob, s.avg_logprob)]
 
     def _silence(self, started: float) -> WindowTranscript:
         return WindowTranscript(
@@ -306,7 +472,7 @@ class WhisperTranscriber:
             inference_seconds=time.perf_counter() - started,
         )
 
-    def _rejected_preview(self, reason: str, started: float) -> WindowTranscript:
+    def _rejected(self, reason: str, started: float) -> WindowTranscript:
         return WindowTranscript(
             words=(),
             text="",
@@ -321,50 +487,98 @@ class WhisperTranscriber:
             inference_seconds=time.perf_counter() - started,
         )
 
-    def _summarise(
-        self, item: _Pending, segments: list[Segment], started: float, batch_size: int, frames: int
-    ) -> WindowTranscript:
-        return self._result(item.job, segments, self.language or "en", started, batch_size, frames, item.fallback)
-
-    def _result(
-        self,
-        job: WindowJob,
-        segments: list[Segment],
-        language: str,
-        started: float,
-        batch_size: int,
-        frames: int,
-        fallback: str | None,
-    ) -> WindowTranscript:
-        """Keep the segments that pass the no-speech guard; aggregate the figures over all decoded ones."""
-        kept = [s for s in segments if not self.guards.is_no_speech(s.no_speech_prob, s.avg_logprob)]
+    def _result(self, item: _Item, started: float, language: str | None = None) -> WindowTranscript:
+        """The window's words in stream time, figures over the segments kept, and speech left without words."""
+        job = item.job
+        segments = item.segments
         weights = [max(s.end - s.start, 1e-3) for s in segments]
         avg_logprob = float(np.average([s.avg_logprob for s in segments], weights=weights)) if segments else 0.0
-        text = "".join(s.text for s in kept).strip()
-        words = tuple(
-            Word(
-                start=round(job.start + float(w["start"]), 3),
-                end=round(job.start + float(w["end"]), 3),
-                text=str(w["word"]).strip(),
-                probability=float(w["probability"]),
-            )
-            for s in kept
-            for w in s.words
-            if str(w["word"]).strip()
-        )
+        no_speech = min((s.no_speech_prob for s in segments), default=0.0)
+        words = tuple(replace(w, start=round(job.start + w.start, 3), end=round(job.start + w.end, 3)) for w in item.words)
+        text = " ".join(w.text for w in words)
+        undecoded: tuple[tuple[float, float], ...] = ()
+        if job.kind.commits_all:
+            undecoded = tuple((round(job.start + a, 3), round(job.start + b, 3)) for a, b in self._uncovered(item))
         return WindowTranscript(
             words=words,
             text=text,
             avg_logprob=avg_logprob,
-            no_speech_prob=max((s.no_speech_prob for s in segments), default=0.0),
+            no_speech_prob=no_speech,
             compression_ratio=get_compression_ratio(text) if text else 0.0,
             model=self.model_name,
             precision=self.precision,
-            language=language,
+            language=language or self.language or "en",
             inference_seconds=time.perf_counter() - started,
-            context_fallback=fallback,
-            extra={"batch_size": float(batch_size), "segments": float(len(kept)), "encoder_frames": float(frames)},
+            context_fallback=item.fallback,
+            undecoded=undecoded,
+            extra={"segments": float(len(segments)), "encoder_frames": float(item.frames), "rounds": float(item.rounds)},
         )
+
+
+def prefix_word_count(decoder: BatchDecoder, text: str) -> int:
+    """How many words alignment makes of ``text`` (punctuation merged into its word, as faster-whisper does)."""
+    tokenizer = decoder.tokenizer("en")
+    tokens = tokenizer.encode(" " + text.strip())
+    words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+    entries: list[dict[str, Any]] = [{"word": w, "tokens": t} for w, t in zip(words[:-1], word_tokens[:-1], strict=True)]
+    merge_punctuations(entries, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+    return len([e for e in entries if e["word"]])
+
+
+def _words(segments: list[Segment]) -> list[Word]:
+    return [
+        Word(float(w["start"]), float(w["end"]), str(w["word"]).strip(), float(w["probability"]))
+        for s in segments
+        for w in s.words
+        if str(w["word"]).strip()
+    ]
+
+
+def _drop_words(segments: list[Segment], count: int) -> list[Segment]:
+    """Drop the first ``count`` words (the forced prefix) from segments that repeat it."""
+    out = []
+    for segment in segments:
+        words = [w for w in segment.words if str(w["word"]).strip()]
+        if count >= len(words):
+            count -= len(words)
+            continue
+        kept = words[count:]
+        count = 0
+        out.append(replace(segment, words=kept, text="".join(str(w["word"]) for w in kept)))
+    return out
+
+
+def _last_end(item: _Item) -> float:
+    return item.words[-1].end if item.words else item.prefix_end
+
+
+def _covered(item: _Item) -> float:
+    return sum(w.end - w.start for w in item.words)
+
+
+def _shift(word: Word, by: float) -> Word:
+    return replace(word, start=round(word.start + by, 3), end=round(word.end + by, 3))
+
+
+def _shift_segment(segment: Segment, by: float) -> Segment:
+    return replace(segment, start=segment.start + by, end=segment.end + by)
+
+
+def _subtract(span: tuple[float, float], covered: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``span`` minus the union of ``covered`` intervals."""
+    pieces = [span]
+    for a, b in sorted(covered):
+        nxt = []
+        for start, stop in pieces:
+            if b <= start or a >= stop:
+                nxt.append((start, stop))
+                continue
+            if a > start:
+                nxt.append((start, a))
+            if b < stop:
+                nxt.append((b, stop))
+        pieces = nxt
+    return [(a, b) for a, b in pieces if b > a]
 
 
 def _mono_float32(samples: npt.NDArray[Any]) -> npt.NDArray[np.float32]:

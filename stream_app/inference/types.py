@@ -20,6 +20,20 @@ class Word:
     probability: float
 
 
+class DecodeKind(enum.Enum):
+    """What a decode is for: it sets which guards apply and what a failed guard costs."""
+
+    TICK = "tick"  # a live window so far: its agreed words become final
+    CUT = "cut"  # a live window's last decode: every word becomes final, speech left over is a gap
+    PREVIEW = "preview"  # a live window so far, shown only (best effort)
+    FILE = "file"  # a stretch of a file (batch jobs): decoded whole, like a cut
+
+    @property
+    def commits_all(self) -> bool:
+        """Whether every word of the result is final (so nothing may be left undecoded)."""
+        return self in (DecodeKind.CUT, DecodeKind.FILE)
+
+
 class Priority(enum.IntEnum):
     """Lower runs first: final windows before interim passes before batch jobs."""
 
@@ -39,6 +53,11 @@ class WindowJob:
     priority: Priority = Priority.FINAL
     created_at: float = 0.0  # time.monotonic() when the job was made (queue latency is measured from it)
     prompt: str = ""  # text committed before this window, decoded as Whisper's previous-text prompt ("" = none)
+    prefix: str = ""  # words already final at the start of the window: the decoder is forced to continue after them
+    prefix_end: float = 0.0  # where those words end, seconds from ``start``
+    kind: DecodeKind = DecodeKind.FILE
+    # Voiced spans (seconds from ``start``) the stream's own VAD found; None: the transcriber runs VAD itself.
+    speech: tuple[tuple[float, float], ...] | None = None
     # Called on the pool's thread just before the model runs the window (not while it waits in the
     # queue): the worker counts a crash-suspect attempt there. Not part of the window's identity.
     on_start: Callable[[], None] | None = field(default=None, compare=False, repr=False)
@@ -68,5 +87,7 @@ class WindowTranscript:
     cached: bool = False
     context_fallback: str | None = None  # why a fitted-context decode was re-run with the full 30 s context
     rejected_preview: bool = False  # a preview whose decode tripped a guard: not re-run (finals are), no words
+    # Voiced spans (stream seconds) the decoder left without words after every retry (cuts and files only).
+    undecoded: tuple[tuple[float, float], ...] = ()
     inference_seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)

@@ -1,50 +1,105 @@
-"""One stream's buffer and merger driven together, without Kafka and without a model.
+"""One stream's buffer, speech track, planner and merger driven together, without Kafka or a model.
 
-The worker calls `StreamSession.feed` per chunk, sends the windows to inference itself (without
-blocking its reading of the next records) and hands each result to `StreamSession.merge`, in window
-order (or `StreamSession.fail` for a window whose inference failed). `transcribe_chunks` is the same loop for a
-synchronous ``transcribe`` callable: tests and benchmarks run whole streams through it.
+The worker (and `transcribe_chunks`, for tests and benchmarks) runs each stream as a loop of steps:
+
+1. `StreamSession.feed` applies a chunk (audio lost on the way is remembered as a gap);
+2. `StreamSession.speech_needed` names the samples the voice detector has not read yet, and
+   `StreamSession.add_speech` stores its probabilities;
+3. `StreamSession.plan` returns the next decode (at most one: each decode's words shape the next) and
+   any segments that need no model, and `StreamSession.complete` (or `StreamSession.fail`) merges the
+   decode's result.
+
+Deterministic decodes (ticks and cuts, `stream_app.streaming.planner`) come first and depend on the audio
+and this state alone. A preview comes only when none is due and the caller allows one.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from stream_app.inference.types import WindowTranscript
-from stream_app.streaming.buffer import ApplyResult, StreamBuffer
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.inference.types import DecodeKind, Priority, WindowJob, WindowTranscript, Word
+from stream_app.streaming.buffer import ApplyResult, Loss, StreamBuffer
+from stream_app.streaming.config import LiveConfig
 from stream_app.streaming.merger import MergePolicy, SegmentMerger
-from stream_app.streaming.windowing import Window, WindowingConfig
+from stream_app.streaming.planner import Cut, End, Pause, Planner, PlannerState, Rebase, Tick
+from stream_app.streaming.speech import FRAME, SpeechTrack
+from stream_app.streaming.text import join_words
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 
-Transcribe = Callable[[Window], WindowTranscript]
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One decode of a stream's open window: ``[start, stop)``, continuing after ``prefix``."""
+
+    kind: DecodeKind
+    start: int  # stream samples
+    stop: int
+    samples: npt.NDArray[np.float32]
+    prefix: tuple[Word, ...]
+    speech: tuple[tuple[int, int], ...]  # voiced spans of [start, stop) (stream samples)
+    number: int  # the stream's deterministic decode counter (previews: the counter of the next one)
+    last: bool = False  # a cut that ends the stream
+    keep_open: bool = False  # a pause: every word becomes final but the window stays open
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio the decode reads."""
+        return (self.stop - self.start) / SAMPLE_RATE
+
+    def job(self, stream_id: str, created_at: float = 0.0) -> WindowJob:
+        """The inference request for this decode (previews run at a lower priority)."""
+        start = self.start / SAMPLE_RATE
+        return WindowJob(
+            stream_id=stream_id,
+            window_index=self.number,
+            start=start,
+            samples=self.samples,
+            priority=Priority.INTERIM if self.kind is DecodeKind.PREVIEW else Priority.FINAL,
+            created_at=created_at,
+            prefix=join_words(self.prefix),
+            prefix_end=max(0.0, self.prefix[-1].end - start) if self.prefix else 0.0,
+            kind=self.kind,
+            speech=tuple(((a - self.start) / SAMPLE_RATE, (b - self.start) / SAMPLE_RATE) for a, b in self.speech),
+        )
 
 
 @dataclass(frozen=True)
-class Step:
-    """What one chunk (or closing the stream) did: the buffer's report and the windows now ready."""
+class Plan:
+    """What a stream needs next: segments that took no model, and at most one decode."""
 
-    applied: ApplyResult
-    windows: tuple[Window, ...]
+    segments: tuple[TranscriptSegment, ...] = ()
+    request: DecodeRequest | None = None
 
 
 class StreamSession:
-    """A stream's `StreamBuffer` and `SegmentMerger`, stored and restored as one value."""
+    """A stream's buffer, speech track, planner and merger, stored and restored as one value."""
 
     def __init__(
         self,
         stream_id: str,
-        config: WindowingConfig,
+        config: LiveConfig,
         policy: MergePolicy | None = None,
         *,
         session: str = "0",
         buffer: StreamBuffer | None = None,
         merger: SegmentMerger | None = None,
+        track: SpeechTrack | None = None,
+        planner: PlannerState | None = None,
+        losses: Iterable[Loss] = (),
     ) -> None:
+        self.config = config
         self.buffer = buffer or StreamBuffer(config)
         self.merger = merger or SegmentMerger(stream_id, policy, session=session)
-        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
+        self.track = track or SpeechTrack(origin=self.buffer.base)
+        self.planner = Planner(config, planner)
+        self._losses = sorted(losses, key=lambda loss: loss.start)
+        self._previewed = 0  # end of the latest decode of the open window (previews are spaced from it)
 
     @property
     def stream_id(self) -> str:
@@ -61,56 +116,247 @@ class StreamSession:
         """The end-of-stream segment was emitted: the stream's state can be evicted."""
         return self.merger.ended
 
-    def feed(self, chunk: AudioChunk) -> Step:
-        """Apply one chunk and return the windows it made ready."""
+    @property
+    def losses(self) -> tuple[Loss, ...]:
+        """Audio lost before transcription whose gap the planner has not reached yet (stored)."""
+        return tuple(self._losses)
+
+    # ---- audio in -------------------------------------------------------------------------------
+
+    def feed(self, chunk: AudioChunk) -> ApplyResult:
+        """Apply one chunk; audio lost on the way waits for the planner to reach it."""
         applied = self.buffer.apply(chunk)
-        return Step(applied, tuple(self.buffer.take_ready_windows()))
+        self._note_losses(applied)
+        if self.buffer.state.resume_at_first is False and self.track.frames == 0 and self.track.origin < self.buffer.base:
+            self.track.origin = self.buffer.base  # a resumed session's grid starts at its first sample
+        return applied
 
-    def close(self) -> Step:
-        """End the stream (idle timeout or shutdown) and return the windows still to transcribe."""
+    def close(self) -> ApplyResult:
+        """End the stream now (idle timeout, or an end of stream stuck behind a hole)."""
         applied = self.buffer.close()
-        return Step(applied, tuple(self.buffer.take_ready_windows()))
+        self._note_losses(applied)
+        return applied
 
-    def merge(self, window: Window, transcript: WindowTranscript | None) -> list[TranscriptSegment]:
-        """Merge one window's transcript (``None`` for an empty window) into the transcript."""
-        segments = self.merger.add(window, transcript)
-        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
-        return segments
+    def _note_losses(self, applied: ApplyResult) -> None:
+        for loss in applied.losses:
+            bisect.insort(self._losses, loss, key=lambda item: item.start)
 
-    def fail(self, window: Window, reason: str, detail: str = "") -> list[TranscriptSegment]:
-        """Record a window whose inference failed: held words are kept, the rest is marked as a gap."""
-        segments = self.merger.fail(window, reason, detail)
-        self.buffer.state.committed_until = round(self.merger.committed_until * SAMPLE_RATE)
-        return segments
+    def speech_needed(self) -> tuple[int, npt.NDArray[np.float32]]:
+        """The samples the voice detector should read next: ``(start, samples)``.
 
-    def run_windows(self, windows: Iterable[Window], transcribe: Transcribe) -> list[TranscriptSegment]:
-        """Transcribe windows in order with ``transcribe`` (empty windows are not sent) and merge them."""
+        Whole 512-sample frames on the stream's grid; at the end of the stream the last partial frame
+        is completed with silence. Empty when nothing new is due.
+        """
+        start, stop = self.track.pending(self.buffer.stream_end, ended=self.buffer.ended)
+        samples = self.buffer.slice(start, stop)
+        if samples.shape[0] < stop - start:
+            samples = np.concatenate([samples, np.zeros(stop - start - samples.shape[0], np.float32)])
+        if start == stop and self.buffer.ended:
+            self.track.finish(self.buffer.stream_end)
+        return start, samples
+
+    def add_speech(self, probs: npt.NDArray[np.float32], model_state: bytes) -> None:
+        """Store what the detector said about the samples `speech_needed` returned."""
+        self.track.extend(probs, model_state)
+        if self.buffer.ended:
+            self.track.finish(self.buffer.stream_end)
+
+    # ---- decodes --------------------------------------------------------------------------------
+
+    def plan(self, *, previews: bool = True) -> Plan:
+        """Return the next decode (deterministic ones first) and the segments that needed no model."""
         segments: list[TranscriptSegment] = []
-        for window in windows:
-            transcript = None if window.is_empty else transcribe(window)
-            segments.extend(self.merge(window, transcript))
+        while True:
+            stop_at = self._losses[0].start if self._losses else None
+            event = self.planner.next_event(self.track, self.buffer.stream_end, self.buffer.ended, stop_at)
+            if event is None:
+                if self._losses and self._reached(self._losses[0].start):
+                    segments.extend(self._attach_loss(self._losses.pop(0)))
+                    continue
+                break
+            if isinstance(event, Tick):
+                return Plan(tuple(segments), self._request(DecodeKind.TICK, event.position))
+            if isinstance(event, Pause):
+                if event.voiced < self.config.min_speech and not self.merger.state.hypothesis:
+                    continue
+                request = self._request(DecodeKind.CUT, event.end)
+                return Plan(tuple(segments), replace(request, keep_open=True))
+            if isinstance(event, Rebase):
+                cut = self._rebase(event.position)
+                if cut is None:
+                    continue
+                event = cut
+            if isinstance(event, Cut):
+                if event.voiced < self.config.min_speech:
+                    segments.extend(self.merger.cut(None, event.end, last=event.last))
+                    self._forget_window(event.end)
+                    continue
+                return Plan(tuple(segments), self._make(DecodeKind.CUT, event.start, event.end, last=event.last))
+            if isinstance(event, End):
+                segments.extend(self.merger.end(event.position))
+                break
+        self._release()
+        if previews and not self.buffer.ended:
+            request = self._preview()
+            if request is not None:
+                return Plan(tuple(segments), request)
+        return Plan(tuple(segments))
+
+    def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
+        """Merge the result of a decode `plan` returned."""
+        if request.kind is DecodeKind.PREVIEW:
+            self._previewed = max(self._previewed, request.stop)
+            return self.merger.preview(result)
+        if request.kind is DecodeKind.TICK:
+            self._previewed = max(self._previewed, request.stop)
+            self.buffer.heard(request.stop - self.config.commit_lookahead)
+            return self.merger.tick(result, request.stop)
+        segments = self.merger.cut(result, request.stop, last=request.last, close=not request.keep_open)
+        if request.keep_open:
+            self.buffer.heard(request.stop)
+            self._previewed = max(self._previewed, request.stop)
+        else:
+            self._forget_window(request.stop)
         return segments
+
+    def fail(self, request: DecodeRequest, reason: str, detail: str = "") -> list[TranscriptSegment]:
+        """A decode failed after every retry: a tick or preview changes nothing, a cut leaves a gap."""
+        if request.kind is not DecodeKind.CUT:
+            return []
+        segments = self.merger.fail(request.start, request.stop, reason, detail, last=request.last)
+        if not request.keep_open:
+            self._forget_window(request.stop)
+        return segments
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _request(self, kind: DecodeKind, stop: int) -> DecodeRequest:
+        start = self.planner.state.window_start
+        assert start is not None  # the planner gives ticks and previews for open windows only
+        return self._make(kind, start, stop)
+
+    def _make(self, kind: DecodeKind, start: int, stop: int, *, last: bool = False) -> DecodeRequest:
+        start = max(start, self.buffer.base)
+        stop = min(max(stop, start), self.buffer.stream_end)
+        speech = tuple(self.track.speech_spans(start, stop, self.config.speech_threshold))
+        number = self.merger.state.decodes
+        if kind is not DecodeKind.PREVIEW:
+            self.merger.state.decodes += 1
+        return DecodeRequest(kind, start, stop, self.buffer.slice(start, stop), self.merger.prefix, speech, number, last)
+
+    def _forget_window(self, end: int) -> None:
+        """The window is final up to ``end``: release its audio and probabilities (keep the next lead)."""
+        self.buffer.heard(end)
+        self._previewed = 0
+        self._release()
+
+    def _release(self) -> None:
+        """Forget audio and probabilities no decode can read again (a closed window keeps the next lead)."""
+        planner = self.planner.state
+        if planner.window_start is not None:
+            keep = planner.window_start
+        else:
+            keep = max(planner.floor, self.track.position(planner.scanned) - self.config.speech_lead)
+        keep = min(keep, self.buffer.stream_end)
+        if keep > self.buffer.base:
+            self.buffer.release_to(keep)
+            self.track.release_before(keep)
+
+    def _rebase(self, position: int) -> Cut | None:
+        """Shorten a window that reached its maximum: past final words if there are some, else cut it."""
+        start = self.planner.state.window_start
+        assert start is not None
+        keep_from = position - self.config.max_window // 2
+        committed = self.merger.prefix
+        boundaries = [
+            (committed[i + 1].start - committed[i].end, (committed[i].end + committed[i + 1].start) / 2)
+            for i in range(len(committed) - 1)
+        ]
+        if committed and self.merger.state.hypothesis:
+            first = self.merger.state.hypothesis[0]
+            boundaries.append((first.start - committed[-1].end, (committed[-1].end + first.start) / 2))
+        candidates = [(gap, at) for gap, at in boundaries if at * SAMPLE_RATE >= start + FRAME]
+        eligible = [(gap, at) for gap, at in candidates if at * SAMPLE_RATE <= keep_from] or candidates
+        if eligible:
+            _, at = max(eligible, key=lambda item: (item[0], item[1]))
+            new_start = round(at * SAMPLE_RATE)
+            self.planner.move_start(new_start)
+            self.merger.rebase(new_start)
+            self._release()
+            return None
+        quiet = self.planner.quietest_point(self.track, start + self.config.max_window // 2, position)
+        return self.planner.cut_and_reopen(quiet)
+
+    def _preview(self) -> DecodeRequest | None:
+        cfg, planner = self.config, self.planner.state
+        start = planner.window_start
+        if start is None or not cfg.preview_step:
+            return None
+        origin = self.track.origin
+        position = origin + (self.track.known_until - origin) // cfg.preview_step * cfg.preview_step
+        if position - start < cfg.min_decode or position <= max(self._previewed, start):
+            return None
+        if planner.last_voiced_end <= self._previewed:
+            return None  # nothing said since the last decode
+        return self._make(DecodeKind.PREVIEW, start, position)
+
+    def _reached(self, position: int) -> bool:
+        return self.track.position(self.planner.state.scanned) >= position or (
+            self.buffer.ended and self.track.complete and self.planner.state.scanned >= self.track.frames
+        )
+
+    def _attach_loss(self, loss: Loss) -> list[TranscriptSegment]:
+        start, end = loss.start / SAMPLE_RATE, loss.end / SAMPLE_RATE
+        self.merger.gap(start, end, loss.reason, loss.detail)
+        if self.planner.state.window_start is None:
+            return self.merger.flush(loss.end)
+        return []
+
+    _window_start_before_cut: int = 0
 
 
 def transcribe_chunks(
     chunks: Iterable[AudioChunk],
-    transcribe: Transcribe,
-    config: WindowingConfig,
+    transcribe: Callable[[DecodeRequest], WindowTranscript],
+    detect: Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]],
+    config: LiveConfig,
     policy: MergePolicy | None = None,
     *,
     close_at_end: bool = True,
+    previews: bool = False,
 ) -> Iterator[TranscriptSegment]:
-    """Run one stream's chunks through buffer and merger, yielding segments as they are produced.
+    """Run one stream's chunks through the session, yielding segments as they are produced.
 
-    ``transcribe`` is called once per non-empty window, in order; it is where a model (or a test's
-    fake) sits. With ``close_at_end`` the stream is closed after the last chunk even if no chunk
-    carried end of stream, so the last window and the end-of-stream segment always come out.
+    ``transcribe`` decodes one request; ``detect`` is the voice detector (samples and its state in,
+    probabilities and its new state out). With ``close_at_end`` the stream is closed after the last
+    chunk even if no chunk carried end of stream, so the end-of-stream segment always comes out.
     """
     session: StreamSession | None = None
     for chunk in chunks:
         if session is None:
             session = StreamSession(chunk.stream_id, config, policy)
-        step = session.feed(chunk)
-        yield from session.run_windows(step.windows, transcribe)
+        session.feed(chunk)
+        yield from run_session(session, transcribe, detect, previews=previews)
     if session is not None and close_at_end and not session.finished:
-        yield from session.run_windows(session.close().windows, transcribe)
+        session.close()
+        yield from run_session(session, transcribe, detect, previews=previews)
+
+
+def run_session(
+    session: StreamSession,
+    transcribe: Callable[[DecodeRequest], WindowTranscript],
+    detect: Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]],
+    *,
+    previews: bool = False,
+) -> Iterator[TranscriptSegment]:
+    """Detect speech in the new audio, then plan and decode until the session needs more audio."""
+    _, samples = session.speech_needed()
+    if samples.shape[0]:
+        probs, state = detect(samples, session.track.model_state)
+        session.add_speech(probs, state)
+    while True:
+        plan = session.plan(previews=previews)
+        yield from plan.segments
+        if plan.request is None:
+            return
+        yield from session.complete(plan.request, transcribe(plan.request))

@@ -1,0 +1,132 @@
+"""The live rule's plain values: buffer limits, speech thresholds, window sizes, decoding cadence.
+
+Everything is counted in 16 kHz samples, so the rule is exact arithmetic on the stream's timeline. The
+worker builds one from the settings (`stream_app.worker.profile`); nothing here reads configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream_app.streaming.exceptions import WindowingConfigError
+from stream_app.wire.chunk import SAMPLE_RATE
+
+MAX_WINDOW_SAMPLES = 28 * SAMPLE_RATE  # Whisper hears 30 s; the fitted context's margin needs the rest
+
+
+def seconds_to_samples(seconds: float) -> int:
+    """Convert seconds to a whole number of 16 kHz samples (rounded, so 0.1 s is exactly 1600)."""
+    return round(seconds * SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How one stream's audio becomes decodes (see `stream_app.streaming.planner` for the rule).
+
+    Buffer: ``buffer_cap`` bounds the audio a stream holds, ``max_held`` the out-of-order audio held
+    for a hole to fill, ``max_reorder_chunks`` the chunks held, ``max_gap_fill`` the silence one hole
+    may insert (0: one ``max_window``).
+
+    Speech: a frame is voiced at or above ``speech_threshold`` (below ``silence_threshold`` once in
+    speech: hysteresis). A window opens ``speech_lead`` before its first voiced frame and is cut
+    ``speech_tail`` after the speech that precedes a pause of ``utterance_pause`` once it holds
+    ``min_window``, after any pause of ``long_pause``, and is re-based when it reaches ``max_window``.
+
+    Decoding: a commit decode of the window so far runs at every ``commit_step`` of stream time
+    (0: commit at cuts only), words two consecutive commit decodes agree on and that end
+    ``commit_lookahead`` before the decode's end become final; best-effort previews run on a
+    ``preview_step`` grid when the model has time (0: none).
+    """
+
+    buffer_cap: int = 300 * SAMPLE_RATE
+    max_reorder_chunks: int = 64
+    max_held: int = 60 * SAMPLE_RATE
+    max_gap_fill: int = 0
+    speech_threshold: float = 0.5
+    silence_threshold: float = 0.35
+    speech_lead: int = seconds_to_samples(0.4)
+    speech_tail: int = seconds_to_samples(0.3)
+    utterance_pause: int = seconds_to_samples(0.4)
+    long_pause: int = seconds_to_samples(2.0)
+    min_window: int = seconds_to_samples(8.0)
+    max_window: int = seconds_to_samples(20.0)
+    min_speech: int = seconds_to_samples(0.25)
+    commit_step: int = seconds_to_samples(1.0)
+    commit_lookahead: int = seconds_to_samples(0.5)
+    preview_step: int = seconds_to_samples(0.25)
+    min_decode: int = seconds_to_samples(0.5)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.silence_threshold <= self.speech_threshold < 1.0:
+            raise WindowingConfigError(
+                f"need 0 < silence threshold ({self.silence_threshold}) <= speech threshold"
+                f" ({self.speech_threshold}) < 1"
+            )
+        if min(self.speech_lead, self.speech_tail, self.commit_lookahead, self.min_decode, self.min_speech) < 0:
+            raise WindowingConfigError("speech lead and tail, commit lookahead, minimum decode and speech must be >= 0")
+        if self.utterance_pause <= 0 or self.long_pause < self.utterance_pause:
+            raise WindowingConfigError("the utterance pause must be positive and no longer than the long pause")
+        if self.speech_tail > self.utterance_pause:
+            raise WindowingConfigError("the speech tail kept after a window must fit in the utterance pause")
+        if not 0 < self.min_window <= self.max_window <= MAX_WINDOW_SAMPLES:
+            raise WindowingConfigError(
+                f"need 0 < min window <= max window <= {MAX_WINDOW_SAMPLES // SAMPLE_RATE} s"
+                f" (got {self.min_window / SAMPLE_RATE} s and {self.max_window / SAMPLE_RATE} s)"
+            )
+        if self.commit_step < 0 or self.preview_step < 0:
+            raise WindowingConfigError("commit and preview steps must be >= 0")
+        if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
+            raise WindowingConfigError("reorder hold, held audio, gap fill and buffer cap must be >= 0")
+
+    @property
+    def effective_cap(self) -> int:
+        """The buffer cap, raised so that a whole window and its lead always fit."""
+        return max(self.buffer_cap, self.max_window + self.speech_lead + SAMPLE_RATE)
+
+    @property
+    def effective_gap_fill(self) -> int:
+        """The most silence one hole may insert (one maximum window unless configured)."""
+        return self.max_gap_fill or self.max_window
+
+    @classmethod
+    def from_seconds(
+        cls,
+        *,
+        buffer_size: float = 300.0,
+        max_reorder_chunks: int = 64,
+        max_held: float = 60.0,
+        max_gap_fill: float = 0.0,
+        speech_threshold: float = 0.5,
+        silence_threshold: float = 0.35,
+        speech_lead: float = 0.4,
+        speech_tail: float = 0.3,
+        utterance_pause: float = 0.4,
+        long_pause: float = 2.0,
+        min_window: float = 8.0,
+        max_window: float = 20.0,
+        min_speech: float = 0.25,
+        commit_step: float = 1.0,
+        commit_lookahead: float = 0.5,
+        preview_step: float = 0.25,
+        min_decode: float = 0.5,
+    ) -> LiveConfig:
+        """Build the rule from durations in seconds."""
+        return cls(
+            buffer_cap=seconds_to_samples(buffer_size),
+            max_reorder_chunks=max_reorder_chunks,
+            max_held=seconds_to_samples(max_held),
+            max_gap_fill=seconds_to_samples(max_gap_fill),
+            speech_threshold=speech_threshold,
+            silence_threshold=silence_threshold,
+            speech_lead=seconds_to_samples(speech_lead),
+            speech_tail=seconds_to_samples(speech_tail),
+            utterance_pause=seconds_to_samples(utterance_pause),
+            long_pause=seconds_to_samples(long_pause),
+            min_window=seconds_to_samples(min_window),
+            max_window=seconds_to_samples(max_window),
+            min_speech=seconds_to_samples(min_speech),
+            commit_step=seconds_to_samples(commit_step),
+            commit_lookahead=seconds_to_samples(commit_lookahead),
+            preview_step=seconds_to_samples(preview_step),
+            min_decode=seconds_to_samples(min_decode),
+        )
