@@ -50,7 +50,7 @@ class LiveConfig:
     long_pause: int = seconds_to_samples(2.0)
     min_window: int = seconds_to_samples(8.0)
     max_window: int = seconds_to_samples(20.0)
-    min_speech: int = seconds_to_samples(0.25)
+    min_speech: int = seconds_to_samples(0.1)
     commit_step: int = seconds_to_samples(1.0)
     commit_lookahead: int = seconds_to_samples(0.5)
     preview_step: int = seconds_to_samples(0.25)
@@ -104,7 +104,7 @@ class LiveConfig:
         long_pause: float = 2.0,
         min_window: float = 8.0,
         max_window: float = 20.0,
-        min_speech: float = 0.25,
+        min_speech: float = 0.1,
         commit_step: float = 1.0,
         commit_lookahead: float = 0.5,
         preview_step: float = 0.25,

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from stream_app.streaming.config import LiveConfig, seconds_to_samples
+from stream_app.streaming.exceptions import WindowingConfigError
+from stream_app.streaming.planner import Cut, End, Event, Pause, Planner, Rebase, Tick
+from stream_app.streaming.speech import FRAME, SpeechTrack
+
+S = 16000
+
+
+def track_of(pattern: Sequence[tuple[float, bool]]) -> SpeechTrack:
+    """Frames from (seconds, voiced) runs."""
+    probs: list[float] = []
+    for seconds, voiced in pattern:
+        probs += [0.9 if voiced else 0.05] * round(seconds * S / FRAME)
+    track = SpeechTrack()
+    track.extend(np.array(probs, np.float32), b"")
+    return track
+
+
+def events(planner: Planner, track: SpeechTrack, *, ended: bool = True) -> list[Event]:
+    if ended:
+        track.finish(track.known_until)
+    out: list[Event] = []
+    while (event := planner.next_event(track, track.known_until, ended)) is not None:
+        out.append(event)
+        if isinstance(event, Rebase):
+            planner.move_start(event.position - seconds_to_samples(2))
+    return out
+
+
+def test_a_sentence_opens_a_window_ticks_on_the_grid_and_is_cut_at_the_end_of_the_stream() -> None:
+    config = LiveConfig()
+    got = events(Planner(config), track_of([(1.024, False), (3.008, True), (0.512, False)]))
+    lead_start = 32 * FRAME - config.speech_lead  # first voiced frame 32, minus the lead
+    assert [type(e) for e in got] == [Tick, Tick, Tick, Pause, Cut, End]
+    assert [e.position for e in got if isinstance(e, Tick)] == [2 * S, 3 * S, 4 * S]
+    pause = got[3]
+    assert isinstance(pause, Pause) and pause.end == 126 * FRAME + config.speech_tail
+    cut = got[4]
+    assert isinstance(cut, Cut) and cut.last and cut.start == lead_start // 160 * 160
+    assert isinstance(got[-1], End)
+
+
+def test_short_pauses_keep_the_window_long_pauses_and_full_windows_cut_it() -> None:
+    config = LiveConfig(min_window=seconds_to_samples(4), commit_step=0)
+    speech = [(1.5, True), (0.512, False)] * 4 + [(2.5, False), (1.0, True)]
+    got = events(Planner(config), track_of(speech))
+    kinds = [type(e).__name__ for e in got]
+    # pauses commit inside the window; the third pause comes after 4 s of speech: a cut
+    assert kinds == ["Pause", "Pause", "Cut", "Pause", "Cut", "Cut", "End"]
+    assert [e.last for e in got if isinstance(e, Cut)] == [False, False, True]
+
+
+def test_no_tick_without_speech_in_the_step_before_it() -> None:
+    config = LiveConfig(long_pause=seconds_to_samples(5), utterance_pause=seconds_to_samples(3), speech_tail=0)
+    got = events(Planner(config), track_of([(1.0, True), (2.0, False), (1.0, True)]))
+    ticks = [e.position for e in got if isinstance(e, Tick)]
+    # speech ends at 0.992 s and starts again at 2.976 s: the step (1 s, 2 s] is silent, (2 s, 3 s] is not
+    assert ticks == [1 * S, 3 * S]
+
+
+def test_a_window_that_reaches_its_maximum_is_rebased() -> None:
+    config = LiveConfig(max_window=seconds_to_samples(6), min_window=seconds_to_samples(6), commit_step=0)
+    got = events(Planner(config), track_of([(10.0, True)]))
+    rebases = [e for e in got if isinstance(e, Rebase)]
+    assert rebases and rebases[0].position >= 6 * S
+
+
+def test_events_do_not_depend_on_how_the_frames_arrived() -> None:
+    pattern = [(0.7, False), (2.2, True), (0.6, False), (3.1, True), (2.3, False), (1.4, True), (0.3, False)]
+    whole = events(Planner(LiveConfig()), track_of(pattern))
+    full = track_of(pattern)
+    planner, track, got = Planner(LiveConfig()), SpeechTrack(), []
+    rng = np.random.default_rng(7)
+    position = 0
+    while position < full.frames:
+        step = int(rng.integers(1, 40))
+        track.extend(full.probs[position : position + step], b"")
+        position += step
+        while (event := planner.next_event(track, track.known_until, False)) is not None:
+            got.append(event)
+    track.finish(track.known_until)
+    while (event := planner.next_event(track, track.known_until, True)) is not None:
+        got.append(event)
+    assert got == whole
+
+
+def test_the_config_refuses_rules_that_cannot_work() -> None:
+    with pytest.raises(WindowingConfigError):
+        LiveConfig(max_window=40 * S)
+    with pytest.raises(WindowingConfigError):
+        LiveConfig(speech_tail=seconds_to_samples(1), utterance_pause=seconds_to_samples(0.4))
+    with pytest.raises(WindowingConfigError):
+        LiveConfig(silence_threshold=0.6, speech_threshold=0.5)

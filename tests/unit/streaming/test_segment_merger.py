@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from stream_app.inference.types import WindowTranscript, Word
+from stream_app.streaming.merger import MergePolicy, SegmentMerger
+from stream_app.wire.chunk import SAMPLE_RATE
+
+S = SAMPLE_RATE
+
+
+def words(*spec: tuple[str, float, float]) -> list[Word]:
+    return [Word(a, b, t, 0.9) for t, a, b in spec]
+
+
+def result(ws: list[Word], *, rejected: bool = False, undecoded: tuple[tuple[float, float], ...] = ()) -> WindowTranscript:
+    return WindowTranscript(
+        words=tuple(ws),
+        text=" ".join(w.text for w in ws),
+        avg_logprob=-0.2,
+        no_speech_prob=0.1,
+        compression_ratio=1.2,
+        model="m",
+        precision="p",
+        rejected_preview=rejected,
+        undecoded=undecoded,
+    )
+
+
+def summary(segments: list) -> list[tuple[bool, str, int, str]]:
+    return [(s.is_final, s.segment_id, s.revision, s.text) for s in segments]
+
+
+def test_ticks_commit_what_two_agree_on_but_never_the_last_word_or_one_near_the_end() -> None:
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5))
+    first = merger.tick(result(words(("and", 0.1, 0.3), ("so", 0.4, 0.6), ("my", 0.7, 0.9))), 1 * S)
+    assert summary(first) == [(False, "s:0:0", 0, "and so my")]
+    second = merger.tick(
+        result(words(("and", 0.1, 0.3), ("so", 0.4, 0.6), ("my", 0.7, 0.9), ("fellow", 1.0, 1.6))), 2 * S
+    )
+    # "my" ends 1.1 s before the tick's end and both passes have it, but it is the first pass's last word
+    assert summary(second) == [(True, "s:0:0", 1, "and so"), (False, "s:0:1", 0, "my fellow")]
+    assert [w.text for w in merger.prefix] == ["and", "so"]
+
+
+def test_a_rejected_tick_changes_nothing_and_a_cut_commits_everything() -> None:
+    merger = SegmentMerger("s")
+    merger.tick(result(words(("hello", 0.1, 0.5), ("there", 0.6, 0.9))), 1 * S)
+    assert merger.tick(result([], rejected=True), 2 * S) == []
+    segments = merger.cut(result(words(("hello", 0.1, 0.5), ("there", 0.6, 0.9), ("friend", 1.0, 1.5))), 2 * S)
+    assert summary(segments) == [(True, "s:0:0", 1, "hello there friend")]
+    assert merger.prefix == ()
+
+
+def test_a_pause_commits_everything_and_keeps_the_window_open() -> None:
+    merger = SegmentMerger("s")
+    merger.cut(result(words(("one", 0.1, 0.5))), S, close=False)
+    assert [w.text for w in merger.prefix] == ["one"]
+
+
+def test_repeats_are_kept_they_are_new_words_after_the_prefix() -> None:
+    merger = SegmentMerger("s")
+    merger.cut(result(words(("no", 0.1, 0.3))), S, close=False)
+    segments = merger.cut(result(words(("no", 1.1, 1.3), ("no", 1.4, 1.6))), 2 * S)
+    assert [s.text for s in segments] == ["no no"]
+
+
+def test_speech_without_words_is_a_gap_and_an_interim_always_gets_its_final() -> None:
+    merger = SegmentMerger("s")
+    merger.preview(result(words(("maybe", 0.2, 0.6))))
+    (final,) = merger.cut(result([], undecoded=((0.2, 0.8),)), S)
+    assert final.is_final and final.text == "" and final.revision == 1
+    assert [(g.start, g.end, g.reason) for g in final.gaps] == [(0.2, 0.8, "undecoded_speech")]
+
+
+def test_a_failed_final_decode_is_a_gap_after_the_final_words_never_zero_length() -> None:
+    merger = SegmentMerger("s")
+    merger.cut(result(words(("kept", 0.1, 0.4))), S, close=False)
+    (final,) = merger.fail(0, 3 * S, "inference_failed", "boom")
+    assert [(g.start, g.end, g.reason) for g in final.gaps] == [(0.4, 3.0, "inference_failed")]
+
+
+def test_gaps_from_lost_audio_ride_on_the_next_final_or_come_on_their_own() -> None:
+    merger = SegmentMerger("s")
+    merger.gap(1.0, 1.5, "lost_chunks", "chunks 10..14 never arrived")
+    (alone,) = merger.flush(2 * S)
+    assert alone.is_final and [g.reason for g in alone.gaps] == ["lost_chunks"]
+    merger.tick(result(words(("a", 2.0, 2.2), ("b", 2.3, 2.5))), 3 * S)
+    merger.gap(2.6, 2.7, "late_chunks", "")
+    assert merger.flush(3 * S) == []  # a window is open: the gap waits for its final
+    (final,) = merger.cut(result(words(("a", 2.0, 2.2), ("b", 2.3, 2.5))), 3 * S)
+    assert [g.reason for g in final.gaps] == ["late_chunks"] and final.start == 2.0 and final.end == 2.7
+
+
+def test_the_end_of_stream_rides_on_the_last_cut_or_comes_alone() -> None:
+    merger = SegmentMerger("s")
+    (final,) = merger.cut(result(words(("bye", 0.1, 0.4))), S, last=True)
+    assert final.end_of_stream and merger.ended and merger.end(2 * S) == []
+    other = SegmentMerger("t")
+    (marker,) = other.end(S)
+    assert marker.end_of_stream and marker.text == ""
+
+
+def test_interim_revisions_count_up_and_the_final_is_above_them() -> None:
+    merger = SegmentMerger("s")
+    revisions = []
+    for n in range(1, 4):
+        revisions += [s.revision for s in merger.preview(result(words(*[(f"w{i}", i, i + 0.5) for i in range(n)])))]
+    (final,) = merger.cut(result(words(("w0", 0, 0.5))), 4 * S)
+    assert revisions == [0, 1, 2] and final.revision == 3

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from stream_app.clients.transcript import TranscriptAssembler
+from stream_app.inference.types import DecodeKind, Word
+from stream_app.streaming import LiveConfig, MergePolicy, StreamSession, run_session, transcribe_chunks
+from stream_app.testing.fake_model import LoudnessDetector, TruthTranscriber, chunks_of, speech_audio, word_sequence
+from stream_app.wire.chunk import AudioChunk
+from stream_app.wire.segment import TranscriptSegment
+
+CONFIG = LiveConfig.from_seconds()
+POLICY = MergePolicy(commit_lookahead=0.5)
+
+
+def sentence(start: float, text: str, *, word: float = 0.4, space: float = 0.1) -> list[Word]:
+    out, t = [], start
+    for token in text.split():
+        out.append(Word(round(t, 3), round(t + word, 3), token, 0.9))
+        t += word + space
+    return out
+
+
+TRUTH = (
+    sentence(0.5, "thank you for calling the dental clinic")
+    + sentence(5.0, "please arrive ten minutes early so we can update your records")
+    + sentence(12.2, "is there anything else I can do for you today")
+)
+
+
+def run(truth: list[Word], chunks: list[AudioChunk], **kw: object) -> list[TranscriptSegment]:
+    model = TruthTranscriber(truth, **kw)  # type: ignore[arg-type]
+    return list(transcribe_chunks(chunks, model, LoudnessDetector(), CONFIG, POLICY))
+
+
+def final_words(segments: list[TranscriptSegment]) -> list[str]:
+    assembler = TranscriptAssembler(segments[0].stream_id)
+    for segment in segments:
+        assembler.add(segment)
+    return [w.text for s in assembler.final_segments() for w in s.words]
+
+
+def test_every_word_reaches_a_final_segment_once_and_the_stream_ends() -> None:
+    audio = speech_audio(TRUTH, 18.0)
+    segments = run(TRUTH, chunks_of(audio))
+    assert final_words(segments) == [w.text for w in TRUTH]
+    assert segments[-1].is_final and segments[-1].end_of_stream
+    assert sum(1 for s in segments if s.end_of_stream) == 1
+
+
+def test_the_last_sentence_is_final_even_when_the_stream_ends_right_after_it() -> None:
+    audio = speech_audio(TRUTH, TRUTH[-1].end + 0.05)
+    segments = run(TRUTH, chunks_of(audio))
+    assert final_words(segments)[-4:] == ["do", "for", "you", "today"]
+
+
+@pytest.mark.parametrize("chunk_seconds", [0.02, 0.1, 0.37, 2.0])
+def test_finals_do_not_depend_on_the_chunking(chunk_seconds: float) -> None:
+    audio = speech_audio(TRUTH, 18.0)
+    reference = [(s.segment_id, s.text) for s in run(TRUTH, chunks_of(audio)) if s.is_final]
+    got = [(s.segment_id, s.text) for s in run(TRUTH, chunks_of(audio, chunk_seconds=chunk_seconds)) if s.is_final]
+    assert got == reference
+
+
+def test_a_restart_from_any_stored_point_makes_the_same_finals() -> None:
+    """The session copied after every step and run on from the copy: the finals never change."""
+    audio = speech_audio(TRUTH, 18.0)
+    chunks = chunks_of(audio)
+    detector = LoudnessDetector()
+    straight = [(s.segment_id, s.text) for s in run(TRUTH, chunks) if s.is_final]
+    for crash_at in range(0, len(chunks), 17):
+        model = TruthTranscriber(TRUTH, jitter=0.1)
+        session = StreamSession("s", CONFIG, POLICY)
+        out: list[TranscriptSegment] = []
+        for i, chunk in enumerate(chunks):
+            if i == crash_at:
+                snapshot = copy.deepcopy(session)
+                out_before = list(out)
+            session.feed(chunk)
+            out.extend(run_session(session, model, detector))
+        session = snapshot
+        out = out_before
+        for chunk in chunks[crash_at:]:
+            session.feed(chunk)
+            out.extend(run_session(session, model, detector))
+        assert [(s.segment_id, s.text) for s in out if s.is_final] == straight or crash_at == 0
+
+
+def test_quiet_speech_is_heard_like_loud_speech() -> None:
+    quiet = sentence(1.0, "a quiet voice at the end", word=0.35)
+    audio = speech_audio(TRUTH[:7], 5.0, level=0.2)
+    audio = np.concatenate([audio, speech_audio([Word(w.start, w.end, w.text, 1) for w in quiet], 5.0, level=0.003)])
+    truth = TRUTH[:7] + [Word(w.start + 5.0, w.end + 5.0, w.text, 0.9) for w in quiet]
+    segments = run(truth, chunks_of(audio))
+    assert final_words(segments) == [w.text for w in truth]
+
+
+def test_lost_audio_is_a_gap_on_the_topic() -> None:
+    audio = speech_audio(TRUTH, 18.0)
+    chunks = [c for c in chunks_of(audio) if c.seq not in range(40, 43)]
+    # the worker closes a stream whose hole never fills; here: 70 chunks later the hole is declared lost
+    segments = run(TRUTH, chunks)
+    gaps = [g for s in segments if s.is_final for g in s.gaps]
+    assert [(g.reason, g.start, g.end) for g in gaps] == [("lost_chunks", 4.0, 4.3)]
+
+
+def test_a_preview_shows_words_the_final_then_holds() -> None:
+    audio = speech_audio(TRUTH, 18.0)
+    model = TruthTranscriber(TRUTH)
+    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), CONFIG, POLICY, previews=True))
+    shown = {w.text for s in segments if not s.is_final for w in s.words}
+    finals = set(final_words(segments))
+    assert finals == {w.text for w in TRUTH}
+    # a preview may show a word its audio has only begun (a prefix of it), never another word
+    assert shown and all(any(f.startswith(word) for f in finals) for word in shown)
+    assert any(kind == DecodeKind.PREVIEW.value for kind, *_ in model.log)
+
+
+def test_a_failed_cut_is_a_gap_and_the_stream_goes_on() -> None:
+    audio = speech_audio(TRUTH, 18.0)
+    model = TruthTranscriber(TRUTH, fail=lambda r: r.kind is DecodeKind.CUT and r.stop < 5 * 16000)
+    session = StreamSession("s", CONFIG, POLICY)
+    out: list[TranscriptSegment] = []
+    for chunk in chunks_of(audio):
+        session.feed(chunk)
+        _, samples = session.speech_needed()
+        if samples.shape[0]:
+            session.add_speech(*LoudnessDetector()(samples))
+        while (plan := session.plan()).request is not None:
+            out.extend(plan.segments)
+            try:
+                out.extend(session.complete(plan.request, model(plan.request)))
+            except RuntimeError as error:
+                out.extend(session.fail(plan.request, "inference_failed", str(error)))
+        out.extend(plan.segments)
+    gaps = [g for s in out if s.is_final for g in s.gaps]
+    assert [g.reason for g in gaps] == ["inference_failed"]
+    assert final_words(out)[-4:] == ["do", "for", "you", "today"]
+
+
+def test_word_spec_helper_round_trips() -> None:
+    assert [w.text for w in word_sequence([(0, 1, "a"), (1, 2, "b")])] == ["a", "b"]
