@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 import psutil
 
 from stream_app.config import Settings, expand_path
+from stream_app.config.languages import spoken_language
 from stream_app.inference.context import ContextMode, EncoderContext
 from stream_app.inference.guards import DecodeGuards
 from stream_app.inference.models import resolve_model
@@ -258,7 +259,7 @@ def build_transcriber(
         device_index=opt.device_index if device_index is None else device_index,
         cpu_threads=settings.parallel.intra_threads if cpu_threads is None else cpu_threads,
         num_workers=settings.parallel.inter_threads,
-        language=streaming.language,
+        language=spoken_language(streaming.language),  # None: detect per window ("auto")
         beam_size=streaming.beam_size,
         vad=streaming.vad,
         guards=DecodeGuards(
