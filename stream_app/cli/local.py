@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings
 from stream_app.local import LocalStack, LocalStackError, ensure_topics
 from stream_app.local.stack import DEFAULT_START_TIMEOUT_S
@@ -25,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "local", help="run Kafka (KRaft) and Redis locally for development and tests"
     )
-    sub = parser.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    sub = action_subparsers(parser, "local_command")
     up = sub.add_parser("up", help="fetch (once), start and wait for Kafka and Redis; create the topics")
     up.add_argument(
         "--timeout", type=float, default=DEFAULT_START_TIMEOUT_S, help="seconds to wait for each service"
@@ -35,10 +36,14 @@ def register(subparsers: Any) -> None:
     down.set_defaults(handler=_down)
     status = sub.add_parser("status", help="show what runs where (exit 3 when not all answer)")
     status.set_defaults(handler=_status)
-    for action in (up, down, status):
-        action.add_argument(
-            "--secure", action="store_true", help="the SASL_SSL Kafka and TLS Redis with passwords (see above)"
-        )
+    secure_help = {
+        up: "start the secure stack instead: SASL_SSL Kafka and TLS Redis with passwords (certificates made "
+        "on first use), and print the client configuration to pass as `stream-app -c`",
+        down: "stop the secure stack (SASL_SSL Kafka, TLS Redis) on the configured ports",
+        status: "report the secure stack (SASL_SSL Kafka, TLS Redis) on the configured ports",
+    }
+    for action, text in secure_help.items():
+        action.add_argument("--secure", action="store_true", help=text)
     topics = sub.add_parser("topics", help="only create the service topics on the configured broker")
     topics.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker")
     topics.set_defaults(handler=_topics)

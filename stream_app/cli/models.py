@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings, expand_path
 from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.model_roots import allowed_model
@@ -32,7 +33,7 @@ from stream_app.worker.control import (
 def register(subparsers: Any) -> None:
     """Add the `models` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser("models", help="list and prepare Whisper models")
-    sub = parser.add_subparsers(dest="models_command", required=True)
+    sub = action_subparsers(parser, "models_command")
     show = sub.add_parser("list", help="known models, where they resolve, and whether they are ready")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.add_argument(

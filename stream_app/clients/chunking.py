@@ -44,7 +44,8 @@ def prepare_audio(
     if not MIN_RATE <= audio.sample_rate <= MAX_RATE or not 1 <= audio.channels <= MAX_CHANNELS:
         raise ValueError(
             f"{audio.sample_rate} Hz x {audio.channels} channels cannot be sent natively "
-            f"({MIN_RATE}..{MAX_RATE} Hz, 1..{MAX_CHANNELS} channels); use source format s16le16k"
+            f"({MIN_RATE}..{MAX_RATE} Hz, 1..{MAX_CHANNELS} channels); send it converted to 16 kHz mono: "
+            f"stream-app publish --source-format s16le16k (source_format=\"s16le16k\" from Python)"
         )
     return audio.frames, ChunkFormat(encoding, audio.sample_rate, audio.channels)
 
