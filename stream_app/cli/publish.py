@@ -11,8 +11,9 @@ from typing import Any
 
 from stream_app.audio.exceptions import AudioFileError
 from stream_app.clients.chunking import SOURCE_FORMATS
-from stream_app.clients.exceptions import PublishError
+from stream_app.clients.exceptions import KafkaAccessError, PublishError
 from stream_app.clients.kafka_config import producer_config
+from stream_app.clients.kafka_probe import check_kafka_access
 from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
 from stream_app.config import ConfigError, Settings
 from stream_app.config.settings import build_section
@@ -35,6 +36,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--encoding", choices=("s16le", "f32le"), default="s16le", help="sample encoding for native")
     parser.add_argument("--topic", help="chunks topic (default: kafka.input_topic)")
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="give up at once when no broker answers within S seconds (default 10); an outage after that "
+        "is ridden out within --delivery-timeout",
+    )
     outage = parser.add_argument_group("broker outages (override the [publisher] settings)")
     outage.add_argument(
         "--delivery-timeout",
@@ -79,6 +88,11 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as exc:
         print(f"stream-app publish: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_kafka_access(settings.kafka, timeout=args.connect_timeout)
+    except KafkaAccessError as exc:
+        print(f"stream-app publish: {exc}", file=sys.stderr)
+        return 1
     try:
         with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
             report = publisher.publish_file(
