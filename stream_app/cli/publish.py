@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import uuid
@@ -10,13 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.audio.exceptions import AudioFileError
+from stream_app.audio.files import read_native_audio
+from stream_app.cli.publish_outcome import ProgressLine, report_outcome
 from stream_app.clients.chunking import SOURCE_FORMATS
 from stream_app.clients.exceptions import KafkaAccessError, PublishError
-from stream_app.clients.kafka_config import producer_config
+from stream_app.clients.kafka_config import consumer_config, producer_config
 from stream_app.clients.kafka_probe import check_kafka_access
-from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
+from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits, PublishReport
+from stream_app.clients.refusals import RefusalWatch
 from stream_app.config import ConfigError, Settings
 from stream_app.config.settings import build_section
+from stream_app.wire.chunk_codec import check_stream_id
+from stream_app.wire.exceptions import ChunkRejected
 
 
 def register(subparsers: Any) -> None:
@@ -42,7 +48,16 @@ def register(subparsers: Any) -> None:
         default=10.0,
         metavar="S",
         help="give up at once when no broker answers within S seconds (default 10); an outage after that "
-        "is ridden out within --delivery-timeout",
+        "is ridden out within --delivery-timeout. 0: no check, ride out an outage from the first chunk "
+        "(with --confirm 0, which needs the broker too)",
+    )
+    parser.add_argument(
+        "--confirm",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="after sending, wait up to S seconds for the workers to read the stream and report the chunks they "
+        "refused, from the dead-letter topic (default 30; 0: do not wait). Exit 1 when they refused all of it",
     )
     outage = parser.add_argument_group("broker outages (override the [publisher] settings)")
     outage.add_argument(
@@ -81,35 +96,60 @@ def delivery_limits(args: argparse.Namespace, settings: Settings) -> DeliveryLim
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    stream_id = args.stream_id or f"{args.file.stem}-{uuid.uuid4().hex[:8]}"
+    stream_id = args.stream_id if args.stream_id is not None else f"{args.file.stem}-{uuid.uuid4().hex[:8]}"
     topic = args.topic or settings.kafka.input_topic
+    try:
+        check_stream_id(stream_id)
+    except ChunkRejected as exc:  # the workers would dead-letter every chunk (bad_stream_id)
+        print(f"stream-app publish: --stream-id refused before sending: {exc.detail}", file=sys.stderr)
+        return 2
     try:
         limits = delivery_limits(args, settings)
     except ConfigError as exc:
         print(f"stream-app publish: {exc}", file=sys.stderr)
         return 2
     try:
-        check_kafka_access(settings.kafka, timeout=args.connect_timeout)
-    except KafkaAccessError as exc:
-        print(f"stream-app publish: {exc}", file=sys.stderr)
-        return 1
-    try:
-        with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
-            report = publisher.publish_file(
-                args.file,
-                stream_id,
-                chunk_ms=args.chunk_ms,
-                source_format=args.source_format,
-                encoding=args.encoding,
-                realtime=args.realtime,
-                max_chunk_bytes=settings.streaming.max_chunk_bytes,
+        if args.connect_timeout > 0:
+            check_kafka_access(settings.kafka, timeout=args.connect_timeout)
+        with contextlib.ExitStack() as stack:
+            watch = None
+            if args.confirm > 0:
+                dlq = settings.kafka.dlq_topic
+                watch = stack.enter_context(RefusalWatch(consumer_config(settings.kafka), dlq, stream_id))
+            report = _send(args, settings, topic, stream_id, limits, watch)
+            partitions = ",".join(str(p) for p in sorted(report.partitions))
+            print(
+                f"published stream {report.stream_id}: {report.chunks} chunks, {report.audio_seconds:.2f} s of audio, "
+                f"{report.payload_bytes} bytes to {report.topic} (partition {partitions})",
+                flush=True,
             )
-    except (AudioFileError, ValueError, PublishError) as exc:
+            if watch is None:
+                return 0
+            return report_outcome(settings, report, watch, args.confirm, topic)
+    except (AudioFileError, ValueError, PublishError, KafkaAccessError, RuntimeError) as exc:
         print(f"stream-app publish: {exc}", file=sys.stderr)
         return 1
-    partitions = ",".join(str(p) for p in sorted(report.partitions))
-    print(
-        f"published stream {report.stream_id}: {report.chunks} chunks, {report.audio_seconds:.2f} s of audio, "
-        f"{report.payload_bytes} bytes to {report.topic} (partition {partitions})"
-    )
-    return 0
+
+
+def _send(
+    args: argparse.Namespace,
+    settings: Settings,
+    topic: str,
+    stream_id: str,
+    limits: DeliveryLimits,
+    watch: RefusalWatch | None,
+) -> PublishReport:
+    """Read the file and send it; a real-time send says how far it got every few seconds."""
+    audio = read_native_audio(args.file)
+    progress = ProgressLine(audio.duration, watch) if args.realtime else None
+    with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
+        return publisher.publish_audio(
+            audio,
+            stream_id,
+            chunk_ms=args.chunk_ms,
+            source_format=args.source_format,
+            encoding=args.encoding,
+            realtime=args.realtime,
+            max_chunk_bytes=settings.streaming.max_chunk_bytes,
+            on_progress=progress,
+        )

@@ -9,7 +9,7 @@ from typing import Any
 from stream_app.clients.exceptions import TailError
 from stream_app.clients.kafka_config import consumer_config
 from stream_app.clients.tail import TranscriptTail
-from stream_app.clients.transcript import TranscriptAssembler, format_segment_line
+from stream_app.clients.transcript import FinalTranscript, TranscriptAssembler, format_segment_line
 from stream_app.config import Settings
 from stream_app.wire.segment_codec import encode_segment
 
@@ -56,10 +56,21 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         return 130
     if args.until_end_of_stream and assembler is not None:
-        result = assembler.result()
-        if not args.json:
-            print(f"final transcript of {result.stream_id}: {result.text}")
-        if not result.complete:
-            print("stream-app tail: timed out before the end of the stream", file=sys.stderr)
-            return 1
+        return _final_transcript(assembler.result(), args)
+    return 0
+
+
+def _final_transcript(result: FinalTranscript, args: argparse.Namespace) -> int:
+    """Print the stream's final text once it ended; without its end, say so and print no transcript."""
+    if not result.complete:
+        waited = f" within {args.timeout:g} s" if args.timeout is not None else ""
+        print(
+            f"stream-app tail: no end of stream {result.stream_id}{waited} ({len(result.segments)} final segment(s) "
+            "so far): is a worker running, and did the workers refuse its chunks? (stream-app publish reports that)",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.json:
+        text = result.text or "(no words: the stream ended without speech the model transcribed)"
+        print(f"final transcript of {result.stream_id}: {text}")
     return 0
