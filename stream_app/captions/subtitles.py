@@ -23,9 +23,17 @@ FORMATS = ("srt", "vtt")
 class TimedWord(Protocol):
     """A word with its span in seconds (`stream_app.inference.types.Word` and the segments' words are)."""
 
-    start: float
-    end: float
-    text: str
+    @property
+    def start(self) -> float:
+        """Seconds from the stream's (or file's) start."""
+
+    @property
+    def end(self) -> float:
+        """Seconds from the stream's (or file's) start."""
+
+    @property
+    def text(self) -> str:
+        """The word, as Whisper spells it (often with a leading space)."""
 
 
 @dataclass(frozen=True)
