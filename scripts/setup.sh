@@ -26,6 +26,10 @@ need_cmd taskset util-linux
 # server package; the server itself is not wanted (see below).
 need_cmd promtool prometheus
 need_cmd openssl openssl  # the secure local stack's certificates (stream-app local up --secure, its tests)
+# the caption page's browser test (tests/e2e/test_captions_browser.py): Debian's chromium, driven headless
+# through chromedriver; no browser is downloaded
+need_cmd chromium chromium
+need_cmd chromedriver chromium-driver
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)

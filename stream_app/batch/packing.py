@@ -2,8 +2,9 @@
 
 Whisper's encoder always sees 30 s, so a 2 s file costs as much as a 30 s one. Packing several
 short pieces into one window (with silence between them) and handing the words back by timestamp
-amortises that cost; long files are cut into windows at their quietest moment near each limit, so
-a cut rarely lands inside a word.
+amortises that cost, but then a file's text depends on its neighbours (the decoder reads the whole
+window: punctuation and words were seen to change), so it is off unless asked for. Long files are cut
+into windows at their quietest moment near each limit, so a cut rarely lands inside a word.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class PackingPolicy:
     window_seconds: float = 30.0  # what one model call sees
     gap_seconds: float = 1.0  # silence between packed pieces: keeps words of neighbours apart
     search_seconds: float = 3.0  # how far back from a window's end to look for a quiet cut
-    pack: bool = True  # False: every piece gets a window of its own
+    pack: bool = False  # True: short pieces of different files share windows (their text may then differ)
 
     @property
     def window_samples(self) -> int:

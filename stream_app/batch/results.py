@@ -50,8 +50,20 @@ class FileResult:
         return self.status == "ok"
 
     def to_json(self) -> bytes:
-        """Serialise as one journal line (without the newline)."""
-        return orjson.dumps(asdict(self), option=orjson.OPT_SERIALIZE_NUMPY)
+        """Serialise as one journal line (without the newline); words as the transcripts topic has them.
+
+        A word is ``{"start", "end", "word", "probability"}``, as in transcript-segment.v3.json, so one
+        reader handles both the topic and the journal.
+        """
+        record = asdict(self)
+        record["segments"] = [
+            {**segment, "words": [_word_json(w) for w in segment["words"]]} for segment in record["segments"]
+        ]
+        return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _word_json(word: dict[str, Any]) -> dict[str, Any]:
+    return {"start": word["start"], "end": word["end"], "word": word["text"], "probability": word["probability"]}
 
 
 @dataclass

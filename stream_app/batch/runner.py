@@ -1,9 +1,10 @@
 """`transcribe_batch`: many files through the shared inference pool, journaled, resumable.
 
-Files are decoded in a thread pool (a few ahead of the model), cut and packed into 30 s windows
-(short files share windows), and submitted at BATCH priority so windows of different files batch
-together. Each file is journaled the moment its last window comes back; a file that cannot be read
-or whose window fails is recorded with the reason and the run goes on.
+Files are decoded in a thread pool (a few ahead of the model), cut into 30 s windows (short files
+share windows only with ``PackingPolicy(pack=True)``), and submitted at BATCH priority so windows of
+different files batch together in one model call, each decoded on its own audio. Each file is
+journaled the moment its last window comes back; a file that cannot be read or whose window fails
+is recorded with the reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def transcribe_batch(
         workers: Inference pool threads (default ``parallel.max_workers``).
         progress: Show a progress bar on stderr.
         transcriber: The model to use (default: ``optimization.model``, loaded locally).
-        packing: How files become windows (default: 30 s windows, short files packed together).
+        packing: How files become windows (default: 30 s windows, one file's audio each; a file's text
+            depends on its own audio only).
         decode_threads: Threads decoding files ahead of the model.
     """
     started = time.monotonic()

@@ -21,6 +21,7 @@ import jiwer
 from stream_app.bench.common import BENCH_HOME, load_reference_model, without_cache
 from stream_app.bench.report import emit
 from stream_app.config import Settings
+from stream_app.config.languages import spoken_language
 from stream_app.inference.transcriber import DecodeGuards
 from stream_app.local import LocalStack
 from stream_app.testing.corpus import CorpusItem, build_corpus, words_in_spans
@@ -141,7 +142,7 @@ def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transc
     for item in corpus:
         segments, _ = model.transcribe(
             str(item.path),
-            language=s.language,
+            language=spoken_language(s.language),
             beam_size=s.beam_size,
             temperature=list(DecodeGuards().temperatures),  # the service's bounded fallback
             condition_on_previous_text=False,

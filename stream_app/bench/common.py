@@ -23,6 +23,7 @@ import soundfile as sf
 
 from stream_app.clients.transcript import TranscriptAssembler
 from stream_app.config import Settings, expand_path
+from stream_app.config.languages import spoken_language
 from stream_app.testing.corpus import SAMPLE_RATE, SENTENCES, SPEEDS, VOICES, require_tools, speak
 from stream_app.testing.service import ServiceHarness
 from stream_app.testing.wer import corpus_wer
@@ -149,7 +150,7 @@ def reference_options(settings: Settings) -> dict[str, Any]:
 
     s = settings.streaming
     return {
-        "language": s.language,
+        "language": spoken_language(s.language),
         "beam_size": s.beam_size,
         "temperature": list(DecodeGuards().temperatures),
         "condition_on_previous_text": False,

@@ -1,10 +1,15 @@
-"""`stream-app bench memory`: the batched path with reused feature buffers vs fresh ones per window.
+"""`stream-app bench memory`: feature buffers of the batched path, and a live model switch round trip.
+
+Part one: the batched path with reused feature buffers vs fresh ones per window.
 
 Each mode runs in its own subprocess (``python -m stream_app.bench.memory --child reuse|fresh``) so
 its RSS growth belongs to it alone and glibc's arenas start equal. A child loads the configured
 model, warms up on one batch, then transcribes the same N windows (10 s cuts of the synthetic
 corpus) in batches through ``WhisperTranscriber.transcribe_windows`` under ``tracemalloc``. Python
 and numpy allocations are traced; CTranslate2's native memory is not, and shows only in RSS.
+
+Part two (`stream_app.bench.switch_memory`): RSS across ``models switch`` to ``--switch-to`` and back,
+with and without handing the retired model's freed memory back to the system.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import psutil
 
 from stream_app.audio.files import decode_audio_file
 from stream_app.bench.report import emit
+from stream_app.bench.switch_memory import MODES as SWITCH_MODES
+from stream_app.bench.switch_memory import run_child
 from stream_app.config import Settings, expand_path
 from stream_app.testing.corpus import SAMPLE_RATE, build_corpus
 
@@ -37,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=0, help="windows per batched call (0: parallel.max_batch)")
     parser.add_argument("--model", default="", help="model (default: optimization.model)")
     parser.add_argument("--precision", default="", help="precision (default: optimization.default_precision)")
+    parser.add_argument("--switch-to", default="base", help="model of the switch round trip (default base)")
+    parser.add_argument("--switch-windows", type=int, default=16, help="windows transcribed on each model")
+    parser.add_argument("--no-switch", action="store_true", help="leave the switch round trip out")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,6 +57,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     precision = args.precision or settings.optimization.default_precision
     rows = [_child(mode, args.windows, args.seconds, batch, model, precision) for mode in ("reuse", "fresh")]
     reuse, fresh = rows
+    switch_rows = []
+    if not args.no_switch:
+        switch_rows = [
+            run_child(mode, args.switch_windows, args.seconds, model, args.switch_to) for mode in SWITCH_MODES
+        ]
     summary: dict[str, Any] = {
         "model": model,
         "precision": precision,
@@ -61,7 +76,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "rss_growth_mb_reuse": reuse["rss_growth_mb"],
         "rss_growth_mb_fresh": fresh["rss_growth_mb"],
         "same_text": reuse["text_digest"] == fresh["text_digest"],
+        "switch_rows": switch_rows,
+        **{f"round_trip_growth_mb_{r['mode']}": r["round_trip_growth_mb"] for r in switch_rows},
+        **{f"peak_mb_round_trip_{r['mode']}": r["peak_mb"] for r in switch_rows},
     }
+    if switch_rows:
+        emit(
+            f"memory: {model} -> {args.switch_to} -> {model} live switch, "
+            f"{args.switch_windows} windows on each model, RSS in MB",
+            switch_rows,
+            {},
+            as_json=False,
+        )
     emit(
         f"memory: batched path, {args.windows} x {args.seconds:g} s windows, batch {batch}",
         rows,
@@ -81,7 +107,7 @@ def _child(mode: str, windows: int, seconds: float, batch: int, model: str, prec
     return row
 
 
-def _windows(count: int, seconds: float) -> list[np.ndarray]:
+def corpus_windows(count: int, seconds: float) -> list[np.ndarray]:
     """``count`` cuts of ``seconds`` from the corpus files, in order, cycling over them."""
     size = round(seconds * SAMPLE_RATE)
     cuts: list[np.ndarray] = []
@@ -108,7 +134,7 @@ def measure(mode: str, windows: int, seconds: float, batch: int, model: str, pre
         guards=DecodeGuards(temperatures=(0.0,)),  # no sampled retries: both modes decode the same, once
         reuse_buffers=mode == "reuse",
     )
-    jobs = [WindowJob(f"s{i}", 0, 0.0, audio) for i, audio in enumerate(_windows(windows, seconds))]
+    jobs = [WindowJob(f"s{i}", 0, 0.0, audio) for i, audio in enumerate(corpus_windows(windows, seconds))]
     batches = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
     transcriber.transcribe_windows(batches[0])  # warm-up: model caches, tokenizer, this thread's buffers
     process = psutil.Process()

@@ -46,7 +46,7 @@ def emit(title: str, rows: Sequence[Mapping[str, Any]], summary: Mapping[str, An
     print(format_table(rows))
     print()
     for key, value in summary.items():
-        if key != "rows":
+        if not key.endswith("rows"):
             print(f"{key:>28}: {_cell(value)}")
     if as_json:
         print(orjson.dumps(summary, option=orjson.OPT_SERIALIZE_NUMPY).decode())

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from stream_app.captions.subtitles import FORMATS
 from stream_app.config import Settings
 
 
@@ -27,7 +28,25 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=None, help="inference threads (default: parallel.max_workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--no-pack", action="store_true", help="give every file its own 30 s window")
+    parser.add_argument(
+        "--pack",
+        action="store_true",
+        help="let short files share 30 s windows: faster on many short files, but a file's text may then "
+        "depend on the files next to it (off: each file is decoded on its own audio)",
+    )
+    parser.add_argument("--no-pack", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", *FORMATS),
+        default="jsonl",
+        help="also write one subtitle file per audio file (srt or vtt) from the words' times (default: the "
+        "journal only)",
+    )
+    parser.add_argument(
+        "--subtitles-dir",
+        type=Path,
+        help="where --format srt|vtt files go, named <audio stem>.<format> (default: the journal's folder)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     parser.set_defaults(handler=_run)
 
@@ -45,11 +64,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             output=args.output,
             workers=args.workers,
             progress=not args.no_progress,
-            packing=PackingPolicy(pack=not args.no_pack),
+            packing=PackingPolicy(pack=args.pack and not args.no_pack),
         )
     except FileNotFoundError as exc:
         print(f"stream-app batch: {exc}", file=sys.stderr)
         return 2
+    if args.format in FORMATS:
+        from stream_app.batch.discovery import find_audio_files
+        from stream_app.batch.subtitles import write_subtitles
+
+        folder = args.subtitles_dir or args.output.parent
+        written = write_subtitles(args.output, find_audio_files(args.paths), args.format, folder)
+        print(f"wrote {len(written)} {args.format} file(s) to {folder}", file=sys.stderr)
     summary = result.summary()
     if args.json:
         print(orjson.dumps(summary).decode())

@@ -11,6 +11,7 @@ import argparse
 import importlib
 from typing import Any
 
+from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings
 
 BENCHMARKS = {
@@ -33,7 +34,7 @@ BENCHMARKS = {
 def register(subparsers: Any) -> None:
     """Add `bench` and one sub-command per benchmark module that exists."""
     parser: argparse.ArgumentParser = subparsers.add_parser("bench", help="run a benchmark")
-    sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
+    sub = action_subparsers(parser, "bench", "BENCHMARK")
     for name, help_text in BENCHMARKS.items():
         try:
             module = importlib.import_module(f"stream_app.bench.{name}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings
 from stream_app.config.secrets import redact_url
 
@@ -19,7 +20,7 @@ from stream_app.config.secrets import redact_url
 def register(subparsers: Any) -> None:
     """Add the `config` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser("config", help="show the effective configuration")
-    sub = parser.add_subparsers(dest="config_command", required=True)
+    sub = action_subparsers(parser, "config_command")
     show = sub.add_parser("show", help="print the configuration after file and environment overrides")
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML-like text")
     show.set_defaults(handler=_show)

@@ -2,7 +2,8 @@
 
 Brings up the local Kafka and Redis (if not running), starts one worker replica, publishes the sample
 recording in real time as a recorder would, prints the live transcript as segments arrive, and stops
-the worker. Nothing is simulated: the audio crosses the broker, the model runs, segments come back.
+the worker (the stack keeps running: chunks published later wait until `stream-app worker` reads
+them). Nothing is simulated: the audio crosses the broker, the model runs, segments come back.
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if result.complete else 1
     finally:
         _stop(worker)
-        print("[demo] worker stopped; the local stack keeps running (stream-app local down stops it)")
+        print(
+            "[demo] the demo's worker stopped; the local stack keeps running (stream-app local down stops it). "
+            "To transcribe more, run a worker: stream-app worker"
+        )
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "stream_app.cli.worker",
     "stream_app.cli.publish",
     "stream_app.cli.tail",
+    "stream_app.cli.captions",
     "stream_app.cli.batch",
     "stream_app.cli.models",
     "stream_app.cli.bench",

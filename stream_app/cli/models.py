@@ -13,6 +13,9 @@ from typing import Any
 
 import orjson
 
+from stream_app.cli.actions import action_subparsers
+from stream_app.clients.kafka_config import consumer_config
+from stream_app.clients.kafka_errors import unreachable_message
 from stream_app.config import Settings, expand_path
 from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.model_roots import allowed_model
@@ -32,7 +35,7 @@ from stream_app.worker.control import (
 def register(subparsers: Any) -> None:
     """Add the `models` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser("models", help="list and prepare Whisper models")
-    sub = parser.add_subparsers(dest="models_command", required=True)
+    sub = action_subparsers(parser, "models_command")
     show = sub.add_parser("list", help="known models, where they resolve, and whether they are ready")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.add_argument(
@@ -100,7 +103,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             print(f"           {row['path']}")
     print(f"device {device}, precision {precision}" + (f" ({note})" if note else ""))
     if replicas is None:
-        print(f"replicas: control topic {settings.kafka.control_topic} not reachable")
+        reach = unreachable_message(consumer_config(settings.kafka))
+        print(f"replicas: not read from the control topic {settings.kafka.control_topic}: {reach}")
         return 0
     print(f"replicas ({len(replicas)} on {settings.kafka.control_topic}):")
     for replica in replicas:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,12 +41,23 @@ def prepare_audio(
         return mono.reshape(-1, 1), ChunkFormat("s16le", SAMPLE_RATE, 1)
     if source_format != "native":
         raise ValueError(f"unknown source format {source_format!r}; choose from {', '.join(SOURCE_FORMATS)}")
-    if not MIN_RATE <= audio.sample_rate <= MAX_RATE or not 1 <= audio.channels <= MAX_CHANNELS:
+    problem = native_layout_problem(audio.sample_rate, audio.channels)
+    if problem:
         raise ValueError(
-            f"{audio.sample_rate} Hz x {audio.channels} channels cannot be sent natively "
-            f"({MIN_RATE}..{MAX_RATE} Hz, 1..{MAX_CHANNELS} channels); use source format s16le16k"
+            f"{problem}; send it converted to 16 kHz mono: "
+            f"stream-app publish --source-format s16le16k (source_format=\"s16le16k\" from Python)"
         )
     return audio.frames, ChunkFormat(encoding, audio.sample_rate, audio.channels)
+
+
+def native_layout_problem(sample_rate: int, channels: int) -> str | None:
+    """Say why audio of this rate and channel count cannot go on the wire as it is (None when it can)."""
+    if MIN_RATE <= sample_rate <= MAX_RATE and 1 <= channels <= MAX_CHANNELS:
+        return None
+    return (
+        f"{sample_rate} Hz x {channels} channels, which cannot be sent natively "
+        f"({MIN_RATE}..{MAX_RATE} Hz, 1..{MAX_CHANNELS} channels)"
+    )
 
 
 def frames_per_chunk(fmt: ChunkFormat, chunk_ms: float, max_bytes: int | None = None) -> int:
@@ -92,3 +103,30 @@ def plan_chunks(
             start=offset / fmt.sample_rate,
             duration=piece.shape[0] / fmt.sample_rate,
         )
+
+
+def chunk_pcm_stream(
+    blocks: Iterable[bytes], fmt: ChunkFormat, chunk_ms: float, *, max_bytes: int | None = None
+) -> Iterator[PlannedChunk]:
+    """Cut PCM bytes arriving in blocks of any size into chunks, each yielded as soon as it is full.
+
+    The stream's end is known only when ``blocks`` ends: what is left then (whole frames) goes out as
+    the last chunk with end of stream, or an empty end-of-stream chunk when nothing is left.
+    """
+    frame_bytes = SAMPLE_BYTES[fmt.encoding] * fmt.channels
+    size = frames_per_chunk(fmt, chunk_ms, max_bytes) * frame_bytes
+    pending = bytearray()
+    seq = offset = 0
+
+    def planned(pcm: bytes, end: bool) -> PlannedChunk:
+        frames = len(pcm) // frame_bytes
+        return PlannedChunk(seq, offset, pcm, end, offset / fmt.sample_rate, frames / fmt.sample_rate)
+
+    for block in blocks:
+        pending += block
+        while len(pending) >= size:
+            yield planned(bytes(pending[:size]), False)
+            del pending[:size]
+            seq, offset = seq + 1, offset + size // frame_bytes
+    whole = len(pending) - len(pending) % frame_bytes  # a torn last frame cannot be sent
+    yield planned(bytes(pending[:whole]), True)

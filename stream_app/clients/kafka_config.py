@@ -1,8 +1,9 @@
 """confluent-kafka configuration dictionaries built from the one ``Settings`` object.
 
 Every client (publisher, tail, admin, control) gets the same security properties from
-`security_config`, and the same `KafkaAccessWatch` as ``error_cb``, so a refused password or an
-untrusted certificate is reported in words by whichever client meets it first.
+`security_config`, the same `KafkaAccessWatch` as ``error_cb``, so a refused password or an
+untrusted certificate is reported in words by whichever client meets it first, and librdkafka's
+own log lines at DEBUG (`LibrdkafkaLog`), so a wrong address is one sentence, not a flood.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from stream_app.clients.kafka_errors import KafkaAccessWatch
+from stream_app.clients.kafka_errors import KafkaAccessWatch, LibrdkafkaLog
 from stream_app.config.settings import KafkaSettings, expand_path
 
 
@@ -43,6 +44,7 @@ def _common(kafka: KafkaSettings) -> dict[str, Any]:
         "bootstrap.servers": kafka.bootstrap_servers,
         **security_config(kafka),
         "error_cb": KafkaAccessWatch(kafka),
+        "logger": LibrdkafkaLog(),  # no flood of connection failures on stderr; the caller says it once
     }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from confluent_kafka import KafkaError
 
@@ -77,3 +79,36 @@ class KafkaAccessWatch:
         if self._log_problems and key not in self._logged:
             self._logged.add(key)
             log.error("%s", problem)
+
+
+def unreachable_message(config: Mapping[str, Any], waited: float | None = None) -> str:
+    """Say that no broker answered, naming the address tried and the setting that holds it.
+
+    ``config`` is a confluent-kafka configuration (`kafka_config`); when its access watch recorded a
+    refusal (a wrong password, an untrusted certificate), that refusal is the message instead.
+    """
+    problem = getattr(config.get("error_cb"), "problem", None)
+    if problem:
+        return str(problem)
+    servers = config.get("bootstrap.servers", "?")
+    protocol = config.get("security.protocol", "PLAINTEXT")
+    within = f" within {waited:g} s" if waited is not None else ""
+    return (
+        f"no Kafka broker answered at {servers} ({protocol}){within}; check kafka.bootstrap_servers "
+        "(STREAM_APP_KAFKA__BOOTSTRAP_SERVERS or the -c file) and that the broker runs (stream-app local status)"
+    )
+
+
+class LibrdkafkaLog:
+    """librdkafka's own log lines through `logging` at DEBUG: a client with no broker retries several times a second.
+
+    Without a ``logger`` librdkafka prints every failed connection to stderr (about 20 lines a second);
+    the caller reports the outcome once, in words (`unreachable_message`, `KafkaAccessWatch`).
+    """
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("stream_app.clients.librdkafka")
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        """Take one log line from librdkafka."""
+        self._log.debug(message, *args)

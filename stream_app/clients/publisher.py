@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -103,6 +103,8 @@ class PublishReport:
     payload_bytes: int = 0
     audio_seconds: float = 0.0
     partitions: set[int] = field(default_factory=set)
+    acknowledged: int = 0  # chunks the broker acknowledged so far
+    first_offset: int = -1  # the broker offset of the first acknowledged chunk
     last_offset: int = -1  # the broker offset of the last acknowledged chunk
     blocked_seconds: float = 0.0  # time the call waited for room in the full local buffer
 
@@ -203,6 +205,7 @@ class ChunkPublisher:
         encoding: str = "s16le",
         realtime: bool = False,
         max_chunk_bytes: int | None = None,
+        on_progress: Callable[[PublishReport], None] | None = None,
     ) -> PublishReport:
         """Publish a whole audio file as one stream, ending it with end of stream.
 
@@ -219,6 +222,7 @@ class ChunkPublisher:
             encoding=encoding,
             realtime=realtime,
             max_chunk_bytes=max_chunk_bytes,
+            on_progress=on_progress,
         )
 
     def publish_audio(
@@ -231,11 +235,18 @@ class ChunkPublisher:
         encoding: str = "s16le",
         realtime: bool = False,
         max_chunk_bytes: int | None = None,
+        on_progress: Callable[[PublishReport], None] | None = None,
     ) -> PublishReport:
         """Publish in-memory audio (``(frames, channels)`` float32 at its rate) as one whole stream."""
         frames, fmt = prepare_audio(audio, source_format, encoding)
         return self.publish_frames(
-            stream_id, frames, fmt, chunk_ms=chunk_ms, realtime=realtime, max_chunk_bytes=max_chunk_bytes
+            stream_id,
+            frames,
+            fmt,
+            chunk_ms=chunk_ms,
+            realtime=realtime,
+            max_chunk_bytes=max_chunk_bytes,
+            on_progress=on_progress,
         )
 
     def publish_frames(
@@ -250,6 +261,7 @@ class ChunkPublisher:
         start_offset: int = 0,
         end_of_stream: bool = True,
         max_chunk_bytes: int | None = None,
+        on_progress: Callable[[PublishReport], None] | None = None,
     ) -> PublishReport:
         """Publish ``(frames, channels)`` audio in ``fmt`` from ``start_seq``; a live recorder calls this repeatedly."""
         chunks = plan_chunks(
@@ -261,15 +273,22 @@ class ChunkPublisher:
             end_of_stream=end_of_stream,
             max_bytes=max_chunk_bytes,
         )
-        return self.publish_chunks(stream_id, chunks, fmt, realtime=realtime)
+        return self.publish_chunks(stream_id, chunks, fmt, realtime=realtime, on_progress=on_progress)
 
     def publish_chunks(
-        self, stream_id: str, chunks: Iterable[PlannedChunk], fmt: ChunkFormat, *, realtime: bool = False
+        self,
+        stream_id: str,
+        chunks: Iterable[PlannedChunk],
+        fmt: ChunkFormat,
+        *,
+        realtime: bool = False,
+        on_progress: Callable[[PublishReport], None] | None = None,
     ) -> PublishReport:
         """Encode and send planned chunks, pacing them at the audio's own speed when ``realtime``.
 
         The call blocks while the local buffer is full and returns once the broker acknowledged every
         chunk. ``chunks`` may be a generator: a live recorder's audio is read as it is sent.
+        ``on_progress`` is called with the report after each chunk is handed to the producer.
 
         Raises:
             DeliveryFailed: a chunk was not acknowledged within the delivery timeout; the call stopped
@@ -294,6 +313,8 @@ class ChunkPublisher:
             report.payload_bytes += len(value)
             report.frames += len(value) // (SAMPLE_BYTES[fmt.encoding] * fmt.channels)
             report.audio_seconds += chunk.duration
+            if on_progress is not None:
+                on_progress(report)
         deadline = time.monotonic() + self.flush_timeout
         while self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic()))) and time.monotonic() < deadline:
             self._raise_if_refused()
@@ -320,11 +341,13 @@ class ChunkPublisher:
                 deliveries.failures.append(str(err))
                 return
             deliveries.acknowledged += 1
+            report.acknowledged += 1
             partition, offset = msg.partition(), msg.offset()
             if partition is not None:
                 report.partitions.add(partition)
             if offset is not None:
                 report.last_offset = max(report.last_offset, offset)
+                report.first_offset = offset if report.first_offset < 0 else min(report.first_offset, offset)
 
         wire_headers: list[tuple[str, str | bytes | None]] = list(headers)
         blocked_since: float | None = None

@@ -11,12 +11,15 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from stream_app.clients.exceptions import TailError
+from stream_app.clients.kafka_errors import unreachable_message
 from stream_app.clients.transcript import FinalTranscript, TranscriptAssembler
 from stream_app.wire.exceptions import SegmentDecodeError
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import decode_segment
 
 log = logging.getLogger(__name__)
+
+METADATA_WAIT_S = 5.0  # how long the first metadata request may wait for a broker
 
 
 class TranscriptTail:
@@ -39,7 +42,8 @@ class TranscriptTail:
         self.stream_id = stream_id
         self.skipped = 0
         self._key = stream_id.encode("utf-8") if stream_id is not None else None
-        self._consumer = Consumer(dict(config))
+        self._config = dict(config)
+        self._consumer = Consumer(self._config)
         try:
             self._assign(from_beginning, topic_wait)
         except BaseException:
@@ -86,9 +90,9 @@ class TranscriptTail:
         deadline = time.monotonic() + topic_wait
         while True:
             try:
-                metadata = self._consumer.list_topics(self.topic, timeout=5.0)
+                metadata = self._consumer.list_topics(self.topic, timeout=METADATA_WAIT_S)
             except KafkaException as exc:
-                raise TailError(f"cannot read metadata of {self.topic}: {exc}") from exc
+                raise TailError(unreachable_message(self._config, METADATA_WAIT_S)) from exc
             topic = metadata.topics.get(self.topic)
             if topic is not None and topic.error is None and topic.partitions:
                 break

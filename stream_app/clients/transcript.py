@@ -99,3 +99,8 @@ def format_segment_line(segment: TranscriptSegment) -> str:
     if segment.end_of_stream:
         line += "  <end of stream>"
     return line
+
+
+def format_caption_line(segment: TranscriptSegment) -> str:
+    """Render one line of `stream-app tail`: the segment id first, then as `format_segment_line` after the stream."""
+    return f"{segment.segment_id} {format_segment_line(segment).removeprefix(segment.stream_id + ' ')}"

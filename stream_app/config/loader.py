@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.config.exceptions import ConfigError
+from stream_app.config.models import check_model_setting
 from stream_app.config.security import check_kafka_security, check_redis_security
 from stream_app.config.settings import _SECTION_CLASSES, Settings, build_section
 
@@ -44,7 +45,14 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
                 raise ConfigError(section, values, "expected a [section] table")
             raw[section].update(values)
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        if "__" not in name:
+            meant = _single_underscore_setting(name)
+            if meant is not None:
+                raise ConfigError(
+                    name, value, f"not read: section and key are joined by two underscores; did you mean {meant}?"
+                )
             continue
         section, _, key = name[len(ENV_PREFIX) :].partition("__")
         section, key = section.lower(), key.lower()
@@ -54,6 +62,20 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     settings = Settings(**{name: build_section(name, values) for name, values in raw.items()})
     _check_consistency(settings)
     return settings
+
+
+def _single_underscore_setting(name: str) -> str | None:
+    """Return ``STREAM_APP_<SECTION>__<KEY>`` when ``name`` spells a real setting with one underscore, else None.
+
+    Other ``STREAM_APP_*`` names are left alone: Kubernetes injects ``STREAM_APP_WORKER_SERVICE_HOST``
+    and the like for a Service named ``stream-app-worker``.
+    """
+    rest = name[len(ENV_PREFIX) :].lower()
+    for section, cls in _SECTION_CLASSES.items():
+        key = rest.removeprefix(f"{section}_")
+        if key != rest and key in {f.name for f in dataclasses.fields(cls)}:
+            return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+    return None
 
 
 def _parse_env_value(value: str) -> Any:
@@ -74,6 +96,7 @@ def _check_consistency(settings: Settings) -> None:
     """Check the rules that span several keys."""
     check_kafka_security(settings.kafka)
     check_redis_security(settings.caching)
+    check_model_setting(settings.optimization.model, settings.streaming.language)
     window, overlap, step = settings.window_seconds, settings.overlap_seconds, settings.interim_step_seconds
     if overlap >= window:
         raise ConfigError(

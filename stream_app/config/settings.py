@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stream_app.config.exceptions import ConfigError
+from stream_app.config.languages import check_language
 from stream_app.config.secrets import MASK, Secret, redact_url, url_password
 from stream_app.config.units import parse_duration, parse_size
 
@@ -111,7 +112,7 @@ class StreamingSettings:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
-    language: str = "en"
+    language: str = field(default="en", metadata={"unit": "language"})  # a Whisper code; "auto" (or "") detects
     beam_size: int = _int(1, minimum=1, maximum=16)
 
 
@@ -399,6 +400,10 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         return seconds
     if unit == "precision":
         return normalize_precision(full, value)
+    if unit == "language":
+        if not isinstance(value, str):
+            raise ConfigError(full, value, "expected a language code such as \"en\", or \"auto\"")
+        return check_language(full, value)
     if unit == "size":
         size = parse_size(value, full)
         if size < meta.get("min", 0):

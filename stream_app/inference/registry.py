@@ -24,9 +24,11 @@ from typing import Generic, TypeVar
 import psutil
 
 from stream_app.config import Settings, expand_path
+from stream_app.config.languages import spoken_language
 from stream_app.inference.context import ContextMode, EncoderContext
 from stream_app.inference.guards import DecodeGuards
 from stream_app.inference.models import resolve_model
+from stream_app.inference.native_memory import release_free_memory
 from stream_app.inference.precision import device_kind, normalize_precision, resolve_precision
 from stream_app.inference.transcriber import WhisperTranscriber
 
@@ -99,6 +101,7 @@ class ModelRegistry(Generic[T]):
         estimate_bytes: Callable[[ModelKey], int],
         *,
         close: Callable[[T], None] | None = None,
+        give_back: Callable[[], object] | None = release_free_memory,
     ) -> None:
         """Create an empty registry.
 
@@ -107,11 +110,14 @@ class ModelRegistry(Generic[T]):
             loader: Loads one model (blocking); e.g. builds a ``WhisperTranscriber``.
             estimate_bytes: Estimated memory of a key before it is loaded.
             close: Releases a model's native memory when it is evicted (optional).
+            give_back: Returns freed memory to the system after a model is closed (default: glibc's
+                ``malloc_trim``; None keeps it in the allocator, as before).
         """
         self.memory_budget_bytes = memory_budget_bytes
         self._loader = loader
         self._estimate = estimate_bytes
         self._close = close
+        self._give_back = give_back
         self._lock = threading.Lock()
         self._entries: OrderedDict[ModelKey, _Entry[T]] = OrderedDict()
         self._loading: dict[ModelKey, Future[T]] = {}
@@ -232,8 +238,21 @@ class ModelRegistry(Generic[T]):
             )
 
     def _release(self, key: ModelKey, entry: _Entry[T]) -> None:
+        """Close a model that left the registry, give its memory back, and log what that freed."""
+        rss_before = psutil.Process().memory_info().rss
         if self._close is not None:
             self._close(entry.value)
+        if self._give_back is not None:
+            self._give_back()
+        rss_after = psutil.Process().memory_info().rss
+        logger.info(
+            "unloaded %s (estimated %d MB): RSS %d MB -> %d MB (%+d MB)",
+            key,
+            entry.estimated_bytes >> 20,
+            rss_before >> 20,
+            rss_after >> 20,
+            round((rss_after - rss_before) / 2**20),
+        )
 
     def _touch(self, key: ModelKey, entry: _Entry[T]) -> None:
         """Mark ``key`` most recently used (call with the lock held)."""
@@ -258,7 +277,7 @@ def build_transcriber(
         device_index=opt.device_index if device_index is None else device_index,
         cpu_threads=settings.parallel.intra_threads if cpu_threads is None else cpu_threads,
         num_workers=settings.parallel.inter_threads,
-        language=streaming.language,
+        language=spoken_language(streaming.language),  # None: detect per window ("auto")
         beam_size=streaming.beam_size,
         vad=streaming.vad,
         guards=DecodeGuards(

@@ -11,12 +11,14 @@ is the number of replicas.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ctranslate2
 
 from stream_app.config import Settings, expand_path
 from stream_app.inference.models import resolve_model
+from stream_app.inference.native_memory import release_free_memory
 from stream_app.inference.registry import ModelKey, ModelRegistry, build_transcriber, estimate_model_bytes
 from stream_app.inference.transcriber import WhisperTranscriber
 
@@ -100,8 +102,14 @@ def build_replicas(settings: Settings, key: ModelKey) -> ModelReplicas:
     return ModelReplicas(key, tuple(loaded), tuple(plans))
 
 
-def replicas_registry(settings: Settings) -> ModelRegistry[ModelReplicas]:
-    """Build the registry the engine serves from: every loaded model key holds its replicas, budgeted together."""
+def replicas_registry(
+    settings: Settings, *, give_back: Callable[[], object] | None = release_free_memory
+) -> ModelRegistry[ModelReplicas]:
+    """Build the registry the engine serves from: every loaded model key holds its replicas, budgeted together.
+
+    ``give_back`` runs after a model is closed (default: memory back to the system; None for the bench's
+    baseline).
+    """
     cache_dir = expand_path(settings.optimization.model_cache_dir)
     count = settings.parallel.max_workers
 
@@ -113,4 +121,5 @@ def replicas_registry(settings: Settings) -> ModelRegistry[ModelReplicas]:
         lambda key: build_replicas(settings, key),
         estimate,
         close=ModelReplicas.close,
+        give_back=give_back,
     )

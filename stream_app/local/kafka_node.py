@@ -75,8 +75,11 @@ class KafkaNode:
         """Return the pid of the broker this stack started, when it runs."""
         return running_pid(self._layout.kafka_pid, self._marker)
 
-    def start(self, timeout: float) -> None:
+    def start(self, timeout: float) -> bool:
         """Fetch, configure and format on first use, start the broker unless it runs, wait until it answers.
+
+        Returns:
+            True when this call started the broker (False: it was running, or another one answers there).
 
         Raises:
             LocalStackError: when Java or Maven is missing, formatting fails, or the broker does not answer.
@@ -85,7 +88,8 @@ class KafkaNode:
         pid = self.pid()
         if pid is None and self.answering(timeout=1.0):
             log.warning("a Kafka not started by stream-app already answers at %s; using it", layout.kafka)
-            return
+            return False
+        started = pid is None
         if pid is None:
             java = _java()
             fetch_kafka_jars(layout)
@@ -100,6 +104,7 @@ class KafkaNode:
             pid = start_detached(argv, pid_file=layout.kafka_pid, log_file=layout.kafka_log, cwd=layout.kafka_dir)
             log.info("started Kafka %s (pid %d) at %s", layout.kafka_version, pid, layout.kafka)
         wait_until_answering("Kafka", self.answering, pid=pid, log_file=layout.kafka_log, timeout=timeout)
+        return started
 
     def stop(self) -> bool:
         """Stop the broker this stack started (a clean shutdown can take a few seconds)."""

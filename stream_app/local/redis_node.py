@@ -62,8 +62,11 @@ class RedisNode:
         """Return the pid of the Redis this stack started, when it runs."""
         return running_pid(self._layout.redis_pid, MARKER)
 
-    def start(self, timeout: float) -> None:
+    def start(self, timeout: float) -> bool:
         """Start Redis unless it runs already, then wait until it answers PING.
+
+        Returns:
+            True when this call started Redis (False: it was running, or another one answers there).
 
         Raises:
             LocalStackError: when ``redis-server`` is missing or does not answer in time.
@@ -72,7 +75,8 @@ class RedisNode:
         pid = self.pid()
         if pid is None and self.answering():
             log.warning("a Redis not started by stream-app already answers at %s; using it", layout.redis)
-            return
+            return False
+        started = pid is None
         if pid is None:
             server = shutil.which("redis-server")
             if server is None:
@@ -91,6 +95,7 @@ class RedisNode:
             pid = start_detached(argv, pid_file=layout.redis_pid, log_file=layout.redis_log, cwd=layout.redis_dir)
             log.info("started Redis (pid %d) at %s", pid, layout.redis)
         wait_until_answering("Redis", self.answering, pid=pid, log_file=layout.redis_log, timeout=timeout)
+        return started
 
     def stop(self) -> bool:
         """Stop the Redis this stack started; returns whether one was running."""

@@ -40,6 +40,7 @@ class LocalStack:
         self.secure = settings.kafka.security_protocol == "SASL_SSL" if secure is None else secure
         self.layout = StackLayout.from_settings(settings, secure=self.secure)
         self._given = settings
+        self.started: list[str] = []  # the services the last `up` started (not those already running)
         self._material = existing_secure_material(self.layout) if self.secure else None
         self._configure()
 
@@ -81,17 +82,21 @@ class LocalStack:
                 self._material = ensure_secure_material(self.layout)
                 self._configure()
                 write_client_config(self.layout, self._material)
-            self.redis.start(timeout)
-            self.kafka.start(timeout)
+            self.started = [node.name for node in (self.redis, self.kafka) if node.start(timeout)]
         created = ensure_topics(self.settings, extra_topics, timeout=timeout)
         if created:
             log.info("created topics: %s", ", ".join(created))
         return created
 
-    def down(self) -> list[str]:
-        """Stop Kafka first (it flushes), then Redis; returns the names of the services that were stopped."""
+    def down(self, only: Iterable[str] | None = None) -> list[str]:
+        """Stop Kafka first (it flushes), then Redis (``only``: those named); return the names of those stopped."""
+        wanted = {"kafka", "redis"} if only is None else set(only)
         with _stack_lock(self.layout.home):
-            return [node.name for node in (self.kafka, self.redis) if node.stop()]
+            return [node.name for node in (self.kafka, self.redis) if node.name in wanted and node.stop()]
+
+    def running(self) -> bool:
+        """Whether a service this stack started (its pid file, its command line) runs now."""
+        return self.kafka.pid() is not None or self.redis.pid() is not None
 
     def status(self) -> list[ServiceState]:
         """Report each service: pid when this stack started it, whether it answers, its log file."""

@@ -74,8 +74,7 @@ def encode_chunk(
     Raises:
         ValueError: the arguments would make a chunk the decoder rejects.
     """
-    if not stream_id:
-        raise ValueError("stream_id must not be empty")
+    check_stream_id(stream_id)
     if not 0 <= seq <= MAX_POSITION or not 0 <= offset <= MAX_POSITION:
         raise ValueError(f"seq ({seq}) and offset ({offset}) must be non-negative int64 values")
     frame_bytes = SAMPLE_BYTES[fmt.encoding] * fmt.channels
@@ -164,6 +163,26 @@ def _is_chunk_header(name: str) -> bool:
     return name.startswith("ce_") or name == H_CONTENT_TYPE
 
 
+def check_stream_id(stream_id: str) -> None:
+    """Apply the worker's stream id rules: what a recorder checks before sending, what the decoder refuses.
+
+    Raises:
+        ChunkRejected: ``empty_key`` or ``bad_stream_id`` (a ``ValueError``), the detail saying which rule.
+    """
+    if not stream_id:
+        raise ChunkRejected("empty_key", "the stream id is empty; the record key is the stream id")
+    if len(stream_id) > MAX_STREAM_ID_LENGTH:
+        raise ChunkRejected(
+            "bad_stream_id", f"stream id of {len(stream_id)} characters; at most {MAX_STREAM_ID_LENGTH} are taken"
+        )
+    if not stream_id.isprintable() or stream_id.strip() != stream_id:
+        raise ChunkRejected(
+            "bad_stream_id",
+            f"stream id {stream_id!r} has control characters or whitespace at an end; "
+            "printable characters, no leading or trailing space",
+        )
+
+
 def _stream_id(key: bytes | None) -> str:
     if not key:
         raise ChunkRejected("empty_key", "the record has no key; the key is the stream id")
@@ -171,10 +190,7 @@ def _stream_id(key: bytes | None) -> str:
         stream_id = bytes(key).decode("utf-8")
     except UnicodeDecodeError:
         raise ChunkRejected("bad_stream_id", "the key is not UTF-8") from None
-    if len(stream_id) > MAX_STREAM_ID_LENGTH:
-        raise ChunkRejected("bad_stream_id", f"stream id longer than {MAX_STREAM_ID_LENGTH} characters")
-    if not stream_id.isprintable() or stream_id.strip() != stream_id:
-        raise ChunkRejected("bad_stream_id", f"stream id {stream_id!r} has control or edge whitespace")
+    check_stream_id(stream_id)
     return stream_id
 
 

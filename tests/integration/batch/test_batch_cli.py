@@ -39,3 +39,24 @@ def test_cli_writes_journal_and_summary_and_resumes(tmp_path: Path, capsys: pyte
 def test_cli_rejects_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["batch", str(tmp_path / "nope"), "-o", str(tmp_path / "r.jsonl"), "--no-progress"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_cli_writes_subtitles_from_the_words(tmp_path: Path, fmt: str) -> None:
+    audio = tmp_path / "in"
+    audio.mkdir()
+    shutil.copyfile(JFK, audio / "jfk.flac")
+    out = tmp_path / "out" / "results.jsonl"
+    args = ["batch", str(audio), "-o", str(out), "--no-progress", "--format", fmt]
+    assert main([*args, "--subtitles-dir", str(tmp_path / "subs")]) == 0
+    text = (tmp_path / "subs" / f"jfk.{fmt}").read_text()
+    first = text.removeprefix("WEBVTT\n\n").split("\n\n")[0].splitlines()
+    arrow = first[1] if fmt == "srt" else first[0]
+    assert arrow.startswith("00:00:00") and " --> 00:00:0" in arrow  # the first words, within seconds
+    assert (fmt == "srt") == (first[0] == "1")
+    assert "country" in text and "ask not" in text.lower()
+    (line,) = out.read_bytes().splitlines()
+    assert all("word" in w and "text" not in w for s in orjson.loads(line)["segments"] for w in s["words"])
+    # a second run skips the file as done, and still writes its subtitles (from the journal) where asked
+    assert main([*args]) == 0
+    assert (out.parent / f"jfk.{fmt}").read_text() == text

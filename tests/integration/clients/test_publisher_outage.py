@@ -131,6 +131,7 @@ def test_cli_publish_reports_undelivered_chunks_after_its_delivery_timeout(
     broker_up.stop_broker()
     command = [sys.executable, "-m", "stream_app.cli.main", "-c", str(config), "publish", str(jfk_path)]
     command += ["--stream-id", "cli-limited", "--chunk-ms", "1000", "--delivery-timeout", "2s"]
+    command += ["--connect-timeout", "0", "--confirm", "0"]  # no first check: the outage is met while sending
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_APP_")}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -26,7 +26,7 @@ def test_long_file_is_cut_at_the_quiet_moment_before_the_limit() -> None:
 
 
 def test_short_files_share_windows_with_gaps() -> None:
-    packer = WindowPacker(PackingPolicy(window_seconds=10.0, gap_seconds=1.0))
+    packer = WindowPacker(PackingPolicy(window_seconds=10.0, gap_seconds=1.0, pack=True))
     windows = []
     for file_id in range(5):
         windows += list(packer.add_file(file_id, tone(3.0)))
@@ -56,7 +56,7 @@ def test_pieces_of_a_long_file_keep_their_file_offsets() -> None:
 
 
 def test_words_go_back_to_their_files_in_file_time() -> None:
-    packer = WindowPacker(PackingPolicy(window_seconds=30.0, gap_seconds=1.0))
+    packer = WindowPacker(PackingPolicy(window_seconds=30.0, gap_seconds=1.0, pack=True))
     list(packer.add_file(0, tone(2.0)))
     list(packer.add_file(1, tone(2.0)))
     (window,) = packer.flush()

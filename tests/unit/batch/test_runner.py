@@ -59,16 +59,18 @@ def test_files_come_back_with_their_own_words(tmp_path: Path, settings) -> None:
     out = tmp_path / "out" / "results.jsonl"
     model = ToneEars()
 
-    result = transcribe_batch([audio], settings=settings, output=out, transcriber=model, workers=2)
+    packed = PackingPolicy(pack=True)
+    result = transcribe_batch([audio], settings=settings, output=out, transcriber=model, workers=2, packing=packed)
 
     assert (result.total, result.succeeded, result.failed, result.skipped) == (42, 40, 2, 0)
-    assert result.windows < 10  # 40 short files packed into a handful of windows
+    assert result.windows < 10  # 40 short files packed into a handful of windows, when asked
     records = {Path(r["path"]).name: r for r in map(orjson.loads, out.read_bytes().splitlines())}
     assert len(records) == 42
     for i in range(40):
         record = records[f"f{i:02d}.wav"]
         assert record["status"] == "ok" and record["text"] == f"L{10 + i}"
         word = record["segments"][0]["words"][0]
+        assert word["word"] == f"L{10 + i}" and "text" not in word  # named as on the transcripts topic
         assert word["start"] == pytest.approx(0.0, abs=0.01)
         assert word["end"] == pytest.approx(record["duration"], abs=0.01)
     assert records["corrupt.wav"]["status"] == "failed" and records["corrupt.wav"]["error"]
@@ -93,7 +95,8 @@ def test_long_file_is_split_and_rejoined_in_file_time(tmp_path: Path, settings) 
 def test_a_poisoned_file_fails_alone_even_when_packed(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     for i, level in enumerate([11, 12, 99, 13]):
         write_tone(tmp_path / f"f{i}.wav", 1.0, level)
-    result = transcribe_batch([tmp_path], settings=settings, output=None, transcriber=ToneEars())
+    packed = PackingPolicy(pack=True)
+    result = transcribe_batch([tmp_path], settings=settings, output=None, transcriber=ToneEars(), packing=packed)
     by_name = {Path(r.path).name: r for r in result.results}
     assert by_name["f2.wav"].status == "failed" and "poisoned audio" in (by_name["f2.wav"].error or "")
     assert [by_name[f"f{i}.wav"].text for i in (0, 1, 3)] == ["L11", "L12", "L13"]
@@ -113,10 +116,9 @@ def test_rerun_skips_what_succeeded_and_retries_what_failed(tmp_path: Path, sett
     assert (third.skipped, third.failed, third.succeeded) == (6, 1, 0)
 
 
-def test_without_packing_each_file_has_its_own_window(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_by_default_each_file_has_its_own_window(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    # a file's text must depend on its own audio only: packed neighbours changed real transcripts
     for i in range(5):
         write_tone(tmp_path / f"f{i}.wav", 1.0, 40 + i)
-    result = transcribe_batch(
-        [tmp_path], settings=settings, output=None, transcriber=ToneEars(), packing=PackingPolicy(pack=False)
-    )
+    result = transcribe_batch([tmp_path], settings=settings, output=None, transcriber=ToneEars())
     assert result.windows == 5 and result.succeeded == 5

@@ -50,8 +50,8 @@ def test_s16le16k_source_format_is_16k_mono() -> None:
 
 
 def test_layouts_the_service_rejects_are_refused_up_front() -> None:
-    with pytest.raises(ValueError, match="s16le16k"):
-        prepare_audio(_audio(rate=6_000))
+    with pytest.raises(ValueError, match="--source-format s16le16k"):  # the flag a user types
+        prepare_audio(_audio(rate=4_000))
     with pytest.raises(ValueError, match="source format"):
         prepare_audio(_audio(), "mp3")
     fmt = ChunkFormat("f32le", 192_000, 8)

@@ -162,3 +162,28 @@ def test_estimate_scales_with_precision(tmp_path: Path) -> None:
     size = (tiny / "model.bin").stat().st_size
     assert int8 < size < fp32
     assert fp32 - int8 == int(size * 2.0) - int(size * 0.5)
+
+
+def test_a_retired_model_s_memory_is_given_back_and_the_unloading_logged(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder({"a": 40 * MB, "b": 40 * MB})
+    order: list[str] = []
+    reg: ModelRegistry[Loaded] = ModelRegistry(
+        100 * MB,
+        rec.load,
+        rec.estimate,
+        close=lambda v: order.append(f"close {v.key}"),
+        give_back=lambda: order.append("give back"),
+    )
+    reg.load(A)
+    reg.load(B)
+    with caplog.at_level("INFO", logger="stream_app.inference.registry"):
+        reg.retire(A)
+    assert order == ["close a@int8/cpu", "give back"]  # after the close, so the freed pages are there to give
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unloaded")]
+    assert line.startswith("unloaded a@int8/cpu (estimated 40 MB): RSS ")
+
+
+def test_glibc_gives_freed_memory_back_here() -> None:
+    from stream_app.inference.native_memory import release_free_memory
+
+    assert release_free_memory()  # malloc_trim found: the default give_back of every registry works on Debian

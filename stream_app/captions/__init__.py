@@ -1,0 +1,1 @@
+"""Captions people watch: subtitle files (SRT, WebVTT), the caption board and its web page."""
