@@ -14,8 +14,9 @@ import orjson
 from stream_app.cache.exceptions import CorruptEntryError
 from stream_app.inference.types import WindowTranscript, Word
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: speech left without words (``undecoded``) and the context fallback
 _TIME_DIGITS = 6  # microseconds: far below Whisper's 20 ms resolution, and free of float noise
+_STREAM_DIGITS = 3  # stream times come back at the transcriber's own rounding (milliseconds): a hit equals a decode
 
 
 def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
@@ -39,6 +40,11 @@ def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
         "language": transcript.language,
         "skipped_silence": transcript.skipped_silence,
         "escalated_from": transcript.escalated_from,
+        "context_fallback": transcript.context_fallback,
+        "undecoded": [
+            [round(a - window_start, _TIME_DIGITS), round(b - window_start, _TIME_DIGITS)]
+            for a, b in transcript.undecoded
+        ],
         "extra": transcript.extra,
     }
     return bytes([FORMAT_VERSION]) + orjson.dumps(body)
@@ -66,6 +72,10 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
         escalated = body["escalated_from"]
         if escalated is not None and not isinstance(escalated, str):
             raise CorruptEntryError("escalated_from is not a string")
+        fallback = body["context_fallback"]
+        if fallback is not None and not isinstance(fallback, str):
+            raise CorruptEntryError("context_fallback is not a string")
+        undecoded = tuple(_span(item, window_start) for item in _list(body["undecoded"]))
         return WindowTranscript(
             words=words,
             text=_str(body["text"]),
@@ -77,6 +87,8 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
             language=_str(body["language"]),
             skipped_silence=_bool(body["skipped_silence"]),
             escalated_from=escalated,
+            context_fallback=fallback,
+            undecoded=undecoded,
             cached=True,
             inference_seconds=0.0,
             extra={_str(k): _float(v) for k, v in extra.items()},
@@ -93,11 +105,18 @@ def _word(item: Any, window_start: float) -> Word:
         raise CorruptEntryError("a word needs start, end, text and probability")
     start, end, text, probability = fields
     return Word(
-        start=round(_float(start) + window_start, _TIME_DIGITS),
-        end=round(_float(end) + window_start, _TIME_DIGITS),
+        start=round(_float(start) + window_start, _STREAM_DIGITS),
+        end=round(_float(end) + window_start, _STREAM_DIGITS),
         text=_str(text),
         probability=_float(probability),
     )
+
+
+def _span(item: Any, window_start: float) -> tuple[float, float]:
+    fields = _list(item)
+    if len(fields) != 2:
+        raise CorruptEntryError("a span needs a start and an end")
+    return round(_float(fields[0]) + window_start, _STREAM_DIGITS), round(_float(fields[1]) + window_start, _STREAM_DIGITS)
 
 
 def _list(value: Any) -> list[Any]:

@@ -97,16 +97,34 @@ def _check_consistency(settings: Settings) -> None:
     check_kafka_security(settings.kafka)
     check_redis_security(settings.caching)
     check_model_setting(settings.optimization.model, settings.streaming.language)
-    window, overlap, step = settings.window_seconds, settings.overlap_seconds, settings.interim_step_seconds
-    if overlap >= window:
+    _check_live_rule(settings)
+
+
+def _check_live_rule(settings: Settings) -> None:
+    """Build the live rule once, so that its own checks name the key that breaks them."""
+    from stream_app.streaming.config import LiveConfig
+    from stream_app.streaming.exceptions import WindowingConfigError
+
+    s = settings.streaming
+    if s.max_window > 28.0:
+        raise ConfigError("streaming.max_window", s.max_window, "at most 28 s: Whisper hears 30 s and needs a margin")
+    if s.min_window > s.max_window:
+        raise ConfigError("streaming.min_window", s.min_window, f"must not exceed streaming.max_window ({s.max_window} s)")
+    if s.speech_tail > s.utterance_pause:
+        raise ConfigError("streaming.speech_tail", s.speech_tail, f"must fit in streaming.utterance_pause ({s.utterance_pause} s)")
+    if s.long_pause < s.utterance_pause:
+        raise ConfigError("streaming.long_pause", s.long_pause, f"must be at least streaming.utterance_pause ({s.utterance_pause} s)")
+    if not 0.0 < s.silence_threshold <= s.speech_threshold < 1.0:
         raise ConfigError(
-            "streaming.overlap_duration", overlap, f"must be shorter than the window ({window} s)"
+            "streaming.silence_threshold",
+            s.silence_threshold,
+            f"need 0 < silence_threshold <= speech_threshold ({s.speech_threshold}) < 1",
         )
-    if step and step >= window:
-        raise ConfigError("streaming.interim_step", step, f"must be shorter than the window ({window} s)")
-    if window > 30.0:
-        raise ConfigError("streaming.chunk_duration", window, "Whisper sees at most 30 s at a time")
-    if settings.streaming.buffer_size < window:
-        raise ConfigError(
-            "streaming.buffer_size", settings.streaming.buffer_size, "must hold at least one window"
-        )
+    if s.buffer_size < s.max_window:
+        raise ConfigError("streaming.buffer_size", s.buffer_size, "must hold at least one window (streaming.max_window)")
+    try:
+        from stream_app.worker.profile import live_config_for
+
+        live_config_for(settings)
+    except WindowingConfigError as exc:  # a rule the checks above did not name
+        raise ConfigError("streaming", LiveConfig.__name__, str(exc)) from None

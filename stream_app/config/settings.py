@@ -1,13 +1,14 @@
 """The one configuration object: frozen sections loaded from TOML, overridden by the environment.
 
 Every value is validated when the object is built, so a bad setting fails at start-up with a message
-that names the key (``streaming.overlap_duration``) and the value, never later inside a worker.
+that names the key (``streaming.max_window``) and the value, never later inside a worker.
 Durations are seconds (``float``) and sizes bytes (``int``) once loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,9 @@ from stream_app.config.exceptions import ConfigError
 from stream_app.config.languages import check_language
 from stream_app.config.secrets import MASK, Secret, redact_url, url_password
 from stream_app.config.units import parse_duration, parse_size
+
+
+_log = logging.getLogger(__name__)
 
 
 def _duration(default: str, *, minimum: float = 0.0) -> Any:
@@ -86,28 +90,37 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class StreamingSettings:
-    """How a stream's audio is cut into windows, and when its state is let go."""
+    """How a stream's audio becomes decodes and final words, and when its state is let go.
+
+    The live rule (`stream_app.streaming.planner`): a window opens ``speech_lead`` before speech the
+    VAD hears, every word before a pause of ``utterance_pause`` becomes final, the window is cut at such
+    a pause once it spans ``min_window`` (or after ``long_pause``) and never grows past ``max_window``.
+    Inside it a commit decode runs every ``commit_step``: what two of them agree on, ending
+    ``commit_lookahead`` before the decode's end, is final; previews every ``preview_step`` show the
+    rest while the model has time. ``profile`` sets the two steps unless they are given.
+    """
 
     profile: str = _choice("live", "live", "throughput")
-    chunk_duration: float = _duration("", minimum=1.0)
-    overlap_duration: float = _duration("")
-    interim_step: float = _duration("")
+    commit_step: float = _duration("")  # deterministic commit decodes (0: commit at pauses only)
+    preview_step: float = _duration("")  # best-effort previews (0: none)
+    commit_lookahead: float = _duration("1s")
+    speech_threshold: float = 0.5  # Silero VAD probability at or above which a frame is speech...
+    silence_threshold: float = 0.35  # ...and below which, once in speech, it is silence again
+    speech_lead: float = _duration("400ms")  # audio kept before the first speech of a window
+    speech_tail: float = _duration("300ms")  # silence kept after the last speech before a pause
+    utterance_pause: float = _duration("400ms", minimum=0.032)  # a pause: the words before it become final
+    long_pause: float = _duration("2s", minimum=0.032)  # a window never spans a silence this long
+    min_window: float = _duration("8s", minimum=0.5)  # a window is cut at the first pause after this much speech
+    max_window: float = _duration("20s", minimum=1.0)  # ...and never grows past this (at most 28 s)
+    min_speech: float = _duration("100ms")  # less speech than this in a window is not decoded (clicks)
     buffer_size: float = _duration("5min", minimum=1.0)
     idle_timeout: float = _duration("60s", minimum=1.0)
+    eos_grace: float = _duration("5s", minimum=0.1)  # an end of stream held behind a hole waits this long
     max_chunk_bytes: int = _size("1MB", minimum=2)
     max_reorder_chunks: int = _int(64, minimum=0)
     max_held: float = _duration("60s", minimum=1.0)  # out-of-order audio held per stream before a hole is declared lost
     ended_retention: float = _duration("5min", minimum=1.0)  # an ended stream's marker is kept this long
-    max_window_attempts: int = _int(3, minimum=1, maximum=20)  # tries per window (failures and crashes)
-    pause_search: float = 0.4  # share of the window, at its end, searched for a pause to cut at (0 = fixed grid)
-    min_pause: float = _duration("200ms", minimum=0.02)  # shortest silence a window may be cut in
-    preview_min: float = _duration("1s")  # no preview of a window before it holds this much audio
-    interim_commits: bool = True  # LocalAgreement-2: words two consecutive previews agree on become final
-    commit_lookahead: float = _duration("2s")  # ...once they end this long before the preview's end
-    commit_min_probability: float = 0.0  # ...and Whisper gives them at least this probability
-    left_context: float = _duration("0s")  # committed audio each window starts with (encoder context)
-    utterance_pause: float = _duration("0s")  # > 0: a pause this long ends a window early (0 = off)
-    prompt_chars: int = _int(0, minimum=0, maximum=1000)  # committed text given to Whisper as a prompt (0 = off)
+    max_window_attempts: int = _int(3, minimum=1, maximum=20)  # tries per decode (failures and crashes)
     vad: bool = True
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -116,11 +129,26 @@ class StreamingSettings:
     beam_size: int = _int(1, minimum=1, maximum=16)
 
 
-# Window length, overlap and interim step of each profile, in seconds; explicit settings override them.
-PROFILES: dict[str, tuple[float, float, float]] = {
-    "live": (20.0, 1.0, 1.0),  # chosen with `stream-app bench profiles` (docs/benchmarks/streaming.md)
-    "throughput": (30.0, 2.0, 0.0),
+# Commit step and preview step of each profile, in seconds; explicit settings override them.
+PROFILES: dict[str, tuple[float, float]] = {
+    "live": (1.0, 0.25),  # chosen with `stream-app bench latency` (docs/benchmarks/streaming.md)
+    "throughput": (0.0, 0.0),  # finals at pauses only, no previews: the least model time per audio second
 }
+
+# Keys earlier releases read that the live rule no longer has: accepted with a warning, so a rolling
+# upgrade with an old configuration file still starts.
+RETIRED_STREAMING_KEYS = (
+    "chunk_duration",
+    "overlap_duration",
+    "interim_step",
+    "pause_search",
+    "min_pause",
+    "preview_min",
+    "interim_commits",
+    "commit_min_probability",
+    "left_context",
+    "prompt_chars",
+)
 
 
 @dataclass(frozen=True)
@@ -261,25 +289,18 @@ class Settings:
     publisher: PublisherSettings = field(default_factory=PublisherSettings)
 
     @property
-    def window_seconds(self) -> float:
-        """Window length: the explicit setting, or the profile's."""
-        if _is_set(self.streaming, "chunk_duration"):
-            return self.streaming.chunk_duration
+    def commit_step_seconds(self) -> float:
+        """Step between commit decodes (0 = finals at pauses only): the explicit setting, or the profile's."""
+        if _is_set(self.streaming, "commit_step"):
+            return self.streaming.commit_step
         return PROFILES[self.streaming.profile][0]
 
     @property
-    def overlap_seconds(self) -> float:
-        """Overlap between consecutive windows: the explicit setting, or the profile's."""
-        if _is_set(self.streaming, "overlap_duration"):
-            return self.streaming.overlap_duration
+    def preview_step_seconds(self) -> float:
+        """Step between previews (0 = none): the explicit setting, or the profile's."""
+        if _is_set(self.streaming, "preview_step"):
+            return self.streaming.preview_step
         return PROFILES[self.streaming.profile][1]
-
-    @property
-    def interim_step_seconds(self) -> float:
-        """Step between interim passes (0 = no interim passes): the explicit setting, or the profile's."""
-        if _is_set(self.streaming, "interim_step"):
-            return self.streaming.interim_step
-        return PROFILES[self.streaming.profile][2]
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the effective configuration as plain data, for `config show`: every secret as ``***``."""
@@ -287,12 +308,11 @@ class Settings:
         for section in dataclasses.fields(self):
             values = getattr(self, section.name)
             out[section.name] = {f.name: _shown(f, getattr(values, f.name)) for f in dataclasses.fields(values)}
-        for name in ("chunk_duration", "overlap_duration", "interim_step"):  # not set: the profile decides
+        for name in ("commit_step", "preview_step"):  # not set: the profile decides
             if not _is_set(self.streaming, name):
                 out["streaming"][name] = f"(from profile {self.streaming.profile!r})"
-        out["streaming"]["effective_window_seconds"] = self.window_seconds
-        out["streaming"]["effective_overlap_seconds"] = self.overlap_seconds
-        out["streaming"]["effective_interim_step_seconds"] = self.interim_step_seconds
+        out["streaming"]["effective_commit_step_seconds"] = self.commit_step_seconds
+        out["streaming"]["effective_preview_step_seconds"] = self.preview_step_seconds
         return out
 
     def secret_values(self) -> list[str]:
@@ -347,6 +367,15 @@ def build_section(name: str, raw: dict[str, Any]) -> Any:
     """Validate one section's raw values and build its frozen dataclass."""
     cls = _SECTION_CLASSES[name]
     known = {f.name: f for f in dataclasses.fields(cls)}
+    if name == "streaming":
+        retired = sorted(set(raw) & set(RETIRED_STREAMING_KEYS))
+        if retired:
+            _log.warning(
+                "ignoring streaming.%s: the live rule no longer uses %s (see stream-app.example.toml)",
+                retired[0],
+                "these keys: " + ", ".join(retired) if len(retired) > 1 else "it",
+            )
+            raw = {k: v for k, v in raw.items() if k not in RETIRED_STREAMING_KEYS}
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ConfigError(

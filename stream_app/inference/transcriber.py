@@ -70,6 +70,7 @@ PROMPT_TOKENS = 64  # previous text given to a continuation round
 RESIDUAL_SPEECH = 0.3  # seconds of speech after the last word that mean the decode stopped early
 WORD_REACH = 0.3  # seconds around a word that its speech may extend (alignment is not exact)
 TICK_TAIL = 1.0  # a tick's last second may hold a word still being said: not "left over"
+MIN_UNDECODED = 0.25  # seconds: shorter speech without words is a click or a breath, not a gap
 _SAMPLING = threading.Lock()  # CTranslate2's random seed is global: sampled fallbacks run one at a time
 
 
@@ -388,13 +389,13 @@ class WhisperTranscriber:
                 item.words, item.segments = retry.words, retry.segments
 
     def _uncovered(self, item: _Item) -> list[tuple[float, float]]:
-        """Voiced spans after the prefix that no word reaches (at least half a second each)."""
+        """Voiced spans after the prefix that no word reaches (at least `MIN_UNDECODED` each)."""
         covered = [(w.start - WORD_REACH, w.end + WORD_REACH) for w in item.words]
         out = []
         for a, b in item.speech:
             a = max(a, item.prefix_end)
             for start, stop in _subtract((a, b), covered):
-                if stop - start >= 0.5:
+                if stop - start >= MIN_UNDECODED:
                     out.append((start, stop))
         return out
 

@@ -20,7 +20,7 @@ from stream_app.inference.types import WindowJob, WindowTranscript
 log = logging.getLogger(__name__)
 
 # Bump when a change alters what a cached window result would contain (decoding options, word timing).
-CODE_VERSION = "2"
+CODE_VERSION = "3"  # 3: decoder prefix, continuation rounds, undecoded speech
 
 
 def decoding_options(settings: Settings) -> dict[str, Any]:
@@ -46,8 +46,21 @@ class WindowCache:
         self._options = decoding_options(settings)
 
     def key(self, model: ModelKey, job: WindowJob) -> str:
-        """Return the content address of ``job``'s transcript on ``model``."""
-        options = dict(self._options, prompt=job.prompt) if job.prompt else self._options
+        """Return the content address of ``job``'s transcript on ``model``.
+
+        Besides the samples: the prompt, the decoder prefix (and where its words end), what the decode is
+        for (a tick drops what a cut re-runs) and the speech map it came with (it decides continuations
+        and gaps). All of them are functions of the stream's audio and stored state, so a replay of the
+        same audio meets the same keys.
+        """
+        options = dict(self._options)
+        if job.prompt:
+            options["prompt"] = job.prompt
+        if job.prefix:
+            options["prefix"] = [job.prefix, round(job.prefix_end, 3)]
+        options["kind"] = job.kind.value
+        if job.speech is not None:
+            options["speech"] = [[round(a, 3), round(b, 3)] for a, b in job.speech]
         return cache_key(
             job.samples,
             model=model.model,

@@ -42,6 +42,9 @@ class MergePolicy:
     tail_words: int = 16  # committed words remembered for loop detection
 
 
+import os
+
+_STRICT = bool(os.environ.get("STRICT"))
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
 
 
@@ -98,11 +101,13 @@ class SegmentMerger:
         words = self._usable(result)
         out: list[TranscriptSegment] = []
         if s.hypothesis is not None:
-            agreed = _agreed(s.hypothesis, words, position / SAMPLE_RATE - p.commit_lookahead)
+            edge = (s.hypothesis_at if _STRICT else position) / SAMPLE_RATE
+            agreed = _agreed(s.hypothesis, words, edge - p.commit_lookahead)
             if agreed:
                 out.append(self._final(words[:agreed], result, position))
                 words = words[agreed:]
         s.hypothesis = list(words)
+        s.hypothesis_at = position
         out.extend(self._show(words, result))
         return out
 

@@ -1,46 +1,37 @@
-"""The streaming rules of the configured profile, as the plain values `stream_app.streaming` takes.
+"""The live rule of the configured profile, as the plain values `stream_app.streaming` takes.
 
 `stream_app.streaming` holds no configuration and no I/O; this is the one place that reads the
-settings for it (the worker, benchmarks and tests all build their windowing and merge policy here).
+settings for it (the worker, benchmarks and tests all build their live rule and merge policy here).
 """
 
 from __future__ import annotations
 
 from stream_app.config import Settings
-from stream_app.streaming import MergePolicy, WindowingConfig
+from stream_app.streaming import LiveConfig, MergePolicy
 
 
-def windowing_for(settings: Settings) -> WindowingConfig:
-    """Build the window rule of the configured profile (explicit durations override the profile's).
-
-    ``streaming.pause_search`` is a share of the window, so one value suits every profile.
-    """
-    window = settings.window_seconds
-    streaming = settings.streaming
-    return WindowingConfig.from_seconds(
-        window,
-        settings.overlap_seconds,
-        settings.interim_step_seconds,
-        buffer_size=streaming.buffer_size,
-        max_reorder_chunks=streaming.max_reorder_chunks,
-        pause_search=streaming.pause_search * window,
-        min_pause=streaming.min_pause,
-        max_held=streaming.max_held,
-        left_context=streaming.left_context,
-        utterance_pause=streaming.utterance_pause,
-        interim_min=streaming.preview_min,
+def live_config_for(settings: Settings) -> LiveConfig:
+    """Build the live rule of the configured profile (explicit steps override the profile's)."""
+    s = settings.streaming
+    return LiveConfig.from_seconds(
+        buffer_size=s.buffer_size,
+        max_reorder_chunks=s.max_reorder_chunks,
+        max_held=s.max_held,
+        speech_threshold=s.speech_threshold,
+        silence_threshold=s.silence_threshold,
+        speech_lead=s.speech_lead,
+        speech_tail=s.speech_tail,
+        utterance_pause=s.utterance_pause,
+        long_pause=s.long_pause,
+        min_window=s.min_window,
+        max_window=s.max_window,
+        min_speech=s.min_speech,
+        commit_step=settings.commit_step_seconds,
+        commit_lookahead=s.commit_lookahead,
+        preview_step=settings.preview_step_seconds,
     )
 
 
 def merge_policy_for(settings: Settings) -> MergePolicy:
-    """Read the merger's guard thresholds from the configuration."""
-    streaming = settings.streaming
-    return MergePolicy(
-        no_speech_threshold=streaming.no_speech_threshold,
-        log_prob_threshold=streaming.log_prob_threshold,
-        compression_ratio_threshold=streaming.compression_ratio_threshold,
-        interim_commits=streaming.interim_commits,
-        commit_lookahead=streaming.commit_lookahead,
-        commit_min_probability=streaming.commit_min_probability,
-        prompt_chars=streaming.prompt_chars,
-    )
+    """Read the merger's commit margin from the configuration."""
+    return MergePolicy(commit_lookahead=settings.streaming.commit_lookahead)
