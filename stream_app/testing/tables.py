@@ -13,6 +13,7 @@ from stream_app.streaming import MergePolicy, StreamSession
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import StreamHeader, encode_header
 from stream_app.worker.store import StreamStore
+from stream_app.worker.tables import is_internal
 
 
 class MemoryTable:
@@ -38,8 +39,8 @@ class MemoryTable:
         return self._ack()
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys."""
-        yield from sorted(self.data.get(partition, {}))
+        """Iterate one partition's keys (bookkeeping keys left out, as `ChangelogTable` does)."""
+        yield from sorted(key for key in self.data.get(partition, {}) if not is_internal(key))
 
     def _ack(self) -> Awaitable[object]:
         self.writes += 1

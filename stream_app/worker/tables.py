@@ -13,6 +13,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import Any, Protocol
 
+from faust.stores.rocksdb import Store as FaustRocksStore
+
+# faust's RocksDB store keeps the changelog offset it has applied under this key, beside our records
+FAUST_OFFSET_KEY: bytes = FaustRocksStore.offset_key
+# our own bookkeeping keys start with a NUL byte: never a stream id (printable), page or held chunk key
+INTERNAL_PREFIX = b"\x00stream-app:"
+
+
+def is_internal(key: bytes) -> bool:
+    """Whether ``key`` is bookkeeping (faust's or ours) rather than a record of the worker's state."""
+    return key == FAUST_OFFSET_KEY or key.startswith(INTERNAL_PREFIX)
+
 
 class TableIO(Protocol):
     """A key-value table split by partition, whose writes return the changelog's acknowledgement."""
@@ -30,7 +42,7 @@ class TableIO(Protocol):
         ...
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys."""
+        """Iterate one partition's keys (bookkeeping keys such as faust's offset are not listed)."""
         ...
 
 
@@ -66,6 +78,8 @@ class ChangelogTable:
         return fut
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys (RocksDB order)."""
-        for key in self._db(partition).keys():  # noqa: SIM118 (rocksdict iterates items)
-            yield bytes(key)
+        """Iterate one partition's keys (RocksDB order), leaving out faust's offset and our bookkeeping."""
+        for raw in self._db(partition).keys():  # noqa: SIM118 (rocksdict iterates items)
+            key = bytes(raw)
+            if not is_internal(key):
+                yield key
