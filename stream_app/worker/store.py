@@ -4,8 +4,9 @@ Write order (each step awaited before the next, so a crash leaves something cons
 
 1. Audio pages, written once each as soon as they are whole (they never change after that), and
    out-of-order chunks as they are held (`write_audio`, not awaited there).
-2. The header (`write_header`): first the pending page and held writes are awaited, then the header
-   that names them is written and awaited. Only then are the records it covers acknowledged.
+2. The header (`write_header`): first every page and held write is awaited (those the reader issues
+   meanwhile too), then the header that names them is written and awaited. Only then are the records
+   it covers acknowledged.
 3. Pages and held chunks the header no longer needs are deleted after it is stored.
 
 A restore reads the header, then every page and held chunk it names, and checks each against the
@@ -179,8 +180,12 @@ class StreamStore:
             Exception: whatever the broker's client raised for a failed changelog write (the caller
                 retries; nothing was acknowledged).
         """
+        # the reader goes on applying records while the writes are awaited, so pages may become whole
+        # meanwhile: wait until none is in flight, then build the header with no await in between
         self.write_audio(live)
-        await _all(live)
+        while live.in_flight:
+            await _all(live)
+            self.write_audio(live)
         header = self.header(live)
         await self.streams.put(live.partition, live.stream_id.encode(), encode_header(header))
         live.version = header.version

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Iterator
 
 import numpy as np
 import pytest
@@ -106,6 +107,67 @@ async def test_a_failed_changelog_write_is_raised_and_the_retry_stores_everythin
     assert streams.get(0, b"s") is None  # no header names a page that may not be stored
     await store.write_header(live)
     assert state_fingerprint(restore(store).session) == state_fingerprint(live.session)
+
+
+class ManualAckTable:
+    """A table whose changelog acknowledges only when the test says so; `durable` is what a new owner restores."""
+
+    def __init__(self) -> None:
+        self.durable: dict[bytes, bytes] = {}
+        self.pending: list[tuple[bytes, bytes, asyncio.Future[object]]] = []
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.durable.get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.pending.append((key, value, future))
+        return future
+
+    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+        self.durable.pop(key, None)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        yield from sorted(self.durable)
+
+    def ack(self, count: int | None = None) -> None:
+        """Acknowledge the oldest ``count`` writes still waiting (all by default)."""
+        waiting = [entry for entry in self.pending if not entry[2].done()]
+        for key, value, future in waiting[:count]:
+            self.durable[key] = value
+            future.set_result(None)
+
+    @property
+    def unacknowledged(self) -> list[bytes]:
+        return [key for key, _, future in self.pending if not future.done()]
+
+
+async def test_the_header_waits_for_pages_that_became_whole_while_it_waited() -> None:
+    """The reader applies records while a step stores the header: pages it completes meanwhile are named too."""
+    streams, audio = ManualAckTable(), ManualAckTable()
+    store = StreamStore(streams, audio, MergePolicy())
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    chunks = chunks_of(noise(3 * 16_000), 1600)
+    feed(live, store, chunks[:15])  # 1.5 s: page 0 is whole, its write is in flight
+    writing = asyncio.create_task(store.write_header(live))
+    await asyncio.sleep(0)  # the step waits for page 0
+    feed(live, store, chunks[15:21])  # 2.1 s: page 1 becomes whole and is written
+    audio.ack(1)  # page 0 only
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert streams.unacknowledged == []  # no header names page 1 while its write may still be lost
+    audio.ack()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    streams.ack()
+    await writing
+    header = store.read(0, "s")
+    assert isinstance(header, StreamHeader) and sorted(header.page_crcs) == [0, 1]
+    restored = store.restore(0, "s", header)  # from acknowledged records only, as a new owner would
+    assert state_fingerprint(restored.session) == state_fingerprint(live.session)
 
 
 async def test_attempts_count_against_the_stored_header_only() -> None:
