@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -239,17 +239,27 @@ class StreamStore:
             shown_until=live.shown_until,
         )
 
-    async def mark_attempt(self, live: LiveStream) -> None:
-        """Count a window start against the stored header before the window runs (crashes included)."""
-        live.attempts += 1
-        key = attempt_key(live.stream_id, live.session_token)
-        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+    def mark_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        """Count a window start against the stored header (crashes included); returns the write to retry.
 
-    async def release_attempt(self, live: LiveStream) -> None:
-        """Take a window start back: the model returned the window, so a later crash is not its doing."""
+        The count is taken here, once: every try of the returned write stores the same value, so a
+        changelog write retried after a broker error does not count the start again.
+        """
+        live.attempts += 1
+        return self._attempt_write(live)
+
+    def release_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        """Take a window start back (the model returned the window, so a later crash is not its doing).
+
+        Like `mark_attempt`, the new count is taken once and the returned write may be retried.
+        """
         live.attempts = max(0, live.attempts - 1)
-        key = attempt_key(live.stream_id, live.session_token)
-        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+        return self._attempt_write(live)
+
+    def _attempt_write(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        partition, key = live.partition, attempt_key(live.stream_id, live.session_token)
+        value = encode_attempt(live.version, live.attempts)
+        return lambda: self.audio.put(partition, key, value)
 
     async def end(self, live: LiveStream, marker: EndedMarker) -> None:
         """Replace the stream's header by its ended marker, then delete its audio and attempt marker."""

@@ -175,10 +175,10 @@ async def test_attempts_count_against_the_stored_header_only() -> None:
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(16_000), 1600))
     await store.write_header(live)
-    await store.mark_attempt(live)
-    await store.mark_attempt(live)
+    await store.mark_attempt(live)()
+    await store.mark_attempt(live)()
     assert restore(store).attempts == 2  # two windows started on this header and never finished
-    await store.release_attempt(live)
+    await store.release_attempt(live)()
     assert restore(store).attempts == 1 == live.attempts  # the model returned one of them
     await store.write_header(live)
     assert restore(store).attempts == 0
@@ -189,7 +189,7 @@ async def test_end_leaves_only_the_marker() -> None:
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(3 * 16_000), 1600))
     await store.write_header(live)
-    await store.mark_attempt(live)
+    await store.mark_attempt(live)()
     marker = EndedMarker(last_seq=29, end=48_000, shift=0, session="0.0", ended_ms=1)
     await store.end(live, marker)
     await asyncio.sleep(0)
