@@ -36,6 +36,7 @@ from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProc
 from stream_app.worker.profile import merge_policy_for, windowing_for
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
+from stream_app.worker.stalls import ack_head_fault
 from stream_app.worker.steps import StepLimits, StepRunner, Transcribe
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import ChangelogTable
@@ -239,6 +240,9 @@ def _install(worker: WorkerApp) -> None:
         running = worker.engine.oldest_call_seconds()
         stalled = running > worker.settings.parallel.task_timeout
         health.set_fault("inference", f"a model call has been running for {running:.0f} s" if stalled else None)
+        excuse = "broker" if not worker.monitor.available else "pool full" if worker.engine.saturated() else None
+        waits = {p: part.acks.head_wait() for p, part in processor.partitions.items() if not part.scope.closed}
+        health.set_fault("acks", ack_head_fault(waits, limit=worker.settings.worker.ack_stall_timeout, excuse=excuse))
         processor.tick(in_recovery=bool(app.in_recovery))
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now
