@@ -15,6 +15,7 @@ from stream_app.local.topics import ensure_topics
 from stream_app.metrics.server import MetricsServer
 from stream_app.worker.app import CHANGELOG_CONFIG, changelog_topics, create_worker_app
 from stream_app.worker.control import ControlListener
+from stream_app.worker.control_start import read_control_history, start_engine
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,20 @@ def run_worker(
         settings = dataclasses.replace(settings, worker=dataclasses.replace(settings.worker, web_port=web_port))
     if metrics_port is not None:
         settings = dataclasses.replace(settings, metrics=dataclasses.replace(settings.metrics, port=metrics_port))
-    engine = InferenceEngine(settings)
-    started = time.monotonic()
-    key = engine.start()  # before joining the group: a replica takes partitions only once it can serve them
-    log.info("model %s ready in %.1f s", key, time.monotonic() - started)
     # Created before faust starts, with the input topic's partition count: a replica that joins
     # before faust has seen its changelogs otherwise fails every record with PartitionsMismatch.
     ensure_topics(settings, changelog_topics(settings), include_service_topics=False, config=CHANGELOG_CONFIG)
+    history = read_control_history(settings.kafka)  # the model the running replicas serve, if one was switched to
+    engine = InferenceEngine(settings)
+    started = time.monotonic()
+    # before joining the group: a replica takes partitions only once it can serve them, on the same model
+    key, choice = start_engine(engine.start, history.switches, settings.optimization.model_roots)
+    log.info("model %s ready in %.1f s", key, time.monotonic() - started)
     worker_app = create_worker_app(settings, replica=replica, engine=engine)
-    control = ControlListener(settings.kafka, worker_app.engine, worker_app.replica)
+    applied = choice.command.id if choice.command is not None else None
+    control = ControlListener(
+        settings.kafka, worker_app.engine, worker_app.replica, resume=history.ends, applied=applied
+    )
 
     async def follow_control() -> None:  # runs on faust's loop once the worker is up
         control.start(asyncio.get_running_loop())
