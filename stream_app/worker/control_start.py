@@ -26,6 +26,8 @@ from stream_app.worker.control import ControlMessageError, SwitchCommand, decode
 
 log = logging.getLogger(__name__)
 
+MISSING_GRACE = 5.0  # seconds a control topic may be unknown to the broker before it counts as absent
+
 
 class ControlTopicUnreadable(ConnectionError):
     """The control topic could not be read to its end in time (the worker does not start on a guess)."""
@@ -75,11 +77,20 @@ def read_control_history(kafka: KafkaSettings, timeout: float = 30.0) -> Control
 
 
 def _end_offsets(consumer: Consumer, topic: str, deadline: float) -> dict[int, int]:
-    """Each partition's end offset, retried until ``deadline`` (a new topic's leaders may not be known yet)."""
+    """Each partition's end offset, retried until ``deadline`` (a new topic's leaders may not be known yet).
+
+    A topic that stays missing for `MISSING_GRACE` seconds holds no switch: the listener waits for it, as
+    it always did, and the replica starts on the configured model.
+    """
+    missing_since: float | None = None
     while True:
         try:
             meta = consumer.list_topics(topic, timeout=5.0).topics.get(topic)
             if meta is None or meta.error is not None or not meta.partitions:
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since > MISSING_GRACE:
+                    log.warning("control topic %s is not there: starting on the configured model", topic)
+                    return {}
                 raise ControlTopicUnreadable(f"control topic {topic} is not there")
             partitions = [TopicPartition(topic, p) for p in meta.partitions]
             return {tp.partition: consumer.get_watermark_offsets(tp, timeout=5.0)[1] for tp in partitions}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from stream_app.config import Settings
 from stream_app.worker.control import ReplicaStatus, encode_status, publish_command, switch_command
-from stream_app.worker.control_start import read_control_history
+from stream_app.worker.control_start import ControlHistory, read_control_history
 
 
 def test_the_history_holds_every_switch_in_order_and_where_the_topic_ended(isolated_settings: Settings) -> None:
@@ -24,3 +26,9 @@ def test_the_history_holds_every_switch_in_order_and_where_the_topic_ended(isola
     history = read_control_history(kafka, timeout=30)
     assert [c.id for c in history.switches] == [first.id, second.id]
     assert sum(history.ends.values()) == 4  # the listener follows from here: nothing read twice or skipped
+
+
+def test_a_missing_control_topic_holds_no_switch(isolated_settings: Settings) -> None:
+    absent = f"{isolated_settings.kafka.control_topic}-absent"
+    kafka = dataclasses.replace(isolated_settings.kafka, control_topic=absent)
+    assert read_control_history(kafka, timeout=30) == ControlHistory((), {})
