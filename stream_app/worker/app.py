@@ -31,6 +31,7 @@ from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
+from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
 from stream_app.worker.profile import merge_policy_for, windowing_for
@@ -243,6 +244,10 @@ def _install(worker: WorkerApp) -> None:
         excuse = "broker" if not worker.monitor.available else "pool full" if worker.engine.saturated() else None
         waits = {p: part.acks.head_wait() for p, part in processor.partitions.items() if not part.scope.closed}
         health.set_fault("acks", ack_head_fault(waits, limit=worker.settings.worker.ack_stall_timeout, excuse=excuse))
+        for partition, part in processor.partitions.items():
+            end = partition_end(app.consumer, TP(topic, partition))
+            if end is not None:  # the partition's time moves on while its reader is caught up
+                part.note_end(end.offset, end.seen_at, end.committed)
         processor.tick(in_recovery=bool(app.in_recovery))
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now

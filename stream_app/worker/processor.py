@@ -4,9 +4,10 @@
 inference: it decodes the chunk (bad input goes to the dead-letter topic), applies it to its stream's
 buffer in memory, writes whole audio pages, and starts a step (`stream_app.worker.steps`) when
 windows are ready and the stream has none running. `tick` runs every fraction of a second: it stores
-streams with changes (so their records are acknowledged), ends streams quiet for ``idle_timeout``
-(a timer on the owner's state: nothing on the input topic can end a stream), expires ended markers,
-and adopts the streams of a partition restored from its changelog.
+streams with changes (so their records are acknowledged), ends streams the partition has moved
+``idle_timeout`` past (by the records' own timestamps, see `PartitionState`: a stalled reader ends
+nothing, and nothing on the input topic can end a stream), expires ended markers, and adopts the
+streams of a partition restored from its changelog.
 
 Sessions: a stream's first record opens session ``"<partition>.<offset>"`` (deterministic, so a
 replay makes the same segment ids). A stream that sends again after its end continues in a new
@@ -101,6 +102,7 @@ class StreamProcessor:
 
     def handle(self, record: InputRecord, ticket: Ticket, part: PartitionState) -> None:
         """Apply one record; never raises for bad input and never waits for inference."""
+        part.note_read(record.offset, record.timestamp_ms / 1000.0, self.clock())
         try:
             chunk = decode_chunk(record.key, record.value, record.headers, max_bytes=self.limits.max_chunk_bytes)
         except ChunkRejected as error:
@@ -185,7 +187,9 @@ class StreamProcessor:
                 record, ChunkRejected("after_end", f"seq {chunk.seq} arrived after the stream's end"), ticket, part
             )
             return
-        part.touch(live.stream_id, self.monotonic())
+        at = record.timestamp_ms / 1000.0 if record.timestamp_ms > 0 else part.progress or self.clock()
+        part.touch(live.stream_id, at)
+        live.record_ms = max(live.record_ms, int(at * 1000))
         if not (applied.accepted or applied.held or applied.late or applied.dropped_samples):
             ticket.done()  # a duplicate: nothing changed
             return
@@ -262,7 +266,8 @@ class StreamProcessor:
                 self.handle(record, ticket, part)
             live.deferred = []
             return
-        part.touch(live.stream_id, self.monotonic())
+        if live.stream_id not in part.activity:  # put back by the idle end while its step ran
+            part.touch(live.stream_id, self._record_time(live, part))
         self.schedule(live, part)
 
     # ---- the timer ----------------------------------------------------------------------------------
@@ -278,7 +283,7 @@ class StreamProcessor:
                 continue
             if flush:
                 self._flush(part)
-            self._end_idle(part, now)
+            self._end_idle(part)
             self._expire_markers(part)
             if not part.adopted and not in_recovery:
                 part.adopted = True
@@ -294,16 +299,26 @@ class StreamProcessor:
             elif not live.busy:
                 self._run(live, part, close=False, flush_only=True)
 
-    def _end_idle(self, part: PartitionState, now: float) -> None:
-        for stream_id in part.idle(now, self.limits.idle_timeout):
+    def _end_idle(self, part: PartitionState) -> None:
+        """End the streams the partition's records (or its quiet end) have left ``idle_timeout`` behind."""
+        for stream_id, seen in part.idle(self.limits.idle_timeout):
             live = part.streams.get(stream_id)
             if live is None:
                 part.scope.spawn(self._end_dormant(part, stream_id), name=f"idle-{stream_id}")
             elif live.busy:
-                part.touch(stream_id, now)  # its step will finish first; look again later
+                part.touch(stream_id, seen)  # its step will finish first; look again at the next tick
             else:
-                log.info("stream %s idle for %.0f s: flushing and ending it", stream_id, self.limits.idle_timeout)
+                log.info(
+                    "stream %s idle: partition %d moved %.0f s past its last record; flushing and ending it",
+                    stream_id,
+                    part.partition,
+                    part.progress - seen,
+                )
                 self._run(live, part, close=True)
+
+    def _record_time(self, live: LiveStream, part: PartitionState) -> float:
+        """Return the stream's newest record time (s); unknown (an earlier release's header): the partition's now."""
+        return live.record_ms / 1000.0 if live.record_ms > 0 else part.progress or self.clock()
 
     async def _end_dormant(self, part: PartitionState, stream_id: str) -> None:
         """End a stream restored from the changelog that never sent again."""
@@ -341,7 +356,7 @@ class StreamProcessor:
 
     async def _adopt(self, part: PartitionState) -> None:
         """Watch the streams a restored partition holds (they may never send again)."""
-        now, count = self.monotonic(), 0
+        now, count = part.progress or self.clock(), 0
         for stream_id in self.store.stream_keys(part.partition):
             count += 1
             if count % ADOPT_BATCH == 0:
@@ -355,9 +370,8 @@ class StreamProcessor:
                 continue
             if isinstance(stored, EndedMarker):
                 part.add_marker(stream_id, stored.ended_ms + int(self.limits.ended_retention * 1000))
-            elif stored is not None:
-                part.activity[stream_id] = now
-                part.activity.move_to_end(stream_id, last=False)
+            elif stored is not None:  # idle once the partition moves on past its last record
+                part.touch(stream_id, stored.record_ms / 1000.0 if stored.record_ms > 0 else now)
         if count:
             log.info("partition %d: watching %d stored stream(s)", part.partition, count)
 

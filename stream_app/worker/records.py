@@ -98,6 +98,8 @@ class StreamHeader:
     version: int = 0  # counts the header's writes; an attempt marker names the version it started from
     origin_ms: int = 0  # wall-clock ms at which stream position 0 reached the broker
     shown_until: float = 0.0  # stream time up to which words have been published
+    # -- delivery bookkeeping (appended; a header from an earlier release reads 0) --
+    record_ms: int = 0  # broker timestamp of the newest input record applied (idle ends follow record time)
 
     @property
     def end(self) -> int:
@@ -201,6 +203,7 @@ def encode_header(header: StreamHeader) -> bytes:
             "version": header.version,
             "origin": header.origin_ms,
             "shown": header.shown_until,
+            "record": header.record_ms,
         }
     )
     return _frame(HEADER_MAGIC, document, np.ascontiguousarray(header.tail, dtype="<f4").tobytes())
@@ -362,6 +365,7 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         version=_int(d["version"]),
         origin_ms=_int(d["origin"]),
         shown_until=_num(d["shown"]),
+        record_ms=_int(d.get("record", 0)),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")

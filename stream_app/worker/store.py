@@ -102,6 +102,7 @@ class StreamStore:
             attempts=self._attempts(partition, stream_id, header),
             origin_ms=header.origin_ms,
             shown_until=header.shown_until,
+            record_ms=header.record_ms,
             pages_written_until=max(tail_start, base),
             lowest_page=base // P,
         )
@@ -237,6 +238,7 @@ class StreamStore:
             version=live.version + 1,
             origin_ms=live.origin_ms,
             shown_until=live.shown_until,
+            record_ms=live.record_ms,
         )
 
     def mark_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:

@@ -179,3 +179,11 @@ def test_any_bytes_are_samples_an_attempt_or_state_corrupt(data: bytes) -> None:
     for decode in (decode_samples, decode_attempt):
         with contextlib.suppress(StateCorrupt):
             decode(data)
+
+
+def test_the_newest_record_time_round_trips_and_a_header_without_it_reads_zero() -> None:
+    decoded = decode_stream_record(encode_header(header(record_ms=1_800_000_000_123)))
+    assert isinstance(decoded, StreamHeader) and decoded.record_ms == 1_800_000_000_123
+    older = _reframe(encode_header(header(record_ms=5)), lambda doc: doc.pop("record"))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.record_ms == 0
