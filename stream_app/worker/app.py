@@ -29,6 +29,7 @@ from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
+from stream_app.worker.local_store import GuardedTable
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
@@ -124,6 +125,7 @@ def create_worker_app(
         **faust_web_options(settings.worker),  # off unless configured: our own server has /metrics etc.
         table_standby_replicas=0,
         loghandlers=[],
+        Table=GuardedTable,  # local state holds only what the changelog acknowledged
     )
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
