@@ -46,6 +46,10 @@ BROKER_AVAILABLE = Gauge(
 LATE_CHUNKS = Counter(
     "stream_app_late_chunks_total", "Chunks that arrived after their stream ended (dead-lettered as after_end)"
 )
+LOCAL_STATE_DROPS = Counter(
+    "stream_app_local_state_drops_total",
+    "Local table files dropped and restored from the changelog: last in step longer ago than its tombstones last",
+)
 STATE_RESETS = Counter(
     "stream_app_state_resets_total", "Streams whose stored state was missing, stale or damaged and was started anew"
 )

@@ -29,7 +29,7 @@ from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
-from stream_app.worker.local_store import GuardedTable
+from stream_app.worker.local_store import GUARD_OPTION, GuardedTable, StoreGuard
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
@@ -50,7 +50,15 @@ LAG_INTERVAL = 2.0
 # Every table record stays far below this (pages of 64 kB, a header under one page of audio, held
 # chunks under 4 MB: the chunk size cap at 8 kHz); the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
-CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_RECORD_BYTES)}
+# How long a compacted changelog keeps a deletion (tombstone) after compaction reaches it. A replica's
+# local files resume from their changelog offset, so a deletion made while its volume sat unused is
+# seen only while its tombstone lasts: files last in step with the changelog longer ago than this are
+# dropped and restored afresh (`GuardedStore`). Kafka's default is one day; a week lets a replica scaled
+# in on Friday come back on Monday with its files (docs/operations.md).
+DELETE_RETENTION_MS = 7 * 24 * 3600 * 1000
+CHANGELOG_TOPIC_CONFIG = {"max.message.bytes": str(MAX_RECORD_BYTES), "delete.retention.ms": str(DELETE_RETENTION_MS)}
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", **CHANGELOG_TOPIC_CONFIG}
+LOCAL_STATE_MARGIN = 0.9  # local files are trusted for this share of the tombstones' retention (clock skew)
 # faust's RocksDB defaults are sized for big servers (64 MB x 3 write buffers and a 2 GB block cache
 # per table partition); the tables hold only live streams' few seconds of audio.
 ROCKSDB_OPTIONS = {
@@ -99,9 +107,17 @@ def _header_list(headers: Any) -> list[tuple[str, bytes]]:
 
 
 def create_worker_app(
-    settings: Settings, *, replica: str | None = None, engine: InferenceEngine | None = None
+    settings: Settings,
+    *,
+    replica: str | None = None,
+    engine: InferenceEngine | None = None,
+    delete_retention_ms: int = DELETE_RETENTION_MS,
 ) -> WorkerApp:
-    """Build the faust app from the configuration (nothing connects until the worker starts)."""
+    """Build the faust app from the configuration (nothing connects until the worker starts).
+
+    ``delete_retention_ms`` is the changelogs' ``delete.retention.ms`` as the broker has it: local files
+    last in step with the changelog longer ago than (most of) that are restored afresh.
+    """
     kafka, worker = settings.kafka, settings.worker
     name = replica_name(settings, replica)
     datadir = expand_path(worker.data_dir) / kafka.group_id / name  # RocksDB files are per app id
@@ -127,6 +143,7 @@ def create_worker_app(
         loghandlers=[],
         Table=GuardedTable,  # local state holds only what the changelog acknowledged
     )
+    guard = StoreGuard(stale_after=delete_retention_ms / 1000 * LOCAL_STATE_MARGIN)
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
@@ -136,8 +153,8 @@ def create_worker_app(
             key_type=bytes,
             value_type=bytes,
             partitions=kafka.partitions,
-            extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)},
-            options=ROCKSDB_OPTIONS,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
+            options={**ROCKSDB_OPTIONS, GUARD_OPTION: guard},
         )
         for table in TABLES
     }

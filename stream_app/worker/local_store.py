@@ -28,6 +28,7 @@ import faust
 import rocksdict
 from faust.stores.rocksdb import Store as FaustRocksStore
 
+from stream_app.metrics import worker_metrics as m
 from stream_app.worker.tables import INTERNAL_PREFIX
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ SYNCED_KEY = INTERNAL_PREFIX + b"synced-ms"  # local only: when this file last m
 @dataclass(frozen=True)
 class StoreGuard:
     """How a table's local files are guarded (passed in the table's options)."""
+
+    # files last in step with the changelog longer ago than this (s) are dropped when opened: deletions
+    # made meanwhile may have had their tombstones compacted away (None: files are always trusted)
+    stale_after: float | None = None
 
 
 class GuardedStore(FaustRocksStore):
@@ -84,6 +89,52 @@ class GuardedStore(FaustRocksStore):
                 partition,
             )
             self._unsure.add(partition)
+
+    # ---- opening: stale files are restored afresh ------------------------------------------------------
+
+    def _open_for_partition(self, partition: int) -> Any:
+        db = super()._open_for_partition(partition)
+        reason = self._staleness(db)
+        if reason is None:
+            return db
+        log.warning(
+            "%s[%d]: local state %s; it may lack deletions whose tombstones were compacted away, so it is "
+            "dropped and restored from the changelog",
+            self.table_name,
+            partition,
+            reason,
+        )
+        db.close()
+        del db
+        rocksdict.Rdict.destroy(str(self.partition_path(partition)))
+        m.LOCAL_STATE_DROPS.inc()
+        return super()._open_for_partition(partition)
+
+    def _staleness(self, db: Any) -> str | None:
+        """Why the opened files cannot be trusted to resume from their offset, or None."""
+        if self.guard.stale_after is None or next(iter(db.keys()), None) is None:
+            return None  # unguarded, or empty: nothing to resume from
+        synced = db.get(SYNCED_KEY)
+        if synced is None:
+            return "carries no time of its last sync (an earlier release wrote it)"
+        age = time.time() - int(bytes(synced)) / 1000
+        if age > self.guard.stale_after:
+            return f"was last in step with the changelog {age / 3600:.1f} h ago"
+        return None
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        """Apply restored changelog records as faust does, and note that the files are in step now."""
+        events = list(batch)
+        super().apply_changelog_batch(events, to_key, to_value)
+        for partition in {event.message.partition for event in events}:
+            self._db_for_partition(partition).put(SYNCED_KEY, _now_ms())
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        """Note that the restored partitions' files are in step with their changelogs now."""
+        await super().on_recovery_completed(active_tps, standby_tps)
+        for tp in active_tps:
+            if tp.topic in self.table.changelog_topic.topics:
+                self._db_for_partition(tp.partition).put(SYNCED_KEY, _now_ms())
 
     # ---- assignment ----------------------------------------------------------------------------------
 
