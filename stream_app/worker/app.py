@@ -28,7 +28,9 @@ from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.exceptions import Fenced
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
+from stream_app.worker.fencing import OwnerEpochs
 from stream_app.worker.local_store import GUARD_OPTION, GuardedTable, StoreGuard
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
@@ -36,6 +38,7 @@ from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
 from stream_app.worker.profile import merge_policy_for, windowing_for
+from stream_app.worker.records import encode_fenced
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
 from stream_app.worker.stalls import ack_head_fault
@@ -143,7 +146,13 @@ def create_worker_app(
         loghandlers=[],
         Table=GuardedTable,  # local state holds only what the changelog acknowledged
     )
-    guard = StoreGuard(stale_after=delete_retention_ms / 1000 * LOCAL_STATE_MARGIN)
+    stale_after = delete_retention_ms / 1000 * LOCAL_STATE_MARGIN
+    # a restore that finds only a replaced owner's late write leaves a fenced marker for a stream (its
+    # loss is then reported) and nothing for audio (the header's CRCs name what is missing)
+    guards = {
+        "streams": StoreGuard(stale_after=stale_after, fenced_value=encode_fenced),
+        "audio": StoreGuard(stale_after=stale_after),
+    }
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
@@ -154,7 +163,7 @@ def create_worker_app(
             value_type=bytes,
             partitions=kafka.partitions,
             extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
-            options={**ROCKSDB_OPTIONS, GUARD_OPTION: guard},
+            options={**ROCKSDB_OPTIONS, GUARD_OPTION: guards[table]},
         )
         for table in TABLES
     }
@@ -164,7 +173,7 @@ def create_worker_app(
     backoff = Backoff(maximum=worker.retry_backoff_max)
     outputs = Outputs(output_topic, dlq_topic, monitor, backoff)
     policy = merge_policy_for(settings)
-    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy)
+    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy, OwnerEpochs())
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
     if worker.inject_window_failures or worker.inject_window_crashes:
@@ -222,9 +231,13 @@ def _install(worker: WorkerApp) -> None:
                     )
                 if part.acks.already_read(message.offset):
                     continue  # re-delivered after a seek: the original is in flight or done
+                if not await _claimed(processor, part):  # once: this owner's epoch, fenced on the changelogs
+                    continue  # revoked while it was being taken over: the next owner reads the record
                 await part.acks.wait_for_room()
                 while worker.engine.saturated():  # the pool is full: stop reading until it drains
                     await asyncio.sleep(0.05)
+                if part.scope.closed:  # revoked while it waited: the next owner reads the record
+                    continue
                 ticket = part.acks.add(message.offset, event, message.timestamp or 0.0)
                 record = InputRecord(
                     key=event.key,
@@ -289,10 +302,25 @@ def _install(worker: WorkerApp) -> None:
     app.on_partitions_assigned.connect(assigned)
 
 
+async def _claimed(processor: StreamProcessor, part: PartitionState) -> bool:
+    """Wait until the partition is taken over (its owner epoch fenced); False if it was revoked meanwhile."""
+    try:
+        await processor.claim(part)
+    except Fenced:
+        return False
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the reader itself is being stopped
+        return False  # the take-over was cancelled with its revoked partition
+    return True
+
+
 def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> PartitionState:
     previous = processor.partitions.pop(partition, None)
     if previous is not None:
         previous.close()
+        processor.release(partition)
     part = PartitionState(partition, PartitionScope(partition), PartitionAcks(_ack, limit))
     processor.partitions[partition] = part
     return part
@@ -300,6 +328,7 @@ def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> P
 
 def _close_partition(processor: StreamProcessor, partition: int) -> None:
     part = processor.partitions.pop(partition, None)
+    processor.release(partition)  # no write of the old ownership is accepted from now on
     if part is not None:
         part.close()
         m.INFLIGHT_RECORDS.labels(partition=str(partition)).set(0)

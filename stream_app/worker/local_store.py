@@ -13,6 +13,9 @@ records are exactly the changelog up to that offset, so `GuardedStore` keeps it 
 * An acknowledgement that arrives after the partition was revoked is not applied (the partition's
   *incarnation* changed): whoever recovers it next reads it from the changelog.
 
+* Restoring from the changelog skips a replaced owner's late writes (`stream_app.worker.fencing`), and
+  files last in step with the changelog longer ago than its tombstones last are restored afresh.
+
 This is faust-streaming's own store class with those hooks added (selected per table by
 `GuardedTable`); pyproject pins the faust version it was read from.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,8 @@ import rocksdict
 from faust.stores.rocksdb import Store as FaustRocksStore
 
 from stream_app.metrics import worker_metrics as m
-from stream_app.worker.tables import INTERNAL_PREFIX
+from stream_app.worker.fencing import FENCE_KEY, decode_fence, restore_decision
+from stream_app.worker.tables import INTERNAL_PREFIX, stamp_from_headers
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,9 @@ class StoreGuard:
     # files last in step with the changelog longer ago than this (s) are dropped when opened: deletions
     # made meanwhile may have had their tombstones compacted away (None: files are always trusted)
     stale_after: float | None = None
+    # what a restore leaves on a key whose only record is a replaced owner's late write, given that
+    # write's epoch and the fence before it (None: nothing)
+    fenced_value: Callable[[int, int], bytes] | None = None
 
 
 class GuardedStore(FaustRocksStore):
@@ -123,11 +131,62 @@ class GuardedStore(FaustRocksStore):
         return None
 
     def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
-        """Apply restored changelog records as faust does, and note that the files are in step now."""
-        events = list(batch)
-        super().apply_changelog_batch(events, to_key, to_value)
-        for partition in {event.message.partition for event in events}:
-            self._db_for_partition(partition).put(SYNCED_KEY, _now_ms())
+        """Apply restored changelog records, in order, except a replaced owner's late writes.
+
+        As faust does, each partition's records and its new offset go in one write batch; the time the
+        files are in step is noted with them. A record whose owner epoch lies below the newest fence
+        before it never replaces a value (`stream_app.worker.fencing.restore_decision`).
+        """
+        changes: dict[int, dict[bytes, bytes | None]] = {}
+        offsets: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            partition, key, value = message.partition, bytes(message.key), message.value
+            offsets[message.tp] = max(message.offset, offsets.get(message.tp, -1))
+            pending = changes.setdefault(partition, {})
+            current = pending[key] if key in pending else self._db_for_partition(partition).get(key)
+            fence = decode_fence(pending[FENCE_KEY] if FENCE_KEY in pending else self._local_fence(partition))
+            stamp = stamp_from_headers(message.headers)
+            marker = (
+                None
+                if stamp is None or self.guard.fenced_value is None
+                else self.guard.fenced_value(stamp.epoch, fence)
+            )
+            decision = restore_decision(
+                key,
+                None if value is None else bytes(value),
+                stamp,
+                fence,
+                has_value=current is not None,
+                fenced_value=marker,
+            )
+            if decision.fenced:
+                m.FENCED_WRITES.labels(where="restore").inc()
+                log.warning(
+                    "%s[%d]@%d: a write of replaced owner epoch %s after the fence of epoch %d is not restored",
+                    self.table_name,
+                    partition,
+                    message.offset,
+                    None if stamp is None else stamp.epoch,
+                    fence,
+                )
+            if decision.write:
+                pending[key] = decision.value
+        for partition, pending in changes.items():
+            write = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in pending.items():
+                if value is None:
+                    write.delete(key)
+                else:
+                    write.put(key, value)
+            write.put(SYNCED_KEY, _now_ms())
+            self._db_for_partition(partition).write(write)
+        for tp, offset in offsets.items():
+            self.set_persisted_offset(tp, offset)
+
+    def _local_fence(self, partition: int) -> bytes | None:
+        value = self._db_for_partition(partition).get(FENCE_KEY)
+        return None if value is None else bytes(value)
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         """Note that the restored partitions' files are in step with their changelogs now."""

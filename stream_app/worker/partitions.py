@@ -7,6 +7,7 @@ revoked; then its tasks are cancelled, its tickets stop acknowledging, and the s
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ class PartitionState:
     markers: list[tuple[int, str]] = field(default_factory=list)  # (expiry wall ms, stream) of ended markers
     marker_count: int = 0
     adopted: bool = False  # the tables' streams (a restored partition) are being watched for idleness
+    epoch: int = 0  # this owner's epoch of the partition (stream_app.worker.fencing), once claimed
+    claim: asyncio.Task[None] | None = None  # taking the partition over: the epoch and its fence
     progress: float = 0.0  # the partition's time (s): how far its records, or its end, have been seen
     next_offset: int | None = None  # offset after the newest record read in this assignment
     _newest: tuple[float, float] | None = None  # (timestamp, wall time read) of the newest record read

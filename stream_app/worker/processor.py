@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from stream_app.metrics import worker_metrics as m
@@ -32,7 +32,7 @@ from stream_app.wire.chunk_codec import decode_chunk
 from stream_app.wire.dlq import dead_letter_record
 from stream_app.wire.exceptions import ChunkRejected
 from stream_app.worker.acks import Ticket
-from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.exceptions import Fenced, StateCorrupt
 from stream_app.worker.live import LiveStream
 from stream_app.worker.outputs import Outputs
 from stream_app.worker.partitions import PartitionState
@@ -118,6 +118,9 @@ class StreamProcessor:
             live = live or self._open(chunk, record, ticket, part)
             if live is not None:
                 self._apply(live, chunk, record, ticket, part)
+        except Fenced as exc:  # the partition was revoked while the reader waited: its next owner reads it
+            m.FENCED_WRITES.labels(where="write").inc()
+            log.info("record %s[%d]@%d not applied: %s", record.topic, record.partition, record.offset, exc)
         except Exception as exc:  # a bug of ours on this input: dead-letter it, keep the partition going
             m.PROCESSING_ERRORS.labels(kind="bug").inc()
             log.exception("record %s[%d]@%d could not be applied", record.topic, record.partition, record.offset)
@@ -130,6 +133,7 @@ class StreamProcessor:
             stored = self.store.read(part.partition, chunk.stream_id)
             if isinstance(stored, StreamHeader):
                 live = self.store.restore(part.partition, chunk.stream_id, stored)
+                live.epoch = part.epoch
                 part.streams[chunk.stream_id] = live
                 return live
         except StateCorrupt as exc:
@@ -172,7 +176,7 @@ class StreamProcessor:
         buffer = StreamBuffer(self.windowing, first_seq=first_seq, resume_at=resume_at)
         session = StreamSession(chunk.stream_id, self.windowing, self.policy, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
-        live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin))
+        live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
         part.streams[chunk.stream_id] = live
         return live
 
@@ -190,6 +194,7 @@ class StreamProcessor:
         at = record.timestamp_ms / 1000.0 if record.timestamp_ms > 0 else part.progress or self.clock()
         part.touch(live.stream_id, at)
         live.record_ms = max(live.record_ms, int(at * 1000))
+        live.input_offset = max(live.input_offset, record.offset)
         if not (applied.accepted or applied.held or applied.late or applied.dropped_samples):
             ticket.done()  # a duplicate: nothing changed
             return
@@ -287,7 +292,7 @@ class StreamProcessor:
             self._expire_markers(part)
             if not part.adopted and not in_recovery:
                 part.adopted = True
-                part.scope.spawn(self._adopt(part), name=f"adopt-{part.partition}")
+                part.scope.spawn(self._claim_and_adopt(part), name=f"adopt-{part.partition}")
         m.LIVE_STREAMS.set(sum(max(len(p.activity), len(p.streams)) for p in self.partitions.values()))
         m.ENDED_MARKERS.set(sum(p.marker_count for p in self.partitions.values()))
 
@@ -329,11 +334,12 @@ class StreamProcessor:
             if not isinstance(stored, StreamHeader):
                 return
             live = self.store.restore(part.partition, stream_id, stored)
+            live.epoch = part.epoch
         except StateCorrupt as exc:
             m.STATE_RESETS.inc()
             log.error("stream %s: stored state unusable (%s); dropping it", stream_id, exc)
             await self.outputs.durable(
-                lambda: self.store.forget(part.partition, stream_id), "dropping a stream's state"
+                lambda: self.store.forget(part.partition, stream_id, part.epoch), "dropping a stream's state"
             )
             return
         part.streams[stream_id] = live
@@ -352,7 +358,38 @@ class StreamProcessor:
         now_ms = int(self.clock() * 1000)
         expired = isinstance(stored, EndedMarker) and stored.ended_ms + self.limits.ended_retention * 1000 <= now_ms
         if expired and stream_id not in part.streams:
-            await self.outputs.durable(lambda: self.store.forget(part.partition, stream_id), "expiring an ended marker")
+            await self.outputs.durable(
+                lambda: self.store.forget(part.partition, stream_id, part.epoch), "expiring an ended marker"
+            )
+
+    def claim(self, part: PartitionState) -> Awaitable[None]:
+        """Take the partition over (once): an owner epoch above its last fence, fenced durably.
+
+        Nothing of the partition is written before this is done, so every late write of its previous
+        owner that lands after the fence is recognised as such on a restore (`stream_app.worker.fencing`).
+
+        Raises:
+            Fenced: the partition was revoked already.
+        """
+        if part.claim is None:
+            part.claim = part.scope.spawn(self._claim(part), name=f"claim-{part.partition}")
+            if part.claim is None:
+                raise Fenced(f"partition {part.partition} was revoked before it was taken over")
+        return asyncio.shield(part.claim)
+
+    def release(self, partition: int) -> None:
+        """Accept no state write for ``partition`` any more (it was revoked)."""
+        self.store.release(partition)
+
+    async def _claim(self, part: PartitionState) -> None:
+        epoch = self.store.next_epoch(part.partition)
+        await self.outputs.durable(self.store.fence(part.partition, epoch), "fencing the partition's last owner")
+        part.epoch = epoch
+        log.info("partition %d: owner epoch %d", part.partition, epoch)
+
+    async def _claim_and_adopt(self, part: PartitionState) -> None:
+        await self.claim(part)
+        await self._adopt(part)
 
     async def _adopt(self, part: PartitionState) -> None:
         """Watch the streams a restored partition holds (they may never send again)."""

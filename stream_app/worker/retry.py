@@ -21,6 +21,7 @@ from confluent_kafka import KafkaException
 from faust.exceptions import ProducerSendError
 
 from stream_app.metrics import worker_metrics as m
+from stream_app.worker.exceptions import Fenced
 
 T = TypeVar("T")
 
@@ -95,7 +96,8 @@ async def retry_forever(
 
     ``kind`` is the failure's `error_kind`: a broker outage is waited out; a bug of ours fails the same
     way every time, so the loop goes on (nothing may be acknowledged past it) but ``watch`` hears of it.
-    Cancellation (the partition was revoked, the worker stops) ends the loop at once.
+    Cancellation (the partition was revoked, the worker stops) and `Fenced` (the writer's ownership of
+    the partition ended) end the loop at once.
     """
     attempt = 0
     loop = object()
@@ -103,7 +105,7 @@ async def retry_forever(
         while True:
             try:
                 return await operation()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Fenced):  # the partition is gone: nothing to retry for
                 raise
             except Exception as exc:
                 attempt += 1

@@ -35,6 +35,38 @@ def is_internal(key: bytes) -> bool:
     return key == FAUST_OFFSET_KEY or key.startswith(INTERNAL_PREFIX)
 
 
+EPOCH_HEADER = "stream-app-epoch"
+INPUT_OFFSET_HEADER = "stream-app-input-offset"
+
+
+@dataclass(frozen=True)
+class WriteStamp:
+    """Who wrote a state record and for which input: carried by every changelog record as headers.
+
+    ``epoch`` is the writer's owner epoch of the partition (it grows with every new owner, see
+    `stream_app.worker.fencing`), so a restore can tell a late write of a replaced owner; ``input_offset``
+    is the input offset the written state reflects (-1 when none applies), as quix-streams keeps it.
+    """
+
+    epoch: int
+    input_offset: int = -1
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Return the changelog record headers that carry the stamp."""
+        return [(EPOCH_HEADER, str(self.epoch).encode()), (INPUT_OFFSET_HEADER, str(self.input_offset).encode())]
+
+
+def stamp_from_headers(headers: Any) -> WriteStamp | None:
+    """Read a changelog record's stamp (None for records of an earlier release, or of other writers)."""
+    found = dict(headers.items() if isinstance(headers, dict) else headers or ())
+    epoch = found.get(EPOCH_HEADER)
+    try:
+        offset = found.get(INPUT_OFFSET_HEADER)
+        return None if epoch is None else WriteStamp(int(epoch), -1 if offset is None else int(offset))
+    except ValueError:
+        return None
+
+
 class TableIO(Protocol):
     """A key-value table split by partition, whose writes return the changelog's acknowledgement."""
 
@@ -42,11 +74,11 @@ class TableIO(Protocol):
         """Read a key of one partition."""
         ...
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+    def put(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Write (readable at once); the result completes when the changelog has the record."""
         ...
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+    def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Delete (at once for readers); the result completes when the changelog has the tombstone."""
         ...
 
@@ -113,13 +145,13 @@ class ChangelogTable:
         value = self._db(partition).get(key)
         return None if value is None else bytes(value)
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+    def put(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Send the record to the changelog partition of the same number; stored locally once acknowledged."""
-        return self._send(partition, key, value)
+        return self._send(partition, key, value, stamp)
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+    def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Send a tombstone; deleted locally once acknowledged."""
-        return self._send(partition, key, None)
+        return self._send(partition, key, None, stamp)
 
     def keys(self, partition: int) -> Iterator[bytes]:
         """Iterate one partition's keys (writes in flight included), leaving out faust's offset and our bookkeeping."""
@@ -136,7 +168,7 @@ class ChangelogTable:
             if value is not None and not is_internal(key):
                 yield key
 
-    def _send(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object]:
+    def _send(self, partition: int, key: bytes, value: bytes | None, stamp: WriteStamp | None) -> Awaitable[object]:
         store, number = self._store, next(self._order)
         incarnation = store.incarnation(partition)
         slot = (partition, key)
@@ -151,6 +183,7 @@ class ChangelogTable:
             key=key,
             value=value,
             partition=partition,
+            headers=None if stamp is None else stamp.headers(),
             key_serializer="raw",
             value_serializer="raw",
             callback=acknowledged,

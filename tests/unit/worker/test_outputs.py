@@ -3,9 +3,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.testing.topics import RecordingTopic
+from stream_app.worker.exceptions import Fenced
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.retry import Backoff
 
@@ -62,3 +65,11 @@ async def test_a_broker_outage_is_retried_with_liveness_green() -> None:
     assert health.alive()[0]
     assert not health.ready()[0]  # readiness shows the outage
     assert errors("broker") - broker >= 10
+
+
+async def test_a_write_of_an_owner_that_lost_its_partition_is_not_retried() -> None:
+    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
+    tries: list[int] = []
+    with pytest.raises(Fenced):
+        await outputs.durable(failing(lambda: Fenced("partition 0: owner epoch 2 now"), tries), "storing")
+    assert len(tries) == 1

@@ -9,10 +9,12 @@ import pytest
 from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
 from stream_app.testing.tables import MemoryTable, state_fingerprint
 from stream_app.wire.chunk import AudioChunk
-from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.exceptions import Fenced, StateCorrupt
+from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import PAGE_SAMPLES, EndedMarker, StreamHeader, decode_stream_record, page_key
 from stream_app.worker.store import StreamStore
+from stream_app.worker.tables import WriteStamp
 
 CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.0, max_held=20.0)
 
@@ -119,12 +121,12 @@ class ManualAckTable:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.durable.get(key)
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+    def put(self, partition: int, key: bytes, value: bytes, stamp: object = None) -> Awaitable[object]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self.pending.append((key, value, future))
         return future
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+    def delete(self, partition: int, key: bytes, stamp: object = None) -> Awaitable[object]:
         self.durable.pop(key, None)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         future.set_result(None)
@@ -197,3 +199,28 @@ async def test_end_leaves_only_the_marker() -> None:
     assert audio.data[0] == {}
     await store.forget(0, "s")
     assert streams.data[0] == {}
+
+
+async def test_every_write_carries_the_owner_epoch_and_a_revoked_owner_writes_nothing() -> None:
+    streams, audio = MemoryTable(), MemoryTable()
+    store = StreamStore(streams, audio, MergePolicy(), OwnerEpochs())
+    epoch = store.next_epoch(0)
+    await store.fence(0, epoch)()
+    assert epoch == 1 and decode_fence(streams.get(0, FENCE_KEY)) == decode_fence(audio.get(0, FENCE_KEY)) == 1
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"), epoch=epoch, input_offset=41)
+    feed(live, store, chunks_of(noise(2 * 16_000), 1600))
+    await store.write_header(live)
+    assert streams.stamps[0][b"s"] == WriteStamp(epoch, 41)
+    assert {audio.stamps[0][key] for key in audio.data[0] if key != FENCE_KEY} == {WriteStamp(epoch, 41)}
+    header = store.read(0, "s")
+    assert isinstance(header, StreamHeader) and (header.epoch, header.input_offset) == (epoch, 41)
+    writes = streams.writes + audio.writes
+    store.release(0)  # revoked: a reader that was parked, a late attempt count, a step still running
+    with pytest.raises(Fenced):
+        feed(live, store, chunks_of(noise(16_000, seed=1), 1600, first_seq=20))
+    with pytest.raises(Fenced):
+        await store.write_header(live)
+    with pytest.raises(Fenced):
+        await store.mark_attempt(live)()
+    assert streams.writes + audio.writes == writes
+    assert store.next_epoch(0) == 2  # the next owner fences this one off
