@@ -244,6 +244,7 @@ class WorkerSettings:
     max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
     state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
     retry_backoff_max: float = _duration("5s", minimum=0.01)  # longest wait between retries of the broker
+    ack_stall_timeout: float = _duration("5min", minimum=1.0)  # a record unacknowledged longer: /healthz red
     inject_window_failures: str = ""  # testing hook: "<stream>:<window>:<times>,..." fails those windows
     inject_window_crashes: str = ""  # testing hook: "<stream>:<window>,..." kills the process as the model starts them
 

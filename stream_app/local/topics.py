@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]  # no __all__ there
 from confluent_kafka.cimpl import NewTopic
 
 from stream_app.clients.kafka_config import admin_config
@@ -81,6 +81,28 @@ def delete_topics(settings: Settings, names: Iterable[str], timeout: float = 30.
             error = exc.args[0]
             if not (isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise LocalStackError(f"could not delete topic {name!r}: {error}") from exc
+
+
+def topic_config(settings: Settings, names: Iterable[str], key: str, timeout: float = 30.0) -> dict[str, str]:
+    """Return one configuration value (``key``, e.g. ``delete.retention.ms``) of each topic, as the broker has it.
+
+    Raises:
+        LocalStackError: a topic's configuration could not be read.
+    """
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    if not resources:
+        return {}
+    values: dict[str, str] = {}
+    admin = _admin(settings)  # kept referenced until the answers are in: a collected client cancels them
+    futures = admin.describe_configs(resources, request_timeout=timeout)
+    for resource, future in futures.items():
+        try:
+            entries = future.result()
+        except KafkaException as exc:
+            raise LocalStackError(f"could not read the configuration of topic {resource.name!r}: {exc}") from exc
+        if key in entries and entries[key].value is not None:
+            values[resource.name] = str(entries[key].value)
+    return values
 
 
 def _admin(settings: Settings) -> AdminClient:

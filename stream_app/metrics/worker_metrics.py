@@ -46,6 +46,15 @@ BROKER_AVAILABLE = Gauge(
 LATE_CHUNKS = Counter(
     "stream_app_late_chunks_total", "Chunks that arrived after their stream ended (dead-lettered as after_end)"
 )
+LOCAL_STATE_DROPS = Counter(
+    "stream_app_local_state_drops_total",
+    "Local table files dropped and restored from the changelog: last in step longer ago than its tombstones last",
+)
+FENCED_WRITES = Counter(
+    "stream_app_fenced_writes_total",
+    "State writes of an owner that lost its partition: refused when written, or ignored when restored",
+    ["where"],
+)
 STATE_RESETS = Counter(
     "stream_app_state_resets_total", "Streams whose stored state was missing, stale or damaged and was started anew"
 )

@@ -13,6 +13,7 @@ from stream_app.streaming import MergePolicy, StreamSession
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import StreamHeader, encode_header
 from stream_app.worker.store import StreamStore
+from stream_app.worker.tables import WriteStamp, is_internal
 
 
 class MemoryTable:
@@ -20,6 +21,7 @@ class MemoryTable:
 
     def __init__(self) -> None:
         self.data: dict[int, dict[bytes, bytes]] = {}
+        self.stamps: dict[int, dict[bytes, WriteStamp | None]] = {}  # the stamp of each key's last write
         self.fail_next = 0
         self.writes = 0
 
@@ -27,19 +29,21 @@ class MemoryTable:
         """Read a key of one partition."""
         return self.data.get(partition, {}).get(key)
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
+    def put(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Write now; the returned acknowledgement is complete (or failed, see ``fail_next``)."""
         self.data.setdefault(partition, {})[key] = value
+        self.stamps.setdefault(partition, {})[key] = stamp
         return self._ack()
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
+    def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Delete now."""
         self.data.get(partition, {}).pop(key, None)
+        self.stamps.setdefault(partition, {})[key] = stamp
         return self._ack()
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys."""
-        yield from sorted(self.data.get(partition, {}))
+        """Iterate one partition's keys (bookkeeping keys left out, as `ChangelogTable` does)."""
+        yield from sorted(key for key in self.data.get(partition, {}) if not is_internal(key))
 
     def _ack(self) -> Awaitable[object]:
         self.writes += 1

@@ -10,6 +10,7 @@ partition's queue: a record is acknowledged once it and every record before it a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,9 +82,11 @@ class PartitionAcks(Generic[E]):
     from a previous assignment can never move the committed offset of a new one.
     """
 
-    def __init__(self, ack: Callable[[E], object], limit: int) -> None:
+    def __init__(self, ack: Callable[[E], object], limit: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._ack = ack
         self._limit = limit
+        self._clock = clock
+        self._read_at: dict[int, float] = {}
         self._watermark = OffsetWatermark()
         self._events: dict[int, E] = {}
         self._timestamps: dict[int, float] = {}
@@ -98,6 +101,7 @@ class PartitionAcks(Generic[E]):
         self._watermark.add(offset)
         self._events[offset] = event
         self._timestamps[offset] = timestamp
+        self._read_at[offset] = self._clock()
         if self._watermark.in_flight >= self._limit:
             self._room.clear()
         return Ticket(self, offset)  # type: ignore[arg-type]
@@ -110,6 +114,7 @@ class PartitionAcks(Generic[E]):
             self._ack(self._events.pop(ready))
             self.last_acked = ready
             self.last_acked_timestamp = self._timestamps.pop(ready, 0.0) or None
+            self._read_at.pop(ready, None)
         if self._watermark.in_flight < self._limit:
             self._room.set()
 
@@ -145,6 +150,12 @@ class PartitionAcks(Generic[E]):
             return oldest
         return None if self.last_acked is None else self.last_acked + 1
 
+    def head_wait(self) -> float:
+        """Seconds since the oldest unacknowledged record was read (0 when none is in flight)."""
+        oldest = self._watermark.oldest
+        read_at = None if oldest is None else self._read_at.get(oldest)
+        return 0.0 if read_at is None else max(0.0, self._clock() - read_at)
+
     @property
     def oldest_timestamp(self) -> float | None:
         """Broker timestamp (seconds) of the oldest record not yet acknowledged."""
@@ -156,4 +167,5 @@ class PartitionAcks(Generic[E]):
         self.closed = True
         self._events.clear()
         self._timestamps.clear()
+        self._read_at.clear()
         self._room.set()

@@ -28,14 +28,20 @@ from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.exceptions import Fenced
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
+from stream_app.worker.fencing import OwnerEpochs
+from stream_app.worker.local_store import GUARD_OPTION, GuardedTable, StoreGuard
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
+from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
 from stream_app.worker.profile import merge_policy_for, windowing_for
+from stream_app.worker.records import encode_fenced
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
+from stream_app.worker.stalls import ack_head_fault
 from stream_app.worker.steps import StepLimits, StepRunner, Transcribe
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import ChangelogTable
@@ -47,7 +53,15 @@ LAG_INTERVAL = 2.0
 # Every table record stays far below this (pages of 64 kB, a header under one page of audio, held
 # chunks under 4 MB: the chunk size cap at 8 kHz); the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
-CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_RECORD_BYTES)}
+# How long a compacted changelog keeps a deletion (tombstone) after compaction reaches it. A replica's
+# local files resume from their changelog offset, so a deletion made while its volume sat unused is
+# seen only while its tombstone lasts: files last in step with the changelog longer ago than this are
+# dropped and restored afresh (`GuardedStore`). Kafka's default is one day; a week lets a replica scaled
+# in on Friday come back on Monday with its files (docs/operations.md).
+DELETE_RETENTION_MS = 7 * 24 * 3600 * 1000
+CHANGELOG_TOPIC_CONFIG = {"max.message.bytes": str(MAX_RECORD_BYTES), "delete.retention.ms": str(DELETE_RETENTION_MS)}
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", **CHANGELOG_TOPIC_CONFIG}
+LOCAL_STATE_MARGIN = 0.9  # local files are trusted for this share of the tombstones' retention (clock skew)
 # faust's RocksDB defaults are sized for big servers (64 MB x 3 write buffers and a 2 GB block cache
 # per table partition); the tables hold only live streams' few seconds of audio.
 ROCKSDB_OPTIONS = {
@@ -96,9 +110,17 @@ def _header_list(headers: Any) -> list[tuple[str, bytes]]:
 
 
 def create_worker_app(
-    settings: Settings, *, replica: str | None = None, engine: InferenceEngine | None = None
+    settings: Settings,
+    *,
+    replica: str | None = None,
+    engine: InferenceEngine | None = None,
+    delete_retention_ms: int = DELETE_RETENTION_MS,
 ) -> WorkerApp:
-    """Build the faust app from the configuration (nothing connects until the worker starts)."""
+    """Build the faust app from the configuration (nothing connects until the worker starts).
+
+    ``delete_retention_ms`` is the changelogs' ``delete.retention.ms`` as the broker has it: local files
+    last in step with the changelog longer ago than (most of) that are restored afresh.
+    """
     kafka, worker = settings.kafka, settings.worker
     name = replica_name(settings, replica)
     datadir = expand_path(worker.data_dir) / kafka.group_id / name  # RocksDB files are per app id
@@ -122,7 +144,15 @@ def create_worker_app(
         **faust_web_options(settings.worker),  # off unless configured: our own server has /metrics etc.
         table_standby_replicas=0,
         loghandlers=[],
+        Table=GuardedTable,  # local state holds only what the changelog acknowledged
     )
+    stale_after = delete_retention_ms / 1000 * LOCAL_STATE_MARGIN
+    # a restore that finds only a replaced owner's late write leaves a fenced marker for a stream (its
+    # loss is then reported) and nothing for audio (the header's CRCs name what is missing)
+    guards = {
+        "streams": StoreGuard(stale_after=stale_after, fenced_value=encode_fenced),
+        "audio": StoreGuard(stale_after=stale_after),
+    }
     input_topic = app.topic(kafka.input_topic, schema=_raw(), partitions=kafka.partitions)
     output_topic = app.topic(kafka.output_topic, schema=_raw(), partitions=kafka.partitions)
     dlq_topic = app.topic(kafka.dlq_topic, schema=_raw(), partitions=kafka.partitions)
@@ -132,8 +162,8 @@ def create_worker_app(
             key_type=bytes,
             value_type=bytes,
             partitions=kafka.partitions,
-            extra_topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)},
-            options=ROCKSDB_OPTIONS,
+            extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
+            options={**ROCKSDB_OPTIONS, GUARD_OPTION: guards[table]},
         )
         for table in TABLES
     }
@@ -143,7 +173,7 @@ def create_worker_app(
     backoff = Backoff(maximum=worker.retry_backoff_max)
     outputs = Outputs(output_topic, dlq_topic, monitor, backoff)
     policy = merge_policy_for(settings)
-    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy)
+    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy, OwnerEpochs())
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
     if worker.inject_window_failures or worker.inject_window_crashes:
@@ -201,9 +231,13 @@ def _install(worker: WorkerApp) -> None:
                     )
                 if part.acks.already_read(message.offset):
                     continue  # re-delivered after a seek: the original is in flight or done
+                if not await _claimed(processor, part):  # once: this owner's epoch, fenced on the changelogs
+                    continue  # revoked while it was being taken over: the next owner reads the record
                 await part.acks.wait_for_room()
                 while worker.engine.saturated():  # the pool is full: stop reading until it drains
                     await asyncio.sleep(0.05)
+                if part.scope.closed:  # revoked while it waited: the next owner reads the record
+                    continue
                 ticket = part.acks.add(message.offset, event, message.timestamp or 0.0)
                 record = InputRecord(
                     key=event.key,
@@ -239,6 +273,13 @@ def _install(worker: WorkerApp) -> None:
         running = worker.engine.oldest_call_seconds()
         stalled = running > worker.settings.parallel.task_timeout
         health.set_fault("inference", f"a model call has been running for {running:.0f} s" if stalled else None)
+        excuse = "broker" if not worker.monitor.available else "pool full" if worker.engine.saturated() else None
+        waits = {p: part.acks.head_wait() for p, part in processor.partitions.items() if not part.scope.closed}
+        health.set_fault("acks", ack_head_fault(waits, limit=worker.settings.worker.ack_stall_timeout, excuse=excuse))
+        for partition, part in processor.partitions.items():
+            end = partition_end(app.consumer, TP(topic, partition))
+            if end is not None:  # the partition's time moves on while its reader is caught up
+                part.note_end(end.offset, end.seen_at, end.committed)
         processor.tick(in_recovery=bool(app.in_recovery))
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now
@@ -261,10 +302,25 @@ def _install(worker: WorkerApp) -> None:
     app.on_partitions_assigned.connect(assigned)
 
 
+async def _claimed(processor: StreamProcessor, part: PartitionState) -> bool:
+    """Wait until the partition is taken over (its owner epoch fenced); False if it was revoked meanwhile."""
+    try:
+        await processor.claim(part)
+    except Fenced:
+        return False
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the reader itself is being stopped
+        return False  # the take-over was cancelled with its revoked partition
+    return True
+
+
 def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> PartitionState:
     previous = processor.partitions.pop(partition, None)
     if previous is not None:
         previous.close()
+        processor.release(partition)
     part = PartitionState(partition, PartitionScope(partition), PartitionAcks(_ack, limit))
     processor.partitions[partition] = part
     return part
@@ -272,6 +328,7 @@ def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> P
 
 def _close_partition(processor: StreamProcessor, partition: int) -> None:
     part = processor.partitions.pop(partition, None)
+    processor.release(partition)  # no write of the old ownership is accepted from now on
     if part is not None:
         part.close()
         m.INFLIGHT_RECORDS.labels(partition=str(partition)).set(0)

@@ -38,8 +38,8 @@ class AttemptGate:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        mark: Callable[[], Awaitable[None]],
-        release: Callable[[], Awaitable[None]] | None = None,
+        mark: Callable[[], Awaitable[object]],
+        release: Callable[[], Awaitable[object]] | None = None,
         timeout: float = MARK_TIMEOUT,
     ) -> None:
         self._loop = loop

@@ -1,8 +1,9 @@
 """The control topic: switch commands that every replica sees, and the status each replica reports.
 
 Commands must reach every replica, so the listener is not in the consumer group: a confluent-kafka
-consumer in a background thread assigns itself every partition of the control topic at the end
-(nothing old is replayed, nothing is committed) and hands switches to the worker's event loop.
+consumer in a background thread assigns itself every partition of the control topic where the
+replica's start-up read of it ended (`control_start`: a starting replica loads the model last
+switched to), commits nothing, and hands switches to the worker's event loop.
 Each replica publishes a status record to the same topic at start, after every model change, and
 when it stops; ``read_statuses`` folds those into the latest status per replica (what
 `stream-app models list` shows and what `models switch --wait` waits on).
@@ -229,16 +230,25 @@ def engine_status(engine: InferenceEngine, replica: str, **extra: Any) -> Replic
 class ControlListener:
     """Follow the control topic in a thread; run switches on the worker's loop; publish this replica's status."""
 
-    def __init__(self, kafka: KafkaSettings, engine: InferenceEngine, replica: str) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        engine: InferenceEngine,
+        replica: str,
+        *,
+        resume: Mapping[int, int] | None = None,
+        applied: str | None = None,
+    ) -> None:
         self.kafka = kafka
         self.engine = engine
         self.replica = replica
+        self._resume = dict(resume or {})  # partition -> offset the start-up read ended at
         self._producer = Producer(producer_config(kafka, client_id=f"stream-app-control-{replica}"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._switching: asyncio.Lock | None = None
-        self._last_command: tuple[str | None, str | None] = (None, None)
+        self._last_command: tuple[str | None, str | None] = (applied, None)
         self.assigned = threading.Event()  # set once the consumer follows every partition
         self.model_roots = tuple(engine.settings.optimization.model_roots)  # where switches may load from
         self._secrets = engine.settings.secret_values()
@@ -306,7 +316,9 @@ class ControlListener:
         except KafkaException as exc:
             log.warning("control topic %s: %s", topic, exc)
             return False
-        consumer.assign([TopicPartition(topic, p, end) for p, end in zip(meta.partitions, ends, strict=True)])
+        # where the start-up read of the topic ended (`control_start`), so nothing in between is missed
+        starts = [self._resume.get(p, end) for p, end in zip(meta.partitions, ends, strict=True)]
+        consumer.assign([TopicPartition(topic, p, start) for p, start in zip(meta.partitions, starts, strict=True)])
         self.assigned.set()
         return True
 

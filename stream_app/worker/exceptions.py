@@ -17,3 +17,7 @@ class InfrastructureError(WorkerError):
 
 class Revoked(WorkerError):
     """The partition was taken away while work for it was in flight: the work is abandoned."""
+
+
+class Fenced(Revoked):
+    """A state write from an owner that lost its partition (its owner epoch is not the current one): refused."""

@@ -30,6 +30,9 @@ class LiveStream:
     origin_ms: int = 0  # wall-clock ms at which stream position 0 reached the broker (0: unknown)
     shown_until: float = 0.0  # stream time up to which words have been published (interim or final)
     last_chunk_ms: int = 0  # ce_time of the newest chunk applied (for a segment's latency_ms)
+    record_ms: int = 0  # broker timestamp of the newest input record applied (its idle end counts from it)
+    epoch: int = 0  # the owner epoch its writes carry (stream_app.worker.fencing)
+    input_offset: int = -1  # the newest input offset applied to it (stored with its state)
     busy: bool = False  # a step (inference, publish, state write) is running; no other may start
     dirty: bool = False  # applied changes not yet in the stored header
     waiting: list[Ticket] = field(default_factory=list)  # records done once the next header is stored

@@ -2,7 +2,8 @@
 
 Sends that fail (the broker is restarting, a leader moved) are retried until they succeed: the
 records they came from stay unacknowledged meanwhile, so nothing is lost and nothing is skipped. A
-`DeliveryMonitor` turns readiness red and the broker gauge to 0 while writes fail or hang.
+`DeliveryMonitor` turns readiness red and the broker gauge to 0 while writes fail or hang; a write
+that keeps failing on a bug of ours instead turns liveness red (`RetryLoops`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stream_app.metrics.health import Health
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import encode_segment
 from stream_app.worker.retry import Backoff, RateLimitedLog, retry_forever
+from stream_app.worker.stalls import RetryLoops
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class Outputs:
         self.dlq_topic = dlq_topic
         self.monitor = monitor
         self.backoff = backoff
+        self.loops = RetryLoops(monitor.health)  # a retry loop stuck on a bug of ours turns liveness red
         self._log = RateLimitedLog(log)
 
     async def publish(self, segments: Sequence[TranscriptSegment]) -> float:
@@ -95,7 +98,7 @@ class Outputs:
             pending = [await self.output_topic.send(key=key, value=value) for key, value in records]
             await self.monitor.watch(asyncio.gather(*pending))
 
-        await retry_forever(send, what="publishing segments", kind="broker", backoff=self.backoff, log=self._log)
+        await retry_forever(send, what="publishing segments", backoff=self.backoff, log=self._log, watch=self.loops)
         for segment in segments:
             m.SEGMENTS.labels(kind="final" if segment.is_final else "interim").inc()
         return time.time()
@@ -107,7 +110,7 @@ class Outputs:
             fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
             await self.monitor.watch(fut)
 
-        await retry_forever(send, what="dead-lettering a record", kind="broker", backoff=self.backoff, log=self._log)
+        await retry_forever(send, what="dead-lettering a record", backoff=self.backoff, log=self._log, watch=self.loops)
 
     async def durable(self, write: Callable[[], Awaitable[T]], what: str) -> T:
         """Run a state write (changelog) until the broker acknowledges it."""
@@ -115,4 +118,4 @@ class Outputs:
         async def attempt() -> T:
             return await self.monitor.watch(write())
 
-        return await retry_forever(attempt, what=what, kind="broker", backoff=self.backoff, log=self._log)
+        return await retry_forever(attempt, what=what, backoff=self.backoff, log=self._log, watch=self.loops)

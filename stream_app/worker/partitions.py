@@ -7,8 +7,8 @@ revoked; then its tasks are cancelled, its tickets stop acknowledging, and the s
 
 from __future__ import annotations
 
+import asyncio
 import heapq
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,31 +19,66 @@ from stream_app.worker.scope import PartitionScope
 
 @dataclass
 class PartitionState:
-    """One owned partition."""
+    """One owned partition.
+
+    Idle ends follow the records' own time, never the reader's clock: a stream is idle once the
+    partition's time (``progress``) has moved ``idle_timeout`` past the broker timestamp of the
+    stream's newest record. The partition's time moves with the records read (the newest timestamp)
+    and, while the reader is caught up to the partition's end, with the time that has passed since its
+    newest record was read, as the consumer's fetches show it. A reader that stalls (a full pool, a
+    record waiting for its step, a broker outage: no fetch answers) moves neither, so it ends nothing.
+    """
 
     partition: int
     scope: PartitionScope
     acks: PartitionAcks[Any]
     streams: dict[str, LiveStream] = field(default_factory=dict)  # streams loaded in memory
-    activity: OrderedDict[str, float] = field(default_factory=OrderedDict)  # stream -> last activity, oldest first
+    activity: dict[str, float] = field(default_factory=dict)  # stream -> time (s) of its newest record
     dirty: set[str] = field(default_factory=set)  # loaded streams with changes not yet stored
     markers: list[tuple[int, str]] = field(default_factory=list)  # (expiry wall ms, stream) of ended markers
     marker_count: int = 0
     adopted: bool = False  # the tables' streams (a restored partition) are being watched for idleness
+    epoch: int = 0  # this owner's epoch of the partition (stream_app.worker.fencing), once claimed
+    claim: asyncio.Task[None] | None = None  # taking the partition over: the epoch and its fence
+    progress: float = 0.0  # the partition's time (s): how far its records, or its end, have been seen
+    next_offset: int | None = None  # offset after the newest record read in this assignment
+    _newest: tuple[float, float] | None = None  # (timestamp, wall time read) of the newest record read
 
-    def touch(self, stream_id: str, now: float) -> None:
-        """Record activity of a stream (loaded or not): it is the newest in the idle order."""
-        self.activity[stream_id] = now
-        self.activity.move_to_end(stream_id)
+    def note_read(self, offset: int, timestamp: float, now: float) -> None:
+        """Record that the reader got the record at ``offset`` (broker ``timestamp``, s) at wall time ``now``."""
+        self.next_offset = max(offset + 1, self.next_offset or 0)
+        if timestamp > 0 and (self._newest is None or timestamp >= self._newest[0]):
+            self._newest = (timestamp, now)
+        self.progress = max(self.progress, timestamp)
 
-    def idle(self, now: float, timeout: float) -> list[str]:
-        """Streams quiet for ``timeout`` seconds or more, oldest first (their order entries are removed)."""
-        due: list[str] = []
-        for stream_id, seen in self.activity.items():
-            if now - seen < timeout:
-                break
-            due.append(stream_id)
-        for stream_id in due:
+    def note_end(self, end_offset: int, seen_at: float, committed: int | None) -> None:
+        """Take in a fetch, answered at wall time ``seen_at``, that put the partition's end at ``end_offset``.
+
+        If the reader had read everything before that end, the partition was quiet until then: its
+        time moves on by the wall time that passed since its newest record was read (the records'
+        clock is the recorders', so only the elapsed time is taken from the worker's clock).
+        """
+        position = self.next_offset if self.next_offset is not None else (committed or 0)
+        if position < end_offset:
+            return  # records wait to be read (a stalled reader): the partition's time stays
+        if self._newest is None:
+            self.progress = max(self.progress, seen_at)  # nothing read in this assignment: no record clock
+        else:
+            timestamp, read_at = self._newest
+            self.progress = max(self.progress, timestamp + max(0.0, seen_at - read_at))
+
+    def touch(self, stream_id: str, at: float) -> None:
+        """Record a stream's newest record time (loaded or not; it never moves back)."""
+        self.activity[stream_id] = max(at, self.activity.get(stream_id, at))
+
+    def idle(self, timeout: float) -> list[tuple[str, float]]:
+        """Streams whose newest record lies ``timeout`` seconds or more behind the partition's time.
+
+        Their entries are removed; each comes with its record time (to put back if it cannot end yet).
+        """
+        limit = self.progress - timeout
+        due = [(stream_id, seen) for stream_id, seen in self.activity.items() if seen <= limit]
+        for stream_id, _ in due:
             del self.activity[stream_id]
         return due
 

@@ -4,9 +4,10 @@
 inference: it decodes the chunk (bad input goes to the dead-letter topic), applies it to its stream's
 buffer in memory, writes whole audio pages, and starts a step (`stream_app.worker.steps`) when
 windows are ready and the stream has none running. `tick` runs every fraction of a second: it stores
-streams with changes (so their records are acknowledged), ends streams quiet for ``idle_timeout``
-(a timer on the owner's state: nothing on the input topic can end a stream), expires ended markers,
-and adopts the streams of a partition restored from its changelog.
+streams with changes (so their records are acknowledged), ends streams the partition has moved
+``idle_timeout`` past (by the records' own timestamps, see `PartitionState`: a stalled reader ends
+nothing, and nothing on the input topic can end a stream), expires ended markers, and adopts the
+streams of a partition restored from its changelog.
 
 Sessions: a stream's first record opens session ``"<partition>.<offset>"`` (deterministic, so a
 replay makes the same segment ids). A stream that sends again after its end continues in a new
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from stream_app.metrics import worker_metrics as m
@@ -31,7 +32,7 @@ from stream_app.wire.chunk_codec import decode_chunk
 from stream_app.wire.dlq import dead_letter_record
 from stream_app.wire.exceptions import ChunkRejected
 from stream_app.worker.acks import Ticket
-from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.exceptions import Fenced, StateCorrupt
 from stream_app.worker.live import LiveStream
 from stream_app.worker.outputs import Outputs
 from stream_app.worker.partitions import PartitionState
@@ -101,6 +102,7 @@ class StreamProcessor:
 
     def handle(self, record: InputRecord, ticket: Ticket, part: PartitionState) -> None:
         """Apply one record; never raises for bad input and never waits for inference."""
+        part.note_read(record.offset, record.timestamp_ms / 1000.0, self.clock())
         try:
             chunk = decode_chunk(record.key, record.value, record.headers, max_bytes=self.limits.max_chunk_bytes)
         except ChunkRejected as error:
@@ -116,6 +118,9 @@ class StreamProcessor:
             live = live or self._open(chunk, record, ticket, part)
             if live is not None:
                 self._apply(live, chunk, record, ticket, part)
+        except Fenced as exc:  # the partition was revoked while the reader waited: its next owner reads it
+            m.FENCED_WRITES.labels(where="write").inc()
+            log.info("record %s[%d]@%d not applied: %s", record.topic, record.partition, record.offset, exc)
         except Exception as exc:  # a bug of ours on this input: dead-letter it, keep the partition going
             m.PROCESSING_ERRORS.labels(kind="bug").inc()
             log.exception("record %s[%d]@%d could not be applied", record.topic, record.partition, record.offset)
@@ -128,6 +133,7 @@ class StreamProcessor:
             stored = self.store.read(part.partition, chunk.stream_id)
             if isinstance(stored, StreamHeader):
                 live = self.store.restore(part.partition, chunk.stream_id, stored)
+                live.epoch = part.epoch
                 part.streams[chunk.stream_id] = live
                 return live
         except StateCorrupt as exc:
@@ -170,7 +176,7 @@ class StreamProcessor:
         buffer = StreamBuffer(self.windowing, first_seq=first_seq, resume_at=resume_at)
         session = StreamSession(chunk.stream_id, self.windowing, self.policy, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
-        live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin))
+        live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
         part.streams[chunk.stream_id] = live
         return live
 
@@ -185,7 +191,10 @@ class StreamProcessor:
                 record, ChunkRejected("after_end", f"seq {chunk.seq} arrived after the stream's end"), ticket, part
             )
             return
-        part.touch(live.stream_id, self.monotonic())
+        at = record.timestamp_ms / 1000.0 if record.timestamp_ms > 0 else part.progress or self.clock()
+        part.touch(live.stream_id, at)
+        live.record_ms = max(live.record_ms, int(at * 1000))
+        live.input_offset = max(live.input_offset, record.offset)
         if not (applied.accepted or applied.held or applied.late or applied.dropped_samples):
             ticket.done()  # a duplicate: nothing changed
             return
@@ -262,7 +271,8 @@ class StreamProcessor:
                 self.handle(record, ticket, part)
             live.deferred = []
             return
-        part.touch(live.stream_id, self.monotonic())
+        if live.stream_id not in part.activity:  # put back by the idle end while its step ran
+            part.touch(live.stream_id, self._record_time(live, part))
         self.schedule(live, part)
 
     # ---- the timer ----------------------------------------------------------------------------------
@@ -278,11 +288,11 @@ class StreamProcessor:
                 continue
             if flush:
                 self._flush(part)
-            self._end_idle(part, now)
+            self._end_idle(part)
             self._expire_markers(part)
             if not part.adopted and not in_recovery:
                 part.adopted = True
-                part.scope.spawn(self._adopt(part), name=f"adopt-{part.partition}")
+                part.scope.spawn(self._claim_and_adopt(part), name=f"adopt-{part.partition}")
         m.LIVE_STREAMS.set(sum(max(len(p.activity), len(p.streams)) for p in self.partitions.values()))
         m.ENDED_MARKERS.set(sum(p.marker_count for p in self.partitions.values()))
 
@@ -294,16 +304,26 @@ class StreamProcessor:
             elif not live.busy:
                 self._run(live, part, close=False, flush_only=True)
 
-    def _end_idle(self, part: PartitionState, now: float) -> None:
-        for stream_id in part.idle(now, self.limits.idle_timeout):
+    def _end_idle(self, part: PartitionState) -> None:
+        """End the streams the partition's records (or its quiet end) have left ``idle_timeout`` behind."""
+        for stream_id, seen in part.idle(self.limits.idle_timeout):
             live = part.streams.get(stream_id)
             if live is None:
                 part.scope.spawn(self._end_dormant(part, stream_id), name=f"idle-{stream_id}")
             elif live.busy:
-                part.touch(stream_id, now)  # its step will finish first; look again later
+                part.touch(stream_id, seen)  # its step will finish first; look again at the next tick
             else:
-                log.info("stream %s idle for %.0f s: flushing and ending it", stream_id, self.limits.idle_timeout)
+                log.info(
+                    "stream %s idle: partition %d moved %.0f s past its last record; flushing and ending it",
+                    stream_id,
+                    part.partition,
+                    part.progress - seen,
+                )
                 self._run(live, part, close=True)
+
+    def _record_time(self, live: LiveStream, part: PartitionState) -> float:
+        """Return the stream's newest record time (s); unknown (an earlier release's header): the partition's now."""
+        return live.record_ms / 1000.0 if live.record_ms > 0 else part.progress or self.clock()
 
     async def _end_dormant(self, part: PartitionState, stream_id: str) -> None:
         """End a stream restored from the changelog that never sent again."""
@@ -314,11 +334,12 @@ class StreamProcessor:
             if not isinstance(stored, StreamHeader):
                 return
             live = self.store.restore(part.partition, stream_id, stored)
+            live.epoch = part.epoch
         except StateCorrupt as exc:
             m.STATE_RESETS.inc()
             log.error("stream %s: stored state unusable (%s); dropping it", stream_id, exc)
             await self.outputs.durable(
-                lambda: self.store.forget(part.partition, stream_id), "dropping a stream's state"
+                lambda: self.store.forget(part.partition, stream_id, part.epoch), "dropping a stream's state"
             )
             return
         part.streams[stream_id] = live
@@ -337,11 +358,42 @@ class StreamProcessor:
         now_ms = int(self.clock() * 1000)
         expired = isinstance(stored, EndedMarker) and stored.ended_ms + self.limits.ended_retention * 1000 <= now_ms
         if expired and stream_id not in part.streams:
-            await self.outputs.durable(lambda: self.store.forget(part.partition, stream_id), "expiring an ended marker")
+            await self.outputs.durable(
+                lambda: self.store.forget(part.partition, stream_id, part.epoch), "expiring an ended marker"
+            )
+
+    def claim(self, part: PartitionState) -> Awaitable[None]:
+        """Take the partition over (once): an owner epoch above its last fence, fenced durably.
+
+        Nothing of the partition is written before this is done, so every late write of its previous
+        owner that lands after the fence is recognised as such on a restore (`stream_app.worker.fencing`).
+
+        Raises:
+            Fenced: the partition was revoked already.
+        """
+        if part.claim is None:
+            part.claim = part.scope.spawn(self._claim(part), name=f"claim-{part.partition}")
+            if part.claim is None:
+                raise Fenced(f"partition {part.partition} was revoked before it was taken over")
+        return asyncio.shield(part.claim)
+
+    def release(self, partition: int) -> None:
+        """Accept no state write for ``partition`` any more (it was revoked)."""
+        self.store.release(partition)
+
+    async def _claim(self, part: PartitionState) -> None:
+        epoch = self.store.next_epoch(part.partition)
+        await self.outputs.durable(self.store.fence(part.partition, epoch), "fencing the partition's last owner")
+        part.epoch = epoch
+        log.info("partition %d: owner epoch %d", part.partition, epoch)
+
+    async def _claim_and_adopt(self, part: PartitionState) -> None:
+        await self.claim(part)
+        await self._adopt(part)
 
     async def _adopt(self, part: PartitionState) -> None:
         """Watch the streams a restored partition holds (they may never send again)."""
-        now, count = self.monotonic(), 0
+        now, count = part.progress or self.clock(), 0
         for stream_id in self.store.stream_keys(part.partition):
             count += 1
             if count % ADOPT_BATCH == 0:
@@ -355,9 +407,8 @@ class StreamProcessor:
                 continue
             if isinstance(stored, EndedMarker):
                 part.add_marker(stream_id, stored.ended_ms + int(self.limits.ended_retention * 1000))
-            elif stored is not None:
-                part.activity[stream_id] = now
-                part.activity.move_to_end(stream_id, last=False)
+            elif stored is not None:  # idle once the partition moves on past its last record
+                part.touch(stream_id, stored.record_ms / 1000.0 if stored.record_ms > 0 else now)
         if count:
             log.info("partition %d: watching %d stored stream(s)", part.partition, count)
 

@@ -10,6 +10,8 @@ Table ``streams``, key = the stream id (UTF-8), value = one of:
 * an **ended marker** ``b"SE"``: version, CRC-32, orjson (last sequence number, where the timeline
   ended, the session): a finished stream's late chunks are recognised and a resumed stream continues
   the timeline in a new session.
+* a **fenced marker** ``b"SF"``: left by a restore that found only a replaced owner's late write for
+  the stream (`stream_app.worker.fencing`); reading it reports the stream's state as lost.
 
 Table ``audio``, keys ``<stream id> 0x00 <session> 0x00 <page: uint64>`` for a page of
 ``PAGE_SAMPLES`` samples (a ``uint64`` stream position of its first sample, then float32 samples up to
@@ -40,6 +42,7 @@ from stream_app.worker.exceptions import StateCorrupt
 PAGE_SAMPLES = 16_000  # one second of 16 kHz audio per page record (64 kB of float32)
 HEADER_MAGIC = b"SH"
 ENDED_MAGIC = b"SE"
+FENCED_MAGIC = b"SF"  # left by a restore where only a replaced owner's late write was found
 VERSION = 1
 _HEAD = struct.Struct(">2sBI")  # magic, version, CRC-32 of the body (a uint32 length, the document, the payload)
 _U64 = struct.Struct(">Q")
@@ -98,6 +101,10 @@ class StreamHeader:
     version: int = 0  # counts the header's writes; an attempt marker names the version it started from
     origin_ms: int = 0  # wall-clock ms at which stream position 0 reached the broker
     shown_until: float = 0.0  # stream time up to which words have been published
+    # -- delivery bookkeeping (appended; a header from an earlier release reads the defaults) --
+    record_ms: int = 0  # broker timestamp of the newest input record applied (idle ends follow record time)
+    epoch: int = 0  # owner epoch of the partition's writer (stream_app.worker.fencing)
+    input_offset: int = -1  # the newest input offset applied to the stream (-1: not known)
 
     @property
     def end(self) -> int:
@@ -201,6 +208,9 @@ def encode_header(header: StreamHeader) -> bytes:
             "version": header.version,
             "origin": header.origin_ms,
             "shown": header.shown_until,
+            "record": header.record_ms,
+            "epoch": header.epoch,
+            "input": header.input_offset,
         }
     )
     return _frame(HEADER_MAGIC, document, np.ascontiguousarray(header.tail, dtype="<f4").tobytes())
@@ -262,13 +272,24 @@ def encode_marker(marker: EndedMarker) -> bytes:
     return _frame(ENDED_MAGIC, document, b"")
 
 
+def encode_fenced(epoch: int, fence: int) -> bytes:
+    """Serialise the marker a restore leaves where a stream's only record was a replaced owner's late write."""
+    return _frame(FENCED_MAGIC, orjson.dumps({"epoch": epoch, "fence": fence}), b"")
+
+
 def decode_stream_record(data: bytes) -> StreamHeader | EndedMarker:
     """Read a ``streams`` table value.
 
     Raises:
-        StateCorrupt: not ours, truncated, damaged (CRC), of another version, or inconsistent.
+        StateCorrupt: not ours, truncated, damaged (CRC), of another version, or inconsistent, or a
+            fenced marker (the stream's state was lost to a replaced owner's late write).
     """
     magic, document, rest = _unframe(data)
+    if magic == FENCED_MAGIC:
+        raise StateCorrupt(
+            f"only a late write of a replaced owner (epoch {document.get('epoch')}, after the fence of epoch "
+            f"{document.get('fence')}) was found"
+        )
     try:
         if magic == ENDED_MAGIC:
             return _marker(document)
@@ -289,7 +310,7 @@ def _unframe(data: bytes) -> tuple[bytes, Any, bytes]:
     if len(data) < head.size + 4:
         raise StateCorrupt(f"stream record of {len(data)} bytes is too short")
     magic, version, checksum = head.unpack_from(data)
-    if magic not in (HEADER_MAGIC, ENDED_MAGIC):
+    if magic not in (HEADER_MAGIC, ENDED_MAGIC, FENCED_MAGIC):
         raise StateCorrupt(f"not a stream record (magic {magic!r})")
     if version != VERSION:
         raise StateCorrupt(f"stream record version {version} is not supported (expected {VERSION})")
@@ -362,6 +383,9 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         version=_int(d["version"]),
         origin_ms=_int(d["origin"]),
         shown_until=_num(d["shown"]),
+        record_ms=_int(d.get("record", 0)),
+        epoch=_int(d.get("epoch", 0)),
+        input_offset=_int(d.get("input", -1)),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")

@@ -3,6 +3,8 @@
 A broker restart makes every send fail for some seconds. The worker keeps the work, waits with
 exponential backoff, and tries again, for as long as it takes: a record is never acknowledged past
 an infrastructure failure. The outage is logged once every few seconds with a count, not per retry.
+A failure that is not the infrastructure's (a bug of ours: encoding a value fails the same way every
+time) is retried too, but counted and logged as a bug, and reported to liveness (`RetryWatch`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+from aiokafka.errors import KafkaError
+from confluent_kafka import KafkaException
+from faust.exceptions import ProducerSendError
 
 from stream_app.metrics import worker_metrics as m
+from stream_app.worker.exceptions import Fenced
 
 T = TypeVar("T")
 
@@ -55,43 +62,69 @@ class Backoff:
         return float(min(self.maximum, self.first * 2 ** max(0, attempt - 1)))
 
 
+# What the infrastructure fails with: faust wraps the producer's errors in ProducerSendError, aiokafka
+# raises KafkaError (its timeouts included), sockets raise OSError (ConnectionError) or TimeoutError.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (ProducerSendError, KafkaError, KafkaException, OSError, TimeoutError)
+
+
+def error_kind(error: BaseException) -> str:
+    """``broker`` for the infrastructure's failures (retrying helps), ``bug`` for anything else (ours: it won't)."""
+    return "broker" if isinstance(error, BROKER_ERRORS) else "bug"
+
+
+class RetryWatch(Protocol):
+    """Told about each retry loop's failures, so that a loop stuck on a bug of ours can be reported."""
+
+    def failed(self, loop: object, what: str, error: BaseException, attempt: int) -> None:
+        """``loop`` failed again (``attempt`` failures in a row)."""
+        ...
+
+    def ended(self, loop: object) -> None:
+        """``loop`` succeeded or was cancelled."""
+        ...
+
+
 async def retry_forever(
     operation: Callable[[], Awaitable[T]],
     *,
     what: str,
-    kind: str,
     backoff: Backoff,
     log: RateLimitedLog,
-    on_failure: Callable[[BaseException], None] | None = None,
-    on_success: Callable[[], None] | None = None,
+    watch: RetryWatch | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds; every failure is counted as ``processing_errors{kind}``.
 
-    Cancellation (the partition was revoked, the worker stops) ends the loop at once.
+    ``kind`` is the failure's `error_kind`: a broker outage is waited out; a bug of ours fails the same
+    way every time, so the loop goes on (nothing may be acknowledged past it) but ``watch`` hears of it.
+    Cancellation (the partition was revoked, the worker stops) and `Fenced` (the writer's ownership of
+    the partition ended) end the loop at once.
     """
     attempt = 0
-    while True:
-        try:
-            result = await operation()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            attempt += 1
-            m.PROCESSING_ERRORS.labels(kind=kind).inc()
-            if on_failure is not None:
-                on_failure(exc)
-            delay = backoff.delay(attempt)
-            log.log(
-                logging.WARNING,
-                f"{kind}:{what}",
-                "%s failed (%s: %s); retrying in %.1f s",
-                what,
-                type(exc).__name__,
-                exc,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            continue
-        if on_success is not None:
-            on_success()
-        return result
+    loop = object()
+    try:
+        while True:
+            try:
+                return await operation()
+            except (asyncio.CancelledError, Fenced):  # the partition is gone: nothing to retry for
+                raise
+            except Exception as exc:
+                attempt += 1
+                kind = error_kind(exc)
+                m.PROCESSING_ERRORS.labels(kind=kind).inc()
+                if watch is not None:
+                    watch.failed(loop, what, exc, attempt)
+                delay = backoff.delay(attempt)
+                log.log(
+                    logging.ERROR if kind == "bug" else logging.WARNING,
+                    f"{kind}:{what}",
+                    "%s failed (%s, %s: %s); retrying in %.1f s",
+                    what,
+                    "broker" if kind == "broker" else "a bug, not the broker",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+    finally:
+        if watch is not None:
+            watch.ended(loop)

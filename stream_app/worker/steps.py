@@ -112,12 +112,10 @@ class StepRunner:
                 results = {i: Failure("poison_window", detail) for i, w in enumerate(windows) if not w.is_empty}
                 log.error("stream %s: %s; dead-lettering its windows", live.stream_id, detail)
             else:
-                gate = AttemptGate(
+                gate = AttemptGate(  # each count is taken once; a retried write stores the same value
                     asyncio.get_running_loop(),
-                    lambda: self.outputs.durable(lambda: self.store.mark_attempt(live), "counting a window attempt"),
-                    lambda: self.outputs.durable(
-                        lambda: self.store.release_attempt(live), "taking back a window attempt"
-                    ),
+                    lambda: self.outputs.durable(self.store.mark_attempt(live), "counting a window attempt"),
+                    lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a window attempt"),
                 )
                 results = await self._transcribe(live, windows, gate)
         segments = await self._merge(live, windows, results)

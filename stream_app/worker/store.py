@@ -4,20 +4,24 @@ Write order (each step awaited before the next, so a crash leaves something cons
 
 1. Audio pages, written once each as soon as they are whole (they never change after that), and
    out-of-order chunks as they are held (`write_audio`, not awaited there).
-2. The header (`write_header`): first the pending page and held writes are awaited, then the header
-   that names them is written and awaited. Only then are the records it covers acknowledged.
+2. The header (`write_header`): first every page and held write is awaited (those the reader issues
+   meanwhile too), then the header that names them is written and awaited. Only then are the records
+   it covers acknowledged.
 3. Pages and held chunks the header no longer needs are deleted after it is stored.
 
 A restore reads the header, then every page and held chunk it names, and checks each against the
 header's CRC-32: a missing, stale or damaged record raises `StateCorrupt` (the worker then reports
 the stream's loss in an error segment and starts it afresh) instead of transcribing garbage.
+
+Every write carries the writer's owner epoch and the input offset its state reflects (`WriteStamp`);
+a writer whose partition was revoked is refused (`Fenced`, see `stream_app.worker.fencing`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,7 @@ from stream_app.streaming import MergePolicy, SegmentMerger, StreamBuffer, Strea
 from stream_app.streaming.samples import SampleQueue
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence, encode_fence
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import (
     PAGE_SAMPLES,
@@ -44,7 +49,7 @@ from stream_app.worker.records import (
     held_key,
     page_key,
 )
-from stream_app.worker.tables import TableIO
+from stream_app.worker.tables import TableIO, WriteStamp
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +60,13 @@ _CURSOR_INTS = ("seq", "shift", "win", "start", "interim", "seen")
 class StreamStore:
     """Reads and writes streams' state in the ``streams`` and ``audio`` tables."""
 
-    def __init__(self, streams: TableIO, audio: TableIO, policy: MergePolicy) -> None:
+    def __init__(
+        self, streams: TableIO, audio: TableIO, policy: MergePolicy, owners: OwnerEpochs | None = None
+    ) -> None:
         self.streams = streams
         self.audio = audio
         self.policy = policy
+        self.owners = owners  # None: writes are not fenced (a store used alone, as in tests)
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -101,6 +109,8 @@ class StreamStore:
             attempts=self._attempts(partition, stream_id, header),
             origin_ms=header.origin_ms,
             shown_until=header.shown_until,
+            record_ms=header.record_ms,
+            input_offset=header.input_offset,
             pages_written_until=max(tail_start, base),
             lowest_page=base // P,
         )
@@ -148,28 +158,31 @@ class StreamStore:
     # ---- writing ----------------------------------------------------------------------------------
 
     def write_audio(self, live: LiveStream) -> None:
-        """Write the pages that became whole and the chunks newly held; `write_header` awaits them."""
+        """Write the pages that became whole and the chunks newly held; `write_header` awaits them.
+
+        Raises:
+            Fenced: the stream's owner epoch is not the partition's current one (it was revoked).
+        """
         buf = live.session.buffer.state
         base, end = buf.audio.base, buf.audio.end
         position = max(live.pages_written_until, base // P * P)
         if live.lowest_page is None:
             live.lowest_page = position // P
+        stamp = self._stamp(live)  # a scope that lost its partition writes nothing (raises Fenced)
         while position + P <= end:
             page = position // P
             start = max(position, base)
             samples = buf.audio.slice(start, position + P)
-            live.in_flight.append(
-                self.audio.put(
-                    live.partition, page_key(live.stream_id, live.session_token, page), encode_samples(start, samples)
-                )
-            )
+            key = page_key(live.stream_id, live.session_token, page)
+            live.in_flight.append(self.audio.put(live.partition, key, encode_samples(start, samples), stamp))
             live.page_crcs[page] = (start, crc(samples))
             position += P
         live.pages_written_until = position
         for seq, chunk in buf.pending.items():
             if seq not in live.held_written:
                 key = held_key(live.stream_id, live.session_token, seq)
-                live.in_flight.append(self.audio.put(live.partition, key, encode_samples(chunk.offset, chunk.samples)))
+                value = encode_samples(chunk.offset, chunk.samples)
+                live.in_flight.append(self.audio.put(live.partition, key, value, stamp))
                 live.held_written[seq] = crc(chunk.samples)
 
     async def write_header(self, live: LiveStream) -> None:
@@ -179,16 +192,21 @@ class StreamStore:
             Exception: whatever the broker's client raised for a failed changelog write (the caller
                 retries; nothing was acknowledged).
         """
+        # the reader goes on applying records while the writes are awaited, so pages may become whole
+        # meanwhile: wait until none is in flight, then build the header with no await in between
         self.write_audio(live)
-        await _all(live)
+        while live.in_flight:
+            await _all(live)
+            self.write_audio(live)
         header = self.header(live)
-        await self.streams.put(live.partition, live.stream_id.encode(), encode_header(header))
+        stamp = self._stamp(live)
+        await self.streams.put(live.partition, live.stream_id.encode(), encode_header(header), stamp)
         live.version = header.version
         live.attempts = 0
         live.dirty = False
         garbage, live.garbage = live.garbage, []
         for key in garbage:
-            _forget(self.audio.delete(live.partition, key))
+            _forget(self.audio.delete(live.partition, key, stamp))
 
     def header(self, live: LiveStream) -> StreamHeader:
         """Build the header of the stream as it is now (next version); collects garbage to delete."""
@@ -232,24 +250,39 @@ class StreamStore:
             version=live.version + 1,
             origin_ms=live.origin_ms,
             shown_until=live.shown_until,
+            record_ms=live.record_ms,
+            epoch=live.epoch,
+            input_offset=live.input_offset,
         )
 
-    async def mark_attempt(self, live: LiveStream) -> None:
-        """Count a window start against the stored header before the window runs (crashes included)."""
-        live.attempts += 1
-        key = attempt_key(live.stream_id, live.session_token)
-        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+    def mark_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        """Count a window start against the stored header (crashes included); returns the write to retry.
 
-    async def release_attempt(self, live: LiveStream) -> None:
-        """Take a window start back: the model returned the window, so a later crash is not its doing."""
+        The count is taken here, once: every try of the returned write stores the same value, so a
+        changelog write retried after a broker error does not count the start again.
+        """
+        live.attempts += 1
+        return self._attempt_write(live)
+
+    def release_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        """Take a window start back (the model returned the window, so a later crash is not its doing).
+
+        Like `mark_attempt`, the new count is taken once and the returned write may be retried.
+        """
         live.attempts = max(0, live.attempts - 1)
-        key = attempt_key(live.stream_id, live.session_token)
-        await self.audio.put(live.partition, key, encode_attempt(live.version, live.attempts))
+        return self._attempt_write(live)
+
+    def _attempt_write(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
+        partition, key = live.partition, attempt_key(live.stream_id, live.session_token)
+        value = encode_attempt(live.version, live.attempts)
+        # fenced at every try: a retry after the partition was revoked is refused
+        return lambda: self.audio.put(partition, key, value, self._stamp(live))
 
     async def end(self, live: LiveStream, marker: EndedMarker) -> None:
         """Replace the stream's header by its ended marker, then delete its audio and attempt marker."""
         await _all(live)
-        await self.streams.put(live.partition, live.stream_id.encode(), encode_marker(marker))
+        stamp = self._stamp(live)
+        await self.streams.put(live.partition, live.stream_id.encode(), encode_marker(marker), stamp)
         buf = live.session.buffer.state
         token = live.session_token
         first = live.lowest_page if live.lowest_page is not None else buf.audio.base // P
@@ -258,11 +291,52 @@ class StreamStore:
         keys += [*live.garbage, attempt_key(live.stream_id, token)]
         live.garbage, live.held_written, live.page_crcs = [], {}, {}
         for key in keys:
-            _forget(self.audio.delete(live.partition, key))
+            _forget(self.audio.delete(live.partition, key, stamp))
 
-    async def forget(self, partition: int, stream_id: str) -> None:
+    async def forget(self, partition: int, stream_id: str, epoch: int = 0) -> None:
         """Delete a stream's record (an expired ended marker, or a header found corrupt)."""
-        await self.streams.delete(partition, stream_id.encode())
+        await self.streams.delete(partition, stream_id.encode(), self._check(partition, epoch, -1))
+
+    # ---- owner epochs (stream_app.worker.fencing) ---------------------------------------------------
+
+    def next_epoch(self, partition: int) -> int:
+        """Return the epoch a new owner of ``partition`` takes: one above the newest fence in its tables."""
+        fences = (decode_fence(table.get(partition, FENCE_KEY)) for table in (self.streams, self.audio))
+        return max(fences) + 1
+
+    def fence(self, partition: int, epoch: int) -> Callable[[], Awaitable[object]]:
+        """Own ``partition`` under ``epoch``; returns the fence write for both changelogs (retry it until done).
+
+        The fence must be durable before the owner's first state write, so that every late write of a
+        replaced owner comes after it in the changelog (where a restore recognises it).
+        """
+        if self.owners is not None:
+            self.owners.grant(partition, epoch)
+        stamp, value = WriteStamp(epoch), encode_fence(epoch)
+
+        async def write() -> None:
+            self._check(partition, epoch, -1)
+            await asyncio.gather(*(t.put(partition, FENCE_KEY, value, stamp) for t in (self.streams, self.audio)))
+
+        return write
+
+    def release(self, partition: int) -> None:
+        """Refuse every write for ``partition`` from now on (it was revoked)."""
+        if self.owners is not None:
+            self.owners.revoke(partition)
+
+    def _stamp(self, live: LiveStream) -> WriteStamp:
+        return self._check(live.partition, live.epoch, live.input_offset)
+
+    def _check(self, partition: int, epoch: int, input_offset: int) -> WriteStamp:
+        """Return the stamp of a write under ``epoch``.
+
+        Raises:
+            Fenced: the writer's ownership of the partition has ended.
+        """
+        if self.owners is not None:
+            self.owners.check(partition, epoch)
+        return WriteStamp(epoch, input_offset)
 
 
 def _cursor(buf: BufferState) -> dict[str, Any]:

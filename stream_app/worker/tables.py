@@ -3,15 +3,68 @@
 faust's ``table[key] = value`` routes by the record being processed and drops the changelog send's
 future, so a failed changelog write is only logged (and after a rebalance another replica restores
 stale state). The worker writes from tasks that outlive the record that started them and must know
-when its state is durable, so it goes one level down: the partition's RocksDB file directly, and
-``send_changelog`` with the partition named, keeping the future. The RocksDB access
+when its state is durable, so it goes one level down: the changelog topic's ``send_soon`` with the
+partition named, keeping the future, and the partition's RocksDB file.
+
+The local file is written only once the changelog has acknowledged a record (`GuardedStore.apply_acked`,
+with the record's offset, in one batch), so a replica restarted on the same volume never holds state
+the changelog never got. Between the send and the acknowledgement the write is kept in memory here and
+every read sees it, as if it were stored (the worker reads a stream's records back when it reloads one);
+a write that fails is forgotten, and reads see the stored value again. The RocksDB access
 (``_db_for_partition``) is faust-streaming's own internals; pyproject pins the version it was read from.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from faust.stores.rocksdb import Store as FaustRocksStore
+
+# faust's RocksDB store keeps the changelog offset it has applied under this key, beside our records
+FAUST_OFFSET_KEY: bytes = FaustRocksStore.offset_key
+# our own bookkeeping keys start with a NUL byte: never a stream id (printable), page or held chunk key
+INTERNAL_PREFIX = b"\x00stream-app:"
+
+
+def is_internal(key: bytes) -> bool:
+    """Whether ``key`` is bookkeeping (faust's or ours) rather than a record of the worker's state."""
+    return key == FAUST_OFFSET_KEY or key.startswith(INTERNAL_PREFIX)
+
+
+EPOCH_HEADER = "stream-app-epoch"
+INPUT_OFFSET_HEADER = "stream-app-input-offset"
+
+
+@dataclass(frozen=True)
+class WriteStamp:
+    """Who wrote a state record and for which input: carried by every changelog record as headers.
+
+    ``epoch`` is the writer's owner epoch of the partition (it grows with every new owner, see
+    `stream_app.worker.fencing`), so a restore can tell a late write of a replaced owner; ``input_offset``
+    is the input offset the written state reflects (-1 when none applies), as quix-streams keeps it.
+    """
+
+    epoch: int
+    input_offset: int = -1
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Return the changelog record headers that carry the stamp."""
+        return [(EPOCH_HEADER, str(self.epoch).encode()), (INPUT_OFFSET_HEADER, str(self.input_offset).encode())]
+
+
+def stamp_from_headers(headers: Any) -> WriteStamp | None:
+    """Read a changelog record's stamp (None for records of an earlier release, or of other writers)."""
+    found = dict(headers.items() if isinstance(headers, dict) else headers or ())
+    epoch = found.get(EPOCH_HEADER)
+    try:
+        offset = found.get(INPUT_OFFSET_HEADER)
+        return None if epoch is None else WriteStamp(int(epoch), -1 if offset is None else int(offset))
+    except ValueError:
+        return None
 
 
 class TableIO(Protocol):
@@ -21,51 +74,154 @@ class TableIO(Protocol):
         """Read a key of one partition."""
         ...
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
-        """Write locally now; the result completes when the changelog has the record."""
+    def put(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
+        """Write (readable at once); the result completes when the changelog has the record."""
         ...
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
-        """Delete locally now; the result completes when the changelog has the tombstone."""
+    def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
+        """Delete (at once for readers); the result completes when the changelog has the tombstone."""
         ...
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys."""
+        """Iterate one partition's keys (bookkeeping keys such as faust's offset are not listed)."""
         ...
 
 
+class LocalFiles(Protocol):
+    """What `ChangelogTable` needs of a table's store (`stream_app.worker.local_store.GuardedStore`)."""
+
+    def _db_for_partition(self, partition: int) -> Any: ...
+
+    def incarnation(self, partition: int) -> int:
+        """Return a number that changes whenever the partition is assigned or revoked."""
+        ...
+
+    def apply_acked(
+        self, partition: int, incarnation: int, key: bytes, value: bytes | None, changelog_offset: int
+    ) -> bool:
+        """Write one acknowledged changelog record locally, with its offset."""
+        ...
+
+    def note_failed_write(self, partition: int, incarnation: int) -> None:
+        """Note a failed changelog write (it may have landed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A write sent to the changelog and not yet acknowledged or failed."""
+
+    incarnation: int
+    value: bytes | None  # None: a deletion
+
+
 class ChangelogTable:
-    """`TableIO` over one faust RocksDB table (rocksdict driver, raw bytes)."""
+    """`TableIO` over one faust RocksDB table (rocksdict driver, raw bytes) with a `GuardedStore`."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
+        self._order = itertools.count()
+        self._pending: dict[tuple[int, bytes], dict[int, _Pending]] = {}  # (partition, key) -> write no. -> write
+        self._applied: dict[tuple[int, bytes], int] = {}  # the newest write applied locally, per key in flight
 
     @property
     def name(self) -> str:
         """The table's name."""
         return str(self._table.name)
 
+    @property
+    def _store(self) -> LocalFiles:
+        store: LocalFiles = self._table.data
+        return store
+
     def _db(self, partition: int) -> Any:
-        return self._table.data._db_for_partition(partition)
+        return self._store._db_for_partition(partition)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
-        """Read a key of one partition."""
+        """Read a key of one partition: the newest write in flight, else the stored value."""
+        pending = self._newest_pending(partition, key)
+        if pending is not None:
+            return pending.value
         value = self._db(partition).get(key)
         return None if value is None else bytes(value)
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object]:
-        """Write locally, then send the change to the changelog partition of the same number."""
-        self._db(partition).put(key, value)
-        fut: Awaitable[object] = self._table.send_changelog(partition, key, value)
-        return fut
+    def put(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
+        """Send the record to the changelog partition of the same number; stored locally once acknowledged."""
+        return self._send(partition, key, value, stamp)
 
-    def delete(self, partition: int, key: bytes) -> Awaitable[object]:
-        """Delete locally, then send a tombstone."""
-        self._db(partition).delete(key)
-        fut: Awaitable[object] = self._table.send_changelog(partition, key, None, value_serializer="raw")
-        return fut
+    def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
+        """Send a tombstone; deleted locally once acknowledged."""
+        return self._send(partition, key, None, stamp)
 
     def keys(self, partition: int) -> Iterator[bytes]:
-        """Iterate one partition's keys (RocksDB order)."""
-        for key in self._db(partition).keys():  # noqa: SIM118 (rocksdict iterates items)
-            yield bytes(key)
+        """Iterate one partition's keys (writes in flight included), leaving out faust's offset and our bookkeeping."""
+        pending = {
+            key: newest.value
+            for (p, key) in list(self._pending)
+            if p == partition and (newest := self._newest_pending(partition, key)) is not None
+        }
+        for raw in self._db(partition).keys():  # noqa: SIM118 (rocksdict iterates items)
+            key = bytes(raw)
+            if key not in pending and not is_internal(key):
+                yield key
+        for key, value in pending.items():
+            if value is not None and not is_internal(key):
+                yield key
+
+    def _send(self, partition: int, key: bytes, value: bytes | None, stamp: WriteStamp | None) -> Awaitable[object]:
+        store, number = self._store, next(self._order)
+        incarnation = store.incarnation(partition)
+        slot = (partition, key)
+        self._pending.setdefault(slot, {})[number] = _Pending(incarnation, value)
+
+        def acknowledged(sent: Any) -> None:  # faust calls it as the broker acknowledges, before any waiter runs
+            if number > self._applied.get(slot, -1):  # never an older write over a newer one of the same key
+                self._applied[slot] = number
+                store.apply_acked(partition, incarnation, key, value, sent.result().offset)
+
+        future: asyncio.Future[object] = self._table.changelog_topic.send_soon(
+            key=key,
+            value=value,
+            partition=partition,
+            headers=None if stamp is None else stamp.headers(),
+            key_serializer="raw",
+            value_serializer="raw",
+            callback=acknowledged,
+            eager_partitioning=True,
+        )
+        outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda done: self._settled(slot, number, incarnation, done, outcome))
+        return outcome  # completes once the write has left the in-flight view (stored or forgotten)
+
+    def _settled(
+        self,
+        slot: tuple[int, bytes],
+        number: int,
+        incarnation: int,
+        done: asyncio.Future[object],
+        outcome: asyncio.Future[object],
+    ) -> None:
+        writes = self._pending.get(slot, {})
+        writes.pop(number, None)
+        if not writes:
+            self._pending.pop(slot, None)
+            self._applied.pop(slot, None)
+        failed = done.cancelled() or done.exception() is not None
+        if failed:
+            self._store.note_failed_write(slot[0], incarnation)
+        if outcome.done():
+            return
+        if done.cancelled():
+            outcome.cancel()
+        elif failed:
+            outcome.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            outcome.set_result(done.result())
+
+    def _newest_pending(self, partition: int, key: bytes) -> _Pending | None:
+        writes = self._pending.get((partition, key))
+        if not writes:
+            return None
+        incarnation = self._store.incarnation(partition)
+        current = [number for number, write in writes.items() if write.incarnation == incarnation]
+        return writes[max(current)] if current else None  # a revoked partition's writes are not its state now

@@ -130,3 +130,21 @@ def test_cli_switch_waits_for_every_replica_and_list_shows_them(service: Service
     failed = cli("switch", "/no/such/model", "--wait", "60")  # passes this client's roots; the replica has none
     assert failed.returncode == 1 and "r1: failed" in failed.stdout
     assert cli("switch", "base", "--precision", "int4").returncode == 2
+
+
+def test_a_restarted_replica_starts_on_the_model_switched_to(service: ServiceHarness) -> None:
+    """A replica that starts after a switch serves what the others serve, before it takes any partition."""
+    kafka = service.settings.kafka
+    _wait_for_status(service, lambda s: "r1" in s, 60)
+    command = switch_command("base", "int8")
+    publish_command(kafka, command)
+    answered = _wait_for_status(service, lambda s: s.get("r1") is not None and s["r1"].command_id == command.id, 120)
+    assert answered["r1"].serves("base", "int8"), answered["r1"]
+    service.stop("r1")
+    restarted_at = time.time()
+    service.start("r1", wait=180)  # ready: partitions owned, so records may be processed from now on
+    statuses = _wait_for_status(service, lambda s: "r1" in s and s["r1"].at > restarted_at, 60)
+    status = statuses["r1"]
+    assert status.serves("base", "int8"), status
+    assert [(m["model"], m["active"]) for m in status.loaded] == [("base", True)]  # tiny.en was never loaded
+    assert status.command_id == command.id

@@ -23,6 +23,7 @@ from stream_app.worker.records import (
     decode_samples,
     decode_stream_record,
     encode_attempt,
+    encode_fenced,
     encode_header,
     encode_marker,
     encode_samples,
@@ -179,3 +180,24 @@ def test_any_bytes_are_samples_an_attempt_or_state_corrupt(data: bytes) -> None:
     for decode in (decode_samples, decode_attempt):
         with contextlib.suppress(StateCorrupt):
             decode(data)
+
+
+def test_the_newest_record_time_round_trips_and_a_header_without_it_reads_zero() -> None:
+    decoded = decode_stream_record(encode_header(header(record_ms=1_800_000_000_123)))
+    assert isinstance(decoded, StreamHeader) and decoded.record_ms == 1_800_000_000_123
+    older = _reframe(encode_header(header(record_ms=5)), lambda doc: doc.pop("record"))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.record_ms == 0
+
+
+def test_the_owner_epoch_and_input_offset_round_trip_and_an_earlier_header_reads_defaults() -> None:
+    decoded = decode_stream_record(encode_header(header(epoch=7, input_offset=12_345)))
+    assert isinstance(decoded, StreamHeader) and (decoded.epoch, decoded.input_offset) == (7, 12_345)
+    older = _reframe(encode_header(header(epoch=7, input_offset=3)), lambda doc: [doc.pop("epoch"), doc.pop("input")])
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and (decoded.epoch, decoded.input_offset) == (0, -1)
+
+
+def test_a_fenced_marker_reads_as_lost_state() -> None:
+    with pytest.raises(StateCorrupt, match="replaced owner"):
+        decode_stream_record(encode_fenced(3, 4))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Iterator
 
 import numpy as np
 import pytest
@@ -8,10 +9,12 @@ import pytest
 from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
 from stream_app.testing.tables import MemoryTable, state_fingerprint
 from stream_app.wire.chunk import AudioChunk
-from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.exceptions import Fenced, StateCorrupt
+from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import PAGE_SAMPLES, EndedMarker, StreamHeader, decode_stream_record, page_key
 from stream_app.worker.store import StreamStore
+from stream_app.worker.tables import WriteStamp
 
 CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.0, max_held=20.0)
 
@@ -108,15 +111,76 @@ async def test_a_failed_changelog_write_is_raised_and_the_retry_stores_everythin
     assert state_fingerprint(restore(store).session) == state_fingerprint(live.session)
 
 
+class ManualAckTable:
+    """A table whose changelog acknowledges only when the test says so; `durable` is what a new owner restores."""
+
+    def __init__(self) -> None:
+        self.durable: dict[bytes, bytes] = {}
+        self.pending: list[tuple[bytes, bytes, asyncio.Future[object]]] = []
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.durable.get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes, stamp: object = None) -> Awaitable[object]:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.pending.append((key, value, future))
+        return future
+
+    def delete(self, partition: int, key: bytes, stamp: object = None) -> Awaitable[object]:
+        self.durable.pop(key, None)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        yield from sorted(self.durable)
+
+    def ack(self, count: int | None = None) -> None:
+        """Acknowledge the oldest ``count`` writes still waiting (all by default)."""
+        waiting = [entry for entry in self.pending if not entry[2].done()]
+        for key, value, future in waiting[:count]:
+            self.durable[key] = value
+            future.set_result(None)
+
+    @property
+    def unacknowledged(self) -> list[bytes]:
+        return [key for key, _, future in self.pending if not future.done()]
+
+
+async def test_the_header_waits_for_pages_that_became_whole_while_it_waited() -> None:
+    """The reader applies records while a step stores the header: pages it completes meanwhile are named too."""
+    streams, audio = ManualAckTable(), ManualAckTable()
+    store = StreamStore(streams, audio, MergePolicy())
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    chunks = chunks_of(noise(3 * 16_000), 1600)
+    feed(live, store, chunks[:15])  # 1.5 s: page 0 is whole, its write is in flight
+    writing = asyncio.create_task(store.write_header(live))
+    await asyncio.sleep(0)  # the step waits for page 0
+    feed(live, store, chunks[15:21])  # 2.1 s: page 1 becomes whole and is written
+    audio.ack(1)  # page 0 only
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert streams.unacknowledged == []  # no header names page 1 while its write may still be lost
+    audio.ack()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    streams.ack()
+    await writing
+    header = store.read(0, "s")
+    assert isinstance(header, StreamHeader) and sorted(header.page_crcs) == [0, 1]
+    restored = store.restore(0, "s", header)  # from acknowledged records only, as a new owner would
+    assert state_fingerprint(restored.session) == state_fingerprint(live.session)
+
+
 async def test_attempts_count_against_the_stored_header_only() -> None:
     store, _, _ = new_store()
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(16_000), 1600))
     await store.write_header(live)
-    await store.mark_attempt(live)
-    await store.mark_attempt(live)
+    await store.mark_attempt(live)()
+    await store.mark_attempt(live)()
     assert restore(store).attempts == 2  # two windows started on this header and never finished
-    await store.release_attempt(live)
+    await store.release_attempt(live)()
     assert restore(store).attempts == 1 == live.attempts  # the model returned one of them
     await store.write_header(live)
     assert restore(store).attempts == 0
@@ -127,7 +191,7 @@ async def test_end_leaves_only_the_marker() -> None:
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(3 * 16_000), 1600))
     await store.write_header(live)
-    await store.mark_attempt(live)
+    await store.mark_attempt(live)()
     marker = EndedMarker(last_seq=29, end=48_000, shift=0, session="0.0", ended_ms=1)
     await store.end(live, marker)
     await asyncio.sleep(0)
@@ -135,3 +199,28 @@ async def test_end_leaves_only_the_marker() -> None:
     assert audio.data[0] == {}
     await store.forget(0, "s")
     assert streams.data[0] == {}
+
+
+async def test_every_write_carries_the_owner_epoch_and_a_revoked_owner_writes_nothing() -> None:
+    streams, audio = MemoryTable(), MemoryTable()
+    store = StreamStore(streams, audio, MergePolicy(), OwnerEpochs())
+    epoch = store.next_epoch(0)
+    await store.fence(0, epoch)()
+    assert epoch == 1 and decode_fence(streams.get(0, FENCE_KEY)) == decode_fence(audio.get(0, FENCE_KEY)) == 1
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"), epoch=epoch, input_offset=41)
+    feed(live, store, chunks_of(noise(2 * 16_000), 1600))
+    await store.write_header(live)
+    assert streams.stamps[0][b"s"] == WriteStamp(epoch, 41)
+    assert {audio.stamps[0][key] for key in audio.data[0] if key != FENCE_KEY} == {WriteStamp(epoch, 41)}
+    header = store.read(0, "s")
+    assert isinstance(header, StreamHeader) and (header.epoch, header.input_offset) == (epoch, 41)
+    writes = streams.writes + audio.writes
+    store.release(0)  # revoked: a reader that was parked, a late attempt count, a step still running
+    with pytest.raises(Fenced):
+        feed(live, store, chunks_of(noise(16_000, seed=1), 1600, first_seq=20))
+    with pytest.raises(Fenced):
+        await store.write_header(live)
+    with pytest.raises(Fenced):
+        await store.mark_attempt(live)()
+    assert streams.writes + audio.writes == writes
+    assert store.next_epoch(0) == 2  # the next owner fences this one off

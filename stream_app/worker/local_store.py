@@ -1,0 +1,241 @@
+"""The tables' RocksDB files: written only with what the changelog has acknowledged.
+
+faust's RocksDB store keeps, beside the records, the changelog offset it has applied; a replica that
+restarts on the same volume reads the changelog from there on. That is only right while the local
+records are exactly the changelog up to that offset, so `GuardedStore` keeps it that way:
+
+* A record is written locally when the changelog acknowledges it, together with the offset it got, in
+  one RocksDB write batch (`apply_acked`): local state never runs ahead of the changelog, and never
+  has a record whose offset it does not cover. Until then readers see the write through
+  `ChangelogTable` (`stream_app.worker.tables`), which keeps it in memory.
+* A write the changelog refused may still have landed (a timeout): from then on the partition's offset
+  is not moved any more (`note_failed_write`), so a restart replays the changelog from before it.
+* An acknowledgement that arrives after the partition was revoked is not applied (the partition's
+  *incarnation* changed): whoever recovers it next reads it from the changelog.
+
+* Restoring from the changelog skips a replaced owner's late writes (`stream_app.worker.fencing`), and
+  files last in step with the changelog longer ago than its tombstones last are restored afresh.
+
+This is faust-streaming's own store class with those hooks added (selected per table by
+`GuardedTable`); pyproject pins the faust version it was read from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import rocksdict
+from faust.stores.rocksdb import Store as FaustRocksStore
+
+from stream_app.metrics import worker_metrics as m
+from stream_app.worker.fencing import FENCE_KEY, decode_fence, restore_decision
+from stream_app.worker.tables import INTERNAL_PREFIX, stamp_from_headers
+
+log = logging.getLogger(__name__)
+
+GUARD_OPTION = "stream_app_guard"  # the key of `StoreGuard` in a table's ``options``
+SYNCED_KEY = INTERNAL_PREFIX + b"synced-ms"  # local only: when this file last matched the changelog
+
+
+@dataclass(frozen=True)
+class StoreGuard:
+    """How a table's local files are guarded (passed in the table's options)."""
+
+    # files last in step with the changelog longer ago than this (s) are dropped when opened: deletions
+    # made meanwhile may have had their tombstones compacted away (None: files are always trusted)
+    stale_after: float | None = None
+    # what a restore leaves on a key whose only record is a replaced owner's late write, given that
+    # write's epoch and the fence before it (None: nothing)
+    fenced_value: Callable[[int, int], bytes] | None = None
+
+
+class GuardedStore(FaustRocksStore):
+    """faust's RocksDB store, written only with acknowledged changelog records (see the module docstring)."""
+
+    def __init__(self, url: Any, app: Any, table: Any, *, options: Any = None, **kwargs: Any) -> None:
+        options = dict(options or {})  # faust pops its own keys from the dict it is given
+        self.guard: StoreGuard = options.pop(GUARD_OPTION, None) or StoreGuard()
+        super().__init__(url, app, table, options=options, **kwargs)
+        self._incarnations: dict[int, int] = {}
+        self._unsure: set[int] = set()  # partitions with a write that may have landed unacknowledged
+
+    # ---- the live owner's writes ---------------------------------------------------------------------
+
+    def incarnation(self, partition: int) -> int:
+        """Return a number that changes whenever the partition is assigned or revoked."""
+        return self._incarnations.get(partition, 0)
+
+    def apply_acked(
+        self, partition: int, incarnation: int, key: bytes, value: bytes | None, changelog_offset: int
+    ) -> bool:
+        """Write one acknowledged changelog record locally, with its offset; False if it is not ours to apply."""
+        if incarnation != self.incarnation(partition):
+            return False  # revoked since it was sent: the next recovery reads it from the changelog
+        db = self._db_for_partition(partition)
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+        if partition not in self._unsure:
+            batch.put(self.offset_key, str(changelog_offset).encode())
+        batch.put(SYNCED_KEY, _now_ms())
+        db.write(batch)
+        return True
+
+    def note_failed_write(self, partition: int, incarnation: int) -> None:
+        """Note a failed changelog write: it may have landed anyway, so the partition's offset stays put."""
+        if incarnation == self.incarnation(partition) and partition not in self._unsure:
+            log.warning(
+                "%s[%d]: a changelog write failed; the local offset stays put so a restart replays from before it",
+                self.table_name,
+                partition,
+            )
+            self._unsure.add(partition)
+
+    # ---- opening: stale files are restored afresh ------------------------------------------------------
+
+    def _open_for_partition(self, partition: int) -> Any:
+        db = super()._open_for_partition(partition)
+        reason = self._staleness(db)
+        if reason is None:
+            return db
+        log.warning(
+            "%s[%d]: local state %s; it may lack deletions whose tombstones were compacted away, so it is "
+            "dropped and restored from the changelog",
+            self.table_name,
+            partition,
+            reason,
+        )
+        db.close()
+        del db
+        rocksdict.Rdict.destroy(str(self.partition_path(partition)))
+        m.LOCAL_STATE_DROPS.inc()
+        return super()._open_for_partition(partition)
+
+    def _staleness(self, db: Any) -> str | None:
+        """Why the opened files cannot be trusted to resume from their offset, or None."""
+        if self.guard.stale_after is None or next(iter(db.keys()), None) is None:
+            return None  # unguarded, or empty: nothing to resume from
+        synced = db.get(SYNCED_KEY)
+        if synced is None:
+            return "carries no time of its last sync (an earlier release wrote it)"
+        age = time.time() - int(bytes(synced)) / 1000
+        if age > self.guard.stale_after:
+            return f"was last in step with the changelog {age / 3600:.1f} h ago"
+        return None
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        """Apply restored changelog records, in order, except a replaced owner's late writes.
+
+        As faust does, each partition's records and its new offset go in one write batch; the time the
+        files are in step is noted with them. A record whose owner epoch lies below the newest fence
+        before it never replaces a value (`stream_app.worker.fencing.restore_decision`).
+        """
+        changes: dict[int, dict[bytes, bytes | None]] = {}
+        offsets: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            partition, key, value = message.partition, bytes(message.key), message.value
+            offsets[message.tp] = max(message.offset, offsets.get(message.tp, -1))
+            pending = changes.setdefault(partition, {})
+            current = pending[key] if key in pending else self._db_for_partition(partition).get(key)
+            fence = decode_fence(pending[FENCE_KEY] if FENCE_KEY in pending else self._local_fence(partition))
+            stamp = stamp_from_headers(message.headers)
+            marker = (
+                None
+                if stamp is None or self.guard.fenced_value is None
+                else self.guard.fenced_value(stamp.epoch, fence)
+            )
+            decision = restore_decision(
+                key,
+                None if value is None else bytes(value),
+                stamp,
+                fence,
+                has_value=current is not None,
+                fenced_value=marker,
+            )
+            if decision.fenced:
+                m.FENCED_WRITES.labels(where="restore").inc()
+                log.warning(
+                    "%s[%d]@%d: a write of replaced owner epoch %s after the fence of epoch %d is not restored",
+                    self.table_name,
+                    partition,
+                    message.offset,
+                    None if stamp is None else stamp.epoch,
+                    fence,
+                )
+            if decision.write:
+                pending[key] = decision.value
+        for partition, pending in changes.items():
+            write = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in pending.items():
+                if value is None:
+                    write.delete(key)
+                else:
+                    write.put(key, value)
+            write.put(SYNCED_KEY, _now_ms())
+            self._db_for_partition(partition).write(write)
+        for tp, offset in offsets.items():
+            self.set_persisted_offset(tp, offset)
+
+    def _local_fence(self, partition: int) -> bytes | None:
+        value = self._db_for_partition(partition).get(FENCE_KEY)
+        return None if value is None else bytes(value)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        """Note that the restored partitions' files are in step with their changelogs now."""
+        await super().on_recovery_completed(active_tps, standby_tps)
+        for tp in active_tps:
+            if tp.topic in self.table.changelog_topic.topics:
+                self._db_for_partition(tp.partition).put(SYNCED_KEY, _now_ms())
+
+    # ---- assignment ----------------------------------------------------------------------------------
+
+    def revoke_partitions(self, table: Any, tps: Any) -> None:
+        """Forget revoked partitions' in-flight writes (a new incarnation); note when they were last in sync."""
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                self._next_incarnation(tp.partition)
+                db = self._dbs.get(tp.partition)
+                if db is not None:
+                    db.put(SYNCED_KEY, _now_ms())
+        super().revoke_partitions(table, tps)
+
+    async def assign_partitions(self, table: Any, tps: Any, generation_id: int = 0) -> None:
+        """Start a new incarnation of each newly assigned partition, then open it as faust does."""
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                self._next_incarnation(tp.partition)
+        await super().assign_partitions(table, tps, generation_id)
+
+    def _next_incarnation(self, partition: int) -> None:
+        self._incarnations[partition] = self.incarnation(partition) + 1
+        self._unsure.discard(partition)  # recovery reads the changelog from the last offset applied
+
+
+class GuardedTable(faust.Table):  # type: ignore[type-arg]
+    """A faust table whose store is a `GuardedStore` (``App(..., Table=GuardedTable)``)."""
+
+    def _new_store_by_url(self, url: Any) -> GuardedStore:
+        return GuardedStore(
+            url,
+            self.app,
+            self,
+            table_name=self.name,
+            key_type=self.key_type,
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            value_type=self.value_type,
+            loop=self.loop,
+            options=self.options,
+        )
+
+
+def _now_ms() -> bytes:
+    return str(int(time.time() * 1000)).encode()

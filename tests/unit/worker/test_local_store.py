@@ -1,0 +1,210 @@
+"""Local state never runs ahead of the changelog (issue 17 item 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from changelog_standin import HeldProducer, changelog_app
+from faust.events import Event
+from faust.types.tuples import Message
+
+from stream_app.metrics import worker_metrics as m
+from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.fencing import FENCE_KEY, encode_fence
+from stream_app.worker.local_store import GUARD_OPTION, SYNCED_KEY, GuardedTable, StoreGuard
+from stream_app.worker.records import decode_stream_record, encode_fenced
+from stream_app.worker.tables import FAUST_OFFSET_KEY, ChangelogTable, WriteStamp, stamp_from_headers
+
+CHANGELOG = "changelog"
+
+
+def streams_table(app: faust.App) -> Any:
+    return app.Table("streams", key_type=bytes, value_type=bytes, partitions=2)
+
+
+def persisted(table: Any, partition: int) -> int | None:
+    offset: int | None = table.data.persisted_offset(faust.types.TP(table.changelog_topic.get_topic_name(), partition))
+    return offset
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> tuple[Any, ChangelogTable, HeldProducer]:
+    app, producer = changelog_app(tmp_path, GuardedTable)
+    table = streams_table(app)
+    return table, ChangelogTable(table), producer
+
+
+async def test_a_write_reaches_the_local_file_only_with_its_acknowledgement(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    db = table.data._db_for_partition(0)
+    write = io.put(0, b"s1", b"header")
+    assert db.get(b"s1") is None  # a replica killed now must not keep what the changelog may never get
+    assert io.get(0, b"s1") == b"header"  # the worker reads its own write meanwhile
+    assert list(io.keys(0)) == [b"s1"]
+    (sent,) = producer.waiting()
+    offset = producer.ack(sent)
+    await write
+    assert db.get(b"s1") == b"header" and persisted(table, 0) == offset  # the record and its offset, together
+    deletion = io.delete(0, b"s1")
+    assert io.get(0, b"s1") is None and list(io.keys(0)) == [] and db.get(b"s1") == b"header"
+    producer.ack_all()
+    await deletion
+    assert db.get(b"s1") is None and persisted(table, 0) == offset + 1
+
+
+async def test_a_refused_write_is_forgotten_and_the_offset_stops_where_the_changelog_is_certain(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    first = io.put(0, b"s1", b"v1")
+    offset = producer.ack(producer.waiting()[0])
+    await first
+    refused = io.put(0, b"s1", b"v2")
+    producer.refuse(producer.waiting()[0], ConnectionError("request timed out"))  # it may have landed
+    with pytest.raises(ConnectionError):
+        await refused
+    assert io.get(0, b"s1") == b"v1"  # readers see the stored value again
+    later = io.put(0, b"s2", b"v3")
+    producer.ack_all()
+    await later
+    db = table.data._db_for_partition(0)
+    assert db.get(b"s2") == b"v3"
+    assert persisted(table, 0) == offset  # a restart replays the changelog from before the doubtful write
+
+
+async def test_an_acknowledgement_after_the_partition_was_revoked_is_left_to_the_next_recovery(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    table.data._db_for_partition(1)
+    write = io.put(1, b"s1", b"late")
+    table.data.revoke_partitions(table, {faust.types.TP(table.changelog_topic.get_topic_name(), 1)})
+    assert io.get(1, b"s1") is None  # not this incarnation's state
+    producer.ack_all()
+    await write
+    assert table.data._db_for_partition(1).get(b"s1") is None
+
+
+async def test_two_writes_of_a_key_in_flight_are_applied_in_order(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    writes = [io.put(0, b"s1", b"v1"), io.put(0, b"s1", b"v2")]
+    assert io.get(0, b"s1") == b"v2"
+    producer.ack_all()
+    await asyncio.gather(*writes)
+    assert table.data._db_for_partition(0).get(b"s1") == b"v2" and io.get(0, b"s1") == b"v2"
+
+
+def reopened(datadir: Path, stale_after: float | None, prepare: Callable[[Any], None]) -> Any:
+    """Write ``prepare`` into partition 0's files, close them, and open them again as a restarted replica does."""
+    app, _ = changelog_app(datadir, GuardedTable)
+    table = app.Table("streams", key_type=bytes, value_type=bytes, partitions=1)
+    db = table.data._db_for_partition(0)
+    prepare(db)
+    table.data._dbs.pop(0).close()
+    again, _ = changelog_app(datadir, GuardedTable)
+    options = {GUARD_OPTION: StoreGuard(stale_after=stale_after)}
+    return again.Table("streams", key_type=bytes, value_type=bytes, partitions=1, options=options)
+
+
+def synced(hours_ago: float) -> Callable[[Any], None]:
+    def prepare(db: Any) -> None:
+        db.put(b"s1", b"header")
+        db.put(FAUST_OFFSET_KEY, b"41")
+        db.put(SYNCED_KEY, str(int((time.time() - hours_ago * 3600) * 1000)).encode())
+
+    return prepare
+
+
+def test_files_in_step_with_the_changelog_recently_are_resumed(tmp_path: Path) -> None:
+    table = reopened(tmp_path, stale_after=24 * 3600, prepare=synced(hours_ago=2))
+    assert table.data._db_for_partition(0).get(b"s1") == b"header" and persisted(table, 0) == 41
+
+
+@pytest.mark.parametrize("prepare", [synced(hours_ago=30), lambda db: db.put(b"s1", b"header from 0.x")])
+def test_files_older_than_the_tombstones_last_are_restored_afresh(tmp_path: Path, prepare: Any) -> None:
+    """Deletions made while the volume sat unused may be compacted away: nothing old may come back."""
+    drops = m.LOCAL_STATE_DROPS._value.get()
+    table = reopened(tmp_path, stale_after=24 * 3600, prepare=prepare)
+    db = table.data._db_for_partition(0)
+    assert db.get(b"s1") is None and persisted(table, 0) is None  # recovery reads the whole changelog
+    assert m.LOCAL_STATE_DROPS._value.get() == drops + 1
+
+
+def test_restored_records_mark_the_files_in_step(guarded: tuple[Any, ChangelogTable, HeldProducer]) -> None:
+    table, _, _ = guarded
+    topic = table.changelog_topic.get_topic_name()
+    message = Message(topic, 0, 7, time.time(), 0, [], b"s1", b"header", None)
+    before_ms = int(time.time() * 1000)
+    table.data.apply_changelog_batch([Event(table.app, b"s1", b"header", [], message)], None, None)
+    db = table.data._db_for_partition(0)
+    assert db.get(b"s1") == b"header" and persisted(table, 0) == 7
+    assert int(bytes(db.get(SYNCED_KEY))) >= before_ms
+
+
+def restored(tmp_path: Path, records: list[tuple[bytes, bytes | None, int | None]], fenced: bool) -> Any:
+    """Restore ``(key, value, writer epoch)`` changelog records, in order, into a fresh table."""
+    app, _ = changelog_app(tmp_path, GuardedTable)
+    guard = StoreGuard(fenced_value=encode_fenced if fenced else None)
+    table = app.Table("streams", key_type=bytes, value_type=bytes, partitions=1, options={GUARD_OPTION: guard})
+    topic = table.changelog_topic.get_topic_name()
+    events = []
+    for offset, (key, value, epoch) in enumerate(records):
+        headers = [] if epoch is None else WriteStamp(epoch, offset).headers()
+        message = Message(topic, 0, offset, time.time(), 0, headers, key, value, None)
+        events.append(Event(app, key, value, headers, message))
+    table.data.apply_changelog_batch(events[:2], None, None)  # restored in batches, as faust does
+    table.data.apply_changelog_batch(events[2:], None, None)
+    return table.data._db_for_partition(0)
+
+
+def fence(epoch: int) -> tuple[bytes, bytes, int]:
+    return FENCE_KEY, encode_fence(epoch), epoch
+
+
+async def test_a_late_write_of_a_replaced_owner_is_not_restored_over_its_successors_state(tmp_path: Path) -> None:
+    fenced = m.FENCED_WRITES.labels(where="restore")._value.get()
+    db = restored(
+        tmp_path,
+        [fence(1), (b"s", b"owner 1", 1), fence(2), (b"s", b"owner 2", 2), (b"s", b"owner 1, late", 1)],
+        fenced=True,
+    )
+    assert db.get(b"s") == b"owner 2"
+    assert m.FENCED_WRITES.labels(where="restore")._value.get() == fenced + 1
+
+
+@pytest.mark.parametrize("fenced", [True, False])
+async def test_a_late_write_left_alone_by_compaction_is_reported_lost_not_taken_as_current(
+    tmp_path: Path, fenced: bool
+) -> None:
+    """Compaction kept only the late write of the key: the streams table marks it, the audio table leaves it out."""
+    db = restored(tmp_path, [fence(2), (b"x", b"y", 2), (b"s", b"owner 1, late", 1)], fenced=fenced)
+    if fenced:
+        with pytest.raises(StateCorrupt, match="replaced owner"):
+            decode_stream_record(bytes(db.get(b"s")))
+    else:
+        assert db.get(b"s") is None
+    assert db.get(b"x") == b"y"
+
+
+async def test_records_of_an_earlier_release_and_writes_before_a_fence_are_restored(tmp_path: Path) -> None:
+    db = restored(tmp_path, [(b"old", b"v0", None), (b"s", b"owner 1", 1), fence(2), (b"old", b"v1", None)], True)
+    assert (db.get(b"old"), db.get(b"s")) == (b"v1", b"owner 1")
+
+
+async def test_every_changelog_record_carries_its_writers_stamp(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    _, io, producer = guarded
+    io.put(0, b"s", b"v", WriteStamp(5, 1234))
+    (sent,) = producer.waiting()
+    assert stamp_from_headers(sent.message.headers) == WriteStamp(5, 1234)
