@@ -81,11 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=10, help="speech scripts and fault timing")
     parser.add_argument(
         "--previews",
-        choices=("show", "commit", "off"),
-        default="show",
-        help="show (default): previews run and are published but commit nothing, so every final comes from a "
-        "window, a function of the audio, comparable between runs; commit: the live profile as configured "
-        "(what two previews agree on depends on timing); off: no previews",
+        choices=("on", "off"),
+        default="on",
+        help="on (default): the live profile's previews run (best effort: they never make a word final, so "
+        "finals stay a function of the audio); off: no previews",
     )
 
 
@@ -105,12 +104,8 @@ class RunResult:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the reference and the chaos run on a private stack, verify, print the table and summary."""
     started = time.monotonic()
-    streaming = settings.streaming
-    if args.previews == "show":
-        streaming = dataclasses.replace(streaming, interim_commits=False)
-    elif args.previews == "off":
-        streaming = dataclasses.replace(streaming, interim_step=0.0)
-    settings = dataclasses.replace(settings, streaming=streaming)
+    if args.previews == "off":
+        settings = dataclasses.replace(settings, streaming=dataclasses.replace(settings.streaming, preview_step=0.0))
     seconds = args.minutes * 60.0
     library = UtteranceLibrary(BENCH_HOME / "utterances")
     library.prepare(voice_utterances(args.streams))
@@ -210,7 +205,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "wall_s": round(time.monotonic() - started, 1),
         "model": settings.optimization.model,
         "precision": settings.optimization.default_precision,
-        "window_s": settings.window_seconds,
+        "commit_step_s": settings.commit_step_seconds,
         "previews": args.previews,
         "goals": GOALS,
     }

@@ -1,14 +1,14 @@
-"""`stream-app bench context`: fitted vs full encoder context on the same live windows.
+"""`stream-app bench context`: fitted vs full encoder context on the same live streams.
 
 Synthetic corpora (espeak-ng voices, pauses, one long silence; one corpus per seed, pooled: a single
-small corpus leaves a WER difference of about a point to chance) are cut into windows the way the
-live path cuts it (`stream_app.bench.live_windows`). One loaded model transcribes every window twice,
-through the service's batched path: with the full 30 s encoder context and with the fitted context
-(the window's frames plus a margin, guards, full-context re-runs included in its time). The two
-passes alternate batch by batch, so machine load falls on both alike. Each side's window
-transcripts are merged by the worker's `SegmentMerger` and scored with WER against the corpus text.
+small corpus leaves a WER difference of about a point to chance) run through the live path in this
+process (`stream_app.testing.live_run`: the worker's session, speech detector and merger) once per
+context, on one loaded model: the full 30 s encoder context, and the fitted context (the window's
+frames plus a margin, guards and full-context re-runs included in its time). The sides alternate
+file by file, so machine load falls on both alike; each side's final transcript is scored with WER
+against the corpus text, and its model time is summed over every decode the live path made.
 
-``--margins 0.5,1,2`` measures several margins on the same windows (one table row each); the
+``--margins 0.5,1,2`` measures several margins on the same streams (one table row each); the
 summary and its JSON describe the first.
 """
 
@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from stream_app.audio.files import decode_audio_file
 from stream_app.bench.common import BENCH_HOME
-from stream_app.bench.live_windows import StreamWindows, cut_windows, live_config, merge_policy, merged_text
 from stream_app.bench.report import emit
 from stream_app.config import Settings
 from stream_app.inference.context import FULL_CONTEXT, EncoderContext
@@ -31,12 +31,13 @@ from stream_app.inference.registry import build_transcriber, model_key
 from stream_app.inference.replicas import plan_replicas
 from stream_app.inference.transcriber import WhisperTranscriber
 from stream_app.inference.types import WindowJob, WindowTranscript
-from stream_app.testing.corpus import build_corpus
+from stream_app.inference.vad import SpeechDetector
+from stream_app.testing.corpus import CorpusItem, build_corpus
+from stream_app.testing.live_run import LiveRun, run_recording
 from stream_app.testing.wer import corpus_wer
+from stream_app.worker.profile import live_config_for, merge_policy_for
 
 GOALS = "cost_ratio <= 0.5, wer_delta <= 0.005"
-
-Results = dict[tuple[str, int], WindowTranscript]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,12 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", default="7,11,13", help="corpus seeds, comma-separated: one corpus each, pooled (default 7,11,13)"
     )
-    parser.add_argument("--window", type=float, default=10.0, help="window length in seconds (default 10)")
     parser.add_argument(
         "--margins", default="", help="comma-separated margins in seconds (default optimization.context_margin)"
     )
     parser.add_argument("--bucket", type=float, default=0.0, help="bucket in seconds (default optimization's)")
-    parser.add_argument("--batch", type=int, default=1, help="windows per model call (default 1, as one live stream)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -62,32 +61,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     bucket = args.bucket or opt.context_bucket
     contexts = [EncoderContext("fitted", margin, bucket) for margin in margins]
     seeds = [int(seed) for seed in str(args.seeds).split(",") if seed.strip()]
-    config = live_config(settings, args.window)
-    corpus, streams = [], []
+    corpus: list[CorpusItem] = []
     for seed in seeds:
-        items = build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, seed=seed)
-        corpus.extend(items)
-        streams.extend(cut_windows(items, config, prefix=f"ctx{seed}"))
-    jobs = [job for stream in streams for job in stream.jobs()]
+        corpus.extend(build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, seed=seed))
     key = model_key(settings)
     threads = plan_replicas(1, key.device, intra_threads=settings.parallel.intra_threads)[0].cpu_threads
     transcriber = build_transcriber(settings, key, cpu_threads=threads)
+    sides = [FULL_CONTEXT, *contexts]
     try:
-        for context in [FULL_CONTEXT, *contexts]:  # warm-up, not counted
-            transcriber.transcribe_windows(jobs[:1], context)
-        seconds, results = _decode_alternating(transcriber, jobs, [FULL_CONTEXT, *contexts], max(1, args.batch))
+        seconds, runs = _run_alternating(settings, transcriber, corpus, sides)
     finally:
         transcriber.close()
 
-    references = [stream.item.reference for stream in streams]
-    policy = merge_policy(settings)
-    full_text = [merged_text(s, _lookup(s, results[0]), policy) for s in streams]
-    full_wer = corpus_wer(references, full_text)
-    rows = [_row("full", seconds[0], seconds[0], results[0], full_wer, full_wer)]
-    for context, spent, found in zip(contexts, seconds[1:], results[1:], strict=True):
-        texts = [merged_text(s, _lookup(s, found), policy) for s in streams]
-        rows.append(_row(context.describe(), spent, seconds[0], found, corpus_wer(references, texts), full_wer))
-        rows[-1]["same_text"] = sum(found[k].text == results[0][k].text for k in found)
+    references = [item.reference for item in corpus]
+    full_wer = corpus_wer(references, [run.text for run in runs[0]])
+    rows = [_row("full", seconds[0], seconds[0], runs[0], full_wer, full_wer)]
+    for context, spent, found in zip(contexts, seconds[1:], runs[1:], strict=True):
+        rows.append(
+            _row(
+                context.describe(), spent, seconds[0], found, corpus_wer(references, [r.text for r in found]), full_wer
+            )
+        )
+        rows[-1]["same_text"] = sum(a.text == b.text for a, b in zip(found, runs[0], strict=True))
     first = rows[1]
     summary: dict[str, Any] = {
         "cost_ratio": first["cost_ratio"],
@@ -100,9 +95,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "full_decode_s": rows[0]["decode_s"],
         "margin_s": margins[0],
         "bucket_s": bucket,
-        "window_s": args.window,
-        "windows": len(jobs),
-        "batch": max(1, args.batch),
+        "decodes": first["decodes"],
         "files": len(corpus),
         "audio_s": round(sum(item.duration for item in corpus), 1),
         "seeds": ",".join(str(seed) for seed in seeds),
@@ -116,38 +109,54 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "goals": GOALS,
         "rows": rows,
     }
-    emit("context: fitted vs full encoder context, same live windows, same model", rows, summary, as_json=args.json)
+    emit("context: fitted vs full encoder context, same live streams, same model", rows, summary, as_json=args.json)
     return 0
 
 
-def _decode_alternating(
-    transcriber: WhisperTranscriber, jobs: Sequence[WindowJob], contexts: Sequence[EncoderContext], batch: int
-) -> tuple[list[float], list[Results]]:
-    """Decode every batch with every context in turn (the order rotating per batch); seconds and results."""
-    seconds = [0.0] * len(contexts)
-    results: list[Results] = [{} for _ in contexts]
-    for n, begin in enumerate(range(0, len(jobs), batch)):
-        group = list(jobs[begin : begin + batch])
-        order = [(n + k) % len(contexts) for k in range(len(contexts))]
-        for side in order:
-            tick = time.perf_counter()
-            out = transcriber.transcribe_windows(group, contexts[side])
-            seconds[side] += time.perf_counter() - tick
-            for job, result in zip(group, out, strict=True):
-                results[side][(job.stream_id, job.window_index)] = result
-    return seconds, results
+class _Timed:
+    """A transcriber with one encoder context, adding up the seconds its calls take."""
+
+    def __init__(self, transcriber: WhisperTranscriber, context: EncoderContext) -> None:
+        self.transcriber, self.context, self.seconds = transcriber, context, 0.0
+        self.results: list[WindowTranscript] = []
+
+    def transcribe_windows(self, jobs: Sequence[WindowJob]) -> list[WindowTranscript]:
+        tick = time.perf_counter()
+        out = self.transcriber.transcribe_windows(jobs, self.context)
+        self.seconds += time.perf_counter() - tick
+        self.results.extend(out)
+        return out
 
 
-def _lookup(stream: StreamWindows, results: Results) -> Any:
-    def transcript(window: Any) -> WindowTranscript:
-        return results[(stream.stream_id, window.index)]
+def _run_alternating(
+    settings: Settings,
+    transcriber: WhisperTranscriber,
+    corpus: Sequence[CorpusItem],
+    contexts: Sequence[EncoderContext],
+) -> tuple[list[float], list[list[LiveRun]]]:
+    """Stream every file once per context (the order rotating per file); model seconds and runs per context."""
+    config, policy, detector = live_config_for(settings), merge_policy_for(settings), SpeechDetector()
+    sides = [_Timed(transcriber, context) for context in contexts]
+    runs: list[list[LiveRun]] = [[] for _ in contexts]
+    warm = corpus[0].path
 
-    return transcript
+    for warm_side in sides:  # warm-up, not counted
+        run_recording(
+            decode_audio_file(warm)[: 16000 * 3], _Timed(transcriber, warm_side.context), detector, config, policy
+        )
+    for n, item in enumerate(corpus):
+        samples = decode_audio_file(item.path)
+        for k in range(len(sides)):
+            index = (n + k) % len(sides)
+            runs[index].append(run_recording(samples, sides[index], detector, config, policy, stream_id=f"ctx{n}"))
+    return [side.seconds for side in sides], runs
 
 
-def _row(name: str, spent: float, full_spent: float, results: Results, wer: float, full_wer: float) -> dict[str, Any]:
-    reasons = Counter(r.context_fallback for r in results.values() if r.context_fallback is not None)
-    frames = [r.extra.get("encoder_frames", 0.0) for r in results.values() if not r.skipped_silence]
+def _row(
+    name: str, spent: float, full_spent: float, runs: list[LiveRun], wer: float, full_wer: float
+) -> dict[str, Any]:
+    reasons: Counter[str] = Counter()
+    decodes = sum(len(run.decodes) for run in runs)
     return {
         "context": name,
         "decode_s": round(spent, 2),
@@ -156,8 +165,8 @@ def _row(name: str, spent: float, full_spent: float, results: Results, wer: floa
         "wer_delta": round(wer - full_wer, 4),
         "fallbacks": sum(reasons.values()),
         "reasons": ",".join(f"{k}={v}" for k, v in sorted(reasons.items())) or "-",
-        "mean_frames": round(sum(frames) / len(frames)) if frames else 0,
-        "same_text": len(results),
+        "decodes": decodes,
+        "same_text": len(runs),
     }
 
 
@@ -167,5 +176,5 @@ def _decode_note(settings: Settings) -> str:
         f"batched path both sides: beam_size={s.beam_size} language={s.language} vad={s.vad} "
         f"no_speech={s.no_speech_threshold} logprob={s.log_prob_threshold} "
         f"compression={s.compression_ratio_threshold} temperatures={DecodeGuards().temperatures} "
-        "word_timestamps=True no prompt"
+        "word_timestamps=True, the live rule's decodes (ticks, pauses, cuts) with their forced prefixes"
     )

@@ -10,14 +10,13 @@ transcript (`stream_app.bench.word_lag`):
 * the **final lag**: the same, until the final segment holding it was.
 
 Also per row: the worker's CPU seconds per second of audio (``core_s_per_audio_s``, all of its
-threads, from /proc), the streamed WER of the row (the final segments as published in real time,
-previews' commits included) against faster-whisper on the same files whole (``whole_file_wer``, the
-service's decoding options: `reference_options`; ``wer_delta`` = streamed - whole), and the
-service's own ``latency_ms`` p95 (from the chunk that made a window ready to its segment: kept for
-continuity with earlier runs). The reference
-is faster-whisper called directly (``WhisperModel.transcribe``, the model, precision and decoding the
-worker uses, its full 30 s context) on the same final windows, one at a time: ``bare_p95_ms`` and
-``bare_core_s_per_audio_s``; ``overhead_ratio`` = service ``latency_ms`` p95 / bare p95.
+threads, from /proc), the streamed WER of the row (the final segments as published in real time)
+against faster-whisper on the same files whole (``whole_file_wer``, the service's decoding options:
+`reference_options`; ``wer_delta`` = streamed - whole), and the service's own ``latency_ms`` p95 (from
+the newest chunk it had applied to the segment's publication). The reference is faster-whisper called
+directly (``WhisperModel.transcribe``: the model, precision and decoding the worker uses) on the same
+files whole, one at a time in this process: its CPU per audio second is ``whole_file_core_s_per_audio_s``
+and ``core_s_ratio`` = the service's / the reference's (what streaming costs over transcribing a file).
 """
 
 from __future__ import annotations
@@ -31,25 +30,21 @@ from typing import Any
 import psutil
 
 from stream_app.audio.files import read_native_audio
-from stream_app.bench.common import Clip, make_clips, whole_file_texts, without_cache
+from stream_app.bench.common import Clip, load_reference_model, make_clips, reference_options, without_cache
 from stream_app.bench.report import emit, percentile
 from stream_app.bench.word_lag import PublishedSegment, word_lags
 from stream_app.clients.chunking import PlannedChunk, plan_chunks, prepare_audio
 from stream_app.config import Settings
-from stream_app.inference.registry import model_key, transcriber_registry
 from stream_app.local import LocalStack
-from stream_app.streaming import StreamSession, Window, WindowingConfig
 from stream_app.testing.service import ServiceHarness
 from stream_app.testing.topic_reader import read_topic
 from stream_app.testing.wer import corpus_wer
 from stream_app.wire.chunk import ChunkFormat
-from stream_app.wire.chunk_codec import decode_chunk, encode_chunk
 from stream_app.wire.segment_codec import decode_segment
-from stream_app.worker.profile import merge_policy_for, windowing_for
 
 GOALS = (
-    "emission_lag_p95_s_1 <= 1.0, final_lag_p95_s_1 <= 2.5, emission_lag_p95_s_8 <= 2.0, "
-    "final_lag_p95_s_8 <= 4.0, max_streams_final_lag_p95_le_4s >= 16"
+    "emission_lag_p95_s_1 <= 0.8, final_lag_p95_s_1 <= 2.5, emission_lag_p95_s_8 <= 1.5, "
+    "final_lag_p95_s_8 <= 4.0, max_streams_final_lag_p95_le_4s >= 16, wer_delta <= 0.02 at every row"
 )
 FINAL_LAG_LIMIT_S = 4.0
 
@@ -91,31 +86,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             harness.collect(list(ids), timeout=300 + args.seconds)
             cpu = _cpu_seconds(process) - cpu_before
             rows.append(_row(harness, count, ids, clips, cpu))
-    bare_ms, bare_cost = _bare(settings, plans[: max(counts)], clips[: max(counts)])
-    whole = whole_file_texts(settings, [clip.path for clip in clips])
+    whole, whole_cost = _whole_files(settings, clips[: max(counts)])
     for row in rows:
         count = row["streams"]
         row["whole_file_wer"] = round(corpus_wer([c.reference for c in clips[:count]], whole[:count]), 4)
         row["wer_delta"] = round(row["streamed_wer"] - row["whole_file_wer"], 4)
-        row["bare_p95_ms"] = round(percentile(bare_ms, 95), 1)
-        row["bare_core_s_per_audio_s"] = round(bare_cost, 3)
-        row["overhead_ratio"] = round(row["p95_ms"] / row["bare_p95_ms"], 3) if row["bare_p95_ms"] > 0 else None
+        row["whole_file_core_s_per_audio_s"] = round(whole_cost, 4)
+        row["core_s_ratio"] = round(row["core_s_per_audio_s"] / whole_cost, 2) if whole_cost > 0 else None
     within = [r["streams"] for r in rows if r["final_lag_p95_s"] <= FINAL_LAG_LIMIT_S]
     summary: dict[str, Any] = {
         **{f"{key}_{r['streams']}": r[key] for r in rows for key in ("emission_lag_p95_s", "final_lag_p95_s")},
         "max_streams_final_lag_p95_le_4s": max(within, default=0),
+        "max_wer_delta": max(r["wer_delta"] for r in rows),
         "p95_ms": rows[0]["p95_ms"],
-        "overhead_ratio": rows[0]["overhead_ratio"],
         "model": settings.optimization.model,
         "precision": settings.optimization.default_precision,
         "encoder_context": settings.optimization.encoder_context,
-        "window_s": settings.window_seconds,
-        "interim_step_s": settings.interim_step_seconds,
+        "commit_step_s": settings.commit_step_seconds,
+        "preview_step_s": settings.preview_step_seconds,
         "seconds_per_stream": args.seconds,
         "chunk_ms": args.chunk_ms,
         "cache": "disabled",
-        "reference": "WhisperModel.transcribe on each final window, full 30 s context, one at a time; "
-        "whole_file_wer: WhisperModel.transcribe on each whole file (reference_options)",
+        "reference": "WhisperModel.transcribe on each whole file, one at a time in the benchmark's process "
+        "(reference_options: same model, precision, language, beam, thresholds, Silero VAD)",
         "wall_s": round(time.monotonic() - started, 1),
         "goals": GOALS,
         "rows": rows,
@@ -211,46 +204,18 @@ def _publish(
         raise RuntimeError(f"publishing failed: {errors[0]}") from errors[0]
 
 
-def rebuild_windows(
-    stream_id: str, chunks: Sequence[PlannedChunk], fmt: ChunkFormat, config: WindowingConfig, settings: Settings
-) -> list[Window]:
-    """Return the final windows the worker cuts from these chunks, each chunk encoded and decoded as on the wire."""
-    session = StreamSession(stream_id, config, merge_policy_for(settings))
-    windows: list[Window] = []
-    for planned in chunks:
-        key, value, headers = encode_chunk(
-            stream_id, planned.seq, planned.offset, planned.pcm, fmt, planned.end_of_stream, "bench"
-        )
-        chunk = decode_chunk(key, value, headers, max_bytes=len(value) + 1)
-        windows.extend(w for w in session.feed(chunk).windows if not w.is_interim)
-    if chunks and not chunks[-1].end_of_stream:
-        windows.extend(session.close().windows)
-    return [w for w in windows if not w.is_empty and not w.is_interim]
-
-
-def _bare(
-    settings: Settings, plans: Sequence[tuple[list[PlannedChunk], ChunkFormat]], clips: Sequence[Clip]
-) -> tuple[list[float], float]:
-    """Time faster-whisper's own path (``transcribe_window``) on every final window, one call at a time."""
-    config = windowing_for(settings)
-    transcriber = transcriber_registry(settings).load(model_key(settings))
-    times: list[float] = []
+def _whole_files(settings: Settings, clips: Sequence[Clip]) -> tuple[list[str], float]:
+    """faster-whisper on each whole file, one after another: the texts, and its CPU seconds per audio second."""
+    model = load_reference_model(settings)
+    options = reference_options(settings)
     process = psutil.Process()
+    segments, _ = model.transcribe(str(clips[0].path), **options)  # warm-up, not counted
+    list(segments)
     cpu_before = sum(process.cpu_times()[:2])
-    try:
-        for index, (chunks, fmt) in enumerate(plans):
-            stream_id = f"bare-{index}"
-            windows = rebuild_windows(stream_id, chunks, fmt, config, settings)
-            if index == 0 and windows:
-                transcriber.transcribe_window(windows[0].job(stream_id))  # warm-up, not counted
-                cpu_before = sum(process.cpu_times()[:2])
-            for window in windows:
-                begin = time.perf_counter()
-                result = transcriber.transcribe_window(window.job(stream_id))
-                if result.words:
-                    times.append((time.perf_counter() - begin) * 1000.0)
-    finally:
-        transcriber.close()
+    texts = []
+    for clip in clips:
+        segments, _ = model.transcribe(str(clip.path), **options)
+        texts.append(" ".join(s.text.strip() for s in segments))
     cpu = sum(process.cpu_times()[:2]) - cpu_before
     audio = sum(clip.duration for clip in clips)
-    return times, cpu / audio if audio else 0.0
+    return texts, cpu / audio if audio else 0.0

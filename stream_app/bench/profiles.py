@@ -1,17 +1,17 @@
-"""`stream-app bench profiles`: streaming choices compared on the same speech, in process, in minutes.
+"""`stream-app bench profiles`: choices of the live rule compared on the same speech, in process, in minutes.
 
-Each variant (window length, previews, LocalAgreement-2 lookahead, left context, utterance cuts,
-prompting, ...) runs every corpus file as one stream through the real streaming code
-(`StreamSession`: buffer and merger) and the real model (`InferenceEngine`, the configured model,
-precision and encoder context, cache off). Arrival is simulated in real time (100 ms chunks), a
-stream runs one step at a time as in the worker, and each step takes the inference time it really
-took on this machine, so the lags are those of one stream alone on an otherwise idle worker (no
-Kafka, no other streams: `bench latency` measures those through the service). Printed per variant:
-streamed WER against the whole-file WER of faster-whisper on the same files (`reference_options`),
-boundary repeats, emission and final lag percentiles, and inference seconds per audio second.
+Each variant (commit step, commit lookahead, window sizes, pauses, previews, ...) runs every corpus
+file as one stream through the real streaming code (`StreamSession`: buffer, Silero VAD, planner and
+merger) and the real model (`InferenceEngine`, the configured model, precision and encoder context,
+cache off). Arrival is simulated in real time (100 ms chunks), a stream runs one step at a time as in
+the worker, and each step takes the inference time it really took on this machine, so the lags are
+those of one stream alone on an otherwise idle worker (no Kafka, no other streams: `bench latency`
+and `bench capacity` measure those). Printed per variant: streamed WER against the whole-file WER of
+faster-whisper on the same files (`reference_options`), the worst file's difference, boundary
+repeats, emission and final lag percentiles, and inference seconds per audio second.
 
-This is how the ``live`` profile was chosen (docs/benchmarks/streaming.md); a variant is a JSON
-object ``{"name", "window": {WindowingConfig.from_seconds arguments}, "merge": {MergePolicy fields}}``.
+This is how the ``live`` profile was chosen (docs/benchmarks/streaming.md); a variant is a JSON object
+``{"name", "live": {LiveConfig.from_seconds arguments}, "merge": {MergePolicy fields}}``.
 """
 
 from __future__ import annotations
@@ -29,43 +29,26 @@ from stream_app.bench.common import BENCH_HOME, whole_file_texts, without_cache
 from stream_app.bench.report import emit, percentile
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
-from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
+from stream_app.inference.vad import SpeechDetector
+from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
 from stream_app.testing.corpus import CorpusItem, build_corpus
-from stream_app.testing.wer import boundary_repeats, corpus_wer
+from stream_app.testing.wer import boundary_repeats, corpus_wer, word_error_rate
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
+from stream_app.worker.profile import live_config_for
 
 CHUNK = 1600  # 100 ms
 
 # The variants measured while choosing the live profile; `--variants FILE` replaces them.
 VARIANTS: list[dict[str, Any]] = [
-    {"name": "10s windows, no previews", "window": {"window": 10, "overlap": 1, "pause_search": 4}},
-    {"name": "20s windows, no previews", "window": {"window": 20, "overlap": 1, "pause_search": 8}},
-    {"name": "30s windows, no previews", "window": {"window": 30, "overlap": 2, "pause_search": 12}},
-    {
-        "name": "utterance cuts 0.4s, 10s left context",
-        "window": {"window": 30, "overlap": 2, "pause_search": 12, "utterance_pause": 0.4, "left_context": 10},
-    },
-    {
-        "name": "20s, previews 1s, no commits",
-        "window": {"window": 20, "overlap": 1, "pause_search": 8, "interim": 1, "interim_min": 1},
-        "merge": {"interim_commits": False},
-    },
-    {
-        "name": "20s, previews 1s, LA-2 lookahead 1s",
-        "window": {"window": 20, "overlap": 1, "pause_search": 8, "interim": 1, "interim_min": 1},
-        "merge": {"commit_lookahead": 1.0},
-    },
-    {
-        "name": "20s, previews 1s, LA-2 lookahead 2s",
-        "window": {"window": 20, "overlap": 1, "pause_search": 8, "interim": 1, "interim_min": 1},
-        "merge": {"commit_lookahead": 2.0},
-    },
-    {
-        "name": "20s, previews 1s, LA-2 lookahead 2s, prompt 200",
-        "window": {"window": 20, "overlap": 1, "pause_search": 8, "interim": 1, "interim_min": 1},
-        "merge": {"commit_lookahead": 2.0, "prompt_chars": 200},
-    },
+    {"name": "live (the configured rule)", "live": {}},
+    {"name": "finals at pauses only (throughput)", "live": {"commit_step": 0, "preview_step": 0}},
+    {"name": "commit step 0.5 s", "live": {"commit_step": 0.5}},
+    {"name": "commit step 2 s", "live": {"commit_step": 2.0}},
+    {"name": "commit lookahead 0.5 s", "live": {"commit_lookahead": 0.5}, "merge": {"commit_lookahead": 0.5}},
+    {"name": "commit lookahead 2 s", "live": {"commit_lookahead": 2.0}, "merge": {"commit_lookahead": 2.0}},
+    {"name": "min window 6 s", "live": {"min_window": 6.0}},
+    {"name": "min window 20 s", "live": {"min_window": 20.0}},
 ]
 
 
@@ -89,13 +72,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         corpus += build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, seed=seed)
     references = [item.reference for item in corpus]
     whole = whole_file_texts(settings, [item.path for item in corpus])
-    whole_wer = corpus_wer(references, whole)
+    whole_wer = corpus_wer(references, whole)  # the summary's; each row compares file by file too
     engine = InferenceEngine(without_cache(settings), use_cache=False)
     engine.start()
+    base = live_config_for(settings)
     rows: list[dict[str, Any]] = []
     try:
         for variant in variants:
-            rows.append(_variant(engine, corpus, variant, whole_wer))
+            rows.append(_variant(engine, corpus, variant, whole, base))
     finally:
         engine.close()
     summary: dict[str, Any] = {
@@ -114,17 +98,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _variant(
-    engine: InferenceEngine, corpus: Sequence[CorpusItem], variant: dict[str, Any], whole: float
+    engine: InferenceEngine,
+    corpus: Sequence[CorpusItem],
+    variant: dict[str, Any],
+    whole: Sequence[str],
+    base: LiveConfig,
 ) -> dict[str, Any]:
-    config = WindowingConfig.from_seconds(**variant["window"])
-    policy = MergePolicy(**variant.get("merge", {}))
+    arguments = {**_seconds(base), **variant.get("live", {})}
+    config = LiveConfig.from_seconds(**arguments)
+    policy = MergePolicy(**{"commit_lookahead": arguments["commit_lookahead"], **variant.get("merge", {})})
+    detector = SpeechDetector()
     texts: list[str] = []
     emission: list[float] = []
     final: list[float] = []
     busy = 0.0
     passes = 0
     for item in corpus:
-        result = _stream(engine, item, config, policy)
+        result = _stream(engine, detector, item, config, policy)
         texts.append(result["text"])
         emission += result["emission"]
         final += result["final"]
@@ -133,21 +123,43 @@ def _variant(
     references = [item.reference for item in corpus]
     wer = corpus_wer(references, texts)
     audio = sum(item.duration for item in corpus)
+    worst = max(word_error_rate(r, t) - word_error_rate(r, w) for r, t, w in zip(references, texts, whole, strict=True))
     return {
         "variant": variant["name"],
         "streamed_wer": round(wer, 4),
-        "delta": round(wer - whole, 4),
+        "delta": round(wer - corpus_wer(references, list(whole)), 4),
+        "max_file_delta": round(worst, 4),
         "repeats": sum(boundary_repeats(r, t) for r, t in zip(references, texts, strict=True)),
         "emission_p50_s": round(percentile(emission, 50), 2),
         "emission_p95_s": round(percentile(emission, 95), 2),
         "final_p50_s": round(percentile(final, 50), 2),
         "final_p95_s": round(percentile(final, 95), 2),
         "inference_s_per_audio_s": round(busy / audio, 3),
-        "passes": passes,
+        "decodes": passes,
     }
 
 
-def _stream(engine: InferenceEngine, item: CorpusItem, config: WindowingConfig, policy: MergePolicy) -> dict[str, Any]:
+def _seconds(config: LiveConfig) -> dict[str, float]:
+    """Return the rule's durations in seconds (the arguments of `LiveConfig.from_seconds`)."""
+    names = (
+        "speech_lead",
+        "speech_tail",
+        "utterance_pause",
+        "long_pause",
+        "min_window",
+        "max_window",
+        "min_speech",
+        "commit_step",
+        "commit_lookahead",
+        "preview_step",
+        "min_decode",
+    )
+    return {name: getattr(config, name) / SAMPLE_RATE for name in names}
+
+
+def _stream(
+    engine: InferenceEngine, detector: SpeechDetector, item: CorpusItem, config: LiveConfig, policy: MergePolicy
+) -> dict[str, Any]:
     """One file as one real-time stream on a simulated clock; steps take their real inference time."""
     audio = decode_audio_file(item.path)
     session = StreamSession("s", config, policy)
@@ -157,18 +169,18 @@ def _stream(engine: InferenceEngine, item: CorpusItem, config: WindowingConfig, 
     finals: dict[tuple[str, int], TranscriptSegment] = {}
 
     def step(now: float) -> None:
-        windows = session.buffer.take_ready_windows()
-        segments: list[TranscriptSegment] = []
+        _, samples = session.speech_needed()
+        if samples.shape[0]:
+            session.add_speech(*detector(samples, session.track.model_state))
+        plan = session.plan(previews=True)
+        segments: list[TranscriptSegment] = list(plan.segments)
         spent = 0.0
-        for window in windows:
-            if window.is_empty:
-                segments += session.merge(window, None)
-                continue
+        if plan.request is not None:
             begin = time.perf_counter()
-            result = engine.transcribe_blocking(window.job("s", prompt=session.merger.prompt))
-            spent += time.perf_counter() - begin
+            result = engine.transcribe_blocking(plan.request.job("s"))
+            spent = time.perf_counter() - begin
             state["passes"] += 1
-            segments += session.merge(window, result)
+            segments += session.complete(plan.request, result)
         state["busy"] += spent
         state["free_at"] = now + spent
         for segment in segments:
@@ -187,14 +199,16 @@ def _stream(engine: InferenceEngine, item: CorpusItem, config: WindowingConfig, 
     for seq, offset in enumerate(offsets):
         chunk = AudioChunk("s", seq, offset, audio[offset : offset + CHUNK], end_of_stream=offset + CHUNK >= len(audio))
         arrival = (offset + chunk.samples.shape[0]) / SAMPLE_RATE
-        while 0 < state["free_at"] <= arrival and session.buffer.has_ready_windows():
+        for _ in range(1000):  # the model finished before this chunk: the stream catches up on what it had
+            if not (0 < state["free_at"] <= arrival and session.has_work()):
+                break
             step(state["free_at"])
-        session.buffer.apply(chunk)
-        if state["free_at"] <= arrival and session.buffer.has_ready_windows():
+        session.feed(chunk)
+        if state["free_at"] <= arrival:
             step(arrival)
-    while not session.finished:
-        if not session.buffer.has_ready_windows():
-            session.buffer.close()
+    for _ in range(100_000):
+        if session.finished:
+            break
         step(max(state["free_at"], len(audio) / SAMPLE_RATE))
     text = " ".join(finals[k].text for k in sorted(finals) if finals[k].text)
     return {"text": text, "emission": emission, "final": final, "busy": state["busy"], "passes": state["passes"]}

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "short_streams_wall_s": round(short_wall, 1),
         "wall_s": round(time.monotonic() - started, 1),
         "profile": args.profile,
-        "window_s": settings.window_seconds,
+        "commit_step_s": settings.commit_step_seconds,
         "model": settings.optimization.model,
         "precision": settings.optimization.default_precision,
         "cache": "disabled (STREAM_APP_CACHING__CACHE_LEVELS=[])",

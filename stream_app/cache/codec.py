@@ -116,7 +116,9 @@ def _span(item: Any, window_start: float) -> tuple[float, float]:
     fields = _list(item)
     if len(fields) != 2:
         raise CorruptEntryError("a span needs a start and an end")
-    return round(_float(fields[0]) + window_start, _STREAM_DIGITS), round(_float(fields[1]) + window_start, _STREAM_DIGITS)
+    return round(_float(fields[0]) + window_start, _STREAM_DIGITS), round(
+        _float(fields[1]) + window_start, _STREAM_DIGITS
+    )
 
 
 def _list(value: Any) -> list[Any]:

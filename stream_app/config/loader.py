@@ -109,11 +109,17 @@ def _check_live_rule(settings: Settings) -> None:
     if s.max_window > 28.0:
         raise ConfigError("streaming.max_window", s.max_window, "at most 28 s: Whisper hears 30 s and needs a margin")
     if s.min_window > s.max_window:
-        raise ConfigError("streaming.min_window", s.min_window, f"must not exceed streaming.max_window ({s.max_window} s)")
+        raise ConfigError(
+            "streaming.min_window", s.min_window, f"must not exceed streaming.max_window ({s.max_window} s)"
+        )
     if s.speech_tail > s.utterance_pause:
-        raise ConfigError("streaming.speech_tail", s.speech_tail, f"must fit in streaming.utterance_pause ({s.utterance_pause} s)")
+        raise ConfigError(
+            "streaming.speech_tail", s.speech_tail, f"must fit in streaming.utterance_pause ({s.utterance_pause} s)"
+        )
     if s.long_pause < s.utterance_pause:
-        raise ConfigError("streaming.long_pause", s.long_pause, f"must be at least streaming.utterance_pause ({s.utterance_pause} s)")
+        raise ConfigError(
+            "streaming.long_pause", s.long_pause, f"must be at least streaming.utterance_pause ({s.utterance_pause} s)"
+        )
     if not 0.0 < s.silence_threshold <= s.speech_threshold < 1.0:
         raise ConfigError(
             "streaming.silence_threshold",
@@ -121,7 +127,9 @@ def _check_live_rule(settings: Settings) -> None:
             f"need 0 < silence_threshold <= speech_threshold ({s.speech_threshold}) < 1",
         )
     if s.buffer_size < s.max_window:
-        raise ConfigError("streaming.buffer_size", s.buffer_size, "must hold at least one window (streaming.max_window)")
+        raise ConfigError(
+            "streaming.buffer_size", s.buffer_size, "must hold at least one window (streaming.max_window)"
+        )
     try:
         from stream_app.worker.profile import live_config_for
 

@@ -18,7 +18,6 @@ from stream_app.config.languages import check_language
 from stream_app.config.secrets import MASK, Secret, redact_url, url_password
 from stream_app.config.units import parse_duration, parse_size
 
-
 _log = logging.getLogger(__name__)
 
 
@@ -110,7 +109,7 @@ class StreamingSettings:
     speech_tail: float = _duration("300ms")  # silence kept after the last speech before a pause
     utterance_pause: float = _duration("400ms", minimum=0.032)  # a pause: the words before it become final
     long_pause: float = _duration("2s", minimum=0.032)  # a window never spans a silence this long
-    min_window: float = _duration("8s", minimum=0.5)  # a window is cut at the first pause after this much speech
+    min_window: float = _duration("12s", minimum=0.5)  # a window is cut at the first pause after this much speech
     max_window: float = _duration("20s", minimum=1.0)  # ...and never grows past this (at most 28 s)
     min_speech: float = _duration("100ms")  # less speech than this in a window is not decoded (clicks)
     buffer_size: float = _duration("5min", minimum=1.0)
@@ -359,9 +358,7 @@ _SECTION_CLASSES: dict[str, type[Any]] = {
 }
 
 PRECISIONS = ("float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16")
-PrecisionName = Literal[
-    "float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16"
-]
+PrecisionName = Literal["float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32", "int8_bfloat16"]
 
 
 def build_section(name: str, raw: dict[str, Any]) -> Any:
@@ -379,9 +376,7 @@ def build_section(name: str, raw: dict[str, Any]) -> Any:
             raw = {k: v for k, v in raw.items() if k not in RETIRED_STREAMING_KEYS}
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(
-            f"{name}.{unknown[0]}", raw[unknown[0]], f"unknown key; known keys: {', '.join(known)}"
-        )
+        raise ConfigError(f"{name}.{unknown[0]}", raw[unknown[0]], f"unknown key; known keys: {', '.join(known)}")
     values: dict[str, Any] = {}
     for key, f in known.items():
         full = f"{name}.{key}"
@@ -432,7 +427,7 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         return normalize_precision(full, value)
     if unit == "language":
         if not isinstance(value, str):
-            raise ConfigError(full, value, "expected a language code such as \"en\", or \"auto\"")
+            raise ConfigError(full, value, 'expected a language code such as "en", or "auto"')
         return check_language(full, value)
     if unit == "size":
         size = parse_size(value, full)
@@ -464,11 +459,7 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         except ValueError:
             raise ConfigError(full, value, "expected a number") from None
     if ftype.startswith("tuple"):
-        items = (
-            value
-            if isinstance(value, list | tuple)
-            else [v.strip() for v in str(value).split(",") if v.strip()]
-        )
+        items = value if isinstance(value, list | tuple) else [v.strip() for v in str(value).split(",") if v.strip()]
         bad = [v for v in items if v not in CACHE_LEVELS]
         if bad:
             raise ConfigError(full, value, f"unknown level {bad[0]!r}; choose from {', '.join(CACHE_LEVELS)}")
@@ -502,9 +493,7 @@ def normalize_precision(key: str, value: object) -> str:
     """Return the CTranslate2 compute type for a precision name; INT4 is refused, never substituted."""
     name = str(value).strip().lower()
     if name in {"int4", "fp4", "nf4", "q4", "int4_float16"}:
-        raise ConfigError(
-            key, value, "CTranslate2 has no 4-bit path for Whisper; int8 is the smallest it runs"
-        )
+        raise ConfigError(key, value, "CTranslate2 has no 4-bit path for Whisper; int8 is the smallest it runs")
     name = PRECISION_ALIASES.get(name, name)
     if name not in PRECISIONS:
         raise ConfigError(key, value, f"choose one of {', '.join(PRECISIONS)} (or fp32, fp16, bf16)")

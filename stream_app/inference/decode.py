@@ -218,7 +218,7 @@ class BatchDecoder:
         )
         if single_ending or seek >= content_frames:
             return None
-        return float(seek) * self.model.feature_extractor.time_per_frame
+        return float(seek) * float(self.model.feature_extractor.time_per_frame)
 
     def _split(self, tokenizer: Tokenizer, tokens: list[int], content_frames: int) -> list[Piece]:
         """Cut a decode into timestamped pieces; an unfinished last piece runs to the window's end."""

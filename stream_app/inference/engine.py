@@ -149,6 +149,15 @@ class InferenceEngine:
         entry = self._serving.get(self.active)
         return 0 if entry is None else entry.pool.queued
 
+    def has_room_for_previews(self) -> bool:
+        """Whether a preview may join the queue: no more than one call's worth of windows is waiting.
+
+        Previews are best effort: under load they space out by themselves (a stream previews again only
+        once its step comes round), and the decodes that make words final never wait behind them.
+        """
+        limit = self.settings.parallel.max_batch * self.settings.parallel.max_workers
+        return self.backlog() <= limit
+
     # ---- transcription --------------------------------------------------------------------------
 
     async def transcribe(self, job: WindowJob) -> WindowTranscript:

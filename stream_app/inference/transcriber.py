@@ -59,7 +59,7 @@ from stream_app.inference.guards import (
     DecodeGuards,
     context_fallback_reason,
 )
-from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
+from stream_app.inference.types import WindowJob, WindowTranscript, Word
 
 __all__ = ["MAX_WINDOW_SECONDS", "SAMPLE_RATE", "DecodeGuards", "EncoderContext", "WhisperTranscriber"]
 
@@ -269,7 +269,9 @@ class WhisperTranscriber:
             for item, greedy in zip(group, decoded.greedy, strict=True):
                 item.frames = frames
                 voiced = sum(b - max(a, item.prefix_end) for a, b in item.speech if b > item.prefix_end)
-                figures = DecodeFigures(greedy.text, greedy.avg_logprob, greedy.no_speech_prob, voiced, greedy.truncated)
+                figures = DecodeFigures(
+                    greedy.text, greedy.avg_logprob, greedy.no_speech_prob, voiced, greedy.truncated
+                )
                 item.fallback = context_fallback_reason(figures, self.guards, coverage=False) if budgeted else None
                 if not budgeted and self.guards.needs_fallback(greedy.avg_logprob, get_compression_ratio(greedy.text)):
                     item.fallback = "temperature"
@@ -375,12 +377,11 @@ class WhisperTranscriber:
         return sum(max(0.0, min(b, until) - max(a, last + WORD_REACH)) for a, b in item.speech)
 
     def _left_over(self, items: list[_Item], results: list[WindowTranscript | None], started: float) -> None:
-        """A cut's or file's speech still without words: one full-context try (``stopped_early``), then a gap."""
+        """Try speech a cut or file left without words once more, with the full context, then make it a gap."""
         again = [i for i in items if i.job.kind.commits_all and not i.full_done and self._uncovered(i)]
         if not again:
             return
-        for item in again:
-            CONTEXT_FALLBACKS.labels("stopped_early").inc()
+        CONTEXT_FALLBACKS.labels("stopped_early").inc(len(again))
         trial = [_Item(i.index, i.job, i.samples, i.speech, i.prefix_end, i.prefix, i.prompt) for i in again]
         self._decode(trial, FULL_CONTEXT, budgeted=False)
         for item, retry in zip(again, trial, strict=True):
@@ -456,7 +457,7 @@ class WhisperTranscriber:
         return self.speech(samples)
 
     def _kept(self, segments: list[Segment]) -> list[Segment]:
-        """The segments that pass Whisper's no-speech rule."""
+        """Keep the segments that pass Whisper's no-speech rule."""
         return [s for s in segments if not self.guards.is_no_speech(s.no_speech_prob, s.avg_logprob)]
 
     def _silence(self, started: float) -> WindowTranscript:
@@ -489,13 +490,15 @@ class WhisperTranscriber:
         )
 
     def _result(self, item: _Item, started: float, language: str | None = None) -> WindowTranscript:
-        """The window's words in stream time, figures over the segments kept, and speech left without words."""
+        """Return the window's words in stream time, figures over the segments kept, and speech left without words."""
         job = item.job
         segments = item.segments
         weights = [max(s.end - s.start, 1e-3) for s in segments]
         avg_logprob = float(np.average([s.avg_logprob for s in segments], weights=weights)) if segments else 0.0
         no_speech = min((s.no_speech_prob for s in segments), default=0.0)
-        words = tuple(replace(w, start=round(job.start + w.start, 3), end=round(job.start + w.end, 3)) for w in item.words)
+        words = tuple(
+            replace(w, start=round(job.start + w.start, 3), end=round(job.start + w.end, 3)) for w in item.words
+        )
         text = " ".join(w.text for w in words)
         undecoded: tuple[tuple[float, float], ...] = ()
         if job.kind.commits_all:
@@ -512,7 +515,11 @@ class WhisperTranscriber:
             inference_seconds=time.perf_counter() - started,
             context_fallback=item.fallback,
             undecoded=undecoded,
-            extra={"segments": float(len(segments)), "encoder_frames": float(item.frames), "rounds": float(item.rounds)},
+            extra={
+                "segments": float(len(segments)),
+                "encoder_frames": float(item.frames),
+                "rounds": float(item.rounds),
+            },
         )
 
 
@@ -521,7 +528,9 @@ def prefix_word_count(decoder: BatchDecoder, text: str) -> int:
     tokenizer = decoder.tokenizer("en")
     tokens = tokenizer.encode(" " + text.strip())
     words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
-    entries: list[dict[str, Any]] = [{"word": w, "tokens": t} for w, t in zip(words[:-1], word_tokens[:-1], strict=True)]
+    entries: list[dict[str, Any]] = [
+        {"word": w, "tokens": t} for w, t in zip(words[:-1], word_tokens[:-1], strict=True)
+    ]
     merge_punctuations(entries, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
     return len([e for e in entries if e["word"]])
 

@@ -84,14 +84,14 @@ def _pack(h: Samples, c: Samples, context: Samples) -> bytes:
 
 @functools.cache
 def shared_detector() -> SpeechDetector:
-    """The process's one detector (loaded on first use)."""
+    """Return the process's one detector (loaded on first use)."""
     return SpeechDetector()
 
 
 def speech_spans(
     probs: Samples, threshold: float = 0.5, min_samples: int = 0, origin: int = 0
 ) -> list[tuple[int, int]]:
-    """Runs of frames at or above ``threshold`` as sample spans (runs shorter than ``min_samples`` dropped)."""
+    """Return the runs of frames at or above ``threshold`` as sample spans (shorter than ``min_samples``: dropped)."""
     spans: list[tuple[int, int]] = []
     start: int | None = None
     for i, p in enumerate(np.asarray(probs).reshape(-1)):

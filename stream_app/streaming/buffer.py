@@ -239,10 +239,14 @@ class StreamBuffer:
             fill = min(jump, cfg.effective_gap_fill)
             if lost is not None:
                 first, count = lost
-                out.losses.append(Loss(end, end + fill, "lost_chunks", f"chunks {first}..{first + count - 1} never arrived"))
+                out.losses.append(
+                    Loss(end, end + fill, "lost_chunks", f"chunks {first}..{first + count - 1} never arrived")
+                )
             if jump > fill:
                 skipped = (jump - fill) / 16000
-                out.losses.append(Loss(end + fill, end + fill, "skipped_audio", f"{skipped:.3f} s of stream time skipped"))
+                out.losses.append(
+                    Loss(end + fill, end + fill, "skipped_audio", f"{skipped:.3f} s of stream time skipped")
+                )
             s.shift += jump - fill
             s.audio.append(np.zeros(fill, dtype=np.float32))
         else:
@@ -268,6 +272,11 @@ class StreamBuffer:
         if unheard_from < start + excess:
             seconds = (start + excess - unheard_from) / 16000
             out.losses.append(
-                Loss(unheard_from, start + excess, "buffer_overflow", f"{seconds:.3f} s dropped before the model heard it")
+                Loss(
+                    unheard_from,
+                    start + excess,
+                    "buffer_overflow",
+                    f"{seconds:.3f} s dropped before the model heard it",
+                )
             )
             s.heard_until = start + excess

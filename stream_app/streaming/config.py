@@ -48,7 +48,7 @@ class LiveConfig:
     speech_tail: int = seconds_to_samples(0.3)
     utterance_pause: int = seconds_to_samples(0.4)
     long_pause: int = seconds_to_samples(2.0)
-    min_window: int = seconds_to_samples(8.0)
+    min_window: int = seconds_to_samples(12.0)
     max_window: int = seconds_to_samples(20.0)
     min_speech: int = seconds_to_samples(0.1)
     commit_step: int = seconds_to_samples(1.0)
@@ -102,7 +102,7 @@ class LiveConfig:
         speech_tail: float = 0.3,
         utterance_pause: float = 0.4,
         long_pause: float = 2.0,
-        min_window: float = 8.0,
+        min_window: float = 12.0,
         max_window: float = 20.0,
         min_speech: float = 0.1,
         commit_step: float = 1.0,

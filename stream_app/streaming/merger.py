@@ -42,9 +42,6 @@ class MergePolicy:
     tail_words: int = 16  # committed words remembered for loop detection
 
 
-import os
-
-_STRICT = bool(os.environ.get("STRICT"))
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
 
 
@@ -101,8 +98,7 @@ class SegmentMerger:
         words = self._usable(result)
         out: list[TranscriptSegment] = []
         if s.hypothesis is not None:
-            edge = (s.hypothesis_at if _STRICT else position) / SAMPLE_RATE
-            agreed = _agreed(s.hypothesis, words, edge - p.commit_lookahead)
+            agreed = _agreed(s.hypothesis, words, position / SAMPLE_RATE - p.commit_lookahead)
             if agreed:
                 out.append(self._final(words[:agreed], result, position))
                 words = words[agreed:]
@@ -144,7 +140,9 @@ class SegmentMerger:
         s.hypothesis = None
         return out
 
-    def fail(self, start: int, end: int, reason: str, detail: str = "", *, last: bool = False) -> list[TranscriptSegment]:
+    def fail(
+        self, start: int, end: int, reason: str, detail: str = "", *, last: bool = False
+    ) -> list[TranscriptSegment]:
         """Close the window whose final decode failed: ``[start, end)`` after its final words is a gap."""
         s = self._s
         if s.ended:
@@ -158,7 +156,7 @@ class SegmentMerger:
         return [segment]
 
     def end(self, position: int) -> list[TranscriptSegment]:
-        """The stream ended: emit its end-of-stream segment unless a cut already did."""
+        """Emit the end-of-stream segment of a stream that ended, unless a cut already did."""
         if self._s.ended:
             return []
         return [self._final([], None, position, last=True)]
@@ -176,14 +174,14 @@ class SegmentMerger:
         return [self._final([], None, position)]
 
     def rebase(self, start: int) -> None:
-        """The open window now starts at ``start``: final words before it leave the decoder prefix."""
+        """Start the open window at ``start``: final words before it leave the decoder prefix."""
         s = self._s
         s.committed = [w for w in s.committed if w.start * SAMPLE_RATE >= start]
 
     # ---- rules -----------------------------------------------------------------------------------
 
     def _usable(self, result: WindowTranscript | None) -> list[Word]:
-        """The result's words less n-gram loops (the transcriber's guards already judged the decode)."""
+        """Return the result's words less n-gram loops (the transcriber's guards already judged the decode)."""
         if result is None or result.skipped_silence or result.rejected_preview or not result.words:
             return []
         return drop_loops(self._s.tail, list(result.words))

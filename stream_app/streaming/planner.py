@@ -141,7 +141,7 @@ class Planner:
         return None
 
     def _due_tick(self, position: int) -> Tick | None:
-        """The tick whose grid position the reading has passed, if it has speech before it."""
+        """Return the tick whose grid position the reading has passed, if it has speech before it."""
         s, cfg = self.state, self.config
         step = cfg.commit_step
         while step and s.window_start is not None and s.next_tick <= position:
@@ -173,8 +173,8 @@ class Planner:
             return self._close(s.silence_start + cfg.speech_tail)
         if silence >= cfg.utterance_pause and not s.paused:
             s.paused = True
-            voiced, s.voiced = s.voiced, 0
-            return Pause(s.silence_start + cfg.speech_tail, voiced)
+            heard, s.voiced = s.voiced, 0
+            return Pause(s.silence_start + cfg.speech_tail, heard)
         return None
 
     def _voice(self, end: int) -> None:
@@ -227,7 +227,7 @@ class Planner:
         return Cut(at, start, voiced, reopen=True)
 
     def quietest_point(self, track: SpeechTrack, start: int, stop: int) -> int:
-        """The frame boundary in ``[start, stop)`` after the least voiced frame (latest on ties)."""
+        """Return the frame boundary in ``[start, stop)`` after the least voiced frame (latest on ties)."""
         probs = track.window(start, stop)
         if probs.shape[0] == 0:
             return stop

@@ -53,7 +53,7 @@ class DecodeRequest:
         return (self.stop - self.start) / SAMPLE_RATE
 
     def job(self, stream_id: str, created_at: float = 0.0) -> WindowJob:
-        """The inference request for this decode (previews run at a lower priority)."""
+        """Make the inference request for this decode (previews run at a lower priority)."""
         start = self.start / SAMPLE_RATE
         return WindowJob(
             stream_id=stream_id,
@@ -127,7 +127,11 @@ class StreamSession:
         """Apply one chunk; audio lost on the way waits for the planner to reach it."""
         applied = self.buffer.apply(chunk)
         self._note_losses(applied)
-        if self.buffer.state.resume_at_first is False and self.track.frames == 0 and self.track.origin < self.buffer.base:
+        if (
+            self.buffer.state.resume_at_first is False
+            and self.track.frames == 0
+            and self.track.origin < self.buffer.base
+        ):
             self.track.origin = self.buffer.base  # a resumed session's grid starts at its first sample
         return applied
 
@@ -142,7 +146,7 @@ class StreamSession:
             bisect.insort(self._losses, loss, key=lambda item: item.start)
 
     def speech_needed(self) -> tuple[int, npt.NDArray[np.float32]]:
-        """The samples the voice detector should read next: ``(start, samples)``.
+        """Return the samples the voice detector should read next: ``(start, samples)``.
 
         Whole 512-sample frames on the stream's grid; at the end of the stream the last partial frame
         is completed with silence. Empty when nothing new is due.
@@ -160,6 +164,17 @@ class StreamSession:
         self.track.extend(probs, model_state)
         if self.buffer.ended:
             self.track.finish(self.buffer.stream_end)
+
+    def has_work(self, *, previews: bool = True) -> bool:
+        """Whether a step would do anything now: new audio to hear, frames to plan, an end, a preview."""
+        if self.finished:
+            return False
+        start, stop = self.track.pending(self.buffer.stream_end, ended=self.buffer.ended)
+        if stop > start or self.planner.state.scanned < self.track.frames or self._losses:
+            return True
+        if self.buffer.ended:
+            return True
+        return previews and self._preview_position() is not None
 
     # ---- decodes --------------------------------------------------------------------------------
 
@@ -196,11 +211,8 @@ class StreamSession:
                 segments.extend(self.merger.end(event.position))
                 break
         self._release()
-        if previews and not self.buffer.ended:
-            request = self._preview()
-            if request is not None:
-                return Plan(tuple(segments), request)
-        return Plan(tuple(segments))
+        preview = self._preview() if previews and not self.buffer.ended else None
+        return Plan(tuple(segments), preview)
 
     def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
         """Merge the result of a decode `plan` returned."""
@@ -220,7 +232,7 @@ class StreamSession:
         return segments
 
     def fail(self, request: DecodeRequest, reason: str, detail: str = "") -> list[TranscriptSegment]:
-        """A decode failed after every retry: a tick or preview changes nothing, a cut leaves a gap."""
+        """Record a decode that failed after every retry: a tick or preview changes nothing, a cut leaves a gap."""
         if request.kind is not DecodeKind.CUT:
             return []
         segments = self.merger.fail(request.start, request.stop, reason, detail, last=request.last)
@@ -242,10 +254,12 @@ class StreamSession:
         number = self.merger.state.decodes
         if kind is not DecodeKind.PREVIEW:
             self.merger.state.decodes += 1
-        return DecodeRequest(kind, start, stop, self.buffer.slice(start, stop), self.merger.prefix, speech, number, last)
+        return DecodeRequest(
+            kind, start, stop, self.buffer.slice(start, stop), self.merger.prefix, speech, number, last
+        )
 
     def _forget_window(self, end: int) -> None:
-        """The window is final up to ``end``: release its audio and probabilities (keep the next lead)."""
+        """Release the audio and probabilities of a window final up to ``end`` (keep the next lead)."""
         self.buffer.heard(end)
         self._previewed = 0
         self._release()
@@ -287,7 +301,8 @@ class StreamSession:
         quiet = self.planner.quietest_point(self.track, start + self.config.max_window // 2, position)
         return self.planner.cut_and_reopen(quiet)
 
-    def _preview(self) -> DecodeRequest | None:
+    def _preview_position(self) -> int | None:
+        """Where a preview of the open window would end now (on the preview grid), or None when none is due."""
         cfg, planner = self.config, self.planner.state
         start = planner.window_start
         if start is None or not cfg.preview_step:
@@ -298,6 +313,13 @@ class StreamSession:
             return None
         if planner.last_voiced_end <= self._previewed:
             return None  # nothing said since the last decode
+        return position
+
+    def _preview(self) -> DecodeRequest | None:
+        position = self._preview_position()
+        start = self.planner.state.window_start
+        if position is None or start is None:
+            return None
         return self._make(DecodeKind.PREVIEW, start, position)
 
     def _reached(self, position: int) -> bool:

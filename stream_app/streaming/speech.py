@@ -51,7 +51,7 @@ class SpeechTrack:
         return self.origin + frame * FRAME
 
     def pending(self, stream_end: int, *, ended: bool) -> tuple[int, int]:
-        """The stream span the detector should read next: whole frames, the last one padded at the end.
+        """Return the stream span the detector should read next: whole frames, the last one padded at the end.
 
         Returns ``(start, stop)`` with ``stop - start`` a multiple of `FRAME` (possibly empty).
         """
@@ -94,7 +94,7 @@ class SpeechTrack:
         return self.probs[a - self.first : b - self.first]
 
     def speech_spans(self, start: int, stop: int, threshold: float) -> list[tuple[int, int]]:
-        """Runs of frames at or above ``threshold`` inside ``[start, stop)``, as stream positions."""
+        """Return the runs of frames at or above ``threshold`` inside ``[start, stop)``, as stream positions."""
         spans: list[tuple[int, int]] = []
         a = max(self.frame_at(start), self.first)
         b = min(self.frame_at(stop - 1) + 1, self.frames)
@@ -111,5 +111,5 @@ class SpeechTrack:
         return spans
 
     def voiced_samples(self, start: int, stop: int, threshold: float) -> int:
-        """Samples of ``[start, stop)`` that lie in frames at or above ``threshold``."""
+        """Count the samples of ``[start, stop)`` that lie in frames at or above ``threshold``."""
         return sum(b - a for a, b in self.speech_spans(start, stop, threshold))

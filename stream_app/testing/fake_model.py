@@ -34,6 +34,7 @@ class LoudnessDetector:
         self.calls = 0
 
     def __call__(self, samples: Samples, state: bytes = b"") -> tuple[Samples, bytes]:
+        """Return each frame's probability and the (empty) state."""
         self.calls += 1
         frames = np.asarray(samples, np.float32).reshape(-1, FRAME)
         rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
@@ -50,7 +51,9 @@ def speech_audio(words: Sequence[Word], seconds: float, *, level: float = 0.1, s
     return audio
 
 
-def chunks_of(audio: Samples, stream_id: str = "s", chunk_seconds: float = 0.1, *, eos: bool = True) -> list[AudioChunk]:
+def chunks_of(
+    audio: Samples, stream_id: str = "s", chunk_seconds: float = 0.1, *, eos: bool = True
+) -> list[AudioChunk]:
     """Cut audio into chunks with sequence numbers and offsets; the last carries end of stream."""
     size = max(1, round(chunk_seconds * SAMPLE_RATE))
     starts = list(range(0, max(1, len(audio)), size))
@@ -84,6 +87,7 @@ class TruthTranscriber:
     log: list[tuple[str, int, int, str]] = field(default_factory=list)
 
     def __call__(self, request: DecodeRequest) -> WindowTranscript:
+        """Answer one decode with the true words."""
         if self.fail is not None and self.fail(request):
             raise RuntimeError(f"decode {request.number} failed on purpose")
         words = self.words(request)
@@ -103,7 +107,7 @@ class TruthTranscriber:
         )
 
     def words(self, request: DecodeRequest) -> list[Word]:
-        """The true words of the span after the prefix: whole ones, and the one the span's end cuts."""
+        """Return the true words of the span after the prefix: whole ones, and the one the span's end cuts."""
         start, stop = request.start / SAMPLE_RATE, request.stop / SAMPLE_RATE
         after = self._after_prefix(request.prefix)
         out: list[Word] = []
@@ -120,7 +124,9 @@ class TruthTranscriber:
                 cut = max(1, int(len(word.text) * heard))
                 out.append(_moved(Word(word.start, stop, word.text[:cut], word.probability), shift, start, stop))
             elif word.start < stop:
-                out.append(_moved(Word(word.start, min(word.end, stop), word.text, word.probability), shift, start, stop))
+                out.append(
+                    _moved(Word(word.start, min(word.end, stop), word.text, word.probability), shift, start, stop)
+                )
         return out
 
     def _after_prefix(self, prefix: Sequence[Word]) -> int:

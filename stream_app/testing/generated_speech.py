@@ -98,7 +98,7 @@ class Recording:
         return " ".join(self.sentences)
 
     def samples(self) -> npt.NDArray[np.float32]:
-        """The recording as 16 kHz mono float32."""
+        """Read the recording as 16 kHz mono float32."""
         return decode_audio_file(self.path)
 
 
@@ -147,7 +147,7 @@ def recording(folder: Path, seed: int, *, min_seconds: float = 10.0, max_seconds
     while position < min_seconds * SAMPLE_RATE or position + 2 * SAMPLE_RATE < target * SAMPLE_RATE:
         text = sentence(rng)
         loudness = float(rng.choice([0.25, 0.5, 0.8, 0.8, 0.8]))
-        pieces.append(speak(text, voice, speed) * loudness)
+        pieces.append((speak(text, voice, speed) * loudness).astype(np.float32))
         said.append(text)
         position += pieces[-1].shape[0]
         pause = float(rng.choice([0.2, 0.4, 0.6, 0.9, 1.3, 2.5]))
@@ -157,7 +157,7 @@ def recording(folder: Path, seed: int, *, min_seconds: float = 10.0, max_seconds
         pieces.append(np.zeros(round(pause * SAMPLE_RATE), np.float32))
         position += pieces[-1].shape[0]
     audio = np.concatenate(pieces)
-    audio = audio + rng.normal(0.0, 0.002, audio.shape[0]).astype(np.float32)
+    audio = (audio + rng.normal(0.0, 0.002, audio.shape[0])).astype(np.float32)
     folder.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
     row = {

@@ -24,6 +24,7 @@ from stream_app.clients.faust_options import faust_broker_options, faust_web_opt
 from stream_app.config import Settings, expand_path
 from stream_app.config.exceptions import ConfigError
 from stream_app.inference.engine import InferenceEngine
+from stream_app.inference.vad import shared_detector
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
@@ -37,7 +38,7 @@ from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
-from stream_app.worker.profile import merge_policy_for, windowing_for
+from stream_app.worker.profile import live_config_for, merge_policy_for
 from stream_app.worker.records import encode_fenced
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
@@ -173,7 +174,10 @@ def create_worker_app(
     backoff = Backoff(maximum=worker.retry_backoff_max)
     outputs = Outputs(output_topic, dlq_topic, monitor, backoff)
     policy = merge_policy_for(settings)
-    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), policy, OwnerEpochs())
+    live_config = live_config_for(settings)
+    store = StreamStore(
+        ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), live_config, policy, OwnerEpochs()
+    )
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
     if worker.inject_window_failures or worker.inject_window_crashes:
@@ -190,6 +194,7 @@ def create_worker_app(
         store,
         outputs,
         transcribe,
+        shared_detector(),
         StepLimits(streaming.max_window_attempts, streaming.ended_retention, kafka.input_topic, backoff),
     )
     limits = ProcessorLimits(
@@ -197,16 +202,16 @@ def create_worker_app(
         ended_retention=streaming.ended_retention,
         max_chunk_bytes=streaming.max_chunk_bytes,
         flush_interval=worker.state_flush_interval,
+        eos_grace=streaming.eos_grace,
     )
-    backlog_limit = settings.parallel.max_batch * settings.parallel.max_workers
     processor = StreamProcessor(
         store,
         outputs,
         steps,
-        windowing_for(settings),
+        live_config,
         policy,
         limits,
-        previews_allowed=lambda: engine.backlog() <= backlog_limit,
+        previews_allowed=engine.has_room_for_previews,
     )
     worker_app = WorkerApp(app, settings, engine, health, processor, monitor, input_topic, name)
     _install(worker_app)

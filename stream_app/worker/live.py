@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_app.streaming import StreamSession
+from stream_app.wire.chunk import AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.acks import Ticket
 
@@ -47,6 +48,9 @@ class LiveStream:
     evicting: bool = False  # ended: the stream leaves memory after its last write
     deferred: list[tuple[Any, Ticket]] = field(default_factory=list)  # records that came while it was closing
     chunk_ends: deque[tuple[int, int]] = field(default_factory=deque)  # (stream position after, input offset)
+    # chunks applied since the state the tables hold: a step that fails on a bug of ours is undone by
+    # restoring that state and applying these again (`StreamProcessor._recover`)
+    unstored: list[AudioChunk] = field(default_factory=list)
 
     def note_chunk(self, offset: int) -> None:
         """Remember which input record brought the audio up to the buffer's end (for dead letters)."""

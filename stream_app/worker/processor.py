@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from stream_app.metrics import worker_metrics as m
-from stream_app.streaming import MergePolicy, StreamBuffer, StreamSession, WindowingConfig
+from stream_app.streaming import LiveConfig, MergePolicy, StreamBuffer, StreamSession
 from stream_app.streaming.buffer import ApplyResult
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.chunk_codec import decode_chunk
@@ -44,6 +44,7 @@ from stream_app.worker.store import StreamStore
 log = logging.getLogger(__name__)
 
 ADOPT_BATCH = 256  # keys read between yields to the event loop while adopting a restored partition
+RECOVERY_LIMIT = 3  # steps failing on a bug from the same stored state before its decode is given up
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ProcessorLimits:
     ended_retention: float
     max_chunk_bytes: int
     flush_interval: float
+    eos_grace: float = 5.0  # an end of stream held behind a hole closes the stream this long after it came
 
 
 class StreamProcessor:
@@ -77,7 +79,7 @@ class StreamProcessor:
         store: StreamStore,
         outputs: Outputs,
         steps: StepRunner,
-        windowing: WindowingConfig,
+        live_config: LiveConfig,
         policy: MergePolicy,
         limits: ProcessorLimits,
         *,
@@ -88,7 +90,7 @@ class StreamProcessor:
         self.store = store
         self.outputs = outputs
         self.steps = steps
-        self.windowing = windowing
+        self.live_config = live_config
         self.policy = policy
         self.limits = limits
         self.clock = clock
@@ -97,6 +99,7 @@ class StreamProcessor:
         self.partitions: dict[int, PartitionState] = {}
         self._log = RateLimitedLog(log)
         self._last_flush = 0.0
+        self._recoveries: dict[tuple[str, int], int] = {}
 
     # ---- records ----------------------------------------------------------------------------------
 
@@ -144,7 +147,8 @@ class StreamProcessor:
             )
             live = self._start(chunk, record, part, token, first_seq=chunk.seq, resume_at=chunk.offset)
             at = round(chunk.offset / SAMPLE_RATE, 3)
-            live.outbox.extend(live.session.merger.gap(at, at, "state_lost", f"stored state unusable: {exc}"))
+            live.session.merger.gap(at, at, "state_lost", f"stored state unusable: {exc}")
+            live.outbox.extend(live.session.merger.flush(chunk.offset))
             return live
         if isinstance(stored, EndedMarker):
             if chunk.seq <= stored.last_seq:
@@ -173,8 +177,8 @@ class StreamProcessor:
         first_seq: int,
         resume_at: int | None,
     ) -> LiveStream:
-        buffer = StreamBuffer(self.windowing, first_seq=first_seq, resume_at=resume_at)
-        session = StreamSession(chunk.stream_id, self.windowing, self.policy, session=token, buffer=buffer)
+        buffer = StreamBuffer(self.live_config, first_seq=first_seq, resume_at=resume_at)
+        session = StreamSession(chunk.stream_id, self.live_config, self.policy, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
         live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
         part.streams[chunk.stream_id] = live
@@ -183,13 +187,18 @@ class StreamProcessor:
     def _apply(
         self, live: LiveStream, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState
     ) -> None:
-        applied = live.session.buffer.apply(chunk)
+        applied = live.session.feed(chunk)
         self._count(live.stream_id, applied)
         if chunk.seq in applied.late:
             m.LATE_CHUNKS.inc()
             self._reject(
                 record, ChunkRejected("after_end", f"seq {chunk.seq} arrived after the stream's end"), ticket, part
             )
+            return
+        if chunk.seq in applied.late_lost:  # its place was filled with silence and marked as a gap already
+            m.LATE_CHUNKS.inc()
+            detail = f"seq {chunk.seq} arrived after it was declared lost; its span is a lost_chunks gap"
+            self._reject(record, ChunkRejected("late_chunk", detail), ticket, part)
             return
         at = record.timestamp_ms / 1000.0 if record.timestamp_ms > 0 else part.progress or self.clock()
         part.touch(live.stream_id, at)
@@ -199,6 +208,7 @@ class StreamProcessor:
             ticket.done()  # a duplicate: nothing changed
             return
         live.last_chunk_ms = max(live.last_chunk_ms, chunk.produced_at_ms)
+        live.unstored.append(chunk)
         if applied.accepted:
             live.note_chunk(record.offset)
         self.store.write_audio(live)
@@ -231,14 +241,14 @@ class StreamProcessor:
     # ---- steps ------------------------------------------------------------------------------------
 
     def schedule(self, live: LiveStream, part: PartitionState) -> None:
-        """Start the stream's next step if it has ready windows and none running.
+        """Start the stream's next step if it has work (new audio, a decode due) and none running.
 
-        Previews (interim passes) are best effort: while the inference pool is behind they are left
-        out, so a step only runs the finals that are due and the previews widen by themselves.
+        Previews are best effort: while the inference pool is behind they are left out, so a step only
+        runs the decodes that shape finals and the previews space out by themselves.
         """
         if live.busy or live.evicting or part.scope.closed:
             return
-        if live.session.buffer.has_ready_windows(self.previews_allowed()):
+        if live.session.has_work(previews=self.previews_allowed()):
             self._run(live, part, close=False)
 
     def _run(self, live: LiveStream, part: PartitionState, *, close: bool, flush_only: bool = False) -> None:
@@ -251,12 +261,71 @@ class StreamProcessor:
                     await self.steps.publish_and_store(live, [])
                 else:
                     await self.steps.step(live, close=close, previews=self.previews_allowed())
+            except (asyncio.CancelledError, Fenced):
+                raise
+            except Exception:  # a bug of ours: go back to the stored state and apply the chunks since again
+                m.PROCESSING_ERRORS.labels(kind="bug").inc()
+                log.exception("stream %s: a step failed; resuming from its stored state", live.stream_id)
+                live.busy = False
+                self._recover(live, part, close=close)
+                return
             finally:
                 live.busy = False
             self._after(live, part, evicted_by="idle" if close else "end_of_stream")
 
         if part.scope.spawn(run(), name=f"step-{live.stream_id}") is None:
             live.busy = False
+
+    def _recover(self, live: LiveStream, part: PartitionState, *, close: bool) -> None:
+        """Replace a stream whose step failed by its stored state plus the chunks applied since.
+
+        Nothing the failed step did is kept: its decode runs again from the same state (and meets the
+        same words), so no decode is lost or taken twice. A stream that keeps failing at the same point
+        keeps its records unacknowledged, which the stuck-ack check reports as unhealthy.
+        """
+        try:
+            stored = self.store.read(part.partition, live.stream_id)
+            if isinstance(stored, StreamHeader):
+                fresh = self.store.restore(part.partition, live.stream_id, stored)
+            else:
+                fresh = LiveStream(
+                    live.stream_id,
+                    part.partition,
+                    StreamSession(
+                        live.stream_id,
+                        self.live_config,
+                        self.policy,
+                        session=live.session_token,
+                        buffer=StreamBuffer(self.live_config),
+                    ),
+                )
+        except StateCorrupt as exc:
+            log.error("stream %s: stored state unusable while recovering (%s)", live.stream_id, exc)
+            return
+        fresh.epoch, fresh.origin_ms, fresh.last_chunk_ms = live.epoch, live.origin_ms, live.last_chunk_ms
+        fresh.record_ms, fresh.input_offset = live.record_ms, live.input_offset
+        fresh.waiting, fresh.chunk_ends = live.waiting, live.chunk_ends  # the failed step's outbox is made again
+        fresh.deferred, fresh.closing = live.deferred, live.closing
+        for chunk in live.unstored:
+            fresh.session.feed(chunk)
+        fresh.unstored = list(live.unstored)
+        fresh.dirty = True
+        key = (live.stream_id, fresh.version)
+        self._recoveries[key] = self._recoveries.get(key, 0) + 1
+        if self._recoveries[key] >= RECOVERY_LIMIT:  # the same state fails every time: give its decode up
+            log.error(
+                "stream %s: a step failed %d times from the same state; giving its decode up",
+                live.stream_id,
+                self._recoveries[key],
+            )
+            fresh.attempts = max(fresh.attempts, self.steps.limits.max_attempts)
+            self._recoveries.pop(key, None)
+        part.streams[live.stream_id] = fresh
+        part.dirty.add(live.stream_id)
+        if close or fresh.closing:
+            self._run(fresh, part, close=True)
+        else:
+            self.schedule(fresh, part)
 
     def _after(self, live: LiveStream, part: PartitionState, evicted_by: str) -> None:
         if not live.dirty:
@@ -289,6 +358,7 @@ class StreamProcessor:
             if flush:
                 self._flush(part)
             self._end_idle(part)
+            self._end_held_ends(part)
             self._expire_markers(part)
             if not part.adopted and not in_recovery:
                 part.adopted = True
@@ -318,6 +388,19 @@ class StreamProcessor:
                     stream_id,
                     part.partition,
                     part.progress - seen,
+                )
+                self._run(live, part, close=True)
+
+    def _end_held_ends(self, part: PartitionState) -> None:
+        """Close a stream whose end of stream has waited ``eos_grace`` (partition time) behind a hole."""
+        for live in list(part.streams.values()):
+            if live.busy or live.closing or not live.session.buffer.eos_held:
+                continue
+            if part.progress - self._record_time(live, part) >= self.limits.eos_grace:
+                log.info(
+                    "stream %s: its end of stream waited %.0f s behind a hole; ending it",
+                    live.stream_id,
+                    self.limits.eos_grace,
                 )
                 self._run(live, part, close=True)
 
@@ -419,9 +502,9 @@ class StreamProcessor:
         m.CHUNKS.labels(outcome="held").inc(len(applied.held))
         m.CHUNKS.labels(outcome="duplicate").inc(len(applied.duplicates))
         m.CHUNKS.labels(outcome="late").inc(len(applied.late))
-        for gap in applied.gaps:
+        for loss in applied.losses:
             m.GAPS.inc()
-            self._log.log(logging.WARNING, f"gap:{stream_id}", "stream %s: gap %s", stream_id, gap)
+            self._log.log(logging.WARNING, f"gap:{stream_id}", "stream %s: %s: %s", stream_id, loss.reason, loss.detail)
         if applied.dropped_samples:
             m.DROPPED_AUDIO.inc(applied.dropped_samples / SAMPLE_RATE)
             self._log.log(

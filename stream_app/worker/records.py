@@ -3,10 +3,11 @@
 Table ``streams``, key = the stream id (UTF-8), value = one of:
 
 * a **header** ``b"SH"``: version byte, CRC-32 of the rest, a ``uint32`` length, an orjson document
-  (the buffer's cursor and counters, the window rule, the merger's state, which audio pages and held
-  chunks the stream needs with the CRC-32 of each, the window attempt count) and then the *tail*:
-  the float32 samples after the last whole page. Everything about a stream but its whole pages sits
-  in this one record, so it is written atomically; it stays small (the tail is under one page).
+  (the buffer's cursor and counters, the live rule, the planner's position, the merger's state, the
+  speech track's bookkeeping, which audio pages and held chunks the stream needs with the CRC-32 of
+  each; `stream_app.worker.session_state`), then the payload: the *tail* (the float32 samples after
+  the last whole page) and the speech probabilities the stream still needs. Everything about a
+  stream but its whole pages sits in this one record, so it is written atomically; it stays small.
 * an **ended marker** ``b"SE"``: version, CRC-32, orjson (last sequence number, where the timeline
   ended, the session): a finished stream's late chunks are recognised and a resumed stream continues
   the timeline in a new session.
@@ -34,40 +35,34 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from stream_app.inference.types import Word
+from stream_app.streaming.buffer import Loss
+from stream_app.streaming.config import LiveConfig
+from stream_app.streaming.planner import PlannerState
+from stream_app.streaming.speech import SpeechTrack
 from stream_app.streaming.state import MergerState
-from stream_app.streaming.windowing import WindowingConfig
+from stream_app.wire.segment import TranscriptSegment
+from stream_app.wire.segment_codec import segment_from_dict, segment_to_dict
 from stream_app.worker.exceptions import StateCorrupt
+from stream_app.worker.session_state import (
+    config_from_doc,
+    config_to_doc,
+    losses_from_doc,
+    losses_to_doc,
+    merger_from_doc,
+    merger_to_doc,
+    planner_from_doc,
+    planner_to_doc,
+    speech_from_doc,
+    speech_to_doc,
+)
 
 PAGE_SAMPLES = 16_000  # one second of 16 kHz audio per page record (64 kB of float32)
 HEADER_MAGIC = b"SH"
 ENDED_MAGIC = b"SE"
 FENCED_MAGIC = b"SF"  # left by a restore where only a replaced owner's late write was found
-VERSION = 1
+VERSION = 2  # 2: the live rule of speech tracks, planned decodes and forced prefixes (1 still reads)
 _HEAD = struct.Struct(">2sBI")  # magic, version, CRC-32 of the body (a uint32 length, the document, the payload)
 _U64 = struct.Struct(">Q")
-# Fields are only ever appended: a header from an earlier release carries a prefix of this list and the
-# fields it lacks take their defaults (the behaviour that release had), so a rolling upgrade keeps streams.
-_CONFIG_FIELDS = (
-    "window",
-    "overlap",
-    "interim",
-    "buffer_cap",
-    "max_reorder_chunks",
-    "max_gap_fill",
-    "pause_search",
-    "min_pause",
-    "pause_margin",
-    "pause_lead",
-    "pause_ratio",
-    "silence_floor",
-    "max_held",
-    "left_context",
-    "utterance_pause",
-    "min_utterance",
-    "interim_min",
-    "preview_from_commit",
-)
 
 
 @dataclass(frozen=True)
@@ -86,18 +81,23 @@ class StreamHeader:
     """Everything about a live stream but its whole audio pages and held chunks.
 
     ``attempts`` is not stored here but in a small attempt marker next to the audio (written before
-    each window is run, so a window that kills the process is counted).
+    each decode is run, so a decode that kills the process is counted). ``config`` is None for a
+    header an earlier release wrote: the stream continues under the worker's current live rule.
     """
 
     session: str
-    config: WindowingConfig
-    cursor: dict[str, Any]  # the buffer's scalars: seq, shift, win, start, level, interim, seen, flags
+    config: LiveConfig | None
+    buffer: dict[str, Any]  # the buffer's scalars: seq, shift, ended, resume, heard, lost
     base: int  # first sample the stream still needs
     tail_start: int  # first sample kept in the header (a page boundary or ``base``)
     tail: npt.NDArray[np.float32]
     page_crcs: dict[int, int]  # page number -> CRC-32 of the part of it at or after ``base``
     held: list[HeldRef]
+    speech: SpeechTrack
+    planner: PlannerState
     merger: MergerState
+    losses: list[Loss] = field(default_factory=list)
+    outbox: list[TranscriptSegment] = field(default_factory=list)  # segments stored before they are published
     version: int = 0  # counts the header's writes; an attempt marker names the version it started from
     origin_ms: int = 0  # wall-clock ms at which stream position 0 reached the broker
     shown_until: float = 0.0  # stream time up to which words have been published
@@ -193,18 +193,24 @@ def decode_samples(data: bytes) -> tuple[int, npt.NDArray[np.float32]]:
 
 
 def encode_header(header: StreamHeader) -> bytes:
-    """Serialise a stream header (see the module docstring)."""
-    cfg = header.config
+    """Serialise a stream header (see the module docstring); the payload is the tail, then the speech probabilities."""
+    if header.config is None:
+        raise ValueError("a header is written with the live rule it runs under")
     document = orjson.dumps(
         {
             "session": header.session,
-            "cfg": [getattr(cfg, name) for name in _CONFIG_FIELDS],
-            "cur": header.cursor,
+            "cfg": config_to_doc(header.config),
+            "buf": header.buffer,
             "base": header.base,
             "tail": header.tail_start,
+            "ntail": int(header.tail.shape[0]),
             "pages": sorted([page, value] for page, value in header.page_crcs.items()),
             "held": [[h.seq, h.offset, h.count, h.end_of_stream, h.crc] for h in header.held],
+            "speech": speech_to_doc(header.speech),
+            "plan": planner_to_doc(header.planner),
             "merger": merger_to_doc(header.merger),
+            "losses": losses_to_doc(tuple(header.losses)),
+            "outbox": [segment_to_dict(segment) for segment in header.outbox],
             "version": header.version,
             "origin": header.origin_ms,
             "shown": header.shown_until,
@@ -213,48 +219,9 @@ def encode_header(header: StreamHeader) -> bytes:
             "input": header.input_offset,
         }
     )
-    return _frame(HEADER_MAGIC, document, np.ascontiguousarray(header.tail, dtype="<f4").tobytes())
-
-
-def merger_to_doc(m: MergerState) -> dict[str, Any]:
-    """Return the merger's state as a JSON-ready document (a few words and counters)."""
-    return {
-        "id": m.stream_id,
-        "session": m.session,
-        "idx": m.next_index,
-        "rev": m.revision,
-        "win": m.next_window,
-        "until": m.committed_until,
-        "tail": m.tail,
-        "hyp": [[w.start, w.end, w.text, w.probability] for w in m.hypothesis],
-        "interim": m.interim_text,
-        "prompt": m.prompt_text,
-        "ended": m.ended,
-        "model": [m.model, m.precision],
-    }
-
-
-def merger_from_doc(m: Any) -> MergerState:
-    """Read a merger document written by `merger_to_doc`.
-
-    Raises:
-        KeyError, TypeError, ValueError: the document is not one (the caller reports corruption).
-    """
-    return MergerState(
-        stream_id=_str(m["id"]),
-        session=_str(m["session"]),
-        next_index=_int(m["idx"]),
-        revision=_int(m["rev"]),
-        next_window=_int(m["win"]),
-        committed_until=_num(m["until"]),
-        tail=[_str(t) for t in m["tail"]],
-        hypothesis=[Word(_num(s), _num(e), _str(t), _num(p)) for s, e, t, p in m["hyp"]],
-        interim_text=_str(m["interim"]),
-        prompt_text=_str(m["prompt"]),
-        ended=bool(m["ended"]),
-        model=_str(m["model"][0]),
-        precision=_str(m["model"][1]),
-    )
+    payload = np.ascontiguousarray(header.tail, dtype="<f4").tobytes()
+    payload += np.ascontiguousarray(header.speech.probs, dtype="<f4").tobytes()
+    return _frame(HEADER_MAGIC, document, payload)
 
 
 def encode_marker(marker: EndedMarker) -> bytes:
@@ -284,7 +251,7 @@ def decode_stream_record(data: bytes) -> StreamHeader | EndedMarker:
         StateCorrupt: not ours, truncated, damaged (CRC), of another version, or inconsistent, or a
             fenced marker (the stream's state was lost to a replaced owner's late write).
     """
-    magic, document, rest = _unframe(data)
+    magic, version, document, rest = _unframe(data)
     if magic == FENCED_MAGIC:
         raise StateCorrupt(
             f"only a late write of a replaced owner (epoch {document.get('epoch')}, after the fence of epoch "
@@ -293,7 +260,7 @@ def decode_stream_record(data: bytes) -> StreamHeader | EndedMarker:
     try:
         if magic == ENDED_MAGIC:
             return _marker(document)
-        return _header(document, rest)
+        return _header(document, rest) if version == VERSION else _header_v1(document, rest)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, StateCorrupt):
             raise
@@ -305,15 +272,15 @@ def _frame(magic: bytes, document: bytes, payload: bytes) -> bytes:
     return _HEAD.pack(magic, VERSION, zlib.crc32(body)) + body
 
 
-def _unframe(data: bytes) -> tuple[bytes, Any, bytes]:
+def _unframe(data: bytes) -> tuple[bytes, int, Any, bytes]:
     head = _HEAD
     if len(data) < head.size + 4:
         raise StateCorrupt(f"stream record of {len(data)} bytes is too short")
     magic, version, checksum = head.unpack_from(data)
     if magic not in (HEADER_MAGIC, ENDED_MAGIC, FENCED_MAGIC):
         raise StateCorrupt(f"not a stream record (magic {magic!r})")
-    if version != VERSION:
-        raise StateCorrupt(f"stream record version {version} is not supported (expected {VERSION})")
+    if version not in (1, VERSION):
+        raise StateCorrupt(f"stream record version {version} is not supported (expected {VERSION} or 1)")
     body = data[head.size :]
     if zlib.crc32(body) != checksum:
         raise StateCorrupt("stream record fails its CRC-32")
@@ -326,7 +293,7 @@ def _unframe(data: bytes) -> tuple[bytes, Any, bytes]:
         raise StateCorrupt(f"stream record document is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise StateCorrupt("stream record document is not an object")
-    return bytes(magic), document, body[4 + length :]
+    return bytes(magic), int(version), document, body[4 + length :]
 
 
 def _int(value: Any) -> int:
@@ -360,26 +327,28 @@ def _marker(d: dict[str, Any]) -> EndedMarker:
 
 def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
     if len(payload) % 4:
-        raise StateCorrupt("stream header tail is not whole float32 samples")
-    tail = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-    cfg_values = d["cfg"]
-    if not isinstance(cfg_values, list) or not 0 < len(cfg_values) <= len(_CONFIG_FIELDS):
-        raise ValueError("window rule has the wrong number of fields")
-    config = WindowingConfig(**dict(zip(_CONFIG_FIELDS, cfg_values, strict=False)))
-    cursor = d["cur"]
-    if not isinstance(cursor, dict):
-        raise ValueError("cursor is not an object")
-    merger = merger_from_doc(d["merger"])
+        raise StateCorrupt("stream header payload is not whole float32 values")
+    values = np.frombuffer(payload, dtype="<f4").astype(np.float32)
+    ntail = _int(d["ntail"])
+    if not 0 <= ntail <= values.shape[0]:
+        raise ValueError(f"tail of {ntail} samples in a payload of {values.shape[0]} values")
+    buffer = d["buf"]
+    if not isinstance(buffer, dict):
+        raise ValueError("buffer cursor is not an object")
     header = StreamHeader(
         session=_str(d["session"]),
-        config=config,
-        cursor=cursor,
+        config=config_from_doc(d["cfg"]),
+        buffer=buffer,
         base=_int(d["base"]),
         tail_start=_int(d["tail"]),
-        tail=tail,
+        tail=values[:ntail],
         page_crcs={_int(page): _int(value) for page, value in d["pages"]},
         held=[HeldRef(_int(s), _int(o), _int(n), bool(e), _int(c)) for s, o, n, e, c in d["held"]],
-        merger=merger,
+        speech=speech_from_doc(d["speech"], values[ntail:]),
+        planner=planner_from_doc(d["plan"]),
+        merger=merger_from_doc(d["merger"]),
+        losses=losses_from_doc(d["losses"]),
+        outbox=[segment_from_dict(doc) for doc in d["outbox"]],
         version=_int(d["version"]),
         origin_ms=_int(d["origin"]),
         shown_until=_num(d["shown"]),
@@ -388,5 +357,58 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         input_offset=_int(d.get("input", -1)),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:
+        raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")
+    return header
+
+
+def _header_v1(d: dict[str, Any], payload: bytes) -> StreamHeader:
+    """Read a header of the release before the live rule: its audio, sequence and segment counters carry on.
+
+    What it had decoded but not made final is decoded again from its audio (the speech track starts at
+    the audio it kept); an interim it showed still gets its final, under the same id.
+    """
+    if len(payload) % 4:
+        raise StateCorrupt("stream header tail is not whole float32 samples")
+    cursor, merger = d["cur"], d["merger"]
+    base = _int(d["base"])
+    ended = bool(cursor["ended"]) or bool(cursor.get("finished", False))
+    buffer = {
+        "seq": _int(cursor["seq"]),
+        "shift": _int(cursor["shift"]),
+        "ended": ended,
+        "resume": bool(cursor["resume"]),
+        "heard": base,
+        "lost": [],
+    }
+    header = StreamHeader(
+        session=_str(d["session"]),
+        config=None,
+        buffer=buffer,
+        base=base,
+        tail_start=_int(d["tail"]),
+        tail=np.frombuffer(payload, dtype="<f4").astype(np.float32),
+        page_crcs={_int(page): _int(value) for page, value in d["pages"]},
+        held=[HeldRef(_int(s), _int(o), _int(n), bool(e), _int(c)) for s, o, n, e, c in d["held"]],
+        speech=SpeechTrack(origin=base),
+        planner=PlannerState(floor=base),
+        merger=MergerState(
+            stream_id=_str(merger["id"]),
+            session=_str(merger["session"]),
+            next_index=_int(merger["idx"]),
+            revision=_int(merger["rev"]),
+            interim_text=_str(merger["interim"]),
+            tail=[_str(t) for t in merger["tail"]],
+            ended=bool(merger["ended"]),
+            model=_str(merger["model"][0]),
+            precision=_str(merger["model"][1]),
+        ),
+        version=_int(d["version"]),
+        origin_ms=_int(d["origin"]),
+        shown_until=_num(d["shown"]),
+        record_ms=_int(d.get("record", 0)),
+        epoch=_int(d.get("epoch", 0)),
+        input_offset=_int(d.get("input", -1)),
+    )
+    if not header.base <= header.tail_start:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")
     return header

@@ -1,28 +1,29 @@
-"""One stream's step: its ready windows through inference, merged in order, published, then stored.
+"""One stream's step: its new audio heard, its next decode run and merged, its state stored, its segments out.
 
 A stream runs at most one step at a time (`LiveStream.busy`); records of the stream that arrive
-meanwhile are applied to its buffer and wait for the step's state write. Windows of different
-streams run concurrently, so the inference pool batches them. A step:
+meanwhile are applied to its buffer and wait for the next state write. Decodes of different streams
+run concurrently, so the inference pool batches them. A step:
 
-1. cuts the ready windows (in memory; the stored header still has the cursor before them);
-2. if any window needs the model, counts an attempt against the stored header when the model starts
-   the first of them (`AttemptGate`, on the pool's thread), and the model waits until that count is
-   durable, so a window that kills the process is counted, and one that only waited in the queue
-   when a replica died is not. A stream with a count runs its windows alone (``isolated``), so a
-   poison window's batch-mates are blamed for one crash at most, and one window per step, so only
-   the window that crashed is given up; once the model has returned such a window its count is taken
-   back (durably, before the next isolated window starts), so the next suspect's crash does not land
-   on it while its segments are still on the way to the broker. A cursor that has used up
-   ``max_window_attempts`` is not run again: its windows are dead-lettered (``poison_window``);
-3. transcribes the windows, retrying a failed one up to ``max_window_attempts`` times; a window that
-   still fails is dead-lettered (``inference_failed``) and marked as a gap in the transcript, keeping
-   the words the merger held;
-4. merges the results in window order, publishes the segments and waits for the broker;
-5. writes the stream's header (or its ended marker) and waits for the changelog; only then are the
-   records it covers acknowledged.
+1. runs the voice detector over the samples it has not read (`StreamSession.speech_needed`, off the
+   event loop);
+2. asks the session for its next decode (`StreamSession.plan`: deterministic ticks and cuts first, a
+   preview only when none is due and the pool has room) and the segments that needed no model;
+3. runs the decode, counting an attempt against the stored header when the model starts it
+   (`AttemptGate`, on the pool's thread; the model waits until the count is durable), so a decode that
+   kills the process is counted and one that only waited in the queue when a replica died is not. A
+   stream with a count runs its decode alone (``isolated``) and takes the count back once the model has
+   returned it. A decode whose state has used up ``max_window_attempts`` is not run again: it is
+   dead-lettered (``poison_window``). A decode that fails ``max_window_attempts`` times is
+   dead-lettered (``inference_failed``); a final one leaves a gap in the transcript;
+4. stores the stream's state **with the segments it is about to publish** (the outbox), then publishes
+   them and waits for the broker, then acknowledges the records the state covers. A replica that dies
+   in between is replaced by one that restores the state and publishes the same outbox again: a
+   segment id, once published, never carries other words, and revisions only grow.
 
-Broker failures in 4 and 5 are retried until they succeed (`Outputs`); cancellation (the partition
-was revoked) abandons the step, and the records it covers are read again by the next owner.
+Any failure inside a step (our bug, not the broker's) leaves the stream as its stored state says: the
+in-memory session is dropped and restored from the tables, so no decode is lost or taken twice; the
+step runs again. Broker failures in 4 are retried until they succeed (`Outputs`); cancellation (the
+partition was revoked) abandons the step, and the records it covers are read again by the next owner.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
-from stream_app.streaming.windowing import Window
+from stream_app.streaming.session import DecodeRequest
 from stream_app.wire.chunk import SAMPLE_RATE
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.attempts import AttemptGate
@@ -52,6 +54,7 @@ from stream_app.worker.store import StreamStore
 log = logging.getLogger(__name__)
 
 Transcribe = Callable[[WindowJob], Awaitable[WindowTranscript]]
+Detect = Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]]
 
 H_STREAM = "dlq_stream_id"
 H_SESSION = "dlq_session"
@@ -63,7 +66,7 @@ H_OFFSETS = "dlq_source_offsets"
 
 @dataclass(frozen=True)
 class Failure:
-    """A window given up: why, in the gap marker's words, and the last error."""
+    """A decode given up: why, in the gap marker's words, and the last error."""
 
     reason: str  # inference_failed | poison_window
     detail: str
@@ -87,6 +90,7 @@ class StepRunner:
         store: StreamStore,
         outputs: Outputs,
         transcribe: Transcribe,
+        detect: Detect,
         limits: StepLimits,
         *,
         clock: Callable[[], float] = time.time,
@@ -94,44 +98,41 @@ class StepRunner:
         self.store = store
         self.outputs = outputs
         self.transcribe = transcribe
+        self.detect = detect
         self.limits = limits
         self.clock = clock
 
     async def step(self, live: LiveStream, *, close: bool = False, previews: bool = True) -> None:
-        """Run the stream's ready windows (closing the stream first when ``close``) and store the result."""
+        """Hear the stream's new audio, run its next decode (closing it first when ``close``), store, publish."""
+        session = live.session
         if close:
-            live.session.buffer.close()
-        # a stream whose windows were in the model when a worker died runs one window per step, so the
-        # next crash (and the dead letter) names that window alone
-        windows = live.session.buffer.take_ready_windows(previews, limit=1 if live.attempts else 0)
-        started = time.monotonic()
-        results: dict[int, WindowTranscript | Failure] = {}
-        if any(not w.is_empty for w in windows):
-            if live.attempts >= self.limits.max_attempts:
-                detail = f"a worker died while the model ran the stream's windows {live.attempts} times"
-                results = {i: Failure("poison_window", detail) for i, w in enumerate(windows) if not w.is_empty}
-                log.error("stream %s: %s; dead-lettering its windows", live.stream_id, detail)
-            else:
-                gate = AttemptGate(  # each count is taken once; a retried write stores the same value
-                    asyncio.get_running_loop(),
-                    lambda: self.outputs.durable(self.store.mark_attempt(live), "counting a window attempt"),
-                    lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a window attempt"),
-                )
-                results = await self._transcribe(live, windows, gate)
-        segments = await self._merge(live, windows, results)
-        if windows:
+            session.close()
+        _, samples = session.speech_needed()
+        if samples.shape[0]:
+            probs, state = await asyncio.to_thread(self.detect, samples, session.track.model_state)
+            session.add_speech(probs, state)
+        plan = session.plan(previews=previews and not live.attempts)
+        segments = list(plan.segments)
+        if plan.request is not None:
+            started = time.monotonic()
+            segments.extend(await self._decode(live, plan.request))
             m.WINDOW_PROCESSING.observe(time.monotonic() - started)
-        await self.publish_and_store(live, segments)
+        live.dirty = True
+        if segments or session.finished or close:
+            await self.publish_and_store(live, segments)
 
     async def publish_and_store(self, live: LiveStream, segments: Sequence[TranscriptSegment]) -> None:
-        """Publish what the stream has to say, store its state, then acknowledge the records it covers."""
-        outgoing = [*live.outbox, *segments]
-        live.outbox = []
-        if outgoing:
-            stamped = self._stamp(live, outgoing)
+        """Store the state with its outbox, publish the outbox, then acknowledge the records it covers."""
+        live.outbox.extend(segments)
+        tickets = live.take_waiting()
+        if live.outbox or not live.session.finished:
+            await self.outputs.durable(lambda: self.store.write_header(live), "storing a stream's state")
+        if live.outbox:
+            stamped = self._stamp(live, live.outbox)
             acked_at = await self.outputs.publish(stamped)
             self._observe_lags(live, stamped, acked_at)
-        tickets = live.take_waiting()
+            live.outbox = []  # the next state write records that they went out
+            live.dirty = True
         if live.session.finished:
             marker = EndedMarker(
                 last_seq=live.session.buffer.next_seq - 1,
@@ -143,89 +144,71 @@ class StepRunner:
             )
             await self.outputs.durable(lambda: self.store.end(live, marker), "storing an ended stream's marker")
             live.evicting = True
-        else:
-            await self.outputs.durable(lambda: self.store.write_header(live), "storing a stream's state")
         for ticket in tickets:
             ticket.done()
 
     # ---- inference --------------------------------------------------------------------------------
 
-    async def _transcribe(
-        self, live: LiveStream, windows: Sequence[Window], gate: AttemptGate
-    ) -> dict[int, WindowTranscript | Failure]:
-        created = time.monotonic()
-        prompt = live.session.merger.prompt
+    async def _decode(self, live: LiveStream, request: DecodeRequest) -> list[TranscriptSegment]:
+        session = live.session
+        final = request.kind is not DecodeKind.PREVIEW
+        if final and live.attempts >= self.limits.max_attempts:
+            detail = f"a worker died while the model ran this decode {live.attempts} times"
+            log.error("stream %s decode %d: %s; dead-lettering it", live.stream_id, request.number, detail)
+            return await self._give_up(live, request, Failure("poison_window", detail))
+        gate = AttemptGate(  # each count is taken once; a retried write stores the same value
+            asyncio.get_running_loop(),
+            lambda: self.outputs.durable(self.store.mark_attempt(live), "counting a decode attempt"),
+            lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a decode attempt"),
+        )
         isolated = live.attempts > 0  # alone in the model: taken back when it returns (`AttemptGate.finished`)
-        todo = {
-            i: dataclasses.replace(
-                w.job(live.stream_id, created_at=created, prompt=prompt),
-                on_start=gate,
-                on_finish=gate.finished if isolated else None,
-                isolated=isolated,
-            )
-            for i, w in enumerate(windows)
-            if not w.is_empty
-        }
-        results: dict[int, WindowTranscript | Failure] = {}
-        errors: dict[int, BaseException] = {}
-        for attempt in range(1, self.limits.max_attempts + 1):
-            if not todo:
-                break
+        job = dataclasses.replace(
+            request.job(live.stream_id, created_at=time.monotonic()),
+            on_start=gate if final else None,
+            on_finish=gate.finished if isolated and final else None,
+            isolated=isolated,
+        )
+        error: BaseException | None = None
+        tries = self.limits.max_attempts if final else 1  # a preview is best effort: never retried
+        for attempt in range(1, tries + 1):
             if attempt > 1:
                 await asyncio.sleep(self.limits.retry.delay(attempt - 1))
-            keys = list(todo)
-            outcomes = await asyncio.gather(*(self.transcribe(todo[i]) for i in keys), return_exceptions=True)
-            for i, outcome in zip(keys, outcomes, strict=True):
-                if isinstance(outcome, asyncio.CancelledError):
-                    raise outcome
-                if isinstance(outcome, BaseException):
-                    errors[i] = outcome
-                    self._count_error(live, windows[i], outcome, attempt)
-                    continue
-                results[i] = outcome
-                del todo[i]
-                m.WINDOWS.labels(kind="interim" if windows[i].is_interim else "final").inc()
-        for i in todo:
-            error = errors[i]
-            results[i] = Failure("inference_failed", f"{type(error).__name__}: {error}")
-        return results
+            try:
+                result = await self.transcribe(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = exc
+                self._count_error(live, request, exc, attempt, tries)
+                continue
+            m.WINDOWS.labels(kind=request.kind.value).inc()
+            return session.complete(request, result)
+        if not final:
+            return []
+        assert error is not None
+        return await self._give_up(live, request, Failure("inference_failed", f"{type(error).__name__}: {error}"))
 
-    def _count_error(self, live: LiveStream, window: Window, error: BaseException, attempt: int) -> None:
+    async def _give_up(self, live: LiveStream, request: DecodeRequest, failure: Failure) -> list[TranscriptSegment]:
+        m.WINDOW_FAILURES.labels(reason=failure.reason).inc()
+        await self._dead_letter(live, request, failure)
+        return live.session.fail(request, failure.reason, failure.detail)
+
+    def _count_error(
+        self, live: LiveStream, request: DecodeRequest, error: BaseException, attempt: int, of: int
+    ) -> None:
         m.WINDOW_ERRORS.labels(error=type(error).__name__).inc()
         if not isinstance(error, InferenceError):  # not the model's failure: ours
             m.PROCESSING_ERRORS.labels(kind="bug").inc()
-            log.error("stream %s window %d: unexpected error", live.stream_id, window.index, exc_info=error)
+            log.error("stream %s decode %d: unexpected error", live.stream_id, request.number, exc_info=error)
         else:
             log.warning(
-                "stream %s window %d attempt %d/%d failed: %s",
-                live.stream_id,
-                window.index,
-                attempt,
-                self.limits.max_attempts,
-                error,
+                "stream %s decode %d attempt %d/%d failed: %s", live.stream_id, request.number, attempt, of, error
             )
 
-    # ---- merging ----------------------------------------------------------------------------------
-
-    async def _merge(
-        self, live: LiveStream, windows: Sequence[Window], results: dict[int, WindowTranscript | Failure]
-    ) -> list[TranscriptSegment]:
-        segments: list[TranscriptSegment] = []
-        for i, window in enumerate(windows):
-            result = results.get(i)
-            if isinstance(result, Failure):
-                if not window.is_interim:
-                    m.WINDOW_FAILURES.labels(reason=result.reason).inc()
-                    await self._dead_letter_window(live, window, result)
-                segments.extend(live.session.fail(window, result.reason, result.detail))
-            else:
-                segments.extend(live.session.merge(window, result))
-        return segments
-
-    async def _dead_letter_window(self, live: LiveStream, window: Window, failure: Failure) -> None:
-        """Send a given-up window's audio (16 kHz s16le) with where it came from, so it can be replayed."""
-        pcm = np.clip(np.rint(window.samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2").tobytes()
-        offsets = live.offsets_for(window.start_sample, window.end_sample)  # None after a failover
+    async def _dead_letter(self, live: LiveStream, request: DecodeRequest, failure: Failure) -> None:
+        """Send a given-up decode's audio (16 kHz s16le) with where it came from, so it can be replayed."""
+        pcm = np.clip(np.rint(request.samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2").tobytes()
+        offsets = live.offsets_for(request.start, request.stop)  # None after a failover
         headers = [
             ("dlq_reason", failure.reason.encode()),
             ("dlq_detail", failure.detail[:1024].encode("utf-8", errors="replace")),
@@ -234,9 +217,9 @@ class StepRunner:
             (H_OFFSETS, (f"{offsets[0]}-{offsets[1]}" if offsets else "").encode()),
             (H_STREAM, live.stream_id.encode()),
             (H_SESSION, live.session_token.encode()),
-            (H_WINDOW, str(window.index).encode()),
-            (H_START, f"{window.start:.3f}".encode()),
-            (H_END, f"{window.end:.3f}".encode()),
+            (H_WINDOW, str(request.number).encode()),
+            (H_START, f"{request.start / SAMPLE_RATE:.3f}".encode()),
+            (H_END, f"{request.stop / SAMPLE_RATE:.3f}".encode()),
             ("content-type", f"audio/pcm; encoding=s16le; rate={SAMPLE_RATE}; channels=1".encode()),
         ]
         m.DEAD_LETTERS.labels(reason=failure.reason).inc()

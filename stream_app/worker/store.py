@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.streaming import MergePolicy, SegmentMerger, StreamBuffer, StreamSession
+from stream_app.streaming import LiveConfig, MergePolicy, SegmentMerger, StreamBuffer, StreamSession
 from stream_app.streaming.samples import SampleQueue
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.worker.exceptions import StateCorrupt
@@ -54,17 +54,23 @@ from stream_app.worker.tables import TableIO, WriteStamp
 log = logging.getLogger(__name__)
 
 P = PAGE_SAMPLES
-_CURSOR_INTS = ("seq", "shift", "win", "start", "interim", "seen")
+_CURSOR_INTS = ("seq", "shift", "heard")
 
 
 class StreamStore:
     """Reads and writes streams' state in the ``streams`` and ``audio`` tables."""
 
     def __init__(
-        self, streams: TableIO, audio: TableIO, policy: MergePolicy, owners: OwnerEpochs | None = None
+        self,
+        streams: TableIO,
+        audio: TableIO,
+        config: LiveConfig,
+        policy: MergePolicy,
+        owners: OwnerEpochs | None = None,
     ) -> None:
         self.streams = streams
         self.audio = audio
+        self.config = config  # the live rule of streams whose header predates it (written by an earlier release)
         self.policy = policy
         self.owners = owners  # None: writes are not fenced (a store used alone, as in tests)
 
@@ -96,10 +102,17 @@ class StreamStore:
         parts = [self._read_page(partition, stream_id, header, page) for page in pages]
         queue = SampleQueue(base, np.concatenate([*parts, header.tail]) if parts else header.tail)
         pending = {ref.seq: self._read_held(partition, stream_id, header.session, ref) for ref in header.held}
-        state = _buffer_state(header, queue, pending)
-        merger = SegmentMerger.from_state(header.merger, self.policy)
+        config = header.config or self.config
+        state, lost = _buffer_state(header, queue, pending)
         session = StreamSession(
-            stream_id, header.config, self.policy, buffer=StreamBuffer.from_state(state), merger=merger
+            stream_id,
+            config,
+            self.policy,
+            buffer=StreamBuffer.from_state(config, state, lost),
+            merger=SegmentMerger.from_state(header.merger, self.policy),
+            track=header.speech,
+            planner=header.planner,
+            losses=header.losses,
         )
         live = LiveStream(
             stream_id=stream_id,
@@ -114,6 +127,7 @@ class StreamStore:
             pages_written_until=max(tail_start, base),
             lowest_page=base // P,
         )
+        live.outbox = list(header.outbox)  # stored, maybe not published: the next step publishes them again
         live.page_crcs = {page: (max(page * P, base), header.page_crcs[page]) for page in pages}
         live.held_written = {ref.seq: ref.crc for ref in header.held}
         return live
@@ -199,8 +213,10 @@ class StreamStore:
             await _all(live)
             self.write_audio(live)
         header = self.header(live)
+        covered = len(live.unstored)  # the chunks this header reflects (more may come while it is written)
         stamp = self._stamp(live)
         await self.streams.put(live.partition, live.stream_id.encode(), encode_header(header), stamp)
+        del live.unstored[:covered]
         live.version = header.version
         live.attempts = 0
         live.dirty = False
@@ -237,16 +253,21 @@ class StreamStore:
             else:
                 live.garbage.append(held_key(live.stream_id, live.session_token, seq))
         live.held_written = {ref.seq: ref.crc for ref in held}
+        session = live.session
         return StreamHeader(
             session=live.session_token,
-            config=buf.config,
-            cursor=_cursor(buf),
+            config=session.config,
+            buffer=_cursor(buf, session.buffer.lost_seqs),
             base=base,
             tail_start=tail_start,
             tail=buf.audio.slice(tail_start, end),
             page_crcs=crcs,
             held=held,
-            merger=live.session.merger.state,
+            speech=session.track,
+            planner=session.planner.state,
+            merger=session.merger.state,
+            losses=list(session.losses),
+            outbox=list(live.outbox),
             version=live.version + 1,
             origin_ms=live.origin_ms,
             shown_until=live.shown_until,
@@ -339,50 +360,43 @@ class StreamStore:
         return WriteStamp(epoch, input_offset)
 
 
-def _cursor(buf: BufferState) -> dict[str, Any]:
+def _cursor(buf: BufferState, lost: list[int]) -> dict[str, Any]:
     return {
         "seq": buf.next_seq,
         "shift": buf.shift,
-        "win": buf.next_window,
-        "start": buf.next_start,
-        "level": buf.speech_level,
-        "interim": buf.last_interim_end,
-        "seen": buf.seen_until,
         "ended": buf.ended,
-        "finished": buf.finished,
         "resume": buf.resume_at_first,
+        "heard": buf.heard_until,
+        "lost": lost,
     }
 
 
-def _buffer_state(header: StreamHeader, audio: SampleQueue, pending: dict[int, PendingChunk]) -> BufferState:
-    cur = header.cursor
+def _buffer_state(
+    header: StreamHeader, audio: SampleQueue, pending: dict[int, PendingChunk]
+) -> tuple[BufferState, list[int]]:
+    cur = header.buffer
     try:
         ints = {name: cur[name] for name in _CURSOR_INTS}
         if any(isinstance(v, bool) or not isinstance(v, int) for v in ints.values()):
             raise StateCorrupt(f"cursor {cur!r} has a value that is not a whole number")
-        level = cur["level"]
-        if isinstance(level, bool) or not isinstance(level, int | float):
-            raise StateCorrupt(f"cursor speech level {level!r} is not a number")
+        lost = cur["lost"]
+        if not isinstance(lost, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in lost):
+            raise StateCorrupt(f"cursor's lost sequence numbers {lost!r} are not whole numbers")
         state = BufferState(
-            config=header.config,
             next_seq=ints["seq"],
             shift=ints["shift"],
-            next_window=ints["win"],
-            next_start=ints["start"],
-            speech_level=float(level),
-            last_interim_end=ints["interim"],
-            seen_until=ints["seen"],
             ended=bool(cur["ended"]),
-            finished=bool(cur["finished"]),
             resume_at_first=bool(cur["resume"]),
+            heard_until=ints["heard"],
             audio=audio,
             pending=pending,
         )
     except KeyError as exc:
         raise StateCorrupt(f"cursor lacks {exc}") from None
-    if not state.finished and not state.resume_at_first and state.next_start < audio.base:
-        raise StateCorrupt(f"next window starts at {state.next_start}, before the audio kept from {audio.base}")
-    return state
+    window = header.planner.window_start
+    if window is not None and not state.resume_at_first and window < audio.base:
+        raise StateCorrupt(f"the open window starts at {window}, before the audio kept from {audio.base}")
+    return state, list(lost)
 
 
 async def _all(live: LiveStream) -> None:

@@ -15,17 +15,25 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_the_live_profile() -> None:
     settings = load_settings(env={})
     assert settings.streaming.profile == "live"
-    assert settings.window_seconds == 20.0
-    assert settings.overlap_seconds == 1.0
-    assert settings.interim_step_seconds == 1.0  # previews by default
-    assert (settings.streaming.commit_lookahead, settings.streaming.preview_min) == (2.0, 1.0)
+    assert settings.commit_step_seconds == 1.0
+    assert settings.preview_step_seconds == 0.25  # previews by default
+    assert (settings.streaming.commit_lookahead, settings.streaming.min_window) == (1.0, 12.0)
     assert settings.optimization.default_precision == "int8"
     assert settings.optimization.device == "cpu"
 
 
-def test_throughput_profile_matches_the_original_spec() -> None:
+def test_throughput_profile_makes_words_final_at_pauses_only() -> None:
     settings = load_settings(env={"STREAM_APP_STREAMING__PROFILE": "throughput"})
-    assert (settings.window_seconds, settings.overlap_seconds) == (30.0, 2.0)
+    assert (settings.commit_step_seconds, settings.preview_step_seconds) == (0.0, 0.0)
+
+
+def test_keys_of_the_windowed_release_are_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, '[streaming]\nchunk_duration = "20s"\ninterim_step = "1s"\nmin_window = "6s"\n')
+    settings = load_settings(path, env={})
+    assert settings.streaming.min_window == 6.0
+    assert "chunk_duration" in caplog.text and "interim_step" in caplog.text
 
 
 def test_file_values_with_units(tmp_path: Path) -> None:
@@ -33,8 +41,8 @@ def test_file_values_with_units(tmp_path: Path) -> None:
         tmp_path,
         """
 [streaming]
-chunk_duration = "8s"
-overlap_duration = "1500ms"
+commit_step = "500ms"
+utterance_pause = "300ms"
 buffer_size = "5min"
 [parallel]
 max_workers = 4
@@ -49,8 +57,8 @@ ttl = "24h"
 """,
     )
     settings = load_settings(path, env={})
-    assert settings.window_seconds == 8.0
-    assert settings.overlap_seconds == 1.5
+    assert settings.commit_step_seconds == 0.5
+    assert settings.streaming.utterance_pause == 0.3
     assert settings.streaming.buffer_size == 300.0
     assert settings.parallel.max_workers == 4
     assert settings.optimization.default_precision == "float16"
@@ -81,15 +89,16 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ({"STREAM_APP_PARALLEL__MAX_WORKERS": "many"}, "parallel.max_workers", "whole number"),
         ({"STREAM_APP_PARALLEL__MAX_WORKERS": "0"}, "parallel.max_workers", "between"),
         ({"STREAM_APP_STREAMING__PROFILE": "fast"}, "streaming.profile", "live"),
-        ({"STREAM_APP_STREAMING__CHUNK_DURATION": "soon"}, "streaming.chunk_duration", "duration"),
+        ({"STREAM_APP_STREAMING__COMMIT_STEP": "soon"}, "streaming.commit_step", "duration"),
         ({"STREAM_APP_CACHING__L1_SIZE": "big"}, "caching.l1_size", "size"),
         ({"STREAM_APP_CACHING__CACHE_LEVELS": '["ram"]'}, "caching.cache_levels", "ram"),
         ({"STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int4"}, "optimization.default_precision", "4-bit"),
         ({"STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "int3"}, "optimization.default_precision", "choose"),
         ({"STREAM_APP_OPTIMIZATION__DEVICE": "tpu"}, "optimization.device", "cuda"),
         ({"STREAM_APP_METRICS__ENABLED": "perhaps"}, "metrics.enabled", "true or false"),
-        ({"STREAM_APP_STREAMING__OVERLAP_DURATION": "22s"}, "streaming.overlap_duration", "shorter"),
-        ({"STREAM_APP_STREAMING__CHUNK_DURATION": "45s"}, "streaming.chunk_duration", "30 s"),
+        ({"STREAM_APP_STREAMING__MAX_WINDOW": "45s"}, "streaming.max_window", "28 s"),
+        ({"STREAM_APP_STREAMING__MIN_WINDOW": "25s"}, "streaming.min_window", "max_window"),
+        ({"STREAM_APP_STREAMING__SPEECH_TAIL": "1s"}, "streaming.speech_tail", "utterance_pause"),
         ({"STREAM_APP_NOPE__X": "1"}, "STREAM_APP_NOPE__X", "unknown section"),
         ({"STREAM_APP_KAFKA__NO_SUCH_KEY": "1"}, "kafka.no_such_key", "unknown key"),
     ],

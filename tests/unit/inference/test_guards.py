@@ -77,7 +77,14 @@ def test_each_guard_names_its_reason() -> None:
     assert context_fallback_reason(figures(no_speech_prob=0.8), GUARDS) == "no_speech"
     assert context_fallback_reason(figures("The small dog.", voiced_seconds=8.0), GUARDS) == "too_few_words"
     assert context_fallback_reason(figures(varied, voiced_seconds=8.0), GUARDS) is None
-    assert set(FALLBACK_REASONS) == {"repetition", "compression_ratio", "avg_logprob", "no_speech", "too_few_words"}
+    assert set(FALLBACK_REASONS) == {
+        "repetition",
+        "compression_ratio",
+        "avg_logprob",
+        "no_speech",
+        "too_few_words",
+        "stopped_early",
+    }
 
 
 def test_too_few_words_needs_enough_speech_to_judge() -> None:

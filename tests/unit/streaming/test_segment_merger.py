@@ -11,7 +11,9 @@ def words(*spec: tuple[str, float, float]) -> list[Word]:
     return [Word(a, b, t, 0.9) for t, a, b in spec]
 
 
-def result(ws: list[Word], *, rejected: bool = False, undecoded: tuple[tuple[float, float], ...] = ()) -> WindowTranscript:
+def result(
+    ws: list[Word], *, rejected: bool = False, undecoded: tuple[tuple[float, float], ...] = ()
+) -> WindowTranscript:
     return WindowTranscript(
         words=tuple(ws),
         text=" ".join(w.text for w in ws),

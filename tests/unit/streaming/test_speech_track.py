@@ -20,7 +20,10 @@ def test_pending_reads_whole_frames_and_pads_the_last_one_at_the_end() -> None:
 def test_speech_spans_follow_the_threshold_on_the_stream_grid() -> None:
     track = SpeechTrack(origin=100)
     track.extend(np.array([0.1, 0.9, 0.8, 0.2, 0.7], np.float32), b"")
-    assert track.speech_spans(100, 100 + 5 * FRAME, 0.5) == [(100 + FRAME, 100 + 3 * FRAME), (100 + 4 * FRAME, 100 + 5 * FRAME)]
+    assert track.speech_spans(100, 100 + 5 * FRAME, 0.5) == [
+        (100 + FRAME, 100 + 3 * FRAME),
+        (100 + 4 * FRAME, 100 + 5 * FRAME),
+    ]
     assert track.voiced_samples(100, 100 + 5 * FRAME, 0.5) == 3 * FRAME
     assert track.speech_spans(100 + FRAME + 10, 100 + 2 * FRAME, 0.5) == [(100 + FRAME + 10, 100 + 2 * FRAME)]
 

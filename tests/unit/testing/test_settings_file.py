@@ -40,9 +40,9 @@ def test_written_settings_load_back_equal(tmp_path: Path, env: dict[str, str]) -
 def test_profile_durations_left_unset_follow_the_profile(tmp_path: Path) -> None:
     settings = load_settings(env={"STREAM_APP_STREAMING__PROFILE": "throughput"})
     text = settings_to_toml(settings)
-    assert "chunk_duration" not in text and "overlap_duration" not in text
+    assert "commit_step" not in text and "preview_step" not in text
     loaded = load_settings(write_settings(settings, tmp_path / "s.toml"), env={})
-    assert (loaded.window_seconds, loaded.overlap_seconds) == (30.0, 2.0)
+    assert (loaded.commit_step_seconds, loaded.preview_step_seconds) == (0.0, 0.0)
 
 
 def test_harness_workers_get_the_harness_settings_not_the_parent_environment(
@@ -57,7 +57,7 @@ def test_harness_workers_get_the_harness_settings_not_the_parent_environment(
         seen = load_settings(env=env)
         assert seen.optimization.device == "cuda"
         assert seen.optimization.default_precision == "float16"
-        assert seen.window_seconds == 20.0
+        assert seen.commit_step_seconds == 1.0
         assert seen.caching.cache_levels == ()
         assert seen.parallel.max_batch == 16
         # the run's own topics, group and folders, then the harness env, then the per-start extra
@@ -77,7 +77,7 @@ def test_a_worker_process_started_with_the_harness_env_sees_the_settings() -> No
         done = subprocess.run(command, env=harness.worker_env(), capture_output=True, text=True, check=True, timeout=60)
         shown = orjson.loads(done.stdout)
         assert shown["optimization"]["device"] == "cuda"
-        assert shown["streaming"]["effective_window_seconds"] == 20.0
+        assert shown["streaming"]["effective_commit_step_seconds"] == 1.0
         assert shown["kafka"]["output_topic"] == harness.topics["output_topic"]
     finally:
         shutil.rmtree(harness.workdir)

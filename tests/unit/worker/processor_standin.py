@@ -8,7 +8,8 @@ import numpy as np
 
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
-from stream_app.streaming import MergePolicy, WindowingConfig
+from stream_app.streaming import LiveConfig, MergePolicy
+from stream_app.testing.fake_model import LoudnessDetector
 from stream_app.testing.tables import memory_store
 from stream_app.testing.topics import RecordingTopic
 from stream_app.wire.chunk import ChunkFormat
@@ -48,13 +49,15 @@ class Worker:
             word = Word(job.start + 0.01, job.start + 0.05, "hi", 0.9)
             return WindowTranscript((word,), "hi", -0.2, 0.01, 1.0, "m", "int8")
 
-        steps = StepRunner(self.store, self.outputs, transcribe, StepLimits(3, 300.0, "in", FAST), clock=self.wall)
+        steps = StepRunner(
+            self.store, self.outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "in", FAST), clock=self.wall
+        )
         limits = ProcessorLimits(idle_timeout=60.0, ended_retention=300.0, max_chunk_bytes=1 << 20, flush_interval=0.25)
         self.processor = StreamProcessor(
             self.store,
             self.outputs,
             steps,
-            WindowingConfig.from_seconds(5.0, 1.0, 0.0),
+            LiveConfig(),
             MergePolicy(),
             limits,
             clock=self.wall,
@@ -78,12 +81,14 @@ class Worker:
         self.offset += 1
 
     async def tick(self, seconds: float) -> None:
-        """Let ``seconds`` pass on both clocks, run the timer, and let the tasks it started finish."""
+        """Let ``seconds`` pass on both clocks; the timer runs (twice: it fires every 0.25 s), tasks finish."""
         self.wall.now += seconds
         self.mono.now += seconds
-        self.processor.tick(in_recovery=False)
-        while self.part.scope.task_count:
-            await asyncio.sleep(0.001)
+        for _ in range(2):  # the second run stores what steps of the first left dirty (the state flush)
+            self.processor.tick(in_recovery=False)
+            while self.part.scope.task_count:
+                await asyncio.sleep(0.001)
+            self.mono.now += self.processor.limits.flush_interval
 
     def ended(self, stream_id: str) -> bool:
         return isinstance(self.store.read(0, stream_id), EndedMarker)

@@ -11,8 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_app.inference.types import Word
+from stream_app.streaming.buffer import Loss
+from stream_app.streaming.config import LiveConfig
+from stream_app.streaming.planner import PlannerState
+from stream_app.streaming.speech import SpeechTrack
 from stream_app.streaming.state import MergerState
-from stream_app.streaming.windowing import WindowingConfig
+from stream_app.testing.segments import make_segment
+from stream_app.wire.segment import Gap
 from stream_app.worker.exceptions import StateCorrupt
 from stream_app.worker.records import (
     EndedMarker,
@@ -31,31 +36,37 @@ from stream_app.worker.records import (
     page_key,
 )
 
-CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.5, pause_search=4.0)
+CONFIG = LiveConfig.from_seconds(min_window=10.0, commit_step=0.5)
 
 
 def header(**overrides: object) -> StreamHeader:
     fields: dict[str, object] = {
         "session": "3.1200",
         "config": CONFIG,
-        "cursor": {
-            "seq": 41,
-            "shift": 0,
-            "win": 2,
-            "start": 30_000,
-            "level": 0.1,
-            "interim": 38_000,
-            "seen": 31_000,
-            "ended": False,
-            "finished": False,
-            "resume": False,
-        },
+        "buffer": {"seq": 41, "shift": 0, "ended": False, "resume": False, "heard": 30_500, "lost": [7, 8]},
         "base": 30_000,
         "tail_start": 32_000,
         "tail": np.linspace(-1, 1, 1234, dtype=np.float32),
         "page_crcs": {1: 12345},
         "held": [HeldRef(43, 40_000, 1600, False, 999)],
-        "merger": MergerState("mic-1", session="3.1200", next_index=4, hypothesis=[Word(1.0, 1.5, " so", 0.9)]),
+        "speech": SpeechTrack(
+            origin=0, first=50, probs=np.linspace(0, 1, 17, dtype=np.float32), model_state=b"\x01" * 1280
+        ),
+        "planner": PlannerState(scanned=67, window_start=30_000, in_speech=True, voiced=8192, next_tick=48_000),
+        "merger": MergerState(
+            "mic-1",
+            session="3.1200",
+            next_index=4,
+            revision=2,
+            interim_text="so",
+            committed=[Word(1.875, 2.25, "well,", 0.875)],
+            hypothesis=[Word(2.5, 2.75, "so", 0.5)],
+            hypothesis_at=48_000,
+            gaps=[Gap(1.0, 1.25, "lost_chunks", "chunks 7..8 never arrived")],
+            decodes=9,
+        ),
+        "losses": [Loss(33_000, 33_000, "skipped_audio", "1.000 s of stream time skipped")],
+        "outbox": [make_segment("mic-1", 3, "hello there", final=True, revision=2, seconds=5.0, speech=4.0)],
         "version": 17,
         "origin_ms": 1_700_000_000_000,
         "shown_until": 2.5,
@@ -69,10 +80,12 @@ def test_header_round_trip_keeps_everything() -> None:
     decoded = decode_stream_record(encode_header(original))
     assert isinstance(decoded, StreamHeader)
     assert decoded.tail.tobytes() == original.tail.tobytes()
-    assert (decoded.session, decoded.config, decoded.cursor, decoded.base, decoded.tail_start) == (
+    assert decoded.speech.probs.tobytes() == original.speech.probs.tobytes()
+    assert (decoded.speech.origin, decoded.speech.first, decoded.speech.model_state) == (0, 50, b"\x01" * 1280)
+    assert (decoded.session, decoded.config, decoded.buffer, decoded.base, decoded.tail_start) == (
         original.session,
         original.config,
-        original.cursor,
+        original.buffer,
         original.base,
         original.tail_start,
     )
@@ -82,6 +95,10 @@ def test_header_round_trip_keeps_everything() -> None:
         original.merger,
         original.version,
     )
+    assert (decoded.planner, decoded.losses) == (original.planner, original.losses)
+    assert [s.segment_id for s in decoded.outbox] == [original.outbox[0].segment_id] and decoded.outbox[
+        0
+    ].text == "hello there"
     assert (decoded.origin_ms, decoded.shown_until, decoded.end) == (original.origin_ms, original.shown_until, 33_234)
 
 
@@ -96,14 +113,61 @@ def _reframe(data: bytes, edit: object) -> bytes:
 
 
 def test_a_header_from_an_earlier_release_takes_defaults_for_the_fields_it_lacks() -> None:
-    config = WindowingConfig.from_seconds(10.0, 1.0, 0.5, preview_from_commit=True)
-    older = _reframe(encode_header(header(config=config)), lambda doc: doc["cfg"].pop())
+    older = _reframe(encode_header(header()), lambda doc: doc["cfg"].pop())
     decoded = decode_stream_record(older)
-    assert isinstance(decoded, StreamHeader)
-    assert not decoded.config.preview_from_commit and decoded.config.window == config.window
+    assert isinstance(decoded, StreamHeader) and decoded.config is not None
+    assert decoded.config.min_decode == LiveConfig().min_decode and decoded.config.min_window == CONFIG.min_window
     longer = _reframe(encode_header(header()), lambda doc: doc["cfg"].append(1))
     with pytest.raises(StateCorrupt):
         decode_stream_record(longer)
+
+
+def test_a_header_of_the_release_before_the_live_rule_keeps_its_audio_and_counters() -> None:
+    """A version-1 header (the windowed release): audio, sequence, session and segment counters go on."""
+    document = {
+        "session": "2.40",
+        "cfg": [160000, 16000, 16000],
+        "cur": {
+            "seq": 12,
+            "shift": 5,
+            "win": 3,
+            "start": 0,
+            "level": 0.1,
+            "interim": 0,
+            "seen": 0,
+            "ended": False,
+            "finished": False,
+            "resume": False,
+        },
+        "base": 16000,
+        "tail": 32000,
+        "pages": [[1, 77]],
+        "held": [],
+        "merger": {
+            "id": "s",
+            "session": "2.40",
+            "idx": 6,
+            "rev": 2,
+            "win": 3,
+            "until": 1.5,
+            "tail": ["so"],
+            "hyp": [[1.6, 1.9, "and", 0.9]],
+            "interim": "and",
+            "prompt": "",
+            "ended": False,
+            "model": ["tiny.en", "int8"],
+        },
+        "version": 9,
+        "origin": 1000,
+        "shown": 1.9,
+    }
+    raw = orjson.dumps(document)
+    body = struct.pack(">I", len(raw)) + raw + np.zeros(100, "<f4").tobytes()
+    decoded = decode_stream_record(struct.pack(">2sBI", b"SH", 1, zlib.crc32(body)) + body)
+    assert isinstance(decoded, StreamHeader) and decoded.config is None
+    assert (decoded.buffer["seq"], decoded.buffer["shift"], decoded.base, decoded.tail_start) == (12, 5, 16000, 32000)
+    assert (decoded.merger.next_index, decoded.merger.revision, decoded.merger.interim_text) == (6, 2, "and")
+    assert decoded.speech.origin == 16000 and decoded.planner.floor == 16000 and decoded.planner.scanned == 0
 
 
 def test_marker_round_trip() -> None:
@@ -169,9 +233,10 @@ def test_any_framed_document_decodes_or_is_reported_corrupt(prefix: bytes, cut: 
     damaged = (prefix + document)[: max(0, len(document) - cut)] if cut else prefix + document
     for magic in (b"SH", b"SE"):
         body = struct.pack(">I", len(damaged)) + damaged
-        data = struct.pack(">2sBI", magic, 1, zlib.crc32(body)) + body
-        with contextlib.suppress(StateCorrupt):
-            decode_stream_record(data)
+        for version in (1, 2):
+            data = struct.pack(">2sBI", magic, version, zlib.crc32(body)) + body
+            with contextlib.suppress(StateCorrupt):
+                decode_stream_record(data)
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,7 +6,8 @@ import numpy as np
 
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
-from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
+from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
+from stream_app.testing.fake_model import LoudnessDetector
 from stream_app.testing.tables import MemoryTable
 from stream_app.testing.topics import RecordingTopic
 from stream_app.wire.chunk import AudioChunk
@@ -17,22 +18,22 @@ from stream_app.worker.retry import Backoff
 from stream_app.worker.steps import StepLimits, StepRunner
 from stream_app.worker.store import StreamStore
 
-CONFIG = WindowingConfig.from_seconds(5.0, 1.0, 0.0)
+CONFIG = LiveConfig.from_seconds(preview_step=0.0)
 FAST = Backoff(0.001, 0.001)
 
 
 def stream_with_a_ready_window(store: StreamStore) -> LiveStream:
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     rng = np.random.default_rng(0)
-    for seq in range(60):  # 6 s: the first 5 s window is due
-        live.session.buffer.apply(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
+    for seq in range(15):  # 1.5 s of speech: the tick at 1 s is due
+        live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
         store.write_audio(live)
     return live
 
 
 async def test_a_window_start_counts_once_however_often_its_write_is_retried() -> None:
     audio = MemoryTable()
-    store = StreamStore(MemoryTable(), audio, MergePolicy())
+    store = StreamStore(MemoryTable(), audio, CONFIG, MergePolicy())
     live = stream_with_a_ready_window(store)
     audio.fail_next = 2  # the changelog refuses the count twice, then takes it
     tries = audio.writes + 3
@@ -46,7 +47,7 @@ async def test_a_window_start_counts_once_however_often_its_write_is_retried() -
         return WindowTranscript((word,), "hello", -0.2, 0.01, 1.0, "m", "int8")
 
     outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
-    steps = StepRunner(store, outputs, transcribe, StepLimits(3, 300.0, "audio.chunks", FAST))
+    steps = StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
     await steps.step(live)
     stored = decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"")
     assert stored == (0, 1)  # one start of one window on header 0: a crash now must not count as three

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Iterator
 import numpy as np
 import pytest
 
-from stream_app.streaming import MergePolicy, StreamSession, WindowingConfig
+from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
 from stream_app.testing.tables import MemoryTable, state_fingerprint
 from stream_app.wire.chunk import AudioChunk
 from stream_app.worker.exceptions import Fenced, StateCorrupt
@@ -16,7 +16,7 @@ from stream_app.worker.records import PAGE_SAMPLES, EndedMarker, StreamHeader, d
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import WriteStamp
 
-CONFIG = WindowingConfig.from_seconds(10.0, 1.0, 0.0, max_held=20.0)
+CONFIG = LiveConfig.from_seconds(max_held=20.0)
 
 
 def noise(n: int, seed: int = 0) -> np.ndarray:
@@ -25,12 +25,12 @@ def noise(n: int, seed: int = 0) -> np.ndarray:
 
 def new_store() -> tuple[StreamStore, MemoryTable, MemoryTable]:
     streams, audio = MemoryTable(), MemoryTable()
-    return StreamStore(streams, audio, MergePolicy()), streams, audio
+    return StreamStore(streams, audio, CONFIG, MergePolicy()), streams, audio
 
 
 def feed(live: LiveStream, store: StreamStore, chunks: list[AudioChunk]) -> None:
     for chunk in chunks:
-        live.session.buffer.apply(chunk)
+        live.session.feed(chunk)
         store.write_audio(live)
 
 
@@ -76,7 +76,7 @@ async def test_pages_no_window_needs_are_deleted_after_the_header() -> None:
     store, _, audio = new_store()
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(25 * 16_000), 16_000))
-    live.session.buffer.take_ready_windows()  # cuts windows: the audio before the next one is released
+    live.session.buffer.release_to(12 * 16_000)  # a window was cut there: the audio before it is not needed
     await store.write_header(live)
     await asyncio.sleep(0)
     base = live.session.buffer.base
@@ -150,7 +150,7 @@ class ManualAckTable:
 async def test_the_header_waits_for_pages_that_became_whole_while_it_waited() -> None:
     """The reader applies records while a step stores the header: pages it completes meanwhile are named too."""
     streams, audio = ManualAckTable(), ManualAckTable()
-    store = StreamStore(streams, audio, MergePolicy())
+    store = StreamStore(streams, audio, CONFIG, MergePolicy())
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     chunks = chunks_of(noise(3 * 16_000), 1600)
     feed(live, store, chunks[:15])  # 1.5 s: page 0 is whole, its write is in flight
@@ -203,7 +203,7 @@ async def test_end_leaves_only_the_marker() -> None:
 
 async def test_every_write_carries_the_owner_epoch_and_a_revoked_owner_writes_nothing() -> None:
     streams, audio = MemoryTable(), MemoryTable()
-    store = StreamStore(streams, audio, MergePolicy(), OwnerEpochs())
+    store = StreamStore(streams, audio, CONFIG, MergePolicy(), OwnerEpochs())
     epoch = store.next_epoch(0)
     await store.fence(0, epoch)()
     assert epoch == 1 and decode_fence(streams.get(0, FENCE_KEY)) == decode_fence(audio.get(0, FENCE_KEY)) == 1

@@ -1,0 +1,161 @@
+"""A stream session's state, less its audio, as the JSON document the header stores (pure: no I/O).
+
+The header (`stream_app.worker.records`) frames this document with the audio tail and the speech
+probabilities; pages and held chunks are separate records. Every number that shapes a decision is
+stored exactly (probabilities as float32 bytes, times as the floats the session computed), so a
+stream restored on another replica makes the same decisions as the one that wrote it.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.inference.types import Word
+from stream_app.streaming.buffer import Loss
+from stream_app.streaming.config import LiveConfig
+from stream_app.streaming.planner import PlannerState
+from stream_app.streaming.speech import SpeechTrack
+from stream_app.streaming.state import MergerState
+from stream_app.wire.segment import Gap
+
+# Fields are only ever appended: a header written by an earlier release carries a prefix of the list and
+# the fields it lacks take their defaults.
+CONFIG_FIELDS = tuple(f.name for f in fields(LiveConfig))
+PLANNER_FIELDS = tuple(f.name for f in fields(PlannerState))
+
+
+def config_to_doc(config: LiveConfig) -> list[Any]:
+    """Return the live rule as a list of values in `CONFIG_FIELDS` order."""
+    return [getattr(config, name) for name in CONFIG_FIELDS]
+
+
+def config_from_doc(values: Any) -> LiveConfig:
+    """Read a live rule written by `config_to_doc` (a shorter list takes the later defaults)."""
+    if not isinstance(values, list) or not 0 < len(values) <= len(CONFIG_FIELDS):
+        raise ValueError("live rule has the wrong number of fields")
+    return LiveConfig(**dict(zip(CONFIG_FIELDS, values, strict=False)))
+
+
+def planner_to_doc(state: PlannerState) -> list[Any]:
+    """Return the planner's position as a list in `PLANNER_FIELDS` order."""
+    return [getattr(state, name) for name in PLANNER_FIELDS]
+
+
+def planner_from_doc(values: Any) -> PlannerState:
+    """Read a planner state written by `planner_to_doc`."""
+    if not isinstance(values, list) or not 0 < len(values) <= len(PLANNER_FIELDS):
+        raise ValueError("planner state has the wrong number of fields")
+    state = PlannerState(**dict(zip(PLANNER_FIELDS, values, strict=False)))
+    for name in ("scanned", "voiced", "last_voiced_end", "next_tick", "floor"):
+        _int(getattr(state, name))
+    return state
+
+
+def speech_to_doc(track: SpeechTrack) -> dict[str, Any]:
+    """Return the speech track less its probabilities (those go into the header's payload)."""
+    return {
+        "origin": track.origin,
+        "first": track.first,
+        "state": base64.b64encode(track.model_state).decode(),
+        "complete": track.complete,
+        "n": int(track.probs.shape[0]),
+    }
+
+
+def speech_from_doc(doc: Any, probs: npt.NDArray[np.float32]) -> SpeechTrack:
+    """Read a speech track written by `speech_to_doc`, with its probabilities."""
+    if int(doc["n"]) != probs.shape[0]:
+        raise ValueError(f"speech track names {doc['n']} frames, the payload holds {probs.shape[0]}")
+    return SpeechTrack(
+        origin=_int(doc["origin"]),
+        first=_int(doc["first"]),
+        probs=probs,
+        model_state=base64.b64decode(_str(doc["state"])),
+        complete=bool(doc["complete"]),
+    )
+
+
+def merger_to_doc(m: MergerState) -> dict[str, Any]:
+    """Return the merger's state: counters, the open window's words, gaps waiting for a segment."""
+    return {
+        "id": m.stream_id,
+        "session": m.session,
+        "idx": m.next_index,
+        "rev": m.revision,
+        "interim": m.interim_text,
+        "words": _words(m.committed),
+        "hyp": None if m.hypothesis is None else _words(m.hypothesis),
+        "hyp_at": m.hypothesis_at,
+        "tail": m.tail,
+        "gaps": [[g.start, g.end, g.reason, g.detail] for g in m.gaps],
+        "decodes": m.decodes,
+        "ended": m.ended,
+        "model": [m.model, m.precision, m.language],
+    }
+
+
+def merger_from_doc(m: Any) -> MergerState:
+    """Read a merger document written by `merger_to_doc`.
+
+    Raises:
+        KeyError, TypeError, ValueError: the document is not one (the caller reports corruption).
+    """
+    model = m["model"]
+    return MergerState(
+        stream_id=_str(m["id"]),
+        session=_str(m["session"]),
+        next_index=_int(m["idx"]),
+        revision=_int(m["rev"]),
+        interim_text=_str(m["interim"]),
+        committed=_read_words(m["words"]),
+        hypothesis=None if m["hyp"] is None else _read_words(m["hyp"]),
+        hypothesis_at=_int(m["hyp_at"]),
+        tail=[_str(t) for t in m["tail"]],
+        gaps=[Gap(_num(a), _num(b), _str(r), _str(d)) for a, b, r, d in m["gaps"]],
+        decodes=_int(m["decodes"]),
+        ended=bool(m["ended"]),
+        model=_str(model[0]),
+        precision=_str(model[1]),
+        language=_str(model[2]),
+    )
+
+
+def losses_to_doc(losses: tuple[Loss, ...]) -> list[Any]:
+    """Return the audio lost before transcription that the planner has not reached yet."""
+    return [[x.start, x.end, x.reason, x.detail] for x in losses]
+
+
+def losses_from_doc(doc: Any) -> list[Loss]:
+    """Read losses written by `losses_to_doc`."""
+    return [Loss(_int(a), _int(b), _str(r), _str(d)) for a, b, r, d in doc]
+
+
+def _words(words: list[Word]) -> list[list[Any]]:
+    return [[w.start, w.end, w.text, w.probability] for w in words]
+
+
+def _read_words(doc: Any) -> list[Word]:
+    return [Word(_num(s), _num(e), _str(t), _num(p)) for s, e, t, p in doc]
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
