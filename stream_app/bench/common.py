@@ -188,8 +188,8 @@ class ServiceRun:
 
 
 def window_env(window: float | None) -> dict[str, str]:
-    """Worker overrides for an explicit window length (seconds), or none to keep the profile's."""
-    return {} if window is None else {"STREAM_APP_STREAMING__CHUNK_DURATION": f"{window}s"}
+    """Worker overrides for an explicit maximum window (seconds), or none to keep the live rule's."""
+    return {} if window is None else {"STREAM_APP_STREAMING__MAX_WINDOW": f"{window}s"}
 
 
 def run_streams(

@@ -1,7 +1,9 @@
-"""Cache entries as bytes: a format version byte, then orjson with words relative to the window start.
+"""Cache entries as bytes: a format version byte, then orjson with the words and the window start they had.
 
-The same audio can appear at different stream times (a jingle, a replay), so an entry stores word
-times from the window start and takes the caller's window start back when decoded.
+A replay of a stream meets its own entries at the same window start and gets the words back bit for
+bit, exactly as the model made them: the stream's later decisions (commits, prefixes, cache keys)
+depend on those times, so a hit must equal a decode. The same audio at another stream time (a jingle)
+gets its words moved by the difference.
 """
 
 from __future__ import annotations
@@ -14,23 +16,15 @@ import orjson
 from stream_app.cache.exceptions import CorruptEntryError
 from stream_app.inference.types import WindowTranscript, Word
 
-FORMAT_VERSION = 2  # 2: speech left without words (``undecoded``) and the context fallback
-_TIME_DIGITS = 6  # microseconds: far below Whisper's 20 ms resolution, and free of float noise
-_STREAM_DIGITS = 3  # stream times come back at the transcriber's own rounding (milliseconds): a hit equals a decode
+FORMAT_VERSION = 3  # 3: stream times as decoded, with their window start; speech left without words
+_STREAM_DIGITS = 3  # a moved time is rounded as the transcriber rounds (milliseconds)
 
 
 def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
     """Encode a transcript whose words are in stream time, storing them relative to ``window_start``."""
     body = {
-        "words": [
-            [
-                round(w.start - window_start, _TIME_DIGITS),
-                round(w.end - window_start, _TIME_DIGITS),
-                w.text,
-                w.probability,
-            ]
-            for w in transcript.words
-        ],
+        "start": window_start,
+        "words": [[w.start, w.end, w.text, w.probability] for w in transcript.words],
         "text": transcript.text,
         "avg_logprob": transcript.avg_logprob,
         "no_speech_prob": transcript.no_speech_prob,
@@ -41,10 +35,8 @@ def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
         "skipped_silence": transcript.skipped_silence,
         "escalated_from": transcript.escalated_from,
         "context_fallback": transcript.context_fallback,
-        "undecoded": [
-            [round(a - window_start, _TIME_DIGITS), round(b - window_start, _TIME_DIGITS)]
-            for a, b in transcript.undecoded
-        ],
+        "rejected": transcript.rejected_preview,
+        "undecoded": [[a, b] for a, b in transcript.undecoded],
         "extra": transcript.extra,
     }
     return bytes([FORMAT_VERSION]) + orjson.dumps(body)
@@ -65,7 +57,8 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
         body = orjson.loads(data[1:])
         if not isinstance(body, dict):
             raise CorruptEntryError("entry body is not an object")
-        words = tuple(_word(item, window_start) for item in _list(body["words"]))
+        shift = window_start - _float(body["start"])
+        words = tuple(_word(item, shift) for item in _list(body["words"]))
         extra = body["extra"]
         if not isinstance(extra, dict):
             raise CorruptEntryError("extra is not an object")
@@ -75,7 +68,7 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
         fallback = body["context_fallback"]
         if fallback is not None and not isinstance(fallback, str):
             raise CorruptEntryError("context_fallback is not a string")
-        undecoded = tuple(_span(item, window_start) for item in _list(body["undecoded"]))
+        undecoded = tuple(_span(item, shift) for item in _list(body["undecoded"]))
         return WindowTranscript(
             words=words,
             text=_str(body["text"]),
@@ -88,6 +81,7 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
             skipped_silence=_bool(body["skipped_silence"]),
             escalated_from=escalated,
             context_fallback=fallback,
+            rejected_preview=_bool(body["rejected"]),
             undecoded=undecoded,
             cached=True,
             inference_seconds=0.0,

@@ -82,10 +82,9 @@ class WindowCache:
     def store(self, model: ModelKey, job: WindowJob, result: WindowTranscript) -> None:
         """Store a freshly computed transcript (cache failures are logged, never raised).
 
-        A rejected preview is not stored: the same audio as a final window deserves a full decode.
+        A tick the guards rejected is stored too: its key names what the decode was for, so the same
+        audio as a cut still gets a full decode, and a replay of the tick gets the same rejection.
         """
-        if result.rejected_preview:
-            return
         try:
             self.cache.store(self.key(model, job), result, window_start=job.start)
         except Exception:

@@ -213,6 +213,11 @@ class Planner:
             s.window_start = start
             s.floor = start
 
+    def close_at(self, end: int) -> None:
+        """Close the open window at ``end`` (its last decode failed): the next speech opens a new one."""
+        if self.state.window_start is not None:
+            self._close(end)
+
     def cut_and_reopen(self, at: int) -> Cut:
         """Cut the open window at ``at`` and open the next one there at once (speech goes on)."""
         s = self.state

@@ -236,8 +236,9 @@ class StreamSession:
         if request.kind is not DecodeKind.CUT:
             return []
         segments = self.merger.fail(request.start, request.stop, reason, detail, last=request.last)
-        if not request.keep_open:
-            self._forget_window(request.stop)
+        if request.keep_open:  # the window's words after the failed span would be decoded again with it: close it
+            self.planner.close_at(request.stop)
+        self._forget_window(request.stop)
         return segments
 
     # ---- helpers --------------------------------------------------------------------------------

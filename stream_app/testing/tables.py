@@ -22,6 +22,7 @@ class MemoryTable:
     def __init__(self) -> None:
         self.data: dict[int, dict[bytes, bytes]] = {}
         self.stamps: dict[int, dict[bytes, WriteStamp | None]] = {}  # the stamp of each key's last write
+        self.log: dict[int, dict[bytes, list[bytes]]] = {}  # every value each key was given, in order
         self.fail_next = 0
         self.writes = 0
 
@@ -33,7 +34,12 @@ class MemoryTable:
         """Write now; the returned acknowledgement is complete (or failed, see ``fail_next``)."""
         self.data.setdefault(partition, {})[key] = value
         self.stamps.setdefault(partition, {})[key] = stamp
+        self.log.setdefault(partition, {}).setdefault(key, []).append(value)
         return self._ack()
+
+    def history(self, partition: int, key: bytes) -> list[bytes]:
+        """Every value written to ``key``, oldest first (what a changelog held before compaction)."""
+        return list(self.log.get(partition, {}).get(key, []))
 
     def delete(self, partition: int, key: bytes, stamp: WriteStamp | None = None) -> Awaitable[object]:
         """Delete now."""

@@ -174,9 +174,8 @@ def test_a_failing_window_keeps_the_held_words_and_marks_the_gap(settings: Setti
     env = {
         "STREAM_APP_WORKER__INJECT_WINDOW_FAILURES": "faulty:1:3",
         "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": "3",
-        # windows of 10 s without previews: window 1 is a middle one, and its words come only from it
-        "STREAM_APP_STREAMING__CHUNK_DURATION": "10s",
-        "STREAM_APP_STREAMING__INTERIM_STEP": "0s",
+        # words final at pauses only, no previews: decode 1 is the second pause, and its words come only from it
+        "STREAM_APP_STREAMING__PROFILE": "throughput",
     }
     with ServiceHarness(settings, partitions=1, env=env) as harness:
         harness.start("r1")
@@ -271,8 +270,7 @@ def test_a_window_that_kills_the_worker_is_dead_lettered_and_its_neighbour_is_no
         "STREAM_APP_WORKER__INJECT_WINDOW_CRASHES": "poison:1",  # the process dies as the model starts it
         "STREAM_APP_CACHING__CACHE_LEVELS": "[]",  # both streams carry the same audio: no answer from a cache
         "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": str(attempts),
-        "STREAM_APP_STREAMING__CHUNK_DURATION": "10s",
-        "STREAM_APP_STREAMING__INTERIM_STEP": "0s",
+        "STREAM_APP_STREAMING__PROFILE": "throughput",  # decodes at pauses only: decode 1 is a middle one
     }
     with ServiceHarness(settings, partitions=1, env=env) as harness:
         harness.start("r1")

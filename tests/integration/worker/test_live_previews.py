@@ -22,7 +22,7 @@ def metric(harness: ServiceHarness, name: str) -> float:
 def test_a_real_time_stream_shows_previews_before_its_first_final_and_finals_replace_them(
     settings: Settings, jfk_path: Path, jfk_reference: str
 ) -> None:
-    assert settings.interim_step_seconds > 0  # the live profile previews by default
+    assert settings.preview_step_seconds > 0  # the live profile previews by default
     with ServiceHarness(settings, partitions=1) as harness:
         harness.start("r1")
         with harness.publisher() as publisher:

@@ -15,8 +15,8 @@ from stream_app.testing.wer import word_error_rate
 def test_restart_mid_stream_resumes_from_state(settings: Settings, jfk_path: Path, jfk_reference: str) -> None:
     frames, fmt = prepare_audio(read_native_audio(jfk_path), "s16le16k", "s16le")
     half = frames.shape[0] // 2
-    # 4 s windows, so that the first half of jfk (5.5 s) completes a window before the worker stops
-    with ServiceHarness(settings, env={"STREAM_APP_STREAMING__CHUNK_DURATION": "4s"}) as harness:
+    # the first half of jfk (5.5 s) holds pauses: words are final and decodes stored before the worker stops
+    with ServiceHarness(settings) as harness:
         harness.start("r1")
         with harness.publisher() as publisher:
             first = publisher.publish_frames("resume", frames[:half], fmt, chunk_ms=200, end_of_stream=False)

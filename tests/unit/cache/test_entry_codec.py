@@ -22,17 +22,28 @@ def test_round_trip_moves_words_to_the_new_window_start() -> None:
     assert [w.text for w in elsewhere.words] == [w.text for w in original.words]
 
 
-def test_entry_stores_times_relative_to_the_window() -> None:
+def test_entry_stores_the_words_as_decoded_with_their_window_start() -> None:
     entry = encode_entry(make_transcript(window_start=50.0), window_start=50.0)
     assert entry[0] == FORMAT_VERSION
     body = orjson.loads(entry[1:])
-    assert body["words"][0][:2] == [0.0, 0.4]
+    assert body["start"] == 50.0 and body["words"][0][:2] == [50.0, 50.4]
 
 
-def test_same_audio_at_two_times_encodes_identically() -> None:
-    a = encode_entry(make_transcript(window_start=10.0), window_start=10.0)
-    b = encode_entry(make_transcript(window_start=3600.0), window_start=3600.0)
-    assert a == b
+def test_a_replay_gets_its_times_back_bit_for_bit() -> None:
+    """Times the transcriber rounded after adding the window start: a double rounding could move them."""
+    start = 4.6525
+    original = make_transcript(window_start=start)
+    odd = type(original)(
+        **{
+            **original.__dict__,
+            "words": tuple(
+                type(w)(round(start + 0.0015 * (i + 1), 3), round(start + 0.3 + 0.0015 * i, 3), w.text, w.probability)
+                for i, w in enumerate(original.words)
+            ),
+        }
+    )
+    again = decode_entry(encode_entry(odd, start), start)
+    assert again.words == odd.words
 
 
 def test_nan_figures_survive_as_nan() -> None:

@@ -17,8 +17,8 @@ from stream_app.testing.settings_file import settings_to_toml, write_settings
 CHANGED = {
     "STREAM_APP_OPTIMIZATION__DEVICE": "cuda",
     "STREAM_APP_OPTIMIZATION__DEFAULT_PRECISION": "float16",
-    "STREAM_APP_STREAMING__CHUNK_DURATION": "20s",
-    "STREAM_APP_STREAMING__MIN_PAUSE": "250ms",
+    "STREAM_APP_STREAMING__COMMIT_STEP": "1s",
+    "STREAM_APP_STREAMING__UTTERANCE_PAUSE": "250ms",
     "STREAM_APP_CACHING__CACHE_LEVELS": "[]",
     "STREAM_APP_CACHING__L3_REDIS_URL": 'redis://127.0.0.1:6390/0?name="a\\b"',
     "STREAM_APP_PARALLEL__MAX_BATCH": "16",
