@@ -38,7 +38,9 @@ POLICY = MergePolicy(commit_lookahead=0.5)
 
 
 def sentence(start: float, text: str) -> list[Word]:
-    return [Word(round(start + 0.5 * i, 3), round(start + 0.5 * i + 0.4, 3), w, 0.9) for i, w in enumerate(text.split())]
+    return [
+        Word(round(start + 0.5 * i, 3), round(start + 0.5 * i + 0.4, 3), w, 0.9) for i, w in enumerate(text.split())
+    ]
 
 
 TRUTH = (
@@ -58,8 +60,7 @@ class JobTranscriber:
         start = round(job.start * SAMPLE_RATE)
         stop = start + int(np.asarray(job.samples).shape[0])
         prefix = tuple(
-            Word(job.start + job.prefix_end - 0.1, job.start + job.prefix_end, text, 0.9)
-            for text in job.prefix.split()
+            Word(job.start + job.prefix_end - 0.1, job.start + job.prefix_end, text, 0.9) for text in job.prefix.split()
         )
         request = DecodeRequest(job.kind, start, stop, job.samples, prefix, (), job.window_index)
         return self.truth(request)
