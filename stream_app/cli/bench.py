@@ -15,8 +15,9 @@ from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings
 
 BENCHMARKS = {
-    "latency": "final-segment latency of live streams vs bare faster-whisper on the same windows",
-    "accuracy": "streamed WER vs whole-file WER on a synthetic corpus, boundary repeats, silence",
+    "latency": "word lags of 1-16 real-time streams through the service, CPU per audio second, WER vs whole file",
+    "capacity": "N simulated live streams through the streaming and inference code, no Kafka: lags, cost, GPU",
+    "accuracy": "streamed vs whole-file WER file by file on synthetic speech, speech left without words",
     "soak": "hours of audio through one stream and many short streams: memory growth, evictions",
     "throughput": "sequential vs batched faster-whisper vs the service vs stream-app batch",
     "scaling": "aggregate throughput with 1 and 2 worker replicas pinned to one core each",
@@ -25,9 +26,9 @@ BENCHMARKS = {
     "memory": "batched path with reused vs freshly allocated feature buffers: traced allocations, RSS",
     "chaos": "replicas killed, broker and Redis restarted under live streams: verified against an undisturbed run",
     "flood": "10,000 one-chunk streams into one replica: alive, memory, health, every stream evicted",
-    "context": "fitted vs full encoder context on the same live windows: decode time, WER, fallbacks",
+    "context": "fitted vs full encoder context on the same live streams: decode time, WER",
     "replicas": "model replicas x CTranslate2 threads on the same short windows: throughput, latency",
-    "profiles": "streaming variants in process on the same corpus: streamed WER vs whole file, lags, compute",
+    "profiles": "variants of the live rule in process on the same corpus: streamed WER vs whole file, lags, compute",
 }
 
 
