@@ -27,6 +27,8 @@ POLL_S = 0.25
 ADVICE = {
     "after_end": "the stream id ended recently (within streaming.ended_retention, 5 min by default); "
     "publish under a new stream id",
+    "late_chunk": "chunks arrived after the worker gave up waiting for them (more than streaming.max_reorder_chunks "
+    "or streaming.max_held behind): the recorder's retries or its network hold chunks too long",
     "bad_stream_id": "the stream id breaks the codec's rules (printable, no space at an end, at most 256 characters)",
     "oversized": "chunks are over streaming.max_chunk_bytes: a shorter --chunk-ms",
     "unsupported_rate": "the rate is outside 8-192 kHz: --source-format s16le16k",

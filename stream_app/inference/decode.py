@@ -35,6 +35,8 @@ from stream_app.inference.buffers import FeatureBufferPool
 
 Samples = npt.NDArray[np.float32]
 MAX_STEPS = 224  # CTranslate2 decodes at most max_length / 2 = 448 / 2 steps
+PROMPT_LIMIT = 64  # previous-text tokens a prompt keeps (its latest)
+PROMPT_BUCKET = 16  # prompt lengths are multiples of this (windows batch by prompt length)
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,15 @@ class BatchDecoder:
                 self._tokenizers[language] = tokenizer
             return tokenizer
 
-    def prompt(self, tokenizer: Tokenizer, previous_text: str, limit: int = 0) -> list[int]:
-        """Return the decoder prompt: previous text (its last ``limit`` tokens when set), then the start tokens."""
+    def prompt(self, tokenizer: Tokenizer, previous_text: str, limit: int = PROMPT_LIMIT) -> list[int]:
+        """Return the decoder prompt: previous text, then the start tokens.
+
+        The previous text is cut to its last ``limit`` tokens, and then to a multiple of
+        `PROMPT_BUCKET` tokens: windows are batched by prompt length, so few lengths batch well.
+        """
         previous = tokenizer.encode(" " + previous_text.strip()) if previous_text.strip() else []
-        if limit:
-            previous = previous[-limit:]
+        previous = previous[-limit:] if limit else []
+        previous = previous[len(previous) % PROMPT_BUCKET :]
         return list(self.model.get_prompt(tokenizer, previous, without_timestamps=False))
 
     @staticmethod

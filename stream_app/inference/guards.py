@@ -89,6 +89,7 @@ class DecodeFigures:
     no_speech_prob: float
     voiced_seconds: float  # speech Silero VAD found in the window
     truncated: bool = False  # the decode ran into its token budget instead of ending
+    before: str = ""  # the words the decode was forced through (a loop may start in them)
 
     @property
     def words(self) -> list[str]:
@@ -102,12 +103,13 @@ class DecodeFigures:
 
 
 def repeated_ngram(
-    words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0
+    words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0, after: int = 0
 ) -> tuple[str, ...] | None:
     """Return the first n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row, or None.
 
     ``net net net`` is a 1-gram said three times. With ``long_ngram`` > 0, an n-gram of at least that
-    many words said twice in a row counts too (a sentence decoded twice).
+    many words said twice in a row counts too (a sentence decoded twice). Only loops that end after
+    the first ``after`` words count (those are context, already judged).
     """
     if repeats < 2:
         raise ValueError(f"a loop needs at least two repeats, got {repeats}")
@@ -115,10 +117,28 @@ def repeated_ngram(
     for size in range(1, min(max_ngram, count // 2) + 1):
         needed = 2 if long_ngram and size >= long_ngram else repeats
         for start in range(count - size * needed + 1):
+            if start + size * needed <= after:
+                continue
             gram = tuple(words[start : start + size])
             if all(tuple(words[start + k * size : start + (k + 1) * size]) == gram for k in range(1, needed)):
                 return gram
     return None
+
+
+def collapsed_words(starts: Sequence[float], *, run: int = 3, within: float = 0.15) -> list[int]:
+    """Indexes of words that ``run`` or more words share ``within`` seconds of start time with.
+
+    Nobody says three words in 0.15 s: alignment piles words up like that when it finds no audio for
+    them, at the end of a window the decoder went on past (a phrase said again, a sentence invented).
+    """
+    marked: set[int] = set()
+    first = 0
+    for last in range(len(starts)):
+        while starts[last] - starts[first] >= within:
+            first += 1
+        if last - first + 1 >= run:
+            marked.update(range(first, last + 1))
+    return sorted(marked)
 
 
 def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards, *, coverage: bool = True) -> str | None:
@@ -129,7 +149,14 @@ def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards, *, cov
     and judges the words it misses afterwards (`stopped_early`).
     """
     words = figures.words
-    loop = repeated_ngram(words, guards.loop_repeats, guards.loop_max_ngram, long_ngram=guards.loop_long_ngram)
+    before = [w for w in _WORD.split(figures.before.lower()) if w][-guards.loop_max_ngram :]
+    loop = repeated_ngram(
+        before + words,
+        guards.loop_repeats,
+        guards.loop_max_ngram,
+        long_ngram=guards.loop_long_ngram,
+        after=len(before),
+    )
     if figures.truncated or loop is not None:
         return "repetition"
     if figures.compression_ratio > guards.compression_ratio_threshold:

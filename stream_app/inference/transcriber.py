@@ -57,6 +57,7 @@ from stream_app.inference.guards import (
     PREVIEWS_REJECTED,
     DecodeFigures,
     DecodeGuards,
+    collapsed_words,
     context_fallback_reason,
 )
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
@@ -270,7 +271,12 @@ class WhisperTranscriber:
                 item.frames = frames
                 voiced = sum(b - max(a, item.prefix_end) for a, b in item.speech if b > item.prefix_end)
                 figures = DecodeFigures(
-                    greedy.text, greedy.avg_logprob, greedy.no_speech_prob, voiced, greedy.truncated
+                    greedy.text,
+                    greedy.avg_logprob,
+                    greedy.no_speech_prob,
+                    voiced,
+                    greedy.truncated,
+                    before=item.job.prefix if item.prefix else "",
                 )
                 item.fallback = context_fallback_reason(figures, self.guards, coverage=False) if budgeted else None
                 if not budgeted and self.guards.needs_fallback(greedy.avg_logprob, get_compression_ratio(greedy.text)):
@@ -280,7 +286,7 @@ class WhisperTranscriber:
             for item, keep, segments in zip(group, wanted, self.decoder.segments(decoded, wanted), strict=True):
                 if keep:
                     item.segments = self._kept(segments)
-                    item.words = _words(item.segments)
+                    item.words = _audible(_words(item.segments))
                     item.rounds = 1
             verdicts.append(wanted)
         return verdicts
@@ -444,7 +450,7 @@ class WhisperTranscriber:
         if job.prefix.strip():
             segments = _drop_words(segments, prefix_word_count(self.decoder, job.prefix))
         item = _Item(-1, job, samples, speech, job.prefix_end, segments=self._kept(segments), full_done=True)
-        item.words = _words(item.segments)
+        item.words = _audible(_words(item.segments))
         item.fallback = fallback
         item.frames = N_FRAMES
         return self._result(item, started, language=info.language)
@@ -533,6 +539,12 @@ def prefix_word_count(decoder: BatchDecoder, text: str) -> int:
     ]
     merge_punctuations(entries, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
     return len([e for e in entries if e["word"]])
+
+
+def _audible(words: list[Word]) -> list[Word]:
+    """Return the words less those alignment piled up where it found no audio for them (`collapsed_words`)."""
+    collapsed = set(collapsed_words([w.start for w in words]))
+    return [w for i, w in enumerate(words) if i not in collapsed]
 
 
 def _words(segments: list[Segment]) -> list[Word]:

@@ -35,7 +35,9 @@ class LiveConfig:
     Decoding: a commit decode of the window so far runs at every ``commit_step`` of stream time
     (0: commit at cuts only), words two consecutive commit decodes agree on and that end
     ``commit_lookahead`` before the decode's end become final; best-effort previews run on a
-    ``preview_step`` grid when the model has time (0: none).
+    ``preview_step`` grid when the model has time (0: none). A decode re-reads at most
+    ``decode_context`` of audio whose words are final (the decoder is forced through those words; 0:
+    the whole window).
     """
 
     buffer_cap: int = 300 * SAMPLE_RATE
@@ -55,6 +57,7 @@ class LiveConfig:
     commit_lookahead: int = seconds_to_samples(0.5)
     preview_step: int = seconds_to_samples(0.25)
     min_decode: int = seconds_to_samples(0.5)
+    decode_context: int = seconds_to_samples(2.0)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.silence_threshold <= self.speech_threshold < 1.0:
@@ -75,6 +78,8 @@ class LiveConfig:
             )
         if self.commit_step < 0 or self.preview_step < 0:
             raise WindowingConfigError("commit and preview steps must be >= 0")
+        if self.decode_context < 0:
+            raise WindowingConfigError("the decode context must be >= 0")
         if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
             raise WindowingConfigError("reorder hold, held audio, gap fill and buffer cap must be >= 0")
 
@@ -109,6 +114,7 @@ class LiveConfig:
         commit_lookahead: float = 0.5,
         preview_step: float = 0.25,
         min_decode: float = 0.5,
+        decode_context: float = 2.0,
     ) -> LiveConfig:
         """Build the rule from durations in seconds."""
         return cls(
@@ -129,4 +135,5 @@ class LiveConfig:
             commit_lookahead=seconds_to_samples(commit_lookahead),
             preview_step=seconds_to_samples(preview_step),
             min_decode=seconds_to_samples(min_decode),
+            decode_context=seconds_to_samples(decode_context),
         )

@@ -4,9 +4,10 @@ Every decode of a window is forced to continue after the words already final in 
 prefix), so a result holds only words after them: nothing is compared or cut by timestamps at a
 boundary, and a word once final is never heard again.
 
-* **Guards.** The transcriber judges each decode (`stream_app.inference.guards`); a tick or preview it
-  rejected changes nothing. An n-gram repeated more than three times in a row, final text included,
-  is dropped (`text.drop_loops`).
+* **Guards.** The transcriber judges each decode (`stream_app.inference.guards`: loops, counted with
+  the final words it was forced through, words piled up where alignment found no audio); a tick or
+  preview it rejected changes nothing. The merger keeps every word a trusted decode heard, repeats
+  included ("no no no no" is four words).
 * **Ticks.** A tick commits the words it and the previous tick of the window agree on
   (LocalAgreement-2, normalised text), never the last word of either (it may still grow) and never a
   word ending less than ``commit_lookahead`` before the tick's end. The rest is the hypothesis the
@@ -29,17 +30,16 @@ from dataclasses import dataclass
 
 from stream_app.inference.types import WindowTranscript, Word
 from stream_app.streaming.state import MergerState
-from stream_app.streaming.text import drop_loops, join_words, normalise
+from stream_app.streaming.text import join_words, normalise
 from stream_app.wire.chunk import SAMPLE_RATE
 from stream_app.wire.segment import Gap, TranscriptSegment
 
 
 @dataclass(frozen=True)
 class MergePolicy:
-    """The commit rule's margin and the loop guard's memory."""
+    """The commit rule's margin."""
 
     commit_lookahead: float = 0.5  # a tick commits no word ending closer than this to its end (seconds)
-    tail_words: int = 16  # committed words remembered for loop detection
 
 
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
@@ -181,10 +181,10 @@ class SegmentMerger:
     # ---- rules -----------------------------------------------------------------------------------
 
     def _usable(self, result: WindowTranscript | None) -> list[Word]:
-        """Return the result's words less n-gram loops (the transcriber's guards already judged the decode)."""
+        """Return the result's words (the transcriber's guards already judged the decode)."""
         if result is None or result.skipped_silence or result.rejected_preview or not result.words:
             return []
-        return drop_loops(self._s.tail, list(result.words))
+        return list(result.words)
 
     def _note_model(self, result: WindowTranscript) -> None:
         s = self._s
@@ -209,7 +209,6 @@ class SegmentMerger:
         segment = self._segment(words, result, position, final=True, gaps=gaps, last=last)
         if words:
             s.committed.extend(words)
-            s.tail = (s.tail + [normalise(w.text) for w in words])[-self._policy.tail_words :]
         s.next_index += 1
         s.revision = 0
         s.interim_text = ""

@@ -251,13 +251,33 @@ class StreamSession:
     def _make(self, kind: DecodeKind, start: int, stop: int, *, last: bool = False) -> DecodeRequest:
         start = max(start, self.buffer.base)
         stop = min(max(stop, start), self.buffer.stream_end)
+        start, prefix = self._anchor(start, stop)
         speech = tuple(self.track.speech_spans(start, stop, self.config.speech_threshold))
         number = self.merger.state.decodes
         if kind is not DecodeKind.PREVIEW:
             self.merger.state.decodes += 1
         return DecodeRequest(
-            kind, start, stop, self.buffer.slice(start, stop), self.merger.prefix, speech, number, last
+            kind, start, stop, self.buffer.slice(start, stop), prefix, speech, number, last
         )
+
+    def _anchor(self, start: int, stop: int) -> tuple[int, tuple[Word, ...]]:
+        """Where a decode of ``[start, stop)`` begins, and the final words it is forced through.
+
+        Final words more than ``decode_context`` before the last one stay out of the decode: it starts
+        between two final words (the middle of the silence between them), as late as keeps that much
+        context, and is forced through the final words after that point only. Always at a word boundary
+        after the window's start, so no word is cut in two; the window's start when there is none.
+        """
+        prefix = self.merger.prefix
+        context = self.config.decode_context
+        if not context or len(prefix) < 2:
+            return start, prefix
+        keep_from = prefix[-1].end * SAMPLE_RATE - context
+        boundaries = [round((prefix[i - 1].end + prefix[i].start) / 2 * SAMPLE_RATE) for i in range(1, len(prefix))]
+        for i, boundary in enumerate(boundaries, start=1):
+            if start < boundary < stop and (boundary >= keep_from or i == len(prefix) - 1):
+                return boundary, prefix[i:]
+        return start, prefix
 
     def _forget_window(self, end: int) -> None:
         """Release the audio and probabilities of a window final up to ``end`` (keep the next lead)."""

@@ -65,7 +65,6 @@ class MergerState:
     committed: list[Word] = field(default_factory=list)  # final words of the open window (the decoder prefix)
     hypothesis: list[Word] | None = None  # the latest tick's words after them (None: no tick yet)
     hypothesis_at: int = 0  # where that tick's decode ended (stream samples)
-    tail: list[str] = field(default_factory=list)  # the last committed words, normalised (loop guard)
     gaps: list[Gap] = field(default_factory=list)  # spans lost before transcription, for the next final
     decodes: int = 0  # deterministic decodes done (ticks and cuts): names a decode in logs and dead letters
     ended: bool = False

@@ -397,7 +397,6 @@ def _header_v1(d: dict[str, Any], payload: bytes) -> StreamHeader:
             next_index=_int(merger["idx"]),
             revision=_int(merger["rev"]),
             interim_text=_str(merger["interim"]),
-            tail=[_str(t) for t in merger["tail"]],
             ended=bool(merger["ended"]),
             model=_str(merger["model"][0]),
             precision=_str(merger["model"][1]),

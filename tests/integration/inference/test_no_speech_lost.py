@@ -66,6 +66,7 @@ def transcribers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Whis
         model.close()
 
 
+@pytest.mark.timeout(2400)  # about an hour of speech through the real model on two cores
 def test_every_span_of_speech_is_a_final_word_or_a_gap(
     settings: Settings, recordings: list[Recording], transcribers: list[WhisperTranscriber]
 ) -> None:

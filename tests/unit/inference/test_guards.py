@@ -8,6 +8,7 @@ from stream_app.inference.guards import (
     FALLBACK_REASONS,
     DecodeFigures,
     DecodeGuards,
+    collapsed_words,
     context_fallback_reason,
     repeated_ngram,
 )
@@ -102,3 +103,23 @@ def test_whispers_temperature_and_silence_rules_are_unchanged() -> None:
 def test_a_loop_needs_two_repeats_at_least() -> None:
     with pytest.raises(ValueError, match="two repeats"):
         repeated_ngram(["a", "a"], 1, 4)
+
+
+def test_a_loop_that_begins_in_the_forced_words_is_found() -> None:
+    # forced through "The right", the decoder went on: "match at ... room. The right match at ... room."
+    said = "match at the kitchen window in the back room."
+    looping = figures(f"{said} The right {said}", before="We need them by meeting. The right", voiced_seconds=3.0)
+    assert context_fallback_reason(looping, GUARDS) == "repetition"
+    assert context_fallback_reason(figures(said, before="The right", voiced_seconds=3.0), GUARDS) is None
+
+
+def test_a_loop_inside_the_forced_words_alone_is_not_held_against_the_decode() -> None:
+    assert context_fallback_reason(figures("and then we left", before="no no no no no"), GUARDS) is None
+
+
+def test_words_piled_up_without_audio_are_found_and_words_said_are_not() -> None:
+    # alignment puts invented words at one instant: three or more starting within 0.15 s
+    assert collapsed_words([17.3, 17.6, 17.8, 20.02, 20.02, 20.02, 20.02, 20.1]) == [3, 4, 5, 6, 7]
+    assert collapsed_words([0.0, 0.1, 0.2, 0.3, 0.4]) == []  # five words a second, fast but real
+    assert collapsed_words([1.0, 1.0, 1.5]) == []  # two words at one instant: a cut word, not a pile
+    assert collapsed_words([]) == []

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from stream_app.clients.transcript import TranscriptAssembler
-from stream_app.inference.types import DecodeKind, Word
+from stream_app.inference.types import DecodeKind, WindowTranscript, Word
 from stream_app.streaming import LiveConfig, MergePolicy, StreamSession, run_session, transcribe_chunks
+from stream_app.streaming.session import DecodeRequest
 from stream_app.testing.fake_model import LoudnessDetector, TruthTranscriber, chunks_of, speech_audio, word_sequence
 from stream_app.wire.chunk import AudioChunk
 from stream_app.wire.segment import TranscriptSegment
@@ -143,3 +144,34 @@ def test_a_failed_cut_is_a_gap_and_the_stream_goes_on() -> None:
 
 def test_word_spec_helper_round_trips() -> None:
     assert [w.text for w in word_sequence([(0, 1, "a"), (1, 2, "b")])] == ["a", "b"]
+
+
+def test_a_decode_rereads_at_most_its_context_of_final_words() -> None:
+    config = LiveConfig.from_seconds(decode_context=1.0)
+    model = TruthTranscriber(TRUTH)
+    requests = []
+
+    def transcribe(request: DecodeRequest) -> WindowTranscript:
+        requests.append(request)
+        return model(request)
+
+    segments = list(transcribe_chunks(chunks_of(speech_audio(TRUTH, 18.0)), transcribe, LoudnessDetector(), config))
+    assert final_words(segments) == [w.text for w in TRUTH]
+    anchored = [r for r in requests if r.prefix and r.prefix[0] is not TRUTH[0]]
+    assert anchored
+    for request in anchored:
+        first = request.prefix[0]
+        # it starts in the silence before a final word, keeping at most a second of final words (or one word)
+        assert request.start / 16000 <= first.start
+        assert len(request.prefix) == 1 or request.prefix[-1].end - request.start / 16000 <= 1.0 + 0.05
+        before = [w for w in TRUTH if w.end <= request.start / 16000]
+        assert before and before[-1].end <= request.start / 16000 <= first.start
+
+
+def test_without_a_decode_context_every_decode_reads_its_whole_window() -> None:
+    config = LiveConfig.from_seconds(decode_context=0.0)
+    model = TruthTranscriber(TRUTH)
+    segments = list(transcribe_chunks(chunks_of(speech_audio(TRUTH, 18.0)), model, LoudnessDetector(), config))
+    assert final_words(segments) == [w.text for w in TRUTH]
+    ticks = [(kind, start) for kind, start, _, _ in model.log if kind == DecodeKind.TICK.value]
+    assert len({start for _, start in ticks}) < len(ticks)  # ticks of one window all start at its start

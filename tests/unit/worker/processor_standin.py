@@ -69,10 +69,11 @@ class Worker:
         self.offset = 0
         self.seqs: dict[str, int] = {}
 
-    def record(self, stream_id: str, timestamp: float) -> None:
-        """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker."""
-        seq = self.seqs.get(stream_id, 0)
-        self.seqs[stream_id] = seq + 1
+    def record(self, stream_id: str, timestamp: float, seq: int | None = None) -> None:
+        """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq)."""
+        if seq is None:
+            seq = self.seqs.get(stream_id, 0)
+        self.seqs[stream_id] = max(self.seqs.get(stream_id, 0), seq + 1)
         pcm = np.zeros(1600, "<i2").tobytes()
         key, value, headers = encode_chunk(stream_id, seq, seq * 1600, pcm, PCM, False, "test")
         ticket = self.part.acks.add(self.offset, object())
