@@ -32,7 +32,7 @@ from stream_app.inference.pool import InferencePool, PoolClosed
 from stream_app.inference.precision import EscalationRule, next_precision
 from stream_app.inference.registry import ModelKey, ModelRegistry, model_key
 from stream_app.inference.replicas import ModelReplicas, replicas_registry
-from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
+from stream_app.inference.types import WindowJob, WindowTranscript
 from stream_app.inference.window_cache import WindowCache
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,11 @@ class InferenceEngine:
     async def _transcribe_on(self, key: ModelKey, job: WindowJob) -> WindowTranscript:
         """Return the cached transcript of ``job`` on ``key``, or a fresh one from its pool (then stored).
 
-        Previews bypass the cache: which ones run depends on timing (where a stream was when its step
-        came round), so a repeat of the same audio would not meet the same keys; every other decode is
-        a function of the audio and the stream's stored state, and a repeat meets its key.
+        Previews bypass the cache (`WindowCache.admits`): which ones run depends on timing, so a repeat
+        of the same audio would not meet their keys; every other decode is a function of the audio and
+        the stream's stored state, and a repeat meets its key.
         """
-        windows = self._windows if job.kind is not DecodeKind.PREVIEW else None
+        windows = self._windows if self._windows is not None and self._windows.admits(job) else None
         if windows is not None:
             hit = await asyncio.to_thread(windows.lookup, key, job)
             if hit is not None:
@@ -211,7 +211,7 @@ class InferenceEngine:
         return result
 
     def _transcribe_blocking_on(self, key: ModelKey, job: WindowJob) -> WindowTranscript:
-        windows = self._windows if job.kind is not DecodeKind.PREVIEW else None
+        windows = self._windows if self._windows is not None and self._windows.admits(job) else None
         hit = windows.lookup(key, job) if windows is not None else None
         if hit is not None:
             return hit

@@ -4,6 +4,14 @@ The key covers everything that changes a window's transcript: its samples, model
 language, the decoding options, the encoder context and the window's prompt. Cache errors are
 logged and become misses: the model answers instead. These calls block (disk, Redis), so the engine
 runs them in a thread, never on the event loop and never inside an inference thread.
+
+Previews are neither looked up nor stored (`WindowCache.admits`): which previews a stream runs, and
+where they end, depends on how much audio had arrived when its step ran and on whether the pool had
+room, so a repeat of the same audio asks for other previews. Looking them up would cost a round trip
+per preview for (almost) no hits, and storing them would fill the tiers with entries no repeat asks
+for. Every other decode (ticks, pauses and cuts, files) is a function of the audio and the stream's
+stored state, so a repeat meets its key: ``stream_app_cache_decode_lookups_total`` counts those by
+kind and result, ``stream_app_cache_bypassed_total`` the previews that went past the cache.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ import logging
 from typing import Any
 
 from stream_app.cache import TranscriptCache, cache_key
+from stream_app.cache.metrics import CACHE_BYPASSED, CACHE_DECODE_LOOKUPS
 from stream_app.config import Settings
 from stream_app.inference.registry import ModelKey, encoder_context
-from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,17 @@ class WindowCache:
         self.cache = cache
         self._language = settings.streaming.language
         self._options = decoding_options(settings)
+
+    @staticmethod
+    def admits(job: WindowJob) -> bool:
+        """Whether ``job`` goes through the cache at all; a preview does not (counted as bypassed).
+
+        See the module docstring: a preview's key depends on step timing, so a repeat would not meet it.
+        """
+        if job.kind is DecodeKind.PREVIEW:
+            CACHE_BYPASSED.labels(job.kind.value).inc()
+            return False
+        return True
 
     def key(self, model: ModelKey, job: WindowJob) -> str:
         """Return the content address of ``job``'s transcript on ``model``.
@@ -76,7 +96,8 @@ class WindowCache:
             hit = self.cache.lookup(self.key(model, job), window_start=job.start)
         except Exception:
             log.warning("cache look-up failed; the model answers instead", exc_info=True)
-            return None
+            hit = None
+        CACHE_DECODE_LOOKUPS.labels(job.kind.value, "miss" if hit is None else "hit").inc()
         return None if hit is None else dataclasses.replace(hit, cached=True)
 
     def store(self, model: ModelKey, job: WindowJob, result: WindowTranscript) -> None:

@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from secure_fixtures import SecureStack
 
-from stream_app.bench.cache import sample, scrape
+from stream_app.bench.scrape import sample, scrape
 from stream_app.clients.kafka_config import producer_config
 from stream_app.inference.models import resolve_model
 from stream_app.testing.service import ServiceHarness

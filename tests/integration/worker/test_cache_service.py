@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.audio.files import read_native_audio
-from stream_app.bench.cache import LocalRedisServer, Samples, sample, scrape
+from stream_app.bench.cache import LocalRedisServer
+from stream_app.bench.scrape import Samples, decode_lookups, sample, scrape
 from stream_app.clients.chunking import prepare_audio
 from stream_app.config import Settings
 from stream_app.testing.service import Collected, ServiceHarness
@@ -78,6 +79,9 @@ def test_first_workers_results_are_the_second_workers_redis_hits(
     assert sample(b, HITS, tier="redis") == windows  # same samples, same windows, same keys: all from Redis
     assert sample(b, MISSES, tier="redis") == 0
     assert sample(b, HITS, tier="memory") == 0 and sample(b, HITS, tier="disk") == 0
+    # counted by decode kind: every tick, pause and cut of the repeat hit; previews were never looked up
+    assert decode_lookups(b, previews=False) == (windows, windows)
+    assert decode_lookups(a, previews=True)[1] == 0 and decode_lookups(b, previews=True)[1] == 0
     assert second.transcript.text == first.transcript.text
     assert [(s.start, s.end, s.text) for s in second.finals()] == [(s.start, s.end, s.text) for s in first.finals()]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 
 from stream_app.audio.files import decode_audio_file
+from stream_app.cache import TranscriptCache
+from stream_app.cache.memory_tier import MemoryTier
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
 from stream_app.inference.registry import ModelKey
-from stream_app.inference.types import WindowJob
+from stream_app.inference.types import DecodeKind, WindowJob
 
 
 @pytest.fixture
@@ -61,3 +64,22 @@ async def test_a_failed_switch_keeps_serving_the_old_model(engine: InferenceEngi
         await engine.switch("no-such-model", "int8")
     assert engine.active == ModelKey("tiny.en", "int8", "cpu")
     assert [m["model"] for m in engine.loaded()] == ["tiny.en"]
+
+
+async def test_previews_never_meet_the_cache_and_ticks_do(settings: Settings, jfk_path: Path) -> None:
+    cache = TranscriptCache([MemoryTier(1 << 24, 600.0)])
+    engine = InferenceEngine(settings, cache=cache)
+    engine.start("tiny.en", "int8")
+    samples = decode_audio_file(jfk_path)
+    preview, tick = (dataclasses.replace(_job(samples, 0), kind=kind) for kind in (DecodeKind.PREVIEW, DecodeKind.TICK))
+    try:
+        previews = [await engine.transcribe(preview) for _ in range(2)]
+        assert cache.stats().tiers["memory"].hits + cache.stats().tiers["memory"].misses == 0  # not even looked up
+        ticks = [await engine.transcribe(tick) for _ in range(2)]
+    finally:
+        engine.close()
+    assert [r.cached for r in previews] == [False, False]
+    assert [r.cached for r in ticks] == [False, True]
+    assert ticks[1].words == ticks[0].words  # a hit equals the decode, time for time
+    memory = cache.stats().tiers["memory"]
+    assert (memory.hits, memory.misses) == (1, 1)

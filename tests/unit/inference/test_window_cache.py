@@ -6,15 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from stream_app.cache import TranscriptCache
 from stream_app.cache.memory_tier import MemoryTier
 from stream_app.config import Settings
 from stream_app.inference.registry import ModelKey
-from stream_app.inference.types import WindowJob, WindowTranscript, Word
+from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
 from stream_app.inference.window_cache import WindowCache
 
 KEY = ModelKey("tiny.en", "int8")
+LOOKUPS = "stream_app_cache_decode_lookups_total"
 
 
 def _job(start: float = 0.0, prompt: str = "", seed: int = 1) -> WindowJob:
@@ -74,3 +76,32 @@ def test_cache_failures_become_misses(settings: Settings) -> None:
     cache = WindowCache(Broken([]), settings)
     assert cache.lookup(KEY, _job()) is None
     cache.store(KEY, _job(), _result(0.0))  # logged, not raised
+
+
+def _counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_previews_go_past_the_cache_and_are_counted(cache: WindowCache) -> None:
+    before = _counted("stream_app_cache_bypassed_total", kind="preview")
+    assert not cache.admits(dataclasses.replace(_job(), kind=DecodeKind.PREVIEW))
+    assert _counted("stream_app_cache_bypassed_total", kind="preview") == before + 1
+    # every decode that is a function of the audio and the stored state goes through it
+    assert all(cache.admits(dataclasses.replace(_job(), kind=kind)) for kind in (DecodeKind.TICK, DecodeKind.CUT))
+    assert cache.admits(_job())  # a file's stretch
+
+
+def test_look_ups_are_counted_by_decode_kind_and_result(cache: WindowCache) -> None:
+    tick = dataclasses.replace(_job(seed=7), kind=DecodeKind.TICK)
+    miss, hit = ({"kind": "tick", "result": r} for r in ("miss", "hit"))
+    before = (_counted(LOOKUPS, **miss), _counted(LOOKUPS, **hit))
+    assert cache.lookup(KEY, tick) is None
+    cache.store(KEY, tick, _result(0.0))
+    assert cache.lookup(KEY, tick) is not None
+    assert (_counted(LOOKUPS, **miss), _counted(LOOKUPS, **hit)) == (before[0] + 1, before[1] + 1)
+
+
+def test_the_decode_kind_is_part_of_the_key(cache: WindowCache) -> None:
+    # a tick the guards rejected is stored; the same audio as a cut must still get its own decode
+    tick, cut = (dataclasses.replace(_job(), kind=kind) for kind in (DecodeKind.TICK, DecodeKind.CUT))
+    assert cache.key(KEY, tick) != cache.key(KEY, cut)
