@@ -1,6 +1,11 @@
 // A stream-app transcript consumer with the plain Apache Kafka Java client: prints one stream's final
-// segments as they arrive, de-duplicated by segment id, and its whole text at its end of stream.
-// The segment JSON (schemas/transcript-segment.v2.json) is read by the small parser at the bottom.
+// segments as they arrive and its whole text at its end of stream. It applies the contract's one rule
+// (schemas/transcript-segment.v3.json): per segment_id keep the record with the highest revision; a
+// final's revision is above every interim of its id, so a final is never replaced, and a replay (same
+// id, same revision) changes nothing. Records of schemas v2 and v1 (published before an upgrade; their
+// finals carry revision 0) are read too: such a final ranks above every interim of its id, as a v3 final
+// does, and a v1 record (no session, no gaps) belongs to session "0".
+// The segment JSON is read by the small parser at the bottom.
 //
 // No build step: Java 17+ runs a single source file. With the jars the local stack already fetched:
 //
@@ -71,7 +76,7 @@ public class TranscriptConsumer {
 
         // finals by (session, index): the order of the stream's transcript, whatever order replays come in
         TreeMap<SegmentKey, String> finals = new TreeMap<>();
-        Map<String, Boolean> seen = new HashMap<>();
+        Map<String, Long> best = new HashMap<>();  // segment_id -> the highest rank seen (see Segment.rank)
         SegmentKey latest = null;
         boolean ended = false;
         try (KafkaConsumer<String, byte[]> consumer =
@@ -108,16 +113,22 @@ public class TranscriptConsumer {
                     if (latest == null || SegmentKey.compareSessions(segment.key().session(), latest.session()) > 0) {
                         latest = segment.key();  // a stream that comes back after its end continues in a later session
                     }
-                    // interims are skipped: the final segment with the same segment_id replaces them;
-                    // a final seen before is a replay (at-least-once delivery): same id, same text
-                    if (segment.isFinal() && seen.putIfAbsent(segment.id(), true) == null) {
+                    if (segment.endOfStream()
+                            && SegmentKey.compareSessions(segment.key().session(), latest.session()) == 0) {
+                        ended = true;  // printed below the first time it is seen
+                    }
+                    // keep the highest revision per segment_id: a record at or below the best one seen is a
+                    // replay (at-least-once delivery) or a stale interim and changes nothing
+                    Long seen = best.get(segment.id());
+                    if (seen != null && seen >= segment.rank()) {
+                        continue;
+                    }
+                    best.put(segment.id(), segment.rank());
+                    // interims are not printed: the final with the same segment_id replaces them
+                    if (segment.isFinal()) {
                         finals.put(segment.key(), segment.text());
                         System.out.printf("[%8.2f - %8.2f] %s%s%n", segment.start(), segment.end(), segment.text(),
                                 segment.notes());
-                    }
-                    if (segment.endOfStream()
-                            && SegmentKey.compareSessions(segment.key().session(), latest.session()) == 0) {
-                        ended = true;
                     }
                 }
             }
@@ -150,17 +161,28 @@ public class TranscriptConsumer {
         }
     }
 
+    /** A v1 or v2 final (revision 0) ranks above every interim of its id, as a v3 final does by its revision. */
+    static final long V2_FINAL_REVISION = 1L << 30;
+
     /** The fields of a transcript segment this program uses (the JSON has more: words, model, ...). */
-    record Segment(String id, SegmentKey key, boolean isFinal, boolean endOfStream, double start, double end,
-            String text, String notes) {
+    record Segment(String id, SegmentKey key, boolean isFinal, long rank, boolean endOfStream, double start,
+            double end, String text, String notes) {
         /** Parse one record value; a RuntimeException when it is not JSON or lacks a field. */
         static Segment parse(String json) {
             Map<String, Object> doc = Json.object(json);
-            SegmentKey key = new SegmentKey((String) doc.get("session"), ((Number) doc.get("index")).longValue());
+            long version = ((Number) doc.get("schema_version")).longValue();
+            if (version < 1 || version > 3) {
+                throw new IllegalArgumentException("schema_version " + version + " (this program reads 1 to 3)");
+            }
+            boolean isFinal = (Boolean) doc.get("is_final");
+            long revision = ((Number) doc.get("revision")).longValue();
+            long rank = isFinal && version < 3 ? V2_FINAL_REVISION + revision : revision;
+            String session = version < 2 ? "0" : (String) doc.get("session");
+            SegmentKey key = new SegmentKey(session, ((Number) doc.get("index")).longValue());
             SegmentKey.compareSessions(key.session(), key.session());  // "<partition>.<offset>" or "0"
             boolean endOfStream = (Boolean) doc.get("end_of_stream");
-            StringBuilder notes = new StringBuilder();  // spans without words (worker failures), as `stream-app tail`
-            for (Object item : (List<?>) doc.get("gaps")) {
+            StringBuilder notes = new StringBuilder();  // spans not transcribed and why, as `stream-app tail` shows
+            for (Object item : version < 2 ? List.of() : (List<?>) doc.get("gaps")) {
                 Map<?, ?> gap = (Map<?, ?>) item;
                 notes.append(String.format("  <%s: %.2f-%.2f s not transcribed>", gap.get("reason"),
                         ((Number) gap.get("start")).doubleValue(), ((Number) gap.get("end")).doubleValue()));
@@ -168,7 +190,7 @@ public class TranscriptConsumer {
             if (endOfStream) {
                 notes.append("  <end of stream>");
             }
-            return new Segment((String) doc.get("segment_id"), key, (Boolean) doc.get("is_final"), endOfStream,
+            return new Segment((String) doc.get("segment_id"), key, isFinal, rank, endOfStream,
                     ((Number) doc.get("start")).doubleValue(), ((Number) doc.get("end")).doubleValue(),
                     ((String) doc.get("text")).strip(), notes.toString());
         }

@@ -2,11 +2,13 @@
 """Print one stream's live transcript: interim text overwritten in place, final lines kept.
 
 Segments come from `stream_app.clients.tail.TranscriptTail` (every partition of the transcripts
-topic, no consumer group, nothing committed). `TranscriptAssembler` keeps the best version of each
-``segment_id``: a final beats every interim with its id, a higher revision beats a lower one, and a
-replay (at-least-once delivery) changes nothing, so it is neither printed nor counted twice. The
-program stops at the stream's end of stream and prints the whole final text as
-``transcript: ...`` (exit 0), or at ``--timeout`` (exit 1).
+topic, no consumer group, nothing committed). `TranscriptAssembler` applies the contract's one rule
+(schemas/transcript-segment.v3.json): per ``segment_id`` it keeps the record with the highest
+revision, and a final's revision is above every interim of its id, so a final is never replaced and a
+replay (at-least-once delivery) changes nothing: it is neither printed nor counted twice. Records of
+schemas v2 and v1, published before an upgrade with finals at revision 0, are read too: the codec
+ranks such a final above every interim of its id. The program stops at the stream's end of stream
+and prints the whole final text as ``transcript: ...`` (exit 0), or at ``--timeout`` (exit 1).
 
 On a terminal the interim line is rewritten as it changes; into a pipe or file each change is a
 line starting with ``~``. By default only segments published from now on are read (start it before
