@@ -96,13 +96,15 @@ class StreamingSettings:
     a pause once it spans ``min_window`` (or after ``long_pause``) and never grows past ``max_window``.
     Inside it a commit decode runs every ``commit_step``: what two of them agree on, ending
     ``commit_lookahead`` before the decode's end, is final; previews every ``preview_step`` show the
-    rest while the model has time. ``profile`` sets the two steps unless they are given.
+    rest while the model has time. ``profile`` sets the two steps unless they are given. Each decode
+    re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window).
     """
 
     profile: str = _choice("live", "live", "throughput")
     commit_step: float = _duration("")  # deterministic commit decodes (0: commit at pauses only)
     preview_step: float = _duration("")  # best-effort previews (0: none)
     commit_lookahead: float = _duration("1s")
+    decode_context: float = _duration("2s")  # final audio a decode re-reads before its new audio (0: all)
     speech_threshold: float = 0.5  # Silero VAD probability at or above which a frame is speech...
     silence_threshold: float = 0.35  # ...and below which, once in speech, it is silence again
     speech_lead: float = _duration("400ms")  # audio kept before the first speech of a window

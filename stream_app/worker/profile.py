@@ -28,6 +28,7 @@ def live_config_for(settings: Settings) -> LiveConfig:
         min_speech=s.min_speech,
         commit_step=settings.commit_step_seconds,
         commit_lookahead=s.commit_lookahead,
+        decode_context=s.decode_context,
         preview_step=settings.preview_step_seconds,
     )
 
