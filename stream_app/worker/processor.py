@@ -248,8 +248,27 @@ class StreamProcessor:
         """
         if live.busy or live.evicting or part.scope.closed:
             return
-        if live.session.has_work(previews=self.previews_allowed()):
+        if live.session.has_work(previews=self._previews_for(live)):
             self._run(live, part, close=False)
+
+    def _previews_for(self, live: LiveStream) -> bool:
+        """Previews for this stream now: the pool has room and the stream is live, not catching up.
+
+        A stream whose audio came faster than real time (a backlog after a failover, a file sent at
+        once) or whose records wait behind the reader has nobody watching words appear one by one: its
+        decodes go to the commits that make its finals.
+        """
+        if not self.previews_allowed():
+            return False
+        now_ms = self.clock() * 1000.0
+        slack_ms = 2000.0 + 2 * self.live_config.commit_step / SAMPLE_RATE * 1000.0
+        if live.record_ms > 0 and now_ms - live.record_ms > slack_ms:
+            return False
+        if live.origin_ms > 0:
+            audio_ms = live.session.buffer.stream_end / SAMPLE_RATE * 1000.0
+            if audio_ms - (now_ms - live.origin_ms) > slack_ms:
+                return False
+        return True
 
     def _run(self, live: LiveStream, part: PartitionState, *, close: bool, flush_only: bool = False) -> None:
         live.busy = True
@@ -260,7 +279,7 @@ class StreamProcessor:
                 if flush_only:
                     await self.steps.publish_and_store(live, [])
                 else:
-                    await self.steps.step(live, close=close, previews=self.previews_allowed())
+                    await self.steps.step(live, close=close, previews=self._previews_for(live))
             except (asyncio.CancelledError, Fenced):
                 raise
             except Exception:  # a bug of ours: go back to the stored state and apply the chunks since again

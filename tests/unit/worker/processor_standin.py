@@ -45,7 +45,10 @@ class Worker:
         self.store = store or memory_store()
         self.outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
 
+        self.kinds: list[str] = []
+
         async def transcribe(job: WindowJob) -> WindowTranscript:
+            self.kinds.append(job.kind.value)
             word = Word(job.start + 0.01, job.start + 0.05, "hi", 0.9)
             return WindowTranscript((word,), "hi", -0.2, 0.01, 1.0, "m", "int8")
 
@@ -69,12 +72,16 @@ class Worker:
         self.offset = 0
         self.seqs: dict[str, int] = {}
 
-    def record(self, stream_id: str, timestamp: float, seq: int | None = None) -> None:
-        """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq)."""
+    def record(self, stream_id: str, timestamp: float, seq: int | None = None, *, loud: bool = False) -> None:
+        """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq).
+
+        The chunk is digital silence, or with ``loud`` noise the stand-in voice detector calls speech.
+        """
         if seq is None:
             seq = self.seqs.get(stream_id, 0)
         self.seqs[stream_id] = max(self.seqs.get(stream_id, 0), seq + 1)
-        pcm = np.zeros(1600, "<i2").tobytes()
+        samples = np.random.default_rng(seq).integers(-3000, 3000, 1600) if loud else np.zeros(1600)
+        pcm = samples.astype("<i2").tobytes()
         key, value, headers = encode_chunk(stream_id, seq, seq * 1600, pcm, PCM, False, "test")
         ticket = self.part.acks.add(self.offset, object())
         rec = InputRecord(key, value, headers, "in", 0, self.offset, timestamp_ms=int(timestamp * 1000))
