@@ -30,6 +30,7 @@ from typing import Any
 
 from stream_app.bench.common import BENCH_HOME
 from stream_app.bench.report import emit
+from stream_app.bench.scrape import sample, scrape
 from stream_app.config import Settings
 from stream_app.testing.faults import FaultInjector, FaultPlan
 from stream_app.testing.private_stack import PrivateStack
@@ -50,7 +51,7 @@ from stream_app.testing.wer import corpus_wer
 GOALS = (
     "streams >= 30, kills >= 10, broker_restarts >= 1, redis_restarts >= 1, streams_complete == streams, "
     "missing_final_segments == 0, conflicting_final_ids == 0, publisher_chunks_lost == 0, "
-    "wer_vs_reference_delta <= 0.005"
+    "wer_vs_reference_delta <= 0.005, final_text_mismatches == 0, state_resets_undisturbed == 0"
 )
 CACHE_OFF = {"STREAM_APP_CACHING__CACHE_LEVELS": "[]"}
 POLL_S = 10.0  # how often the drain re-reads the transcripts topic
@@ -86,6 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on (default): the live profile's previews run (best effort: they never make a word final, so "
         "finals stay a function of the audio); off: no previews",
     )
+    parser.add_argument(
+        "--cache",
+        choices=("on", "off"),
+        default="off",
+        help="off (default): no run is answered from a cache, so every replayed decode runs the model again; "
+        "on: the chaos run uses the configured tiers (the reference never does)",
+    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ class RunResult:
     wall_s: float
     drain_s: float
     injector: FaultInjector | None
+    state_resets: float  # stream_app_state_resets_total over the replicas alive at the end
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,7 +140,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
         print(f"[chaos] chaos run: {args.replicas} replicas, faults {plan}")
         chaos = _run_service(
-            stack, scripts, library, args, replicas=args.replicas, env={},
+            stack, scripts, library, args, replicas=args.replicas, env=CACHE_OFF if args.cache == "off" else {},
             realtime=True, plan=plan, expected=expected,
         )  # fmt: skip
     ids = [s.stream_id for s in scripts]
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "missing": v.missing_finals,
             "extra": v.extra_finals,
             "conflicts": v.conflicting_ids,
+            "text_mismatches": v.text_mismatches,
             "replayed": v.repeated_finals,
             "wer_vs_ref": round(v.wer_vs_reference, 4),
             "recorder": chaos.recorders[v.stream_id].error or "ok",
@@ -171,6 +181,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "streams_complete": verdict.streams_complete,
         "missing_final_segments": verdict.missing_final_segments,
         "conflicting_final_ids": verdict.conflicting_final_ids,
+        "final_text_mismatches": verdict.final_text_mismatches,
+        "state_resets_undisturbed": reference.state_resets,
+        "state_resets_chaos": chaos.state_resets,
         "publisher_chunks_lost": census.lost,
         "wer_vs_reference_delta": round(verdict.wer_vs_reference, 5),
         "extra_final_segments": verdict.extra_final_segments,
@@ -207,6 +220,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "precision": settings.optimization.default_precision,
         "commit_step_s": settings.commit_step_seconds,
         "previews": args.previews,
+        "cache": args.cache,
         "goals": GOALS,
     }
     emit(
@@ -253,6 +267,11 @@ def _run_service(
         wall_s = time.monotonic() - started
         if injector is not None:
             injector.stop()
+        state_resets = sum(
+            sample(scrape(replica.metrics()), "stream_app_state_resets_total")
+            for replica in harness.replicas.values()
+            if replica.running
+        )
         dead_letters = dead_letter_reasons(read_topic(harness.settings.kafka, harness.topics["dlq_topic"]))
         census = (
             census_chunks(read_topic(harness.settings.kafka, harness.topics["input_topic"], timeout=900), expected)
@@ -260,7 +279,7 @@ def _run_service(
             else None
         )
     shutil.rmtree(harness.workdir, ignore_errors=True)
-    return RunResult(output, dict(fleet.results), census, dead_letters, wall_s, drain_s, injector)
+    return RunResult(output, dict(fleet.results), census, dead_letters, wall_s, drain_s, injector, state_resets)
 
 
 def _drain(harness: ServiceHarness, ids: Sequence[str], timeout: float, injector: FaultInjector | None) -> TopicOutput:

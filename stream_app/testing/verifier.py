@@ -16,6 +16,12 @@ schema version or the id format. Definitions, per stream:
   ``equal`` stretch. The alignment keeps order, so a sentence is only matched by the same sentence at
   the same place in the stream, never by a repetition elsewhere. **Extra final segments** are the same
   rule the other way round (text in the disturbed run that the reference does not have there).
+- **final text mismatch**: a final segment whose text differs between the runs, or that one run has and
+  the other lacks. Finals are paired by their place in the stream, not by the raw id (a session's id
+  names the input offset it started at, which differs between runs): an id ``{stream}:{session}:{n}``
+  is keyed by the session's rank among the stream's sessions (ordered by that offset) and ``n``; any
+  other id by its rank in the finals. Texts are compared after stripping surrounding whitespace. With
+  finals decided by the audio and the stored state alone, faults change none: the count is 0.
 - **WER vs reference**: errors of the disturbed run's final text against the reference run's final
   text (substitutions + deletions + insertions); pooled over streams as total errors / total
   reference words. 0 when both runs published the same words.
@@ -153,6 +159,7 @@ class StreamVerdict:
     repeated_finals: int
     reference_words: int
     errors: int  # substitutions + deletions + insertions against the reference run's text
+    text_mismatches: int = 0  # finals whose text differs from the reference's final at the same place
 
     @property
     def missing_finals(self) -> int:
@@ -226,7 +233,39 @@ def compare_stream(reference: StreamOutput, disturbed: StreamOutput) -> StreamVe
         repeated_finals=disturbed.repeated_finals(),
         reference_words=len(ref_words),
         errors=errors,
+        text_mismatches=text_mismatches(ref_finals, finals),
     )
+
+
+def final_places(finals: Sequence[OutputSegment]) -> dict[tuple[int, int], str]:
+    """Each final's text keyed by its place in the stream (see the module docstring)."""
+    parsed = [_session_index(s.segment_id) for s in finals]
+    if any(p is None for p in parsed):
+        return {(0, rank): s.text.strip() for rank, s in enumerate(finals)}
+    sessions = sorted({p[0] for p in parsed if p is not None}, key=_offset_order)
+    rank = {session: i for i, session in enumerate(sessions)}
+    return {(rank[p[0]], p[1]): s.text.strip() for s, p in zip(finals, parsed, strict=True) if p is not None}
+
+
+def text_mismatches(reference: Sequence[OutputSegment], disturbed: Sequence[OutputSegment]) -> int:
+    """Count the finals whose text differs between the runs, or that one run lacks."""
+    a, b = final_places(reference), final_places(disturbed)
+    return sum(1 for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+
+
+def _session_index(segment_id: str) -> tuple[str, int] | None:
+    parts = segment_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+def _offset_order(session: str) -> tuple[float, ...]:
+    """Order sessions ``partition.offset`` by offset (other names by their text, after those)."""
+    try:
+        return (0.0, *(float(x) for x in session.split(".")))
+    except ValueError:
+        return (1.0,)
 
 
 @dataclass(frozen=True)
@@ -254,6 +293,11 @@ class Verdict:
     def conflicting_final_ids(self) -> int:
         """Ids published final with different texts."""
         return sum(s.conflicting_ids for s in self.streams)
+
+    @property
+    def final_text_mismatches(self) -> int:
+        """Finals whose text differs from the reference run's final at the same place (or lacks one)."""
+        return sum(s.text_mismatches for s in self.streams)
 
     @property
     def wer_vs_reference(self) -> float:

@@ -135,3 +135,23 @@ def test_dead_letters_are_counted_by_reason() -> None:
 
     records = [letter(b"processing_error"), letter(b"bad_seq"), letter(b"processing_error")]
     assert dead_letter_reasons(records) == {"bad_seq": 1, "processing_error": 2}
+
+
+def _final(stream: str, segment_id: str, text: str, start: float) -> TopicRecord:
+    return _record(stream, orjson.dumps({"segment_id": segment_id, "is_final": True, "text": text, "start": start}))
+
+
+def test_finals_pair_by_place_whatever_offset_named_their_session() -> None:
+    reference = [_final("a", "a:0.17:0", S1, 0), _final("a", "a:0.17:1", S2, 5), _final("a", "a:0.930:0", S3, 99)]
+    # the same finals, their sessions named after other input offsets (another run, another topic)
+    same = [_final("a", "a:3.5:0", S1, 0), _final("a", "a:3.5:1", S2, 5), _final("a", "a:3.41000:0", S3, 99)]
+    assert _verdict(reference, same).final_text_mismatches == 0
+    other_cut = [_final("a", "a:3.5:0", S1 + " " + S2, 0), _final("a", "a:3.5:1", "", 5)]
+    other_cut.append(_final("a", "a:3.41000:0", S3, 99))
+    verdict = _verdict(reference, other_cut)
+    assert verdict.wer_vs_reference == 0.0  # the same words...
+    assert verdict.final_text_mismatches == 2  # ...but two finals of other text: a replay decided them again
+
+
+def test_a_final_one_run_lacks_is_a_text_mismatch() -> None:
+    assert _verdict(_records("a", [S1, S2]), _records("a", [S1])).final_text_mismatches == 2  # S2, and the end moved
