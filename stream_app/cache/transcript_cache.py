@@ -130,9 +130,7 @@ class TranscriptCache:
             except Exception:
                 log.warning("closing cache tier %s failed", tier.name, exc_info=True)
 
-    def _find(
-        self, key: str, window_start: float, *, first: int = 0, last: int | None = None
-    ) -> _Found | None:
+    def _find(self, key: str, window_start: float, *, first: int = 0, last: int | None = None) -> _Found | None:
         """Look up tiers ``first`` to ``last`` (exclusive) in order; copy a hit into every faster tier."""
         stop = len(self._tiers) if last is None else last
         for index in range(first, stop):

@@ -86,7 +86,7 @@ def _wrap(text: str) -> str:
     if not spaces:
         return text
     cut = min(spaces, key=lambda i: abs(i - middle))
-    return f"{text[:cut]}\n{text[cut + 1:]}"
+    return f"{text[:cut]}\n{text[cut + 1 :]}"
 
 
 def timestamp(seconds: float, fmt: str) -> str:

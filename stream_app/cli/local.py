@@ -32,9 +32,7 @@ def register(subparsers: Any) -> None:
     )
     sub = action_subparsers(parser, "local_command")
     up = sub.add_parser("up", help="fetch (once), start and wait for Kafka and Redis; create the topics")
-    up.add_argument(
-        "--timeout", type=float, default=DEFAULT_START_TIMEOUT_S, help="seconds to wait for each service"
-    )
+    up.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT_S, help="seconds to wait for each service")
     up.set_defaults(handler=_up)
     down = sub.add_parser(
         "down", help="stop the Kafka and Redis that `up` started on the configured ports, the secure ones included"

@@ -45,7 +45,7 @@ def prepare_audio(
     if problem:
         raise ValueError(
             f"{problem}; send it converted to 16 kHz mono: "
-            f"stream-app publish --source-format s16le16k (source_format=\"s16le16k\" from Python)"
+            f'stream-app publish --source-format s16le16k (source_format="s16le16k" from Python)'
         )
     return audio.frames, ChunkFormat(encoding, audio.sample_rate, audio.channels)
 

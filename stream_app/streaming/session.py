@@ -256,9 +256,7 @@ class StreamSession:
         number = self.merger.state.decodes
         if kind is not DecodeKind.PREVIEW:
             self.merger.state.decodes += 1
-        return DecodeRequest(
-            kind, start, stop, self.buffer.slice(start, stop), prefix, speech, number, last
-        )
+        return DecodeRequest(kind, start, stop, self.buffer.slice(start, stop), prefix, speech, number, last)
 
     def _anchor(self, start: int, stop: int) -> tuple[int, tuple[Word, ...]]:
         """Where a decode of ``[start, stop)`` begins, and the final words it is forced through.

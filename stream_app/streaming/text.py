@@ -10,7 +10,6 @@ from stream_app.inference.types import Word
 _NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
-
 def normalise(text: str) -> str:
     """Compare words as lower case without punctuation (``" Country."`` equals ``"country"``)."""
     return _NOT_WORD.sub("", text).lower()

@@ -95,9 +95,7 @@ def encode_chunk(
     return stream_id.encode("utf-8"), bytes(pcm_bytes), headers
 
 
-def decode_chunk(
-    key: bytes | None, value: bytes | None, headers: HeadersLike, *, max_bytes: int
-) -> AudioChunk:
+def decode_chunk(key: bytes | None, value: bytes | None, headers: HeadersLike, *, max_bytes: int) -> AudioChunk:
     """Validate one chunk record and convert its audio to 16 kHz mono float32.
 
     Args:

@@ -83,9 +83,7 @@ def _wait_until(
         time.sleep(0.3)
 
 
-def test_the_page_shows_final_text_in_place_of_interims_once(
-    settings: Settings, topic: str, captions_url: str
-) -> None:
+def test_the_page_shows_final_text_in_place_of_interims_once(settings: Settings, topic: str, captions_url: str) -> None:
     def seg(stream: str, index: int, text: str, **kwargs: Any) -> Any:
         return make_segment(stream, index, text, timed=True, **kwargs)
 

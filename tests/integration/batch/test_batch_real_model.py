@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.slow]
 def _espeak() -> None:
     require_binary("espeak-ng")
 
+
 RATE = 16000
 # 40 distinct short clips (varied content: identical clips packed side by side read as a repetition
 # loop to Whisper); the noun is the word each transcript must contain.

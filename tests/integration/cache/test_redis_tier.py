@@ -13,9 +13,7 @@ pytestmark = pytest.mark.integration
 
 
 def _tier(server: RedisServer, *, ttl: float = 60.0, max_value_size: int = 1_000_000) -> RedisTier:
-    return RedisTier(
-        server.url, ttl=ttl, timeout=0.5, max_value_size=max_value_size, breaker=CircuitBreaker(3, 1.0)
-    )
+    return RedisTier(server.url, ttl=ttl, timeout=0.5, max_value_size=max_value_size, breaker=CircuitBreaker(3, 1.0))
 
 
 def test_round_trip_with_ttl(redis_server: RedisServer) -> None:

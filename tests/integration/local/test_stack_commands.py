@@ -91,4 +91,3 @@ def test_run_stops_only_what_it_started(private_env: dict[str, str]) -> None:
     assert "the local stack was running: it is left running" in kept.stdout
     assert _cli(private_env, "local", "status").returncode == 0
     assert all(_listening(port) for port in _ports(private_env))
-

@@ -113,4 +113,4 @@ def test_bad_records_go_to_the_dead_letter_topic_and_streams_go_on(
     assert by_reason["misaligned_payload"].value == value + b"\x01"  # original bytes kept
     assert by_reason["oversized"].headers["dlq_source_topic"] == topic.encode()
     assert 'stream_app_chunks_total{outcome="duplicate"}' in metrics
-    assert 'stream_app_gaps_total' in metrics
+    assert "stream_app_gaps_total" in metrics

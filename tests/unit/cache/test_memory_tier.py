@@ -28,9 +28,7 @@ def test_bytes_never_exceed_capacity_under_mixed_sizes() -> None:
     for i in range(500):
         tier.set(f"k{i}", bytes((i * 37) % 900))
         assert tier.bytes_held() <= 5000
-    assert sum(len(f"k{i}") + len(v) for i in range(500) if (v := tier.get(f"k{i}")) is not None) == (
-        tier.bytes_held()
-    )
+    assert sum(len(f"k{i}") + len(v) for i in range(500) if (v := tier.get(f"k{i}")) is not None) == (tier.bytes_held())
 
 
 def test_refuses_an_entry_larger_than_capacity_without_evicting() -> None:

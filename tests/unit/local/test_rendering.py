@@ -20,9 +20,7 @@ POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 def _layout(settings: Settings, tmp_path: Path, port: int = 29092, cport: int = 29093) -> StackLayout:
     custom = dataclasses.replace(
         settings,
-        kafka=dataclasses.replace(
-            settings.kafka, bootstrap_servers=f"127.0.0.1:{port}", controller_port=cport
-        ),
+        kafka=dataclasses.replace(settings.kafka, bootstrap_servers=f"127.0.0.1:{port}", controller_port=cport),
         local=dataclasses.replace(settings.local, home=str(tmp_path)),
     )
     return StackLayout.from_settings(custom)

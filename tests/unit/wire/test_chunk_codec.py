@@ -24,9 +24,7 @@ def _frames(rate: int, channels: int, seconds: float = 0.1) -> np.ndarray:
 
 def _good(**overrides: bytes) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     fmt = ChunkFormat("s16le", 16_000, 1)
-    key, value, headers = encode_chunk(
-        "mic-1", 3, 4800, float_to_pcm(_frames(16_000, 1), "s16le"), fmt, False, "t"
-    )
+    key, value, headers = encode_chunk("mic-1", 3, 4800, float_to_pcm(_frames(16_000, 1), "s16le"), fmt, False, "t")
     replaced = [(name, overrides.get(name, raw)) for name, raw in headers]
     return key, value, replaced
 
