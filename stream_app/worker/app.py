@@ -153,7 +153,7 @@ def create_worker_app(
         producer_max_request_size=MAX_RECORD_BYTES,
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,  # in-flight records are abandoned on a rebalance, not waited for
+        stream_wait_empty=False,  # a rebalance never waits for records in flight (moved partitions abandon theirs)
         **faust_broker_options(kafka),
         **faust_web_options(settings.worker),  # off unless configured: our own server has /metrics etc.
         table_standby_replicas=worker.standby_replicas,
@@ -291,6 +291,10 @@ def _install(worker: WorkerApp) -> None:
     app.agent(worker.input_topic, name="transcribe", isolated_partitions=True)(read)
 
     topic = worker.settings.kafka.input_topic
+    # From an assignment until faust has restored the tables: faust's own in_recovery flag is raised only
+    # once its recovery task runs, and a partition claimed or adopted before that reads stale tables
+    # (seen: a new owner taking the old owner's epoch).
+    restoring = [False]
     last = {"tick": time.monotonic(), "lag": 0.0}
     lag = ConsumerLagGauges()
     bursts = BurstFilter()
@@ -313,7 +317,7 @@ def _install(worker: WorkerApp) -> None:
             end = partition_end(app.consumer, TP(topic, partition))
             if end is not None:  # the partition's time moves on while its reader is caught up
                 part.note_end(end.offset, end.seen_at, end.committed)
-        processor.tick(in_recovery=bool(app.in_recovery))
+        processor.tick(in_recovery=bool(app.in_recovery) or restoring[0])
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now
             lag.forget_all_except(processor.partitions)
@@ -324,6 +328,7 @@ def _install(worker: WorkerApp) -> None:
         # owner are closed; the others keep their streams and steps. New ones are opened now, so that a
         # restored partition's streams are watched even if it stays quiet.
         m.REBALANCES.inc()
+        restoring[0] = True
         ours = {tp.partition for tp in (args[0] if args else ()) if tp.topic == topic}
         gone, new = moved(processor.partitions, ours)
         for partition in gone:
@@ -334,6 +339,9 @@ def _install(worker: WorkerApp) -> None:
         m.PARTITIONS_MOVED.labels(direction="in").inc(len(new))
         if gone or new:
             log.info("assignment: kept %s, gave up %s, took over %s", sorted(ours - new), sorted(gone), sorted(new))
+
+    def restored(sender: Any, /, *args: Any, **_: Any) -> None:  # faust's recovery is done: streams resume
+        restoring[0] = False
 
     async def before_stop() -> None:
         report = await hand_over(processor, app.consumer.commit, worker.settings.worker.drain_timeout)
@@ -355,6 +363,7 @@ def _install(worker: WorkerApp) -> None:
 
     app.timer(TIMER_INTERVAL)(tick)
     app.on_partitions_assigned.connect(assigned)
+    app.on_rebalance_complete.connect(restored)
     app.before_stop = before_stop
     app.commit_position = commit_position
 
