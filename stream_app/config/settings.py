@@ -246,7 +246,7 @@ class WorkerSettings:
     rebalance_timeout: float = _duration("10s", minimum=1.0)  # how long a rebalance waits for every member
     standby_replicas: int = _int(1, minimum=0, maximum=8)  # warm copies of each partition's tables elsewhere
     static_membership: bool = True  # the replica name is the group instance id: a quick restart moves nothing
-    drain_timeout: float = _duration("2s")  # on SIGTERM, steps in flight get this long before being handed over
+    drain_timeout: float = _duration("1s")  # on SIGTERM, steps in flight get this long before being handed over
     fetch_max_wait: float = _duration("100ms", minimum=0.0)  # the consumer's long poll (faust hard-codes 1.5 s)
     max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
     state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
