@@ -3,8 +3,9 @@
 Everything runs on a private stack (its own Kafka and Redis on free ports, removed afterwards). Two
 runs of the same speech (``--streams`` distinct scripts published in real time, one recorder each):
 
-1. **Reference**: one replica, undisturbed, cache off (``--reference-pace fast`` by default: finals are
-   a function of the audio, so pacing does not change them).
+1. **Reference**: the same replicas, undisturbed, cache off, paced the same way; the time to each
+   stream's next segment at each event's moment of this run is the *control*: the floor under the
+   resume times that the segments' cadence and the machine's load set.
 2. **Disturbed**: ``--replicas`` replicas and, in turn, each followed by ``--settle`` seconds:
    (a) ``kill``: SIGKILL of the replica holding the most streams, restarted ``--restart-after`` s later;
    (b) ``rolling``: SIGTERM of one replica and its restart, then a rolling restart of every replica,
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.bench.common import BENCH_HOME
-from stream_app.bench.failover_figures import Figures, collect_figures, control_summary, event_row, phase_summary
+from stream_app.bench.failover_figures import Figures, collect_figures, control_times, event_row, phase_summary
 from stream_app.bench.report import emit
 from stream_app.bench.resume import Disruption
 from stream_app.config import Settings
@@ -63,7 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-outage", type=float, default=20.0, help="the broker is stopped this long (s)")
     parser.add_argument("--commit-step", type=float, default=1.0, help="streaming.commit_step of both runs (1 s)")
     parser.add_argument("--previews", choices=("on", "off"), default="off", help="previews (off: finals only)")
-    parser.add_argument("--reference-pace", choices=("realtime", "fast"), default="fast", help="reference pacing")
+    parser.add_argument(
+        "--reference-pace",
+        choices=("realtime", "fast"),
+        default="realtime",
+        help="realtime (default): paced like the disturbed run, the control figures come from it; fast: "
+        "as fast as it goes (streams longer than streaming.buffer_size then lose audio)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="wait for every stream's end (s)")
     parser.add_argument("--min-window", type=float, help="streaming.min_window of both runs (default: the setting)")
     parser.add_argument("--seed", type=int, default=18, help="speech scripts")
@@ -99,21 +106,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     expected = {s.stream_id: s.chunk_count(library, args.chunk_ms) for s in scripts}
     with PrivateStack(settings) as stack:
         print(f"[failover] private stack: Kafka {stack.settings.kafka.bootstrap_servers}")
-        print(f"[failover] reference: {len(scripts)} streams, 1 replica, {args.reference_pace}")
-        reference = _run_service(stack, scripts, library, args, replicas=1, phases=[], expected=expected)
+        print(f"[failover] reference: {len(scripts)} streams, {args.replicas} replicas, {args.reference_pace}")
+        reference = _run_service(stack, scripts, library, args, replicas=args.replicas, phases=[], expected=expected)
         print(f"[failover] disturbed: {args.replicas} replicas, phases {', '.join(phases)}")
         disturbed = _run_service(
             stack, scripts, library, args, replicas=args.replicas, phases=phases, expected=expected
         )
     ids = [s.stream_id for s in scripts]
     verdict = verify(reference.figures.output, disturbed.figures.output, ids)
-    rows = [event_row(disturbed.figures, e, args.settle, disturbed.started) for e in disturbed.events]
+    if args.logs is not None:
+        _write_texts(args.logs, reference.figures, disturbed.figures, ids)
+    differences = [v for v in verdict.streams if v.missing or v.extra]
+    for v in differences[:10]:
+        print(f"[failover] {v.stream_id}: reference has {list(v.missing)[:3]}, disturbed has {list(v.extra)[:3]}")
+    shift = reference.started - disturbed.started
+    controls = [control_times(reference.figures, e, shift) for e in disturbed.events]
+    rows = [
+        event_row(disturbed.figures, e, args.settle, disturbed.started, c)
+        for e, c in zip(disturbed.events, controls, strict=True)
+    ]
     summary: dict[str, Any] = {}
     for phase in phases:
-        summary.update(
-            phase_summary(disturbed.figures, [e for e in disturbed.events if e.phase == phase], phase, args.settle)
-        )
-    summary.update(control_summary(disturbed.figures, disturbed.events))
+        mine = [(e, c) for e, c in zip(disturbed.events, controls, strict=True) if e.phase == phase]
+        pooled = [v for _, c in mine for v in c]
+        summary.update(phase_summary(disturbed.figures, [e for e, _ in mine], phase, args.settle, pooled))
     worker = settings.worker
     summary.update(
         {
@@ -136,7 +152,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "min_window_s": settings.streaming.min_window,
             "previews": args.previews,
             "model": settings.optimization.model,
-            "reference": f"same service undisturbed, 1 replica, cache off, {args.reference_pace}",
+            "reference": f"same service undisturbed, {args.replicas} replicas, cache off, {args.reference_pace}",
             "disturbed_wall_s": round(disturbed.wall_s, 1),
             "wall_s": round(time.monotonic() - started, 1),
             "goals": GOALS,
@@ -186,6 +202,14 @@ def _run_service(
                 shutil.copy(replica.log_path, args.logs / replica.log_path.name)
     shutil.rmtree(harness.workdir, ignore_errors=True)
     return Run(figures, events, elapsed, started)
+
+
+def _write_texts(folder: Path, reference: Figures, disturbed: Figures, ids: Sequence[str]) -> None:
+    """Write each run's final text per stream (one line each) beside the replica logs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, figures in (("reference", reference), ("disturbed", disturbed)):
+        lines = [f"{sid}\t{figures.output.get(sid).text()}" for sid in ids]
+        (folder / f"finals-{name}.tsv").write_text("\n".join(lines) + "\n")
 
 
 def _phase(phase: str, disruptor: Disruptor, args: argparse.Namespace, replicas: int) -> None:

@@ -18,7 +18,6 @@ from stream_app.wire.segment_codec import decode_segment
 from stream_app.worker.tables import EPOCH_HEADER
 
 POLL_S = 10.0  # how often the drain re-reads the transcripts topic
-CONTROL_LEAD = 5.0  # s before each event: a moment when nothing happens
 NAN = float("nan")
 SAMPLE_RATE = 16_000
 
@@ -84,7 +83,9 @@ def _noting_origins(records: Iterator[TopicRecord], origins: dict[str, int]) -> 
         yield record
 
 
-def event_row(figures: Figures, event: Disruption, settle: float, started: float) -> dict[str, Any]:
+def event_row(
+    figures: Figures, event: Disruption, settle: float, started: float, control: list[float]
+) -> dict[str, Any]:
     """One row of the table: the event, the streams it touched, their resume times and final lags."""
     resumes = list(resume_times(figures.published, event).values())
     lags = final_lags_between(figures.segments, figures.origins, event.at, event.at + settle)
@@ -97,10 +98,13 @@ def event_row(figures: Figures, event: Disruption, settle: float, started: float
         "resume_p95_s": _r(percentile(resumes, 95)),
         "resume_max_s": _r(max(resumes, default=NAN)),
         "final_lag_p95_s": _r(percentile(lags, 95)),
+        "control_p95_s": _r(percentile(control, 95)),
     }
 
 
-def phase_summary(figures: Figures, events: Sequence[Disruption], phase: str, settle: float) -> dict[str, Any]:
+def phase_summary(
+    figures: Figures, events: Sequence[Disruption], phase: str, settle: float, control: list[float]
+) -> dict[str, Any]:
     """Return the phase's figures: resume times pooled over its events, final lags until ``settle`` after the last."""
     if not events:
         return {f"{phase}_events": 0}
@@ -112,23 +116,20 @@ def phase_summary(figures: Figures, events: Sequence[Disruption], phase: str, se
         f"{phase}_resume_p95_s": _r(percentile(resumes, 95)),
         f"{phase}_resume_max_s": _r(max(resumes, default=NAN)),
         f"{phase}_final_lag_p95_s": _r(percentile(lags, 95)),
+        f"{phase}_control_p95_s": _r(percentile(control, 95)),
     }
 
 
-def control_summary(figures: Figures, events: Sequence[Disruption], before: float = CONTROL_LEAD) -> dict[str, Any]:
-    """Return the time to every stream's next segment from moments when nothing happened (``before`` each event).
+def control_times(reference: Figures, event: Disruption, shift: float) -> list[float]:
+    """Return every stream's time to its next segment at the same moment of the undisturbed run.
 
-    What a stream shows undisturbed: the floor under the resume times, set by its segments' cadence and
-    the machine's load.
+    ``shift`` maps the disturbed run's wall clock onto the reference run's (the difference of their
+    starts; both publish the same scripts on the same schedule). This is the floor under the resume
+    times: the segments' cadence (one per commit step or pause) and the machine's load.
     """
-    resumes = [
-        v
-        for e in events
-        for v in resume_times(
-            figures.published, Disruption("control", "none", "-", e.at - before, e.at, every_stream=True)
-        ).values()
-    ]
-    return {"control_resume_p95_s": _r(percentile(resumes, 95)), "control_resume_max_s": _r(max(resumes, default=NAN))}
+    at = event.at + shift
+    moment = Disruption("control", "none", "-", at, event.until + shift, every_stream=True)
+    return list(resume_times(reference.published, moment).values())
 
 
 def _r(value: float) -> float | None:
