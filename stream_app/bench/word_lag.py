@@ -59,3 +59,16 @@ def word_lags(segments: Sequence[PublishedSegment], origin_ms: int) -> WordLags:
             emission.append(max(0.0, (min(first, item.published_ms) - heard_ms) / 1000.0))
             final.append(max(0.0, (item.published_ms - heard_ms) / 1000.0))
     return WordLags(emission, final)
+
+
+def final_word_lags(segments: Sequence[PublishedSegment], origin_ms: int) -> list[tuple[int, float]]:
+    """Return ``(published ms, final lag s)`` for every word of the stream's final segments (first per id)."""
+    finals: dict[str, PublishedSegment] = {}
+    for item in segments:
+        if item.segment.is_final and item.segment.segment_id not in finals:
+            finals[item.segment.segment_id] = item
+    return [
+        (item.published_ms, max(0.0, (item.published_ms - origin_ms - word.end * 1000.0) / 1000.0))
+        for item in finals.values()
+        for word in item.segment.words
+    ]

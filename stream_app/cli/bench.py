@@ -25,6 +25,7 @@ BENCHMARKS = {
     "cache": "repeated content: hit rate, per-tier look-up latency, repeat speed-up",
     "memory": "batched path with reused vs freshly allocated feature buffers: traced allocations, RSS",
     "chaos": "replicas killed, broker and Redis restarted under live streams: verified against an undisturbed run",
+    "failover": "a replica killed, stopped, rolled, added and removed, the broker stopped: how long streams wait",
     "flood": "10,000 one-chunk streams into one replica: alive, memory, health, every stream evicted",
     "context": "fitted vs full encoder context on the same live streams: decode time, WER",
     "replicas": "model replicas x CTranslate2 threads on the same short windows: throughput, latency",

@@ -241,7 +241,15 @@ class WorkerSettings:
     web_host: str = "127.0.0.1"
     web_enabled: bool = False  # faust's own web server (its table and statistics pages stay off)
     commit_interval: float = _duration("1s", minimum=0.01)
-    session_timeout: float = _duration("10s", minimum=1.0)
+    # Failover (docs/operations.md, `stream-app bench failover`): a killed replica's partitions move after
+    # about session_timeout + heartbeat_interval; shorter means faster failover and more false ones.
+    session_timeout: float = _duration("6s", minimum=1.0)  # brokers refuse < group.min.session.timeout.ms (6 s)
+    heartbeat_interval: float = _duration("500ms", minimum=0.05)  # also how late the others hear of a rebalance
+    rebalance_timeout: float = _duration("10s", minimum=1.0)  # how long a rebalance waits for every member
+    standby_replicas: int = _int(1, minimum=0, maximum=8)  # warm copies of each partition's tables elsewhere
+    static_membership: bool = True  # the replica name is the group instance id: a quick restart moves nothing
+    drain_timeout: float = _duration("1s")  # on SIGTERM, steps in flight get this long before being handed over
+    fetch_max_wait: float = _duration("100ms", minimum=0.0)  # the consumer's long poll (faust hard-codes 1.5 s)
     max_inflight_records: int = _int(5000, minimum=1)  # per partition: records read but not yet acknowledged
     state_flush_interval: float = _duration("250ms", minimum=0.01)  # group commit of streams' state
     retry_backoff_max: float = _duration("5s", minimum=0.01)  # longest wait between retries of the broker

@@ -70,3 +70,28 @@ WORD_FINAL_LAG = Histogram(
 )
 ENDED_MARKERS = Gauge("stream_app_ended_markers", "Ended streams whose marker this replica still keeps")
 INFLIGHT_RECORDS = Gauge("stream_app_inflight_records", "Input records read but not yet acknowledged", ["partition"])
+PARTITION_OWNED = Gauge(
+    "stream_app_partition_owned", "1 for each input partition this replica owns (absent otherwise)", ["partition"]
+)
+REBALANCES = Counter(
+    "stream_app_rebalances_total", "Assignments received from the consumer group (each one paused every partition)"
+)
+PARTITIONS_MOVED = Counter(
+    "stream_app_partitions_moved_total",
+    "Input partitions that changed owner at a rebalance: taken over (in) or given up (out)",
+    ["direction"],
+)
+CHANGELOG_RECORDS_RESTORED = Counter(
+    "stream_app_changelog_records_restored_total",
+    "Changelog records applied to the local tables: keeping a standby copy warm, or restoring an active partition",
+    ["role"],
+)
+HANDOVERS = Counter(
+    "stream_app_handovers_total",
+    "Graceful stops, by how their steps in flight ended: finished, or abandoned to the next owner",
+    ["outcome"],
+)
+INPUT_OFFSETS_SKIPPED = Counter(
+    "stream_app_input_offsets_skipped_total",
+    "Input offsets given up as absent from the log (a transactional producer's markers, retention)",
+)

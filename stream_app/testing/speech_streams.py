@@ -158,12 +158,14 @@ def plan_scripts(
     seed: int = 10,
     prefix: str = "speech",
     length: Callable[[Utterance], float] | None = None,
+    long_pauses: float = 0.15,
 ) -> list[SpeechScript]:
     """Plan ``streams`` distinct scripts of at least ``seconds`` each.
 
     Stream ``i`` speaks in `stream_voice` ``(i)``, with its own sentence order, looped as needed.
     ``length`` gives an utterance's seconds (``UtteranceLibrary.seconds`` once `voice_utterances` were
-    prepared); without it each counts 3.6 s, an estimate.
+    prepared); without it each counts 3.6 s, an estimate. A share ``long_pauses`` of the pauses lasts
+    2-3.5 s, the others 0.4-1.2 s.
     """
     scripts = []
     for index in range(streams):
@@ -174,7 +176,7 @@ def plan_scripts(
         expected = LEAD_SECONDS
         while expected < seconds or not utterances:
             for sentence in rng.permutation(len(SENTENCES)):
-                long_pause = rng.random() < 0.15
+                long_pause = rng.random() < long_pauses
                 pause = float(rng.uniform(2.0, 3.5) if long_pause else rng.uniform(0.4, 1.2))
                 utterance = (int(sentence), voice, speed)
                 utterances.append(utterance)

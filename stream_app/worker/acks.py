@@ -122,16 +122,6 @@ class PartitionAcks(Generic[E]):
         """Wait while ``limit`` records are in flight (backpressure on the reader)."""
         await self._room.wait()
 
-    def already_read(self, offset: int) -> bool:
-        """Whether ``offset`` was read before in this assignment (faust re-delivers after a seek).
-
-        Such a record is in flight or acknowledged already, and its effect is in memory: it must be
-        neither applied nor acknowledged again (an early acknowledgement of the copy would let faust
-        commit past the original while it is still in flight).
-        """
-        newest = self._watermark.newest
-        return (newest is not None and offset <= newest) or (self.last_acked is not None and offset <= self.last_acked)
-
     @property
     def in_flight(self) -> int:
         """Records read and not yet acknowledged."""

@@ -3,14 +3,19 @@
 One agent actor per partition (``isolated_partitions``) reads its records in order with faust's
 acknowledgements off (``noack``) and hands each to the `StreamProcessor`, which never waits for
 inference: windows of every stream go to the inference pool together and batch there. Each record
-is acknowledged to faust, strictly in offset order, only when its effects are durable
-(`stream_app.worker.acks`). A revoked partition's work is cancelled and its records are read again
-by the next owner.
+is acknowledged, strictly in offset order, only when its effects are durable (`stream_app.worker.acks`),
+and the group commits the oldest record not yet acknowledged (`stream_app.worker.membership`). Records
+are taken in offset order and once each, also when faust delivers some again or early after a seek
+(`stream_app.worker.ordering`). At a rebalance only the partitions that change owner are closed: their
+work is cancelled and their records are read again by the next owner, from a warm standby copy of the
+tables where one exists. On a stop the replica hands everything over at once
+(`stream_app.worker.handover`) and leaves the group (`stream_app.worker.membership`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -32,8 +37,10 @@ from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.exceptions import Fenced
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
 from stream_app.worker.fencing import OwnerEpochs
+from stream_app.worker.handover import hand_over, moved
 from stream_app.worker.local_store import GUARD_OPTION, GuardedTable, StoreGuard
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
+from stream_app.worker.membership import GroupTimings, MemberApp, group_instance_id
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
@@ -73,6 +80,11 @@ ROCKSDB_OPTIONS = {
     "block_cache_compressed_size": 0,
 }
 TABLES = ("streams", "audio")
+# Changelog records buffered before they are applied to the local files: faust's default (1,000) would
+# hold up to 64 MB of audio pages per table (GBs with held chunks). A standby's buffer is applied when
+# full and at every rebalance, so its size is also how far a standby copy may trail.
+STANDBY_BUFFER = 16
+RECOVERY_BUFFER = 64
 
 
 def changelog_topics(settings: Settings) -> list[str]:
@@ -89,7 +101,7 @@ def replica_name(settings: Settings, given: str | None = None) -> str:
 class WorkerApp:
     """The faust app and the pieces the readers and the timer share."""
 
-    app: faust.App
+    app: MemberApp
     settings: Settings
     engine: InferenceEngine
     health: Health
@@ -124,13 +136,14 @@ def create_worker_app(
     """
     kafka, worker = settings.kafka, settings.worker
     name = replica_name(settings, replica)
+    timings = GroupTimings.from_settings(worker)
     datadir = expand_path(worker.data_dir) / kafka.group_id / name  # RocksDB files are per app id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = MemberApp(
         kafka.group_id,
         broker=f"kafka://{kafka.bootstrap_servers}",
-        broker_session_timeout=worker.session_timeout,
-        broker_heartbeat_interval=min(3.0, worker.session_timeout / 3),
+        **timings.faust_options(),
+        consumer_group_instance_id=group_instance_id(worker, name),
         broker_commit_interval=worker.commit_interval,
         store="rocksdb://",
         datadir=str(datadir),
@@ -140,13 +153,14 @@ def create_worker_app(
         producer_max_request_size=MAX_RECORD_BYTES,
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,  # in-flight records are abandoned on a rebalance, not waited for
+        stream_wait_empty=False,  # a rebalance never waits for records in flight (moved partitions abandon theirs)
         **faust_broker_options(kafka),
         **faust_web_options(settings.worker),  # off unless configured: our own server has /metrics etc.
-        table_standby_replicas=0,
+        table_standby_replicas=worker.standby_replicas,
         loghandlers=[],
         Table=GuardedTable,  # local state holds only what the changelog acknowledged
     )
+    app.group_timings = timings
     stale_after = delete_retention_ms / 1000 * LOCAL_STATE_MARGIN
     # a restore that finds only a replaced owner's late write leaves a fenced marker for a stream (its
     # loss is then reported) and nothing for audio (the header's CRCs name what is missing)
@@ -165,6 +179,8 @@ def create_worker_app(
             partitions=kafka.partitions,
             extra_topic_configs=CHANGELOG_TOPIC_CONFIG,
             options={**ROCKSDB_OPTIONS, GUARD_OPTION: guards[table]},
+            standby_buffer_size=STANDBY_BUFFER,
+            recovery_buffer_size=RECOVERY_BUFFER,
         )
         for table in TABLES
     }
@@ -172,7 +188,7 @@ def create_worker_app(
     health = Health()
     monitor = DeliveryMonitor(health)
     backoff = Backoff(maximum=worker.retry_backoff_max)
-    outputs = Outputs(output_topic, dlq_topic, monitor, backoff)
+    outputs = Outputs(output_topic, dlq_topic, monitor, backoff, replica=name)
     policy = merge_policy_for(settings)
     live_config = live_config_for(settings)
     store = StreamStore(
@@ -230,39 +246,55 @@ def _install(worker: WorkerApp) -> None:
         try:
             async for event in stream.noack().events():
                 message = event.message
+                if processor.draining:
+                    continue  # handing over: the next owner reads it
                 if part is None or part.scope.closed:
                     part = processor.partitions.get(message.partition) or _open_partition(
                         processor, message.partition, limit
                     )
-                if part.acks.already_read(message.offset):
-                    continue  # re-delivered after a seek: the original is in flight or done
-                if not await _claimed(processor, part):  # once: this owner's epoch, fenced on the changelogs
-                    continue  # revoked while it was being taken over: the next owner reads the record
-                await part.acks.wait_for_room()
-                while worker.engine.saturated():  # the pool is full: stop reading until it drains
-                    await asyncio.sleep(0.05)
-                if part.scope.closed:  # revoked while it waited: the next owner reads the record
-                    continue
-                ticket = part.acks.add(message.offset, event, message.timestamp or 0.0)
-                record = InputRecord(
-                    key=event.key,
-                    value=event.value,
-                    headers=_header_list(event.headers),
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    timestamp_ms=int((message.timestamp or 0) * 1000),
-                )
-                processor.handle(record, ticket, part)
-                m.INFLIGHT_RECORDS.labels(partition=str(message.partition)).set(part.acks.in_flight)
+                holes = part.order.holes
+                ready = part.order.offer(message.offset, event)  # once each, in offset order (after a seek too)
+                if part.order.holes > holes:
+                    m.INPUT_OFFSETS_SKIPPED.inc(part.order.holes - holes)
+                    log.warning("partition %d: %d offset(s) absent from the log before %d", part.partition,
+                                part.order.holes - holes, message.offset)  # fmt: skip
+                for _, taken in ready:
+                    await take(part, taken)
         except asyncio.CancelledError:  # revoked: the next owner reads the records in flight again
             if part is not None and processor.partitions.get(part.partition) is part:
                 _close_partition(processor, part.partition)
             raise
 
+    async def take(part: PartitionState, event: Any) -> None:
+        """Apply one record of the partition, the next in offset order."""
+        message = event.message
+        if not await _claimed(processor, part):  # once: this owner's epoch, fenced on the changelogs
+            return  # revoked while it was being taken over: the next owner reads the record
+        await part.acks.wait_for_room()
+        while worker.engine.saturated():  # the pool is full: stop reading until it drains
+            await asyncio.sleep(0.05)
+        if part.scope.closed:  # revoked while it waited: the next owner reads the record
+            return
+        ticket = part.acks.add(message.offset, event, message.timestamp or 0.0)
+        record = InputRecord(
+            key=event.key,
+            value=event.value,
+            headers=_header_list(event.headers),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp_ms=int((message.timestamp or 0) * 1000),
+        )
+        processor.handle(record, ticket, part)
+        m.INFLIGHT_RECORDS.labels(partition=str(message.partition)).set(part.acks.in_flight)
+
     app.agent(worker.input_topic, name="transcribe", isolated_partitions=True)(read)
 
     topic = worker.settings.kafka.input_topic
+    # From an assignment until faust has restored the tables: faust's own in_recovery flag is raised only
+    # once its recovery task runs, and a partition claimed or adopted before that reads stale tables
+    # (seen: a new owner taking the old owner's epoch).
+    restoring = [False]
     last = {"tick": time.monotonic(), "lag": 0.0}
     lag = ConsumerLagGauges()
     bursts = BurstFilter()
@@ -285,26 +317,55 @@ def _install(worker: WorkerApp) -> None:
             end = partition_end(app.consumer, TP(topic, partition))
             if end is not None:  # the partition's time moves on while its reader is caught up
                 part.note_end(end.offset, end.seen_at, end.committed)
-        processor.tick(in_recovery=bool(app.in_recovery))
+        processor.tick(in_recovery=bool(app.in_recovery) or restoring[0])
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now
             lag.forget_all_except(processor.partitions)
             lag.observe(_lag_samples(app, topic, processor))
 
-    def revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        for tp in args[0] if args else ():
-            if tp.topic == topic:
-                _close_partition(processor, tp.partition)
-
     def assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        # opened now, so that a restored partition's streams are watched even if it stays quiet
-        for tp in args[0] if args else ():
-            if tp.topic == topic and tp.partition not in processor.partitions:
-                _open_partition(processor, tp.partition, limit)
+        # faust revoked every partition just before (no cooperative rebalancing): only those that changed
+        # owner are closed; the others keep their streams and steps. New ones are opened now, so that a
+        # restored partition's streams are watched even if it stays quiet.
+        m.REBALANCES.inc()
+        restoring[0] = True
+        ours = {tp.partition for tp in (args[0] if args else ()) if tp.topic == topic}
+        gone, new = moved(processor.partitions, ours)
+        for partition in gone:
+            _close_partition(processor, partition)
+        for partition in sorted(new):
+            _open_partition(processor, partition, limit)
+        m.PARTITIONS_MOVED.labels(direction="out").inc(len(gone))
+        m.PARTITIONS_MOVED.labels(direction="in").inc(len(new))
+        if gone or new:
+            log.info("assignment: kept %s, gave up %s, took over %s", sorted(ours - new), sorted(gone), sorted(new))
+
+    def restored(sender: Any, /, *args: Any, **_: Any) -> None:  # faust's recovery is done: streams resume
+        restoring[0] = False
+
+    async def before_stop() -> None:
+        report = await hand_over(processor, app.consumer.commit, worker.settings.worker.drain_timeout)
+        m.HANDOVERS.labels(outcome="finished").inc(report.steps_in_flight - report.steps_abandoned)
+        m.HANDOVERS.labels(outcome="abandoned").inc(report.steps_abandoned)
+        log.info(
+            "handed over in %.2f s: %d step(s) finished, %d left to the next owner, %d stream(s) unstored",
+            report.seconds,
+            report.steps_in_flight - report.steps_abandoned,
+            report.steps_abandoned,
+            report.streams_unstored,
+        )
+
+    def commit_position(tp: TP) -> tuple[bool, int | None]:
+        if tp.topic != topic:
+            return False, None
+        part = processor.partitions.get(tp.partition)
+        return True, None if part is None or part.scope.closed else part.acks.position
 
     app.timer(TIMER_INTERVAL)(tick)
-    app.on_partitions_revoked.connect(revoked)
     app.on_partitions_assigned.connect(assigned)
+    app.on_rebalance_complete.connect(restored)
+    app.before_stop = before_stop
+    app.commit_position = commit_position
 
 
 async def _claimed(processor: StreamProcessor, part: PartitionState) -> bool:
@@ -328,6 +389,7 @@ def _open_partition(processor: StreamProcessor, partition: int, limit: int) -> P
         processor.release(partition)
     part = PartitionState(partition, PartitionScope(partition), PartitionAcks(_ack, limit))
     processor.partitions[partition] = part
+    m.PARTITION_OWNED.labels(partition=str(partition)).set(1)
     return part
 
 
@@ -337,6 +399,8 @@ def _close_partition(processor: StreamProcessor, partition: int) -> None:
     if part is not None:
         part.close()
         m.INFLIGHT_RECORDS.labels(partition=str(partition)).set(0)
+    with contextlib.suppress(KeyError):
+        m.PARTITION_OWNED.remove(str(partition))
 
 
 def _lag_samples(app: faust.App, topic: str, processor: StreamProcessor) -> list[PartitionSample]:

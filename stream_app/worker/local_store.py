@@ -136,13 +136,24 @@ class GuardedStore(FaustRocksStore):
         As faust does, each partition's records and its new offset go in one write batch; the time the
         files are in step is noted with them. A record whose owner epoch lies below the newest fence
         before it never replaces a value (`stream_app.worker.fencing.restore_decision`).
+
+        A record at or below the files' offset is already in them: a partition that stayed with this
+        replica through a rebalance is recovered again while its owner goes on writing, and the
+        acknowledged writes applied meanwhile (`apply_acked`) must not be replaced by older records.
         """
         changes: dict[int, dict[bytes, bytes | None]] = {}
         offsets: dict[Any, int] = {}
+        applied: dict[Any, int] = {}
+        standbys = self._standby_tps()
         for event in batch:
             message = event.message
             partition, key, value = message.partition, bytes(message.key), message.value
+            if message.tp not in applied:
+                applied[message.tp] = _or_minus_one(self.persisted_offset(message.tp))
+            if message.offset <= applied[message.tp]:
+                continue
             offsets[message.tp] = max(message.offset, offsets.get(message.tp, -1))
+            m.CHANGELOG_RECORDS_RESTORED.labels(role="standby" if message.tp in standbys else "active").inc()
             pending = changes.setdefault(partition, {})
             current = pending[key] if key in pending else self._db_for_partition(partition).get(key)
             fence = decode_fence(pending[FENCE_KEY] if FENCE_KEY in pending else self._local_fence(partition))
@@ -182,7 +193,14 @@ class GuardedStore(FaustRocksStore):
             write.put(SYNCED_KEY, _now_ms())
             self._db_for_partition(partition).write(write)
         for tp, offset in offsets.items():
-            self.set_persisted_offset(tp, offset)
+            if offset > _or_minus_one(self.persisted_offset(tp)):  # an acknowledged write may be newer
+                self.set_persisted_offset(tp, offset)
+
+    def _standby_tps(self) -> Any:
+        try:
+            return self.app.assignor.assigned_standbys()
+        except Exception:  # no assignment yet
+            return set()
 
     def _local_fence(self, partition: int) -> bytes | None:
         value = self._db_for_partition(partition).get(FENCE_KEY)
@@ -235,6 +253,10 @@ class GuardedTable(faust.Table):  # type: ignore[type-arg]
             loop=self.loop,
             options=self.options,
         )
+
+
+def _or_minus_one(offset: int | None) -> int:
+    return -1 if offset is None else offset
 
 
 def _now_ms() -> bytes:

@@ -22,6 +22,7 @@ from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import encode_segment
 from stream_app.worker.retry import Backoff, RateLimitedLog, retry_forever
 from stream_app.worker.stalls import RetryLoops
+from stream_app.worker.tables import EPOCH_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,17 @@ class DeliveryMonitor:
         m.BROKER_AVAILABLE.set(1 if ok else 0)
 
 
+REPLICA_HEADER = "stream-app-replica"  # on every segment: the replica that published it, and its owner epoch
+OWNER_HEADERS = (REPLICA_HEADER, EPOCH_HEADER)
+
+
 class Outputs:
     """Publishes segments and dead letters through faust's topics, retrying until the broker has them."""
 
-    def __init__(self, output_topic: Any, dlq_topic: Any, monitor: DeliveryMonitor, backoff: Backoff) -> None:
+    def __init__(
+        self, output_topic: Any, dlq_topic: Any, monitor: DeliveryMonitor, backoff: Backoff, replica: str = ""
+    ) -> None:
+        self.replica = replica
         self.output_topic = output_topic
         self.dlq_topic = dlq_topic
         self.monitor = monitor
@@ -88,14 +96,21 @@ class Outputs:
         self.loops = RetryLoops(monitor.health)  # a retry loop stuck on a bug of ours turns liveness red
         self._log = RateLimitedLog(log)
 
-    async def publish(self, segments: Sequence[TranscriptSegment]) -> float:
-        """Send the segments in order and wait for every acknowledgement; returns the wall time it came."""
+    async def publish(self, segments: Sequence[TranscriptSegment], epoch: int | None = None) -> float:
+        """Send the segments in order and wait for every acknowledgement; returns the wall time it came.
+
+        Each record names, in headers, the replica that published it and its owner ``epoch`` of the
+        partition (`OWNER_HEADERS`): which owner a segment came from, for operators and `bench failover`.
+        """
         if not segments:
             return time.time()
         records = [(s.stream_id.encode(), encode_segment(s)) for s in segments]
+        headers = [(REPLICA_HEADER, self.replica.encode())] if self.replica else []
+        if epoch is not None:
+            headers.append((EPOCH_HEADER, str(epoch).encode()))
 
         async def send() -> None:
-            pending = [await self.output_topic.send(key=key, value=value) for key, value in records]
+            pending = [await self.output_topic.send(key=key, value=value, headers=headers) for key, value in records]
             await self.monitor.watch(asyncio.gather(*pending))
 
         await retry_forever(send, what="publishing segments", backoff=self.backoff, log=self._log, watch=self.loops)

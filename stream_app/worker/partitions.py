@@ -14,6 +14,7 @@ from typing import Any
 
 from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.live import LiveStream
+from stream_app.worker.ordering import OffsetOrder
 from stream_app.worker.scope import PartitionScope
 
 
@@ -32,6 +33,7 @@ class PartitionState:
     partition: int
     scope: PartitionScope
     acks: PartitionAcks[Any]
+    order: OffsetOrder[Any] = field(default_factory=OffsetOrder)  # deliveries handed on in offset order
     streams: dict[str, LiveStream] = field(default_factory=dict)  # streams loaded in memory
     activity: dict[str, float] = field(default_factory=dict)  # stream -> time (s) of its newest record
     dirty: set[str] = field(default_factory=set)  # loaded streams with changes not yet stored

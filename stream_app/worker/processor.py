@@ -97,6 +97,7 @@ class StreamProcessor:
         self.monotonic = monotonic
         self.previews_allowed = previews_allowed
         self.partitions: dict[int, PartitionState] = {}
+        self.draining = False  # the replica is stopping: no record is taken and no step started but stores
         self._log = RateLimitedLog(log)
         self._last_flush = 0.0
         self._recoveries: dict[tuple[str, int], int] = {}
@@ -271,6 +272,8 @@ class StreamProcessor:
         return True
 
     def _run(self, live: LiveStream, part: PartitionState, *, close: bool, flush_only: bool = False) -> None:
+        if self.draining and not flush_only:
+            return  # handing over: the next owner runs the step from the stored state
         live.busy = True
         live.closing = live.closing or close
 
@@ -384,6 +387,25 @@ class StreamProcessor:
                 part.scope.spawn(self._claim_and_adopt(part), name=f"adopt-{part.partition}")
         m.LIVE_STREAMS.set(sum(max(len(p.activity), len(p.streams)) for p in self.partitions.values()))
         m.ENDED_MARKERS.set(sum(p.marker_count for p in self.partitions.values()))
+
+    # ---- handing over (stream_app.worker.handover) ----------------------------------------------------
+
+    def busy_streams(self) -> set[tuple[int, str]]:
+        """Streams with a step running, as ``(partition, stream id)``."""
+        return {
+            (p, sid) for p, part in self.partitions.items() if not part.scope.closed
+            for sid, live in part.streams.items() if live.busy
+        }  # fmt: skip
+
+    def unstored_streams(self) -> set[tuple[int, str]]:
+        """Streams with changes not yet stored, as ``(partition, stream id)``."""
+        return {(p, sid) for p, part in self.partitions.items() if not part.scope.closed for sid in part.dirty}
+
+    def store_changed(self) -> None:
+        """Start storing every changed stream that has no step running (their records are acknowledged then)."""
+        for part in list(self.partitions.values()):
+            if not part.scope.closed:
+                self._flush(part)
 
     def _flush(self, part: PartitionState) -> None:
         for stream_id in list(part.dirty):

@@ -129,7 +129,7 @@ class StepRunner:
             await self.outputs.durable(lambda: self.store.write_header(live), "storing a stream's state")
         if live.outbox:
             stamped = self._stamp(live, live.outbox)
-            acked_at = await self.outputs.publish(stamped)
+            acked_at = await self.outputs.publish(stamped, live.epoch)
             self._observe_lags(live, stamped, acked_at)
             live.outbox = []  # the next state write records that they went out
             live.dirty = True

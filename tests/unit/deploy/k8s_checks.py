@@ -18,6 +18,7 @@ from typing import Any
 from k8s_render import CLUSTER_SCOPED, REPO, find, name_of, schema_problems
 
 from stream_app.config import Settings, load_settings
+from stream_app.worker.handover import stop_budget
 
 BENCHMARKS = REPO / "docs" / "benchmarks"
 
@@ -167,10 +168,10 @@ def semantic_problems(objects: list[dict[str, Any]]) -> list[str]:
     if annotations.get("prometheus.io/port", str(settings.metrics.port)) != str(settings.metrics.port):
         problems.append("prometheus.io/port annotation is not metrics.port")
 
-    # Stopping: longer than the task timeout.
+    # Stopping: long enough for the graceful stop (drain, commit, leave the group).
     grace = pod.get("terminationGracePeriodSeconds", 30)
-    if not grace > settings.parallel.task_timeout:
-        problems.append(f"terminationGracePeriodSeconds {grace} must exceed parallel.task_timeout")
+    if not grace > stop_budget(settings.worker.drain_timeout):
+        problems.append(f"terminationGracePeriodSeconds {grace} must exceed the graceful stop (worker.drain_timeout)")
 
     # State and writable paths.
     claims = {t["metadata"]["name"] for t in sts["spec"].get("volumeClaimTemplates", [])}

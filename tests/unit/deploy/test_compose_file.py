@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from stream_app.config import Settings, load_settings
+from stream_app.worker.handover import stop_budget
 
 REPO = k8s_render.REPO
 COMPOSE = REPO / "docker-compose.yml"
@@ -121,8 +122,8 @@ def problems(compose: Compose) -> list[str]:
                 f"{name}: kafka.replication_factor {settings.kafka.replication_factor} does not fit {count} brokers"
             )
         grace = seconds(str(svc.get("stop_grace_period", "10s")))
-        if grace <= settings.parallel.task_timeout:
-            out.append(f"{name}: stop_grace_period {grace:.0f} s must exceed parallel.task_timeout")
+        if grace <= stop_budget(settings.worker.drain_timeout):
+            out.append(f"{name}: stop_grace_period {grace:.0f} s must exceed the graceful stop (worker.drain_timeout)")
         test = " ".join(svc.get("healthcheck", {}).get("test", []))
         if not re.search(rf":{settings.metrics.port}/(healthz|readyz)\b", test):
             out.append(f"{name}: healthcheck must probe /healthz or /readyz on metrics.port {settings.metrics.port}")
@@ -226,7 +227,7 @@ def _one_broker(compose: Compose) -> None:
 
 BROKEN = {
     "docker's default grace": (_drop("worker-1", "stop_grace_period"), "stop_grace_period 10 s"),
-    "grace equal to the task timeout": (_svc("worker-2", "stop_grace_period", "60s"), "stop_grace_period 60 s"),
+    "grace shorter than the graceful stop": (_svc("worker-2", "stop_grace_period", "20s"), "stop_grace_period 20 s"),
     "worker without healthcheck": (_drop("worker-1", "healthcheck"), "worker-1: no healthcheck"),
     "kafka without healthcheck": (_drop("kafka-2", "healthcheck"), "kafka-2: no healthcheck"),
     "redis without healthcheck": (_drop("redis", "healthcheck"), "redis: no healthcheck"),

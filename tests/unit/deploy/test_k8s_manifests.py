@@ -231,9 +231,9 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
         "Additional properties are not allowed ('secret'",
     ),
     # semantics
-    "grace shorter than the task timeout": (
-        _set("spec.template.spec.terminationGracePeriodSeconds", 60),
-        "must exceed parallel.task_timeout",
+    "grace shorter than the graceful stop": (
+        _set("spec.template.spec.terminationGracePeriodSeconds", 20),
+        "must exceed the graceful stop",
     ),
     "liveness on readyz": (
         _set("spec.template.spec.containers.0.livenessProbe.httpGet.path", "/readyz"),
@@ -256,7 +256,7 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
     "metrics port moved": (_toml("port = 9108", "port = 9200"), "metrics.port"),
     "bad setting value": (_toml("partitions = 4", "partitions = 0"), "kafka.partitions"),
     "unknown setting": (_toml("[streaming]", '[streaming]\nwindow_lenght = "10s"'), "streaming.window_lenght"),
-    "longer task timeout": (_toml('task_timeout = "60s"', 'task_timeout = "120s"'), "must exceed"),
+    "longer drain": (_toml("[worker]", '[worker]\ndrain_timeout = "20s"'), "must exceed the graceful stop"),
     "more replicas than partitions": (_scaled("maxReplicaCount", 8), "<= kafka.partitions (4)"),
     "min above max": (_scaled("minReplicaCount", 5), "minReplicaCount (5) <= maxReplicaCount"),
     "scale to zero": (_scaled("minReplicaCount", 0), "1 <= minReplicaCount (0)"),
@@ -334,7 +334,7 @@ def _copy_tree(tmp_path: Path) -> Path:
 def test_a_broken_file_on_disk_is_refused(tmp_path: Path) -> None:
     root = _copy_tree(tmp_path)
     path = root / "base" / "statefulset.yaml"
-    path.write_text(path.read_text().replace("terminationGracePeriodSeconds: 90", "terminationGracePeriodSeconds: 5"))
+    path.write_text(path.read_text().replace("terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: 5"))
     assert any("terminationGracePeriodSeconds 5" in p for p in k8s.all_problems(kr.render(root / "base")))
 
 

@@ -151,6 +151,27 @@ def test_restored_records_mark_the_files_in_step(guarded: tuple[Any, ChangelogTa
     assert int(bytes(db.get(SYNCED_KEY))) >= before_ms
 
 
+async def test_a_recovery_of_a_partition_that_stayed_never_replaces_newer_acknowledged_writes(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    """faust recovers every active partition at each rebalance, also one whose owner goes on writing."""
+    table, io, producer = guarded
+    topic = table.changelog_topic.get_topic_name()
+    old = io.put(0, b"s1", b"v1")
+    first = producer.ack(producer.waiting()[0])
+    newer = io.put(0, b"s1", b"v2")
+    second = producer.ack(producer.waiting()[0])
+    await old
+    await newer
+    replayed = Message(topic, 0, first, time.time(), 0, [], b"s1", b"v1", None)  # read before v2 was applied
+    table.data.apply_changelog_batch([Event(table.app, b"s1", b"v1", [], replayed)], None, None)
+    db = table.data._db_for_partition(0)
+    assert db.get(b"s1") == b"v2" and persisted(table, 0) == second
+    tail = Message(topic, 0, second + 1, time.time(), 0, [], b"s2", b"v3", None)  # another owner's, later
+    table.data.apply_changelog_batch([Event(table.app, b"s2", b"v3", [], tail)], None, None)
+    assert db.get(b"s2") == b"v3" and persisted(table, 0) == second + 1
+
+
 def restored(tmp_path: Path, records: list[tuple[bytes, bytes | None, int | None]], fenced: bool) -> Any:
     """Restore ``(key, value, writer epoch)`` changelog records, in order, into a fresh table."""
     app, _ = changelog_app(tmp_path, GuardedTable)

@@ -7,10 +7,12 @@ import pytest
 
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
+from stream_app.testing.segments import make_segment
 from stream_app.testing.topics import RecordingTopic
 from stream_app.worker.exceptions import Fenced
-from stream_app.worker.outputs import DeliveryMonitor, Outputs
+from stream_app.worker.outputs import REPLICA_HEADER, DeliveryMonitor, Outputs
 from stream_app.worker.retry import Backoff
+from stream_app.worker.tables import EPOCH_HEADER
 
 FAST = Backoff(0.001, 0.001)
 
@@ -73,3 +75,12 @@ async def test_a_write_of_an_owner_that_lost_its_partition_is_not_retried() -> N
     with pytest.raises(Fenced):
         await outputs.durable(failing(lambda: Fenced("partition 0: owner epoch 2 now"), tries), "storing")
     assert len(tries) == 1
+
+
+async def test_every_segment_names_the_replica_and_owner_epoch_that_published_it() -> None:
+    topic = RecordingTopic()
+    outputs = Outputs(topic, RecordingTopic(), DeliveryMonitor(Health()), FAST, replica="stream-app-worker-1")
+    await outputs.publish([make_segment("s", 0, "hello"), make_segment("s", 1, "world")], epoch=7)
+    assert [dict(r.headers or []) for r in topic.sent] == [
+        {REPLICA_HEADER: b"stream-app-worker-1", EPOCH_HEADER: b"7"}
+    ] * 2

@@ -1,0 +1,167 @@
+"""How a replica takes part in the consumer group: its timings, its identity, and how it leaves.
+
+faust-streaming 0.15.3 on aiokafka 0.14 is used as it is, with three changes made here (pyproject pins
+both, since two of them touch private attributes):
+
+* **Static membership.** The replica name is the group instance id (KIP-345): a replica back within
+  ``worker.session_timeout`` gets its partitions again and nobody else rebalances.
+* **Leaving on a stop anyway.** aiokafka never sends LeaveGroup for a static member
+  (``GroupCoordinator._maybe_leave_group``), so a stopped replica's partitions would wait for the
+  session timeout. The instance id is cleared just before the consumer closes, and aiokafka then sends
+  the LeaveGroup (v0/v1, by member id) that the broker honours: the partitions move at once.
+* **A short fetch long-poll.** faust hard-codes ``fetch_max_wait_ms=1500``; requests on a connection
+  are answered in order, so every ListOffsets of a rebalance with standby replicas waited behind it
+  (1.46 s measured, 0.02 s at 100 ms).
+* **Commits only where the worker's acknowledgements are.** After a rebalance that a partition stays
+  through, faust seeks it back to its committed offset while records fetched before still arrive; its
+  fetcher takes the jump for a hole in the log and fills it as acknowledged (``Consumer._add_gap``),
+  so it would commit past records still in flight, and a later owner would never read them (seen as
+  ``lost_chunks`` gaps in `bench failover`). For the partitions the worker reads, the offset to commit
+  is the worker's own: its oldest record not yet acknowledged (`CommitPosition`).
+
+What cannot be done with these libraries is in docs/operations.md ("Failover"): no cooperative
+rebalancing, no detection of a dead member before its session expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from stream_app.config.exceptions import ConfigError
+from stream_app.config.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+MIN_REQUEST_TIMEOUT = 30.0  # s; faust's 90 s default only delays noticing a hung connection
+
+
+@dataclass(frozen=True)
+class GroupTimings:
+    """The consumer group's timings, all in seconds (see docs/operations.md for the trade-offs)."""
+
+    session_timeout: float
+    heartbeat_interval: float
+    rebalance_timeout: float
+    request_timeout: float
+    fetch_max_wait: float
+
+    @classmethod
+    def from_settings(cls, worker: WorkerSettings) -> GroupTimings:
+        """Derive the timings from ``[worker]``; refuse combinations the broker or faust would refuse later."""
+        if worker.heartbeat_interval * 3 > worker.session_timeout:
+            raise ConfigError(
+                "worker.heartbeat_interval",
+                worker.heartbeat_interval,
+                f"must be at most a third of worker.session_timeout ({worker.session_timeout:g} s), "
+                "or one late heartbeat evicts the replica",
+            )
+        if worker.rebalance_timeout < worker.drain_timeout:
+            raise ConfigError(
+                "worker.rebalance_timeout",
+                worker.rebalance_timeout,
+                f"must be at least worker.drain_timeout ({worker.drain_timeout:g} s)",
+            )
+        return cls(
+            session_timeout=worker.session_timeout,
+            heartbeat_interval=worker.heartbeat_interval,
+            rebalance_timeout=worker.rebalance_timeout,
+            request_timeout=max(MIN_REQUEST_TIMEOUT, worker.session_timeout),  # faust requires >= session
+            fetch_max_wait=worker.fetch_max_wait,
+        )
+
+    def faust_options(self) -> dict[str, Any]:
+        """Return the ``faust.App`` keyword arguments these timings set."""
+        return {
+            "broker_session_timeout": self.session_timeout,
+            "broker_heartbeat_interval": self.heartbeat_interval,
+            "broker_rebalance_timeout": self.rebalance_timeout,
+            "broker_request_timeout": self.request_timeout,
+        }
+
+
+def group_instance_id(worker: WorkerSettings, replica: str) -> str | None:
+    """Return the replica's static group instance id (its stable name), or None for a dynamic member."""
+    return replica if worker.static_membership else None
+
+
+def leave_on_close(consumer: Any) -> None:
+    """Make the aiokafka consumer send LeaveGroup when it closes, even as a static member."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and getattr(coordinator, "_group_instance_id", None) is not None:
+        coordinator._group_instance_id = None
+
+
+# (topic partition) -> (whether the worker decides this partition's commits, the offset it may commit)
+CommitPosition = Callable[[Any], tuple[bool, int | None]]
+
+
+def new_commit_offset(consumer: Any, tp: Any, faust_offset: Callable[[Any], int | None]) -> int | None:
+    """Return the offset faust may commit for ``tp``: the worker's where it decides, else faust's own."""
+    position: CommitPosition | None = getattr(consumer.app, "commit_position", None)
+    if position is not None:
+        decides, offset = position(tp)
+        if decides:
+            consumer._acked[tp].clear()  # faust's own bookkeeping of this partition is not used
+            consumer._acked_index[tp].clear()
+            return offset
+    return faust_offset(tp)
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer thread with the fetch long-poll of the app's timings, leaving the group on stop."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        timings: GroupTimings | None = getattr(self.app, "group_timings", None)
+        if timings is not None:
+            consumer._fetch_max_wait_ms = int(timings.fetch_max_wait * 1000)  # read by AIOKafkaConsumer.start()
+        return consumer
+
+    async def on_thread_stop(self) -> None:
+        if self._consumer is not None:
+            leave_on_close(self._consumer)
+        await super().on_thread_stop()
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _new_offset(self, tp: Any) -> int | None:
+        return new_commit_offset(self, tp, super()._new_offset)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class MemberApp(faust.App):
+    """A faust app with the group membership above, the worker's commit positions, and a stop hook.
+
+    ``before_stop`` runs at the start of `on_stop`, while the consumer, the producer, the tables and
+    the agents are all still up (faust stops its children only after ``on_stop``): the one place to
+    hand partitions over cleanly (`stream_app.worker.handover`).
+    """
+
+    group_timings: GroupTimings | None = None
+    before_stop: Any = None  # an async callable of no arguments
+    commit_position: CommitPosition | None = None
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        """Run ``before_stop``, then faust's own stop (tables closed, offsets committed, group left)."""
+        hook = self.before_stop
+        if hook is not None:
+            try:
+                await hook()
+            except Exception:  # the stop goes on: the next owner re-reads whatever was not committed
+                log.exception("handing the partitions over failed; stopping anyway")
+        await super().on_stop()

@@ -1,0 +1,74 @@
+"""Group timings, the static identity, and leaving the group on a stop even as a static member."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+
+from stream_app.config import Settings
+from stream_app.config.exceptions import ConfigError
+from stream_app.worker.membership import (
+    MIN_REQUEST_TIMEOUT,
+    GroupTimings,
+    group_instance_id,
+    leave_on_close,
+    new_commit_offset,
+)
+
+
+def test_the_default_timings_fit_the_broker_and_faust(settings: Settings) -> None:
+    timings = GroupTimings.from_settings(settings.worker)
+    assert timings.session_timeout >= 6.0  # the broker's default group.min.session.timeout.ms
+    assert timings.heartbeat_interval * 3 <= timings.session_timeout
+    assert timings.request_timeout >= timings.session_timeout  # faust refuses to start otherwise
+    options = timings.faust_options()
+    assert options["broker_session_timeout"] == timings.session_timeout
+    assert options["broker_rebalance_timeout"] == timings.rebalance_timeout
+
+
+def test_a_heartbeat_too_slow_for_the_session_is_refused(settings: Settings) -> None:
+    worker = dataclasses.replace(settings.worker, session_timeout=6.0, heartbeat_interval=3.0)
+    with pytest.raises(ConfigError, match="heartbeat_interval"):
+        GroupTimings.from_settings(worker)
+
+
+def test_a_rebalance_timeout_shorter_than_the_drain_is_refused(settings: Settings) -> None:
+    worker = dataclasses.replace(settings.worker, rebalance_timeout=2.0, drain_timeout=5.0)
+    with pytest.raises(ConfigError, match="rebalance_timeout"):
+        GroupTimings.from_settings(worker)
+
+
+def test_a_long_session_raises_the_request_timeout_with_it(settings: Settings) -> None:
+    worker = dataclasses.replace(settings.worker, session_timeout=45.0)
+    assert GroupTimings.from_settings(worker).request_timeout == 45.0
+    assert GroupTimings.from_settings(settings.worker).request_timeout == MIN_REQUEST_TIMEOUT
+
+
+def test_the_replica_name_is_the_static_identity_unless_turned_off(settings: Settings) -> None:
+    assert group_instance_id(settings.worker, "stream-app-worker-1") == "stream-app-worker-1"
+    dynamic = dataclasses.replace(settings.worker, static_membership=False)
+    assert group_instance_id(dynamic, "stream-app-worker-1") is None
+
+
+def test_a_static_member_is_made_to_leave_when_it_closes() -> None:
+    coordinator = SimpleNamespace(_group_instance_id="stream-app-worker-1")
+    leave_on_close(SimpleNamespace(_coordinator=coordinator))
+    assert coordinator._group_instance_id is None  # aiokafka then sends LeaveGroup on close
+    leave_on_close(SimpleNamespace(_coordinator=None))  # not started yet: nothing to do
+
+
+def test_the_worker_decides_the_commits_of_its_partitions_and_faust_of_the_rest() -> None:
+    positions = {"chunks": (True, 121), "elsewhere": (False, None)}
+    acked = {"chunks": [121, 122, 126], "elsewhere": [5]}  # faust's list, polluted by a filled "gap"
+    consumer = SimpleNamespace(
+        app=SimpleNamespace(commit_position=lambda tp: positions[tp]),
+        _acked=acked,
+        _acked_index={"chunks": {121, 122, 126}, "elsewhere": {5}},
+    )
+    assert new_commit_offset(consumer, "chunks", lambda tp: 127) == 121  # not past the record in flight
+    assert acked["chunks"] == [] and consumer._acked_index["chunks"] == set()
+    assert new_commit_offset(consumer, "elsewhere", lambda tp: 6) == 6 and acked["elsewhere"] == [5]
+    positions["chunks"] = (True, None)  # owned but nothing acknowledged yet (or closed): nothing to commit
+    assert new_commit_offset(consumer, "chunks", lambda tp: 127) is None
