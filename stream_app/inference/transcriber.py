@@ -93,6 +93,7 @@ class _Item:
     full_done: bool = False
     rounds: int = 0
     frames: int = 0
+    batch: int = 1  # windows in the CTranslate2 call its words came from
 
     @property
     def voiced_seconds(self) -> float:
@@ -269,6 +270,7 @@ class WhisperTranscriber:
             wanted = []
             for item, greedy in zip(group, decoded.greedy, strict=True):
                 item.frames = frames
+                item.batch = len(group)
                 voiced = sum(b - max(a, item.prefix_end) for a, b in item.speech if b > item.prefix_end)
                 figures = DecodeFigures(
                     greedy.text,
@@ -314,11 +316,13 @@ class WhisperTranscriber:
         if not items:
             return
         retry = len(self.guards.temperatures) > 1
+        reasons = [item.fallback for item in items]  # why the fitted pass sent each here (None: not fitted)
         for item in items:
             item.full_done = True
         self._decode(items, FULL_CONTEXT, budgeted=False)
-        for item in items:
+        for item, reason in zip(items, reasons, strict=True):
             if item.fallback is None or not retry:
+                item.fallback = reason or item.fallback  # the result names the first guard that failed
                 continue
             if not item.job.kind.commits_all:
                 PREVIEWS_REJECTED.labels("temperature").inc()
@@ -525,6 +529,7 @@ class WhisperTranscriber:
                 "segments": float(len(segments)),
                 "encoder_frames": float(item.frames),
                 "rounds": float(item.rounds),
+                "batch_size": float(item.batch),
             },
         )
 

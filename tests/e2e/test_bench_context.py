@@ -23,9 +23,9 @@ def test_bench_context_prints_its_figures_as_json_last() -> None:
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("== context")
     summary = orjson.loads(lines[-1])
-    for key in ("cost_ratio", "wer_delta", "fallbacks", "fitted_decode_s", "full_decode_s", "windows"):
+    for key in ("cost_ratio", "wer_delta", "fallbacks", "fitted_decode_s", "full_decode_s", "decodes"):
         assert key in summary, key
-    assert summary["margin_s"] == 1.5 and summary["window_s"] == 10.0 and summary["windows"] >= 1
+    assert summary["margin_s"] == 1.5 and summary["bucket_s"] == 1.0 and summary["decodes"] >= 1
     assert summary["model"] == "tiny.en" and summary["precision"] == "int8"
     assert summary["cost_ratio"] > 0 and summary["fitted_decode_s"] > 0 and summary["full_decode_s"] > 0
     assert [row["context"] for row in summary["rows"]] == ["full", "fitted+1.5s/1s", "fitted+1s/1s"]

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from stream_app.inference.context import FULL_CONTEXT, EncoderContext
 from stream_app.inference.models import resolve_model
 from stream_app.inference.transcriber import WhisperTranscriber
-from stream_app.inference.types import Priority, WindowJob, WindowTranscript
+from stream_app.inference.types import DecodeKind, Priority, WindowJob, WindowTranscript
 
 FITTED = EncoderContext("fitted", margin=1.0, bucket=1.0)
 NO_MARGIN = EncoderContext("fitted", margin=0.0, bucket=0.01)  # the audio alone: tiny.en loops on some windows
@@ -69,7 +69,7 @@ def test_a_windows_fitted_result_does_not_depend_on_its_batch(
     alone = tiny.transcribe_windows([cut])[0]
     with_same = tiny.transcribe_windows([same_bucket, cut])[1]
     with_others = tiny.transcribe_windows([whole, cut, same_bucket])[1]
-    assert with_same.extra["batch_size"] == 2.0 and alone.extra["batch_size"] == 1.0
+    assert with_same.extra["batch_size"] == 2.0 and alone.extra["batch_size"] == 1.0  # one call for both
     for result in (with_same, with_others):
         assert result.words == alone.words and result.text == alone.text
         assert result.extra["encoder_frames"] == alone.extra["encoder_frames"] == 600.0
@@ -98,7 +98,9 @@ def test_a_looping_fitted_decode_is_re_run_with_the_full_context(
 
 def test_a_looping_preview_is_rejected_not_re_run(tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]) -> None:
     """A preview is best effort: its loop is dropped (no words) instead of paying for a 30 s pass."""
-    preview = WindowJob("cut", 0, 3.0, jfk[3 * 16000 : 8 * 16000], priority=Priority.INTERIM)
+    preview = WindowJob(
+        "cut", 0, 3.0, jfk[3 * 16000 : 8 * 16000], priority=Priority.INTERIM, kind=DecodeKind.PREVIEW
+    )
     before = _fallbacks("repetition")
     result = tiny.transcribe_windows([preview], NO_MARGIN)[0]
     assert result.rejected_preview and result.context_fallback == "repetition"
