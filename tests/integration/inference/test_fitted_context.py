@@ -98,9 +98,7 @@ def test_a_looping_fitted_decode_is_re_run_with_the_full_context(
 
 def test_a_looping_preview_is_rejected_not_re_run(tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]) -> None:
     """A preview is best effort: its loop is dropped (no words) instead of paying for a 30 s pass."""
-    preview = WindowJob(
-        "cut", 0, 3.0, jfk[3 * 16000 : 8 * 16000], priority=Priority.INTERIM, kind=DecodeKind.PREVIEW
-    )
+    preview = WindowJob("cut", 0, 3.0, jfk[3 * 16000 : 8 * 16000], priority=Priority.INTERIM, kind=DecodeKind.PREVIEW)
     before = _fallbacks("repetition")
     result = tiny.transcribe_windows([preview], NO_MARGIN)[0]
     assert result.rejected_preview and result.context_fallback == "repetition"

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
@@ -74,6 +75,21 @@ def records(stream_id: str, path: Path, chunk_ms: float = 100.0) -> list[tuple[b
         encode_chunk(stream_id, c.seq, c.offset, c.pcm, FMT, c.end_of_stream, "test:recorder")
         for c in plan_chunks(frames, FMT, chunk_ms)
     ]
+
+
+def inside_speech(path: Path, chunk_ms: float = 100.0, before_s: float = 3.0) -> int:
+    """Return a chunk index in the middle third of ``path`` that ends the loudest ``before_s`` of audio.
+
+    A stream stopped there has an open window holding seconds of speech, so its state names whole audio
+    pages (at a pause the stream keeps almost no audio, and no page).
+    """
+    frames, _ = prepare_audio(read_native_audio(path), "s16le16k", "s16le")
+    per_chunk = int(16_000 * chunk_ms / 1000)
+    count = len(frames) // per_chunk
+    loud = [float(np.sqrt(np.mean(np.square(frames[i * per_chunk : (i + 1) * per_chunk])))) for i in range(count)]
+    span = int(before_s * 1000 / chunk_ms)
+    candidates = range(max(count // 3, span), 2 * count // 3)
+    return max(candidates, key=lambda i: (min(loud[i - 2 : i + 1]) > 0.3 * max(loud), sum(loud[i - span : i + 1])))
 
 
 def produce(harness: ServiceHarness, items: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
@@ -147,7 +163,7 @@ def test_a_page_lost_from_the_changelog_is_reported_and_the_stream_reset(
     with ServiceHarness(settings, partitions=1) as harness:
         harness.start("r1")
         items = records("lossy", speech.path)
-        half = len(items) // 2
+        half = inside_speech(speech.path)  # stopped inside an utterance: its audio is in whole pages
         produce(harness, items[:half])
         with harness.tail() as tail:
             first = next(s for s in tail.segments(timeout=120) if s.stream_id == "lossy")
@@ -155,7 +171,7 @@ def test_a_page_lost_from_the_changelog_is_reported_and_the_stream_reset(
         harness.stop("r1")
         audio_changelog = changelog_topics(harness.settings)[1]
         producer = Producer(producer_config(harness.settings.kafka))
-        for page in range(0, 40):  # tombstones for every page the stream may hold
+        for page in range(0, 600):  # tombstones for every page (second) the stream may hold
             producer.produce(audio_changelog, key=page_key("lossy", first.session, page), value=None, partition=0)
         assert producer.flush(30) == 0
         harness.replicas.clear()

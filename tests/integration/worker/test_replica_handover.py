@@ -83,7 +83,9 @@ def test_a_stopped_replicas_streams_continue_on_another_replica_with_no_missing_
         harness.wait_ready("a")
         harness.wait_ready("b")
         recorders = publish_live(harness, frames, fmt)
-        time.sleep(8.0)  # every stream is being transcribed by its owner
+        # every stream is being transcribed by its owner: wait for a's first segment (a loaded machine is
+        # slower to the first one), well before the 22 s streams end
+        wait_for(lambda: any(r == "a" for items in publishers(harness, STREAMS).values() for _, r in items), 14.0)
         harness.stop("a")  # SIGTERM: a rolling upgrade, a scale-in
         stopped_at = int(time.time() * 1000)
         for thread in recorders:
