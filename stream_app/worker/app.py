@@ -258,6 +258,9 @@ def _install(worker: WorkerApp) -> None:
                     m.INPUT_OFFSETS_SKIPPED.inc(part.order.holes - holes)
                     log.warning("partition %d: %d offset(s) absent from the log before %d", part.partition,
                                 part.order.holes - holes, message.offset)  # fmt: skip
+                start = part.order.reread_from()
+                if start is not None:  # a record came early: read the partition again from the one missing
+                    await _reread(app, TP(message.topic, message.partition), start)
                 for _, taken in ready:
                     await take(part, taken)
         except asyncio.CancelledError:  # revoked: the next owner reads the records in flight again
@@ -366,6 +369,14 @@ def _install(worker: WorkerApp) -> None:
     app.on_rebalance_complete.connect(restored)
     app.before_stop = before_stop
     app.commit_position = commit_position
+
+
+async def _reread(app: Any, tp: TP, offset: int) -> None:
+    """Seek ``tp`` back to ``offset`` (the records fetched again are taken in order, duplicates dropped)."""
+    try:
+        await app.consumer.seek(tp, offset)
+    except Exception as error:  # revoked meanwhile: the next owner reads from the commit
+        log.info("partition %d: no re-read from %d (%s)", tp.partition, offset, error)
 
 
 async def _claimed(processor: StreamProcessor, part: PartitionState) -> bool:

@@ -129,7 +129,38 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         await super().on_thread_stop()
 
 
+class WorkerReadOffsets(dict[Any, int | None]):
+    """faust's read offsets (below which it drops records), kept only for partitions the worker does not order.
+
+    For the input partitions the worker takes records in offset order itself
+    (`stream_app.worker.ordering`); faust's offset there would drop records fetched again after a seek
+    when a record fetched before it came first, and they would be lost.
+    """
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.app = app
+
+    def _ours(self, tp: Any) -> bool:
+        position: CommitPosition | None = getattr(self.app, "commit_position", None)
+        return position is not None and position(tp)[0]
+
+    def __missing__(self, tp: Any) -> int | None:
+        return None
+
+    def __getitem__(self, tp: Any) -> int | None:
+        return None if self._ours(tp) else super().__getitem__(tp)
+
+    def __setitem__(self, tp: Any, offset: int | None) -> None:
+        if not self._ours(tp):
+            super().__setitem__(tp, offset)
+
+
 class _Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = WorkerReadOffsets(self.app)
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

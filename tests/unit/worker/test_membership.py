@@ -12,6 +12,7 @@ from stream_app.config.exceptions import ConfigError
 from stream_app.worker.membership import (
     MIN_REQUEST_TIMEOUT,
     GroupTimings,
+    WorkerReadOffsets,
     group_instance_id,
     leave_on_close,
     new_commit_offset,
@@ -72,3 +73,13 @@ def test_the_worker_decides_the_commits_of_its_partitions_and_faust_of_the_rest(
     assert new_commit_offset(consumer, "elsewhere", lambda tp: 6) == 6 and acked["elsewhere"] == [5]
     positions["chunks"] = (True, None)  # owned but nothing acknowledged yet (or closed): nothing to commit
     assert new_commit_offset(consumer, "chunks", lambda tp: 127) is None
+
+
+def test_faust_keeps_no_read_offset_for_the_partitions_the_worker_orders() -> None:
+    app = SimpleNamespace(commit_position=lambda tp: (tp == "input-0", None))
+    offsets = WorkerReadOffsets(app)
+    offsets["input-0"] = 1222  # a record fetched before a seek: faust would drop the re-read 1219-1221
+    offsets["changelog-0"] = 40
+    assert offsets["input-0"] is None and offsets["changelog-0"] == 40
+    assert offsets["unknown-0"] is None  # faust's defaultdict(lambda: None)
+    assert offsets.pop("changelog-0", None) == 40 and offsets.pop("input-0", None) is None

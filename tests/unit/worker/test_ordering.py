@@ -41,3 +41,17 @@ def test_holes_are_given_up_after_a_while_or_when_too_many_records_wait() -> Non
 def test_the_first_delivery_of_an_assignment_sets_where_it_starts() -> None:
     order: OffsetOrder[str] = OffsetOrder()
     assert offsets(order.offer(500, "a")) == [500] and order.expected == 501
+
+
+def test_an_early_record_asks_once_for_a_re_read_from_the_one_missing() -> None:
+    order: OffsetOrder[str] = OffsetOrder()
+    order.offer(218, "a")
+    assert order.reread_from() is None  # nothing waits
+    assert order.offer(221, "fetched before the seek") == []
+    assert order.reread_from() == 219 and order.reread_from() is None  # once per hole
+    assert order.offer(222, "also early") == [] and order.reread_from() is None
+    # the re-read brings 219 and 220, then 221 and 222 again: each handed on once, in order, nothing given up
+    assert offsets(order.offer(219, "b")) == [219]
+    assert offsets(order.offer(220, "c")) == [220, 221, 222]
+    assert order.offer(221, "again") == [] and order.offer(222, "again") == [] and order.holes == 0
+    assert order.offer(224, "d") == [] and order.reread_from() == 223  # a new hole asks again
