@@ -184,6 +184,7 @@ class StreamSession:
         while True:
             stop_at = self._losses[0].start if self._losses else None
             event = self.planner.next_event(self.track, self.buffer.stream_end, self.buffer.ended, stop_at)
+            self._hold_window_in_buffer()
             if event is None:
                 if self._losses and self._reached(self._losses[0].start):
                     segments.extend(self._attach_loss(self._losses.pop(0)))
@@ -276,6 +277,18 @@ class StreamSession:
             if start < boundary < stop and (boundary >= keep_from or i == len(prefix) - 1):
                 return boundary, prefix[i:]
         return start, prefix
+
+    def _hold_window_in_buffer(self) -> None:
+        """Start an open window no earlier than the audio still held.
+
+        A window opens ``speech_lead`` before its speech, on the feature grid; that can reach back a few
+        samples past audio released while no window was open. Its decodes read from the first sample
+        held anyway, and a stored state with a window before its audio is refused on restore (seen in
+        `bench failover`: a stream restarted afresh after a hand-over).
+        """
+        state = self.planner.state
+        if state.window_start is not None and state.window_start < self.buffer.base:
+            state.window_start = self.buffer.base
 
     def _forget_window(self, end: int) -> None:
         """Release the audio and probabilities of a window final up to ``end`` (keep the next lead)."""

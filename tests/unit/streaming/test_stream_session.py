@@ -175,3 +175,21 @@ def test_without_a_decode_context_every_decode_reads_its_whole_window() -> None:
     assert final_words(segments) == [w.text for w in TRUTH]
     ticks = [(kind, start) for kind, start, _, _ in model.log if kind == DecodeKind.TICK.value]
     assert len({start for _, start in ticks}) < len(ticks)  # ticks of one window all start at its start
+
+
+@pytest.mark.parametrize("lead", [0.2, 0.5, 0.7])
+def test_an_open_window_never_starts_before_the_audio_held(lead: float) -> None:
+    # a long pause releases the audio before the next speech; the next window opens speech_lead before
+    # it on the feature grid, which reached a few samples past what was released (a stored state like
+    # that was refused on restore and the stream started afresh)
+    truth = sentence(0.5, "one two three") + sentence(6.5, "four five six seven") + sentence(11.0, "eight nine ten")
+    config = LiveConfig.from_seconds(speech_lead=lead)
+    model = TruthTranscriber(truth)
+    session: StreamSession | None = None
+    for chunk in chunks_of(speech_audio(truth, truth[-1].end + 1.0)):
+        if session is None:
+            session = StreamSession(chunk.stream_id, config, POLICY)
+        session.feed(chunk)
+        list(run_session(session, model, LoudnessDetector()))
+        start = session.planner.state.window_start
+        assert start is None or start >= session.buffer.base, (start, session.buffer.base)
