@@ -42,6 +42,7 @@ from stream_app.inference.engine import InferenceEngine
 from stream_app.inference.pool_metrics import default_metrics
 from stream_app.inference.vad import SpeechDetector
 from stream_app.streaming import StreamSession
+from stream_app.streaming.word_lags import observe_word_lags
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.profile import live_config_for, merge_policy_for
@@ -263,15 +264,10 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
 
 
 def _observe(stream: _Stream, segments: Sequence[TranscriptSegment], at: float) -> None:
-    for segment in segments:
-        for word in segment.words:
-            lag = max(0.0, at - (stream.t0 + word.end))
-            if word.end > stream.shown_until:
-                stream.emission.append(lag)
-            if segment.is_final:
-                stream.final.append(lag)
-        if segment.words:
-            stream.shown_until = max(stream.shown_until, segment.words[-1].end)
+    lags = observe_word_lags(segments, stream.t0, at, stream.shown_until)  # the worker's rule, as its metrics
+    stream.shown_until = lags.shown_until
+    stream.emission.extend(lags.emission)
+    stream.final.extend(lags.final)
 
 
 def _histogram(histogram: Any) -> tuple[float, float]:

@@ -42,6 +42,7 @@ from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.session import DecodeRequest
+from stream_app.streaming.word_lags import observe_word_lags
 from stream_app.wire.chunk import SAMPLE_RATE
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.attempts import AttemptGate
@@ -245,13 +246,9 @@ class StepRunner:
         """Word lags as a listener feels them: from the word's audio reaching the broker to its publication."""
         if live.origin_ms <= 0:
             return
-        origin = live.origin_ms / 1000.0
-        for segment in segments:
-            for word in segment.words:
-                lag = max(0.0, acked_at - (origin + word.end))
-                if word.end > live.shown_until:
-                    m.WORD_EMISSION_LAG.observe(lag)
-                if segment.is_final:
-                    m.WORD_FINAL_LAG.observe(lag)
-            if segment.words:
-                live.shown_until = max(live.shown_until, segment.words[-1].end)
+        lags = observe_word_lags(segments, live.origin_ms / 1000.0, acked_at, live.shown_until)
+        live.shown_until = lags.shown_until
+        for lag in lags.emission:
+            m.WORD_EMISSION_LAG.observe(lag)
+        for lag in lags.final:
+            m.WORD_FINAL_LAG.observe(lag)
