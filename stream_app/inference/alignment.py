@@ -1,16 +1,21 @@
 """Word timings for a batch of decoded windows from the encoder output that decoded them.
 
-One batched ``align`` call (CTranslate2's cross-attention alignment, through faster-whisper's
-``find_alignment``) times the words of every window in a group, on the same encoder output the
-decode used: with a fitted context the alignment sees exactly the frames the decoder saw. Each
-window's words are then tidied on their own (faster-whisper's rules for one segment at offset 0),
-so a window's words never depend on the others in its batch.
+CTranslate2's cross-attention alignment (through faster-whisper's ``find_alignment``) times the
+words of the windows in a group on the same encoder output the decode used: with a fitted context the
+alignment sees exactly the frames the decoder saw. One ``align`` call takes the windows whose decodes
+have the same number of text tokens: CTranslate2 pads a batch's token sequences to its longest and its
+alignment normalises over the token axis, so in a mixed batch a window's word times depended on its
+companions (up to 0.34 s measured on tiny.en int8), and a replay that batched differently re-cut
+committed words. Each window's words are then tidied on their own (faster-whisper's rules for one
+segment at offset 0), so a window's words never depend on the others in its batch.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
@@ -22,6 +27,9 @@ _SENTENCE_END = ".。!！?？"  # noqa: RUF001
 
 Piece = dict[str, Any]  # a timestamped piece of a decode: start, end, tokens (faster-whisper's shape)
 WordTiming = dict[str, Any]  # word, start, end, probability
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def align_words(
@@ -41,10 +49,54 @@ def align_words(
         frames: Each window's content frames: alignment never reaches past its audio.
     """
     text_tokens = [[t for p in item for t in p["tokens"] if t < tokenizer.eot] for item in pieces]
-    alignments = model.find_alignment(tokenizer, text_tokens, encoder_output, frames)
-    if not alignments:
-        alignments = [[] for _ in pieces]
+    alignments: list[list[WordTiming]] = [[] for _ in pieces]
+    groups = same_length_groups(text_tokens)
+    if len(groups) > 1 and not rows_selectable(encoder_output):
+        groups = [[r for group in groups for r in group]]  # one call: word times may depend on the batch
+    for rows in groups:
+        output = encoder_output if len(rows) == len(pieces) else select_rows(encoder_output, rows)
+        found = model.find_alignment(tokenizer, [text_tokens[r] for r in rows], output, [frames[r] for r in rows])
+        for row, alignment in zip(rows, found or [[] for _ in rows], strict=True):
+            alignments[row] = alignment
     return [words_for_pieces(item, alignment, tokenizer) for item, alignment in zip(pieces, alignments, strict=True)]
+
+
+def same_length_groups(text_tokens: list[list[int]]) -> list[list[int]]:
+    """Group the windows with text to align by their token count (positions, in order); empty ones are left out."""
+    groups: dict[int, list[int]] = {}
+    for position, tokens in enumerate(text_tokens):
+        if tokens:
+            groups.setdefault(len(tokens), []).append(position)
+    return list(groups.values())
+
+
+def rows_selectable(encoder_output: Any) -> bool:
+    """Whether `select_rows` can take rows of this encoder output (CPU, or the first accelerator)."""
+    selectable = encoder_output.device == "cpu" or int(encoder_output.device_index) == 0
+    if not selectable and "device" not in _warned:
+        _warned.add("device")
+        log.warning(
+            "encoder output on %s:%d: windows are aligned in one call, so word times may depend on the batch",
+            encoder_output.device,
+            encoder_output.device_index,
+        )
+    return selectable
+
+
+def select_rows(encoder_output: Any, rows: list[int]) -> Any:
+    """Return the encoder output of the windows ``rows`` only, on the device and in the type it had.
+
+    CTranslate2's ``StorageView`` has no slicing: the rows go through host memory (an accelerator's
+    output is copied to the CPU and back; bfloat16, which numpy lacks, as float32).
+    """
+    host = encoder_output if encoder_output.device == "cpu" else encoder_output.to_device(ctranslate2.Device.cpu)
+    dtype = host.dtype
+    if dtype == ctranslate2.DataType.bfloat16:
+        host = host.to(ctranslate2.DataType.float32)
+    picked = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(host)[rows]))
+    if dtype == ctranslate2.DataType.bfloat16:
+        picked = picked.to(dtype)
+    return picked if encoder_output.device == "cpu" else picked.to_device(ctranslate2.Device.cuda)
 
 
 def words_for_pieces(pieces: list[Piece], alignment: list[WordTiming], tokenizer: Tokenizer) -> list[list[WordTiming]]:

@@ -75,6 +75,25 @@ def test_a_windows_fitted_result_does_not_depend_on_its_batch(
         assert result.extra["encoder_frames"] == alone.extra["encoder_frames"] == 600.0
 
 
+def test_word_times_do_not_depend_on_how_many_tokens_the_batchs_other_windows_decoded(
+    tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]
+) -> None:
+    # windows of one encoder length whose decodes differ in length: CTranslate2 aligns a batch with its
+    # token sequences padded to the longest, which moved a window's word times (a replay re-cut finals)
+    seconds = 16000
+    jobs = [
+        WindowJob(f"s{i}", 0, float(start), jfk[start * seconds : (start + 5) * seconds])
+        for i, start in enumerate((0, 1, 3, 5))
+    ]
+    alone = [tiny.transcribe_windows([job])[0] for job in jobs]
+    assert len({len(result.words) for result in alone}) > 1  # the decodes differ in length
+    for size in (2, 4):
+        batched = tiny.transcribe_windows(jobs[:size])
+        assert [result.extra["batch_size"] for result in batched] == [float(size)] * size
+        for single, result in zip(alone[:size], batched, strict=True):
+            assert result.words == single.words and result.avg_logprob == single.avg_logprob
+
+
 def test_a_looping_fitted_decode_is_re_run_with_the_full_context(
     tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]
 ) -> None:
