@@ -11,7 +11,9 @@ records are exactly the changelog up to that offset, so `GuardedStore` keeps it 
 * A write the changelog refused may still have landed (a timeout): from then on the partition's offset
   is not moved any more (`note_failed_write`), so a restart replays the changelog from before it.
 * An acknowledgement that arrives after the partition was revoked is not applied (the partition's
-  *incarnation* changed): whoever recovers it next reads it from the changelog.
+  *incarnation* changed): whoever recovers it next reads it from the changelog. A partition kept
+  through the rebalance stops moving its offset from then on, as after a failed write, so the files
+  never claim a record they lack.
 
 * Restoring from the changelog skips a replaced owner's late writes (`stream_app.worker.fencing`), and
   files last in step with the changelog longer ago than its tombstones last are restored afresh.
@@ -75,7 +77,11 @@ class GuardedStore(FaustRocksStore):
     ) -> bool:
         """Write one acknowledged changelog record locally, with its offset; False if it is not ours to apply."""
         if incarnation != self.incarnation(partition):
-            return False  # revoked since it was sent: the next recovery reads it from the changelog
+            # revoked since it was sent: the next recovery reads it from the changelog. If the partition
+            # came back (kept through a rebalance), this incarnation's later acknowledgements must not move
+            # the offset past the record, or the files would claim it and a restart would never read it.
+            self._unsure.add(partition)
+            return False
         db = self._db_for_partition(partition)
         batch = rocksdict.WriteBatch(raw_mode=True)
         if value is None:

@@ -106,6 +106,8 @@ class StreamProcessor:
 
     def handle(self, record: InputRecord, ticket: Ticket, part: PartitionState) -> None:
         """Apply one record; never raises for bad input and never waits for inference."""
+        if part.next_offset is None:
+            log.info("partition %d: reading from offset %d", record.partition, record.offset)
         part.note_read(record.offset, record.timestamp_ms / 1000.0, self.clock())
         try:
             chunk = decode_chunk(record.key, record.value, record.headers, max_bytes=self.limits.max_chunk_bytes)
@@ -139,6 +141,18 @@ class StreamProcessor:
                 live = self.store.restore(part.partition, chunk.stream_id, stored)
                 live.epoch = part.epoch
                 part.streams[chunk.stream_id] = live
+                if chunk.seq > live.session.buffer.next_seq:  # the records in between were never read here
+                    log.warning(
+                        "stream %s: stored state goes on at seq %d (input offset %d); the first record read, "
+                        "%s[%d]@%d, carries seq %d",
+                        chunk.stream_id,
+                        live.session.buffer.next_seq,
+                        stored.input_offset,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        chunk.seq,
+                    )
                 return live
         except StateCorrupt as exc:
             m.STATE_RESETS.inc()

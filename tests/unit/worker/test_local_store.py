@@ -93,6 +93,27 @@ async def test_an_acknowledgement_after_the_partition_was_revoked_is_left_to_the
     assert table.data._db_for_partition(1).get(b"s1") is None
 
 
+async def test_a_partition_kept_through_a_rebalance_never_claims_a_write_acknowledged_across_it(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
+    first = io.put(0, b"s1", b"v1")
+    before = producer.ack(producer.waiting()[0])
+    await first
+    across = io.put(0, b"s1", b"v2")  # in flight as the rebalance revokes and assigns the partition again
+    table.data.revoke_partitions(table, {tp})
+    await table.data.assign_partitions(table, {tp})
+    producer.ack_all()
+    await across
+    later = io.put(0, b"s2", b"v3")
+    producer.ack_all()
+    await later
+    db = table.data._db_for_partition(0)
+    assert db.get(b"s1") == b"v1" and db.get(b"s2") == b"v3"  # v2 is only in the changelog
+    assert persisted(table, 0) == before  # so a restart reads the changelog from before it
+
+
 async def test_two_writes_of_a_key_in_flight_are_applied_in_order(
     guarded: tuple[Any, ChangelogTable, HeldProducer],
 ) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from processor_standin import T0, Worker
 
 from stream_app.wire.dlq import H_REASON
@@ -20,3 +23,21 @@ async def test_a_chunk_declared_lost_that_arrives_later_is_dead_lettered_as_late
     headers = dict(letter.headers or [])
     assert headers[H_REASON] == b"late_chunk"
     assert letter.key == b"a"
+
+
+async def test_a_restored_stream_whose_first_record_skips_sequence_numbers_says_where_state_and_reading_stand(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = Worker()
+    for seq in range(5):
+        first.record("a", T0 + seq * 0.1, seq=seq)
+    await first.tick(1.0)
+    successor = Worker(first.store)  # the next owner: the stored state goes on at seq 5
+    successor.offset = 9
+    with caplog.at_level(logging.INFO, logger="stream_app.worker.processor"):
+        successor.record("a", T0 + 1.0, seq=8)
+    assert "partition 0: reading from offset 9" in caplog.text
+    assert (
+        "stream a: stored state goes on at seq 5 (input offset 4); the first record read, in[0]@9, carries seq 8"
+        in caplog.text
+    )
