@@ -185,9 +185,13 @@ class Planner:
         s.last_voiced_end = end
         s.voiced += FRAME
 
+    def window_start_for(self, start: int, origin: int) -> int:
+        """Where a window wanting to start at ``start`` opens: on the feature grid, never before the floor."""
+        return max(self.state.floor, origin + (start - origin) // FEATURE_HOP * FEATURE_HOP)
+
     def _open(self, start: int, origin: int) -> None:
         s, step = self.state, self.config.commit_step
-        start = max(s.floor, origin + (start - origin) // FEATURE_HOP * FEATURE_HOP)
+        start = self.window_start_for(start, origin)
         s.window_start = start
         s.voiced = 0
         s.in_speech = False

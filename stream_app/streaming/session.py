@@ -281,10 +281,11 @@ class StreamSession:
     def _hold_window_in_buffer(self) -> None:
         """Start an open window no earlier than the audio still held.
 
-        A window opens ``speech_lead`` before its speech, on the feature grid; that can reach back a few
-        samples past audio released while no window was open. Its decodes read from the first sample
-        held anyway, and a stored state with a window before its audio is refused on restore (seen in
-        `bench failover`: a stream restarted afresh after a hand-over).
+        A window opens ``speech_lead`` before its speech, on the feature grid. Audio released while no
+        window is open stops at the earliest start such a window can get (`_release`), so this only
+        moves a window restored from a state stored by an earlier release, which released up to a few
+        samples past it: its decodes read from the first sample held anyway, and a stored state with a
+        window before its audio is refused on restore (seen in `bench failover`).
         """
         state = self.planner.state
         if state.window_start is not None and state.window_start < self.buffer.base:
@@ -301,8 +302,9 @@ class StreamSession:
         planner = self.planner.state
         if planner.window_start is not None:
             keep = planner.window_start
-        else:
-            keep = max(planner.floor, self.track.position(planner.scanned) - self.config.speech_lead)
+        else:  # the earliest start a window opening at the next voiced frame can get, whenever this runs
+            lead_from = self.track.position(planner.scanned) - self.config.speech_lead
+            keep = self.planner.window_start_for(lead_from, self.track.origin)
         keep = min(keep, self.buffer.stream_end)
         if keep > self.buffer.base:
             self.buffer.release_to(keep)

@@ -193,3 +193,19 @@ def test_an_open_window_never_starts_before_the_audio_held(lead: float) -> None:
         list(run_session(session, model, LoudnessDetector()))
         start = session.planner.state.window_start
         assert start is None or start >= session.buffer.base, (start, session.buffer.base)
+
+
+@pytest.mark.parametrize("chunk_seconds", [0.02, 0.37, 2.0])
+def test_the_decodes_that_make_finals_do_not_depend_on_the_chunking(chunk_seconds: float) -> None:
+    # audio released during a pause depended on how far the planner had scanned when it happened, and a
+    # window opening on the feature grid before that was moved to the first sample held: its decodes read
+    # other samples than in a run whose audio came in other pieces (a replay, a backlog after an outage)
+    truth = sentence(0.5, "one two three") + sentence(6.5, "four five six seven") + sentence(11.0, "eight nine ten")
+    audio = speech_audio(truth, truth[-1].end + 1.0)
+
+    def decodes(chunks: list[AudioChunk]) -> list[tuple[str, float, float]]:
+        model = TruthTranscriber(truth)
+        list(transcribe_chunks(chunks, model, LoudnessDetector(), CONFIG, POLICY))
+        return [(kind, start, stop) for kind, start, stop, _ in model.log if kind != DecodeKind.PREVIEW.value]
+
+    assert decodes(chunks_of(audio, chunk_seconds=chunk_seconds)) == decodes(chunks_of(audio))
