@@ -209,3 +209,50 @@ def test_the_decodes_that_make_finals_do_not_depend_on_the_chunking(chunk_second
         return [(kind, start, stop) for kind, start, stop, _ in model.log if kind != DecodeKind.PREVIEW.value]
 
     assert decodes(chunks_of(audio, chunk_seconds=chunk_seconds)) == decodes(chunks_of(audio))
+
+
+def _interleaved(truth: list[Word], audio: np.ndarray, seed: int) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """Run a session as the worker does, audio arriving while a decode runs: ``seed`` picks the schedule.
+
+    Seed 0 is the calm schedule: one chunk, then every decode at once. Other seeds feed 0-6 chunks
+    between steps, keep a decode running over several of them and skip previews at random.
+    """
+    rng = np.random.default_rng(seed)
+    model, detector = TruthTranscriber(truth), LoudnessDetector()
+    chunks = chunks_of(audio, chunk_seconds=0.1)
+    session, pending, finals, fed = None, None, [], 0
+    while session is None or not session.finished or pending is not None:
+        for _ in range(int(rng.integers(0, 7)) if seed else 1):
+            if fed < len(chunks):
+                session = session or StreamSession(chunks[fed].stream_id, CONFIG, POLICY)
+                session.feed(chunks[fed])
+                fed += 1
+        if session is None:
+            continue
+        if pending is None:
+            _, samples = session.speech_needed()
+            if samples.shape[0]:
+                session.add_speech(*detector(samples, session.track.model_state))
+            plan = session.plan(previews=bool(rng.random() < 0.5) if seed else True)
+            finals += [s.segment_id + ":" + s.text for s in plan.segments if s.is_final]
+            pending = plan.request
+        elif not seed or rng.random() < 0.6:
+            finals += [s.segment_id + ":" + s.text for s in session.complete(pending, model(pending)) if s.is_final]
+            pending = None
+    decodes = [(kind, start, stop) for kind, start, stop, _ in model.log if kind != DecodeKind.PREVIEW.value]
+    return decodes, finals
+
+
+def test_decodes_and_finals_do_not_depend_on_when_audio_arrives_while_decodes_run() -> None:
+    truth = (
+        sentence(0.5, "one two three four five six")
+        + sentence(5.2, "seven eight nine ten eleven")
+        + sentence(8.9, "twelve thirteen fourteen")
+        + sentence(13.5, "fifteen sixteen seventeen eighteen nineteen twenty")
+        + sentence(19.0, "a b c d e f g h i j k l")
+    )
+    audio = speech_audio(truth, truth[-1].end + 1.5)
+    calm = _interleaved(truth, audio, 0)
+    assert [text.split(":", 1)[1] for text in calm[1] if ":" in text]  # finals were made
+    for seed in range(1, 25):
+        assert _interleaved(truth, audio, seed) == calm, seed
