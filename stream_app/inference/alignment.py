@@ -51,10 +51,12 @@ def align_words(
     text_tokens = [[t for p in item for t in p["tokens"] if t < tokenizer.eot] for item in pieces]
     alignments: list[list[WordTiming]] = [[] for _ in pieces]
     groups = same_length_groups(text_tokens)
-    if len(groups) > 1 and not rows_selectable(encoder_output):
-        groups = [[r for group in groups for r in group]]  # one call: word times may depend on the batch
+    whole = len(groups) == 1 and len(groups[0]) == len(pieces)
+    if groups and not whole and not rows_selectable(encoder_output):
+        groups, whole = [list(range(len(pieces)))], True  # one call: word times may depend on the batch
+    host = None if whole else HostRows(encoder_output)  # one copy to the host for all the calls
     for rows in groups:
-        output = encoder_output if len(rows) == len(pieces) else select_rows(encoder_output, rows)
+        output = encoder_output if host is None else host.pick(rows)
         found = model.find_alignment(tokenizer, [text_tokens[r] for r in rows], output, [frames[r] for r in rows])
         for row, alignment in zip(rows, found or [[] for _ in rows], strict=True):
             alignments[row] = alignment
@@ -83,20 +85,33 @@ def rows_selectable(encoder_output: Any) -> bool:
     return selectable
 
 
-def select_rows(encoder_output: Any, rows: list[int]) -> Any:
-    """Return the encoder output of the windows ``rows`` only, on the device and in the type it had.
+class HostRows:
+    """An encoder output's rows in host memory, to hand some of them back to the model's device.
 
     CTranslate2's ``StorageView`` has no slicing: the rows go through host memory (an accelerator's
-    output is copied to the CPU and back; bfloat16, which numpy lacks, as float32).
+    output is copied to the CPU once, and each pick back; bfloat16, which numpy lacks, as float32).
+    Only for CPU or the first accelerator (`rows_selectable`).
     """
-    host = encoder_output if encoder_output.device == "cpu" else encoder_output.to_device(ctranslate2.Device.cpu)
-    dtype = host.dtype
-    if dtype == ctranslate2.DataType.bfloat16:
-        host = host.to(ctranslate2.DataType.float32)
-    picked = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(host)[rows]))
-    if dtype == ctranslate2.DataType.bfloat16:
-        picked = picked.to(dtype)
-    return picked if encoder_output.device == "cpu" else picked.to_device(ctranslate2.Device.cuda)
+
+    def __init__(self, encoder_output: Any) -> None:
+        self._device = str(encoder_output.device)
+        host = encoder_output if self._device == "cpu" else encoder_output.to_device(ctranslate2.Device.cpu)
+        self._dtype = host.dtype
+        if self._dtype == ctranslate2.DataType.bfloat16:
+            host = host.to(ctranslate2.DataType.float32)
+        self._rows = np.asarray(host)
+
+    def pick(self, rows: list[int]) -> Any:
+        """Return the output of the windows ``rows`` only, on the device and in the type it had."""
+        picked = ctranslate2.StorageView.from_array(np.ascontiguousarray(self._rows[rows]))
+        if self._dtype == ctranslate2.DataType.bfloat16:
+            picked = picked.to(self._dtype)
+        return picked if self._device == "cpu" else picked.to_device(ctranslate2.Device.cuda)
+
+
+def select_rows(encoder_output: Any, rows: list[int]) -> Any:
+    """Return the encoder output of the windows ``rows`` only (see `HostRows`)."""
+    return HostRows(encoder_output).pick(rows)
 
 
 def words_for_pieces(pieces: list[Piece], alignment: list[WordTiming], tokenizer: Tokenizer) -> list[list[WordTiming]]:

@@ -88,15 +88,19 @@ class GuardedStore(FaustRocksStore):
             batch.delete(key)
         else:
             batch.put(key, value)
-        if partition not in self._unsure:
+        if partition not in self._unsure:  # an unsure partition's files are in step only up to their offset
             batch.put(self.offset_key, str(changelog_offset).encode())
-        batch.put(SYNCED_KEY, _now_ms())
+            batch.put(SYNCED_KEY, _now_ms())
         db.write(batch)
         return True
 
     def note_failed_write(self, partition: int, incarnation: int) -> None:
-        """Note a failed changelog write: it may have landed anyway, so the partition's offset stays put."""
-        if incarnation == self.incarnation(partition) and partition not in self._unsure:
+        """Note a failed changelog write: it may have landed anyway, so the partition's offset stays put.
+
+        Also for a write of an earlier incarnation: the partition may have been kept through the
+        rebalance, and the write may have landed after its recovery read the changelog.
+        """
+        if partition not in self._unsure:
             log.warning(
                 "%s[%d]: a changelog write failed; the local offset stays put so a restart replays from before it",
                 self.table_name,

@@ -141,10 +141,10 @@ class StreamProcessor:
                 live = self.store.restore(part.partition, chunk.stream_id, stored)
                 live.epoch = part.epoch
                 part.streams[chunk.stream_id] = live
-                if chunk.seq > live.session.buffer.next_seq:  # the records in between were never read here
+                if chunk.seq > live.session.buffer.next_seq:  # not read by this owner, or never sent
                     log.warning(
                         "stream %s: stored state goes on at seq %d (input offset %d); the first record read, "
-                        "%s[%d]@%d, carries seq %d",
+                        "%s[%d]@%d, carries seq %d (the sequence numbers between were not read here, or skipped)",
                         chunk.stream_id,
                         live.session.buffer.next_seq,
                         stored.input_offset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctranslate2
 import numpy as np
 
-from stream_app.inference.alignment import rows_selectable, same_length_groups, select_rows
+from stream_app.inference.alignment import HostRows, rows_selectable, same_length_groups, select_rows
 
 
 def test_windows_are_aligned_together_only_with_decodes_of_their_token_count() -> None:
@@ -29,3 +29,10 @@ def test_a_bfloat16_encoder_output_keeps_its_type() -> None:
     picked = select_rows(output, [2])
     assert picked.dtype == ctranslate2.DataType.bfloat16 and list(picked.shape) == [1, 2, 2]
     assert rows_selectable(output)
+
+
+def test_one_host_copy_serves_every_pick() -> None:
+    output = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2)
+    rows = HostRows(ctranslate2.StorageView.from_array(output))
+    assert np.array_equal(np.asarray(rows.pick([0, 2])), output[[0, 2]])
+    assert np.array_equal(np.asarray(rows.pick([1])), output[[1]])

@@ -250,3 +250,24 @@ async def test_every_changelog_record_carries_its_writers_stamp(
     io.put(0, b"s", b"v", WriteStamp(5, 1234))
     (sent,) = producer.waiting()
     assert stamp_from_headers(sent.message.headers) == WriteStamp(5, 1234)
+
+
+async def test_a_write_of_a_kept_partition_refused_across_a_rebalance_stops_its_offset_too(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
+    first = io.put(0, b"s1", b"v1")
+    before = producer.ack(producer.waiting()[0])
+    await first
+    doubtful = io.put(0, b"s1", b"v2")  # sent before the rebalance; times out after it (it may have landed)
+    table.data.revoke_partitions(table, {tp})
+    await table.data.assign_partitions(table, {tp})
+    producer.refuse(producer.waiting()[0], ConnectionError("request timed out"))
+    with pytest.raises(ConnectionError):
+        await doubtful
+    later = io.put(0, b"s2", b"v3")
+    producer.ack_all()
+    await later
+    assert table.data._db_for_partition(0).get(b"s2") == b"v3"
+    assert persisted(table, 0) == before  # a restart reads the changelog from before the doubtful write
