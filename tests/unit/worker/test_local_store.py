@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +93,28 @@ async def test_an_acknowledgement_after_the_partition_was_revoked_is_left_to_the
     assert table.data._db_for_partition(1).get(b"s1") is None
 
 
-async def test_a_partition_kept_through_a_rebalance_never_claims_a_write_acknowledged_across_it(
-    guarded: tuple[Any, ChangelogTable, HeldProducer],
-) -> None:
-    table, io, producer = guarded
+async def write_across_a_kept_rebalance(
+    table: Any, io: ChangelogTable, producer: HeldProducer
+) -> tuple[int, Awaitable[object]]:
+    """Store v1 of s1, then send v2 and revoke and assign partition 0 again while it is in flight.
+
+    Returns the offset v1 got and v2's write.
+    """
     tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
     first = io.put(0, b"s1", b"v1")
     before = producer.ack(producer.waiting()[0])
     await first
-    across = io.put(0, b"s1", b"v2")  # in flight as the rebalance revokes and assigns the partition again
+    across = io.put(0, b"s1", b"v2")
     table.data.revoke_partitions(table, {tp})
     await table.data.assign_partitions(table, {tp})
+    return before, across
+
+
+async def test_a_partition_kept_through_a_rebalance_never_claims_a_write_acknowledged_across_it(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    before, across = await write_across_a_kept_rebalance(table, io, producer)
     producer.ack_all()
     await across
     later = io.put(0, b"s2", b"v3")
@@ -256,13 +267,7 @@ async def test_a_write_of_a_kept_partition_refused_across_a_rebalance_stops_its_
     guarded: tuple[Any, ChangelogTable, HeldProducer],
 ) -> None:
     table, io, producer = guarded
-    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
-    first = io.put(0, b"s1", b"v1")
-    before = producer.ack(producer.waiting()[0])
-    await first
-    doubtful = io.put(0, b"s1", b"v2")  # sent before the rebalance; times out after it (it may have landed)
-    table.data.revoke_partitions(table, {tp})
-    await table.data.assign_partitions(table, {tp})
+    before, doubtful = await write_across_a_kept_rebalance(table, io, producer)  # it times out: may have landed
     producer.refuse(producer.waiting()[0], ConnectionError("request timed out"))
     with pytest.raises(ConnectionError):
         await doubtful
