@@ -5,7 +5,7 @@ words of the windows in a group on the same encoder output the decode used: with
 alignment sees exactly the frames the decoder saw. One ``align`` call takes the windows whose decodes
 have the same number of text tokens: CTranslate2 pads a batch's token sequences to its longest and its
 alignment normalises over the token axis, so in a mixed batch a window's word times depended on its
-companions (up to 0.34 s measured on tiny.en int8), and a replay that batched differently re-cut
+companions (`test_fitted_context.py` shows one such shift), and a replay that batched differently re-cut
 committed words. Each window's words are then tidied on their own (faster-whisper's rules for one
 segment at offset 0), so a window's words never depend on the others in its batch.
 """
@@ -73,7 +73,7 @@ def same_length_groups(text_tokens: list[list[int]]) -> list[list[int]]:
 
 
 def rows_selectable(encoder_output: Any) -> bool:
-    """Whether `select_rows` can take rows of this encoder output (CPU, or the first accelerator)."""
+    """Whether `HostRows` can pick rows of this encoder output (CPU, or the first accelerator)."""
     selectable = encoder_output.device == "cpu" or int(encoder_output.device_index) == 0
     if not selectable and "device" not in _warned:
         _warned.add("device")
@@ -107,11 +107,6 @@ class HostRows:
         if self._dtype == ctranslate2.DataType.bfloat16:
             picked = picked.to(self._dtype)
         return picked if self._device == "cpu" else picked.to_device(ctranslate2.Device.cuda)
-
-
-def select_rows(encoder_output: Any, rows: list[int]) -> Any:
-    """Return the encoder output of the windows ``rows`` only (see `HostRows`)."""
-    return HostRows(encoder_output).pick(rows)
 
 
 def words_for_pieces(pieces: list[Piece], alignment: list[WordTiming], tokenizer: Tokenizer) -> list[list[WordTiming]]:
