@@ -42,13 +42,15 @@ CHUNK = 1600  # 100 ms
 # The variants measured while choosing the live profile; `--variants FILE` replaces them.
 VARIANTS: list[dict[str, Any]] = [
     {"name": "live (the configured rule)", "live": {}},
-    {"name": "finals at pauses only (throughput)", "live": {"commit_step": 0, "preview_step": 0}},
-    {"name": "commit step 0.5 s", "live": {"commit_step": 0.5}},
-    {"name": "commit step 2 s", "live": {"commit_step": 2.0}},
-    {"name": "commit lookahead 0.5 s", "live": {"commit_lookahead": 0.5}, "merge": {"commit_lookahead": 0.5}},
-    {"name": "commit lookahead 2 s", "live": {"commit_lookahead": 2.0}, "merge": {"commit_lookahead": 2.0}},
-    {"name": "min window 6 s", "live": {"min_window": 6.0}},
-    {"name": "min window 20 s", "live": {"min_window": 20.0}},
+    {
+        "name": "forced, 2 s context, pauses 0.4 s, lookahead 1 s (the rule before)",
+        "live": {"force_final_words": True, "decode_context": 2.0, "utterance_pause": 0.4, "commit_lookahead": 1.0},
+    },
+    {"name": "free, 2 s context", "live": {"decode_context": 2.0}},
+    {"name": "pauses at 0.4 s commit", "live": {"utterance_pause": 0.4}},
+    {"name": "commit lookahead 1 s", "live": {"commit_lookahead": 1.0}},
+    {"name": "windows of 8-12 s", "live": {"min_window": 8.0, "max_window": 12.0}},
+    {"name": "finals at cuts only (throughput)", "live": {"commit_step": 0, "preview_step": 0}},
 ]
 
 
@@ -139,8 +141,8 @@ def _variant(
     }
 
 
-def _seconds(config: LiveConfig) -> dict[str, float]:
-    """Return the rule's durations in seconds (the arguments of `LiveConfig.from_seconds`)."""
+def _seconds(config: LiveConfig) -> dict[str, Any]:
+    """Return the rule's durations in seconds and its decoding choice (arguments of `LiveConfig.from_seconds`)."""
     names = (
         "speech_lead",
         "speech_tail",
@@ -153,8 +155,11 @@ def _seconds(config: LiveConfig) -> dict[str, float]:
         "commit_lookahead",
         "preview_step",
         "min_decode",
+        "decode_context",
     )
-    return {name: getattr(config, name) / SAMPLE_RATE for name in names}
+    seconds: dict[str, Any] = {name: getattr(config, name) / SAMPLE_RATE for name in names}
+    seconds["force_final_words"] = config.force_final_words
+    return seconds
 
 
 def _stream(

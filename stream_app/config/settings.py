@@ -97,19 +97,23 @@ class StreamingSettings:
     Inside it a commit decode runs every ``commit_step``: what two of them agree on, ending
     ``commit_lookahead`` before the decode's end, is final; previews every ``preview_step`` show the
     rest while the model has time. ``profile`` sets the two steps unless they are given. Each decode
-    re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window).
+    re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window),
+    decoded freely (its words up to the last final one dropped) unless ``force_final_words``.
+    The defaults are the most accurate rule measured with `stream-app bench profiles`
+    (docs/benchmarks/streaming.md): whole windows decoded freely, commits 2 s behind a decode's end.
     """
 
     profile: str = _choice("live", "live", "throughput")
     commit_step: float = _duration("")  # deterministic commit decodes (0: commit at pauses only)
     preview_step: float = _duration("")  # best-effort previews (0: none)
-    commit_lookahead: float = _duration("1s")
-    decode_context: float = _duration("2s")  # final audio a decode re-reads before its new audio (0: all)
+    commit_lookahead: float = _duration("2s")
+    decode_context: float = _duration("0s")  # final audio a decode re-reads before its new audio (0: all)
+    force_final_words: bool = False  # true: force the decoder through the final words it re-reads
     speech_threshold: float = 0.5  # Silero VAD probability at or above which a frame is speech...
     silence_threshold: float = 0.35  # ...and below which, once in speech, it is silence again
     speech_lead: float = _duration("400ms")  # audio kept before the first speech of a window
     speech_tail: float = _duration("300ms")  # silence kept after the last speech before a pause
-    utterance_pause: float = _duration("400ms", minimum=0.032)  # a pause: the words before it become final
+    utterance_pause: float = _duration("2s", minimum=0.032)  # a pause: the words before it become final
     long_pause: float = _duration("2s", minimum=0.032)  # a window never spans a silence this long
     min_window: float = _duration("12s", minimum=0.5)  # a window is cut at the first pause after this much speech
     max_window: float = _duration("20s", minimum=1.0)  # ...and never grows past this (at most 28 s)

@@ -37,6 +37,10 @@ PREVIEWS_REJECTED = Counter(
     "Previews (interim passes) whose decode tripped a guard: dropped, not re-run",
     ["reason"],
 )
+HOLES_FILLED = Counter(
+    "stream_app_skipped_speech_decoded_total",
+    "Speech a decode passed over between two of its words, decoded again on its own and heard as words",
+)
 for _reason in FALLBACK_REASONS:
     CONTEXT_FALLBACKS.labels(_reason)  # every reason is exported from the start, at 0
 for _reason in (*FALLBACK_REASONS[:-1], "temperature"):

@@ -15,7 +15,9 @@ The batched path (``transcribe_windows``):
 3. **Rounds.** A decode that stops while speech remains after its last word continues from where it
    stopped (Whisper's seek, or its last word), with the text so far as the prompt: a second round of
    the same batched call for every window that needs one, as faster-whisper's own loop would.
-4. **Left over.** Speech of a cut or a file that still has no words after all that is tried once more
+4. **Holes.** Speech a decode passed over between two of its words (a lone "Right." between two
+   sentences of a long window) is decoded on its own, all such holes in one more batched call.
+5. **Left over.** Speech of a cut or a file that still has no words after all that is tried once more
    with the full context (``stopped_early``), and what remains is reported in ``undecoded``: the
    merger makes it a gap, never silence.
 
@@ -54,6 +56,7 @@ from stream_app.inference.decode import BatchDecoder, Segment
 from stream_app.inference.exceptions import ModelNotFound
 from stream_app.inference.guards import (
     CONTEXT_FALLBACKS,
+    HOLES_FILLED,
     PREVIEWS_REJECTED,
     DecodeFigures,
     DecodeGuards,
@@ -72,6 +75,7 @@ RESIDUAL_SPEECH = 0.3  # seconds of speech after the last word that mean the dec
 WORD_REACH = 0.3  # seconds around a word that its speech may extend (alignment is not exact)
 TICK_TAIL = 1.0  # a tick's last second may hold a word still being said: not "left over"
 MIN_UNDECODED = 0.25  # seconds: shorter speech without words is a click or a breath, not a gap
+HOLE_MARGIN = 0.3  # seconds of audio around speech a decode skipped, when it is decoded on its own
 _SAMPLING = threading.Lock()  # CTranslate2's random seed is global: sampled fallbacks run one at a time
 
 
@@ -240,6 +244,7 @@ class WhisperTranscriber:
             self._full_pass([i for i in first if results[i.index] is None], results, started)
             live = [i for i in batched if results[i.index] is None]
             self._rounds(live, context, results, started)
+            self._fill_holes([i for i in live if results[i.index] is None])
             self._left_over([i for i in live if results[i.index] is None], results, started)
             for item in live:
                 if results[item.index] is None:
@@ -385,6 +390,57 @@ class WhisperTranscriber:
         """Seconds of speech after ``last`` (a tick's still-moving end not counted)."""
         until = item.duration if item.job.kind.commits_all else item.duration - TICK_TAIL
         return sum(max(0.0, min(b, until) - max(a, last + WORD_REACH)) for a, b in item.speech)
+
+    def _fill_holes(self, items: list[_Item]) -> None:
+        """Decode again, on its own, speech that a decode skipped between two of its words.
+
+        Whisper reading a long window may pass over a short utterance between sentences ("Right.",
+        "Yes.") that it hears when the audio starts there. Each such hole (`_holes`) is decoded from
+        just before it to just after it, all holes batched in one more call, and the words heard inside
+        it join the window's words.
+        """
+        parts: list[tuple[_Item, float, _Item]] = []
+        tokenizer = self.decoder.tokenizer(self.language or "en")
+        for item in items:
+            for start, stop in self._holes(item):
+                first = max(0.0, start - HOLE_MARGIN)
+                samples = item.samples[round(first * SAMPLE_RATE) : round((stop + HOLE_MARGIN) * SAMPLE_RATE)]
+                speech = [(max(0.0, a - first), min(b, stop + HOLE_MARGIN) - first) for a, b in item.speech]
+                part = _Item(
+                    item.index,
+                    item.job,
+                    samples,
+                    [(a, b) for a, b in speech if b > a],
+                    prompt=self.decoder.prompt(tokenizer, ""),  # with the text before, it repeats that text
+                )
+                parts.append((item, first, part))
+        if not parts:
+            return
+        # the full 30 s context: a second of audio in a fitted one loops ("Right. Right. Right.")
+        self._decode([part for _, _, part in parts], FULL_CONTEXT, budgeted=True)
+        for item, first, part in parts:
+            if part.fallback is not None:
+                continue
+            found = [_shift(w, first) for w in part.words]
+            inside = [w for w in found if not any(w.start < o.end and o.start < w.end for o in item.words)]
+            if inside:
+                HOLES_FILLED.inc()
+                item.words = sorted([*item.words, *inside], key=lambda w: w.start)
+
+    def _holes(self, item: _Item) -> list[tuple[float, float]]:
+        """Voiced spans after the final words that no word reaches, with a word of the decode after them."""
+        if not item.words:
+            return []
+        until = item.duration if item.job.kind.commits_all else item.duration - TICK_TAIL
+        last_start = item.words[-1].start
+        covered = [(w.start - WORD_REACH, w.end + WORD_REACH) for w in item.words]
+        out: list[tuple[float, float]] = []
+        for a, b in item.speech:
+            a, b = max(a, item.prefix_end), min(b, until, last_start)
+            if b - a < MIN_UNDECODED:
+                continue
+            out.extend((x, y) for x, y in _subtract((a, b), covered) if y - x >= MIN_UNDECODED)
+        return out
 
     def _left_over(self, items: list[_Item], results: list[WindowTranscript | None], started: float) -> None:
         """Try speech a cut or file left without words once more, with the full context, then make it a gap."""

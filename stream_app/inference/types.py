@@ -54,7 +54,9 @@ class WindowJob:
     created_at: float = 0.0  # time.monotonic() when the job was made (queue latency is measured from it)
     prompt: str = ""  # text committed before this window, decoded as Whisper's previous-text prompt ("" = none)
     prefix: str = ""  # words already final at the start of the window: the decoder is forced to continue after them
-    prefix_end: float = 0.0  # where those words end, seconds from ``start``
+    # Where the window's final words end, seconds from ``start`` (forced or, with no ``prefix``, decoded
+    # freely and dropped by the session): speech before it is not reported as undecoded.
+    prefix_end: float = 0.0
     kind: DecodeKind = DecodeKind.FILE
     # Voiced spans (seconds from ``start``) the stream's own VAD found; None: the transcriber runs VAD itself.
     speech: tuple[tuple[float, float], ...] | None = None

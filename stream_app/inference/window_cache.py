@@ -29,7 +29,7 @@ from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 log = logging.getLogger(__name__)
 
 # Bump when a change alters what a cached window result would contain (decoding options, word timing).
-CODE_VERSION = "3"  # 3: decoder prefix, continuation rounds, undecoded speech
+CODE_VERSION = "4"  # 3: decoder prefix, continuation rounds, undecoded speech; 4: free decodes of final words
 
 
 def decoding_options(settings: Settings) -> dict[str, Any]:
@@ -76,7 +76,7 @@ class WindowCache:
         options = dict(self._options)
         if job.prompt:
             options["prompt"] = job.prompt
-        if job.prefix:
+        if job.prefix or job.prefix_end:
             options["prefix"] = [job.prefix, round(job.prefix_end, 3)]
         options["kind"] = job.kind.value
         if job.speech is not None:

@@ -36,8 +36,10 @@ class LiveConfig:
     (0: commit at cuts only), words two consecutive commit decodes agree on and that end
     ``commit_lookahead`` before the decode's end become final; best-effort previews run on a
     ``preview_step`` grid when the model has time (0: none). A decode re-reads at most
-    ``decode_context`` of audio whose words are final (the decoder is forced through those words; 0:
-    the whole window).
+    ``decode_context`` of audio whose words are final (0: the whole window). It decodes that audio
+    freely and its words up to the last final word are dropped (`stream_app.streaming.anchoring`);
+    ``force_final_words`` forces the decoder through them instead (cheaper, less accurate at
+    sentence starts: docs/benchmarks/streaming.md).
     """
 
     buffer_cap: int = 300 * SAMPLE_RATE
@@ -58,6 +60,7 @@ class LiveConfig:
     preview_step: int = seconds_to_samples(0.25)
     min_decode: int = seconds_to_samples(0.5)
     decode_context: int = seconds_to_samples(2.0)
+    force_final_words: bool = True  # the worker's default is free decoding (`StreamingSettings`)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.silence_threshold <= self.speech_threshold < 1.0:
@@ -115,6 +118,7 @@ class LiveConfig:
         preview_step: float = 0.25,
         min_decode: float = 0.5,
         decode_context: float = 2.0,
+        force_final_words: bool = True,
     ) -> LiveConfig:
         """Build the rule from durations in seconds."""
         return cls(
@@ -136,4 +140,5 @@ class LiveConfig:
             preview_step=seconds_to_samples(preview_step),
             min_decode=seconds_to_samples(min_decode),
             decode_context=seconds_to_samples(decode_context),
+            force_final_words=force_final_words,
         )

@@ -1,8 +1,8 @@
 """SegmentMerger: one stream's decode results turned into final and interim segments.
 
-Every decode of a window is forced to continue after the words already final in it (the decoder
-prefix), so a result holds only words after them: nothing is compared or cut by timestamps at a
-boundary, and a word once final is never heard again.
+A result holds only words after the words already final in its window: the decoder is forced
+through them (``force_final_words``), or it decoded them again freely and the session dropped them up
+to the last one (`stream_app.streaming.anchoring`). So a word once final is never counted again.
 
 * **Guards.** The transcriber judges each decode (`stream_app.inference.guards`: loops, counted with
   the final words it was forced through, words piled up where alignment found no audio); a tick or

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.inference.types import DecodeKind, Priority, WindowJob, WindowTranscript, Word
+from stream_app.streaming.anchoring import words_after_final
 from stream_app.streaming.buffer import ApplyResult, Loss, StreamBuffer
 from stream_app.streaming.config import LiveConfig
 from stream_app.streaming.merger import MergePolicy, SegmentMerger
@@ -46,6 +47,7 @@ class DecodeRequest:
     number: int  # the stream's deterministic decode counter (previews: the counter of the next one)
     last: bool = False  # a cut that ends the stream
     keep_open: bool = False  # a pause: every word becomes final but the window stays open
+    forced: bool = True  # the decoder is forced through ``prefix``; else it decodes them freely (anchoring)
 
     @property
     def duration(self) -> float:
@@ -62,7 +64,7 @@ class DecodeRequest:
             samples=self.samples,
             priority=Priority.INTERIM if self.kind is DecodeKind.PREVIEW else Priority.FINAL,
             created_at=created_at,
-            prefix=join_words(self.prefix),
+            prefix=join_words(self.prefix) if self.forced else "",
             prefix_end=max(0.0, self.prefix[-1].end - start) if self.prefix else 0.0,
             kind=self.kind,
             speech=tuple(((a - self.start) / SAMPLE_RATE, (b - self.start) / SAMPLE_RATE) for a, b in self.speech),
@@ -217,6 +219,8 @@ class StreamSession:
 
     def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
         """Merge the result of a decode `plan` returned."""
+        if not request.forced and request.prefix and result.words:
+            result = _after_final_words(result, request.prefix)
         if request.kind is DecodeKind.PREVIEW:
             self._previewed = max(self._previewed, request.stop)
             return self.merger.preview(result)
@@ -257,15 +261,18 @@ class StreamSession:
         number = self.merger.state.decodes
         if kind is not DecodeKind.PREVIEW:
             self.merger.state.decodes += 1
-        return DecodeRequest(kind, start, stop, self.buffer.slice(start, stop), prefix, speech, number, last)
+        samples = self.buffer.slice(start, stop)
+        forced = self.config.force_final_words
+        return DecodeRequest(kind, start, stop, samples, prefix, speech, number, last, forced=forced)
 
     def _anchor(self, start: int, stop: int) -> tuple[int, tuple[Word, ...]]:
-        """Where a decode of ``[start, stop)`` begins, and the final words it is forced through.
+        """Where a decode of ``[start, stop)`` begins, and the final words it reads again.
 
         Final words more than ``decode_context`` before the last one stay out of the decode: it starts
         between two final words (the middle of the silence between them), as late as keeps that much
-        context, and is forced through the final words after that point only. Always at a word boundary
-        after the window's start, so no word is cut in two; the window's start when there is none.
+        context, and reads the final words after that point only (forced through them, or decoded
+        freely). Always at a word boundary after the window's start, so no word is cut in two; the
+        window's start when there is none.
         """
         prefix = self.merger.prefix
         context = self.config.decode_context
@@ -416,3 +423,9 @@ def run_session(
         if plan.request is None:
             return
         yield from session.complete(plan.request, transcribe(plan.request))
+
+
+def _after_final_words(result: WindowTranscript, final: tuple[Word, ...]) -> WindowTranscript:
+    """Return a free decode's result less the final words it heard again (`stream_app.streaming.anchoring`)."""
+    words = words_after_final(result.words, join_words(final), final[-1].end).words
+    return replace(result, words=tuple(words), text=" ".join(w.text for w in words))

@@ -107,9 +107,12 @@ class TruthTranscriber:
         )
 
     def words(self, request: DecodeRequest) -> list[Word]:
-        """Return the true words of the span after the prefix: whole ones, and the one the span's end cuts."""
+        """Return the true words of the span after the prefix: whole ones, and the one the span's end cuts.
+
+        A free decode (the request does not force the prefix) hears the prefix's words again as well.
+        """
         start, stop = request.start / SAMPLE_RATE, request.stop / SAMPLE_RATE
-        after = self._after_prefix(request.prefix)
+        after = self._after_prefix(request.prefix) if request.forced else 0
         out: list[Word] = []
         shift = self._jitter(request)
         for word in self.truth[after:]:

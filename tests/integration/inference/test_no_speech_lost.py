@@ -96,3 +96,20 @@ def test_every_span_of_speech_is_a_final_word_or_a_gap(
     )
     assert not missing, missing
     assert all(text.strip() for _, _, text in outcomes)  # every recording said something that was heard
+
+
+def test_a_short_reply_between_two_sentences_is_heard(
+    settings: Settings, recordings: list[Recording], transcribers: list[WhisperTranscriber]
+) -> None:
+    """Decoding whole windows, Whisper passed over a lone "Right." between two questions (recording 94).
+
+    The decode of that skipped speech on its own (`WhisperTranscriber._fill_holes`) hears it.
+    """
+    item = recordings[94]
+    assert "Right." in item.sentences
+    run = run_recording(
+        item.samples(), transcribers[0], SpeechDetector(), live_config_for(settings), merge_policy_for(settings)
+    )
+    words = [w.text.strip(".,?!").lower() for s in run.finals for w in s.words]
+    keys = [i for i, w in enumerate(words) if w == "keys"]
+    assert len(keys) >= 2 and "right" in words[keys[0] + 1 : keys[1]], run.text

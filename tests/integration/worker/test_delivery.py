@@ -192,6 +192,7 @@ def test_a_failing_window_keeps_the_held_words_and_marks_the_gap(settings: Setti
         "STREAM_APP_STREAMING__MAX_WINDOW_ATTEMPTS": "3",
         # words final at pauses only, no previews: decode 1 is the second pause, and its words come only from it
         "STREAM_APP_STREAMING__PROFILE": "throughput",
+        "STREAM_APP_STREAMING__UTTERANCE_PAUSE": "400ms",  # pauses inside the window (the default closes it at 2 s)
     }
     with ServiceHarness(settings, partitions=1, env=env) as harness:
         harness.start("r1")

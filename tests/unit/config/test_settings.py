@@ -17,7 +17,8 @@ def test_defaults_are_the_live_profile() -> None:
     assert settings.streaming.profile == "live"
     assert settings.commit_step_seconds == 1.0
     assert settings.preview_step_seconds == 0.25  # previews by default
-    assert (settings.streaming.commit_lookahead, settings.streaming.min_window) == (1.0, 12.0)
+    assert (settings.streaming.commit_lookahead, settings.streaming.min_window) == (2.0, 12.0)
+    assert (settings.streaming.decode_context, settings.streaming.force_final_words) == (0.0, False)
     assert settings.optimization.default_precision == "int8"
     assert settings.optimization.device == "cpu"
 
@@ -98,7 +99,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ({"STREAM_APP_METRICS__ENABLED": "perhaps"}, "metrics.enabled", "true or false"),
         ({"STREAM_APP_STREAMING__MAX_WINDOW": "45s"}, "streaming.max_window", "28 s"),
         ({"STREAM_APP_STREAMING__MIN_WINDOW": "25s"}, "streaming.min_window", "max_window"),
-        ({"STREAM_APP_STREAMING__SPEECH_TAIL": "1s"}, "streaming.speech_tail", "utterance_pause"),
+        ({"STREAM_APP_STREAMING__SPEECH_TAIL": "3s"}, "streaming.speech_tail", "utterance_pause"),
         ({"STREAM_APP_NOPE__X": "1"}, "STREAM_APP_NOPE__X", "unknown section"),
         ({"STREAM_APP_KAFKA__NO_SUCH_KEY": "1"}, "kafka.no_such_key", "unknown key"),
     ],

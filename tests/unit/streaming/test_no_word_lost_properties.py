@@ -57,10 +57,17 @@ def mishear(request: DecodeRequest, words: list[Word]) -> list[Word]:
     chunk=st.sampled_from([0.02, 0.1, 0.25, 1.0]),
     rejects=st.integers(min_value=0, max_value=3),
     previews=st.booleans(),
+    free=st.sampled_from([None, 0.0, 2.0]),
 )
 def test_every_true_word_is_final_exactly_once_in_order(
-    spoken: tuple[list[Word], list[float], float], jitter: float, chunk: float, rejects: int, previews: bool
+    spoken: tuple[list[Word], list[float], float],
+    jitter: float,
+    chunk: float,
+    rejects: int,
+    previews: bool,
+    free: float | None,
 ) -> None:
+    """``free``: the final words are decoded again and dropped by anchoring (with that decode context)."""
     words, levels, seconds = spoken
     audio = sum(
         speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
@@ -72,9 +79,15 @@ def test_every_true_word_is_final_exactly_once_in_order(
         reject=(lambda r: (r.stop // 16000) % 4 < rejects) if rejects else None,
     )
     config = LiveConfig.from_seconds()
+    policy = MergePolicy()
+    if free is not None:  # the worker's default rule
+        config = LiveConfig.from_seconds(
+            force_final_words=False, decode_context=free, utterance_pause=2.0, commit_lookahead=2.0
+        )
+        policy = MergePolicy(commit_lookahead=2.0)
     segments = list(
         transcribe_chunks(
-            chunks_of(audio, chunk_seconds=chunk), model, LoudnessDetector(), config, MergePolicy(), previews=previews
+            chunks_of(audio, chunk_seconds=chunk), model, LoudnessDetector(), config, policy, previews=previews
         )
     )
     assembler = TranscriptAssembler("s")
