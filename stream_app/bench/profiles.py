@@ -125,12 +125,15 @@ def _variant(
     references = [item.reference for item in corpus]
     wer = corpus_wer(references, texts)
     audio = sum(item.duration for item in corpus)
-    worst = max(word_error_rate(r, t) - word_error_rate(r, w) for r, t, w in zip(references, texts, whole, strict=True))
+    deltas = [word_error_rate(r, t) - word_error_rate(r, w) for r, t, w in zip(references, texts, whole, strict=True)]
+    worst = max(deltas)
+    worst_file = corpus[deltas.index(worst)]
     return {
         "variant": variant["name"],
         "streamed_wer": round(wer, 4),
         "delta": round(wer - corpus_wer(references, list(whole)), 4),
         "max_file_delta": round(worst, 4),
+        "worst_file": f"{worst_file.path.parent.name}/{worst_file.path.stem} ({worst_file.voice})",
         "repeats": sum(boundary_repeats(r, t) for r, t in zip(references, texts, strict=True)),
         "emission_p50_s": round(percentile(emission, 50), 2),
         "emission_p95_s": round(percentile(emission, 95), 2),
