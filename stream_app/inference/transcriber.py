@@ -63,7 +63,7 @@ from stream_app.inference.guards import (
     collapsed_words,
     context_fallback_reason,
 )
-from stream_app.inference.types import WindowJob, WindowTranscript, Word
+from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
 
 __all__ = ["MAX_WINDOW_SECONDS", "SAMPLE_RATE", "DecodeGuards", "EncoderContext", "WhisperTranscriber"]
 
@@ -428,19 +428,14 @@ class WhisperTranscriber:
                 item.words = sorted([*item.words, *inside], key=lambda w: w.start)
 
     def _holes(self, item: _Item) -> list[tuple[float, float]]:
-        """Voiced spans after the final words that no word reaches, with a word of the decode after them."""
-        if not item.words:
+        """Voiced spans after the final words that no word reaches, with a word of the decode after them.
+
+        Not for previews: they make nothing final, and the next tick fills the hole for good.
+        """
+        if not item.words or item.job.kind is DecodeKind.PREVIEW:
             return []
         until = item.duration if item.job.kind.commits_all else item.duration - TICK_TAIL
-        last_start = item.words[-1].start
-        covered = [(w.start - WORD_REACH, w.end + WORD_REACH) for w in item.words]
-        out: list[tuple[float, float]] = []
-        for a, b in item.speech:
-            a, b = max(a, item.prefix_end), min(b, until, last_start)
-            if b - a < MIN_UNDECODED:
-                continue
-            out.extend((x, y) for x, y in _subtract((a, b), covered) if y - x >= MIN_UNDECODED)
-        return out
+        return self._uncovered(item, until=min(until, item.words[-1].start))
 
     def _left_over(self, items: list[_Item], results: list[WindowTranscript | None], started: float) -> None:
         """Try speech a cut or file left without words once more, with the full context, then make it a gap."""
@@ -455,12 +450,12 @@ class WhisperTranscriber:
             if retry.fallback is None and _covered(retry) > _covered(item):
                 item.words, item.segments = retry.words, retry.segments
 
-    def _uncovered(self, item: _Item) -> list[tuple[float, float]]:
-        """Voiced spans after the prefix that no word reaches (at least `MIN_UNDECODED` each)."""
+    def _uncovered(self, item: _Item, until: float | None = None) -> list[tuple[float, float]]:
+        """Voiced spans after the prefix (and before ``until``) that no word reaches, `MIN_UNDECODED` each."""
         covered = [(w.start - WORD_REACH, w.end + WORD_REACH) for w in item.words]
         out = []
         for a, b in item.speech:
-            a = max(a, item.prefix_end)
+            a, b = max(a, item.prefix_end), b if until is None else min(b, until)
             for start, stop in _subtract((a, b), covered):
                 if stop - start >= MIN_UNDECODED:
                     out.append((start, stop))
