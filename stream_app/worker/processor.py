@@ -166,6 +166,11 @@ class StreamProcessor:
             live.outbox.extend(live.session.merger.flush(chunk.offset))
             return live
         if isinstance(stored, EndedMarker):
+            if chunk.seq <= stored.last_seq and record.offset <= stored.input_offset:
+                # read again after a restart or a hand-over: the stream ended before its offset was committed
+                m.CHUNKS.labels(outcome="duplicate").inc()
+                ticket.done()
+                return None
             if chunk.seq <= stored.last_seq:
                 m.LATE_CHUNKS.inc()
                 self._reject(

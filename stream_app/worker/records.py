@@ -122,6 +122,7 @@ class EndedMarker:
     session: str
     ended_ms: int  # wall-clock ms when it ended (the marker expires after the retention)
     origin_ms: int = 0
+    input_offset: int = -1  # the newest input offset the stream applied (-1: not known, an older release's marker)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -234,6 +235,7 @@ def encode_marker(marker: EndedMarker) -> bytes:
             "session": marker.session,
             "at": marker.ended_ms,
             "origin": marker.origin_ms,
+            "input": marker.input_offset,
         }
     )
     return _frame(ENDED_MAGIC, document, b"")
@@ -322,6 +324,7 @@ def _marker(d: dict[str, Any]) -> EndedMarker:
         session=_str(d["session"]),
         ended_ms=_int(d["at"]),
         origin_ms=_int(d["origin"]),
+        input_offset=_int(d.get("input", -1)),
     )
 
 

@@ -142,6 +142,7 @@ class StepRunner:
                 session=live.session_token,
                 ended_ms=int(self.clock() * 1000),
                 origin_ms=live.origin_ms,
+                input_offset=live.input_offset,
             )
             await self.outputs.durable(lambda: self.store.end(live, marker), "storing an ended stream's marker")
             live.evicting = True

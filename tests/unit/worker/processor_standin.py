@@ -14,7 +14,7 @@ from stream_app.testing.tables import memory_store
 from stream_app.testing.topics import RecordingTopic
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
-from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.acks import PartitionAcks, Ticket
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
@@ -71,19 +71,24 @@ class Worker:
         self.processor.partitions[0] = self.part
         self.offset = 0
         self.seqs: dict[str, int] = {}
+        self.tickets: list[Ticket] = []
 
-    def record(self, stream_id: str, timestamp: float, seq: int | None = None, *, loud: bool = False) -> None:
+    def record(
+        self, stream_id: str, timestamp: float, seq: int | None = None, *, loud: bool = False, end: bool = False
+    ) -> None:
         """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq).
 
-        The chunk is digital silence, or with ``loud`` noise the stand-in voice detector calls speech.
+        The chunk is digital silence, or with ``loud`` noise the stand-in voice detector calls speech; with
+        ``end`` it is the stream's last.
         """
         if seq is None:
             seq = self.seqs.get(stream_id, 0)
         self.seqs[stream_id] = max(self.seqs.get(stream_id, 0), seq + 1)
         samples = np.random.default_rng(seq).integers(-3000, 3000, 1600) if loud else np.zeros(1600)
         pcm = samples.astype("<i2").tobytes()
-        key, value, headers = encode_chunk(stream_id, seq, seq * 1600, pcm, PCM, False, "test")
+        key, value, headers = encode_chunk(stream_id, seq, seq * 1600, pcm, PCM, end, "test")
         ticket = self.part.acks.add(self.offset, object())
+        self.tickets.append(ticket)
         rec = InputRecord(key, value, headers, "in", 0, self.offset, timestamp_ms=int(timestamp * 1000))
         self.processor.handle(rec, ticket, self.part)
         self.offset += 1

@@ -41,3 +41,24 @@ async def test_a_restored_stream_whose_first_record_skips_sequence_numbers_says_
         "stream a: stored state goes on at seq 5 (input offset 4); the first record read, in[0]@9, carries seq 8"
         in caplog.text
     )
+
+
+async def test_records_of_an_ended_stream_read_again_after_a_restart_are_acknowledged_not_dead_lettered() -> None:
+    first = Worker()
+    for seq in range(5):
+        first.record("a", T0 + seq * 0.1, seq=seq, loud=True)
+    first.record("a", T0 + 0.5, seq=5, end=True)
+    for _ in range(3):
+        await first.tick(1.0)
+    assert first.ended("a")
+    successor = Worker(first.store)  # killed before its offsets were committed: the next owner reads them again
+    for seq in range(6):
+        successor.record("a", T0 + seq * 0.1, seq=seq, loud=True, end=seq == 5)
+    await successor.tick(1.0)
+    assert successor.outputs.dlq_topic.sent == []
+    assert successor.part.acks.in_flight == 0  # every one acknowledged: the group's offset moves past them
+    assert successor.outputs.output_topic.sent == []  # and nothing published again
+    successor.record("a", T0 + 9.0, seq=3)  # a new record replaying an old sequence number: a recorder's fault
+    await successor.tick(1.0)
+    [letter] = successor.outputs.dlq_topic.sent
+    assert dict(letter.headers or [])[H_REASON] == b"after_end"

@@ -171,8 +171,16 @@ def test_a_header_of_the_release_before_the_live_rule_keeps_its_audio_and_counte
 
 
 def test_marker_round_trip() -> None:
-    marker = EndedMarker(last_seq=99, end=160_000, shift=3, session="0.5", ended_ms=1234, origin_ms=77)
+    marker = EndedMarker(last_seq=99, end=160_000, shift=3, session="0.5", ended_ms=1234, origin_ms=77, input_offset=41)
     assert decode_stream_record(encode_marker(marker)) == marker
+
+
+def test_a_marker_of_the_release_before_has_no_input_offset() -> None:
+    old = {"seq": 99, "end": 160_000, "shift": 3, "session": "0.5", "at": 1234, "origin": 77}
+    document = orjson.dumps(old)
+    body = struct.pack(">I", len(document)) + document
+    stored = decode_stream_record(struct.pack(">2sBI", b"SE", 1, zlib.crc32(body)) + body)
+    assert isinstance(stored, EndedMarker) and stored.input_offset == -1  # its records are all after_end, as before
 
 
 def test_a_flipped_byte_is_caught_by_the_crc() -> None:
