@@ -95,3 +95,7 @@ INPUT_OFFSETS_SKIPPED = Counter(
     "stream_app_input_offsets_skipped_total",
     "Input offsets given up as absent from the log (a transactional producer's markers, retention)",
 )
+UNANCHORED_DECODES = Counter(
+    "stream_app_unanchored_decodes_total",
+    "Free decodes in which no word repeated the last final word: new words were told from final ones by time",
+)

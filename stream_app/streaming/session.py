@@ -102,6 +102,7 @@ class StreamSession:
         self.planner = Planner(config, planner)
         self._losses = sorted(losses, key=lambda loss: loss.start)
         self._previewed = 0  # end of the latest decode of the open window (previews are spaced from it)
+        self.unanchored = 0  # free decodes whose new words were told from the final ones by time alone
 
     @property
     def stream_id(self) -> str:
@@ -220,7 +221,9 @@ class StreamSession:
     def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
         """Merge the result of a decode `plan` returned."""
         if not request.forced and request.prefix and result.words:
-            result = _after_final_words(result, request.prefix)
+            anchored = words_after_final(result.words, join_words(request.prefix), request.prefix[-1].end)
+            self.unanchored += not anchored.matched
+            result = replace(result, words=tuple(anchored.words), text=" ".join(w.text for w in anchored.words))
         if request.kind is DecodeKind.PREVIEW:
             self._previewed = max(self._previewed, request.stop)
             return self.merger.preview(result)
@@ -423,9 +426,3 @@ def run_session(
         if plan.request is None:
             return
         yield from session.complete(plan.request, transcribe(plan.request))
-
-
-def _after_final_words(result: WindowTranscript, final: tuple[Word, ...]) -> WindowTranscript:
-    """Return a free decode's result less the final words it heard again (`stream_app.streaming.anchoring`)."""
-    words = words_after_final(result.words, join_words(final), final[-1].end).words
-    return replace(result, words=tuple(words), text=" ".join(w.text for w in words))

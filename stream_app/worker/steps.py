@@ -184,7 +184,10 @@ class StepRunner:
                 self._count_error(live, request, exc, attempt, tries)
                 continue
             m.WINDOWS.labels(kind=request.kind.value).inc()
-            return session.complete(request, result)
+            unanchored = session.unanchored
+            segments = session.complete(request, result)
+            m.UNANCHORED_DECODES.inc(session.unanchored - unanchored)
+            return segments
         if not final:
             return []
         assert error is not None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -256,3 +257,26 @@ def test_decodes_and_finals_do_not_depend_on_when_audio_arrives_while_decodes_ru
     assert [text.split(":", 1)[1] for text in calm[1] if ":" in text]  # finals were made
     for seed in range(1, 25):
         assert _interleaved(truth, audio, seed) == calm, seed
+
+
+def test_a_free_decode_that_hears_the_last_final_word_differently_is_counted_and_loses_no_word() -> None:
+    config = LiveConfig.from_seconds(decode_context=0.0, force_final_words=False)
+    model = TruthTranscriber(TRUTH)
+
+    def misheard(request: DecodeRequest) -> WindowTranscript:
+        result = model(request)
+        if not request.prefix:
+            return result
+        end = request.prefix[-1].end  # words and final words are on the stream's clock
+        words = tuple(dataclasses.replace(w, text=w.text + "h") if w.end <= end else w for w in result.words)
+        return dataclasses.replace(result, words=words, text=" ".join(w.text for w in words))
+
+    session: StreamSession | None = None
+    segments: list[TranscriptSegment] = []
+    for chunk in chunks_of(speech_audio(TRUTH, 18.0)):
+        if session is None:
+            session = StreamSession(chunk.stream_id, config, POLICY)
+        session.feed(chunk)
+        segments += run_session(session, misheard, LoudnessDetector())
+    assert session is not None and session.unanchored > 0
+    assert final_words(segments) == [w.text for w in TRUTH]  # told apart by time: nothing dropped or repeated
