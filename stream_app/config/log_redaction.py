@@ -44,7 +44,7 @@ def redact_record(record: logging.LogRecord, secrets: Iterable[str]) -> None:
         message = f"{record.msg} {record.args}"
     masked = redact_text(message, secrets)
     if masked != message:
-        record.msg, record.args = masked, None
+        record.msg, record.args = masked, ()  # not None: mode's formatter would format it as an argument
     if record.exc_info and record.exc_info[1] is not None:
         text = logging.Formatter().formatException(record.exc_info)
         masked_text = redact_text(text, secrets)

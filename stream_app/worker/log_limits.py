@@ -40,7 +40,7 @@ class BurstFilter(logging.Filter):
         dropped = self._dropped.pop(key, 0)
         if dropped and last is not None:
             record.msg = f"{record.getMessage()} ({dropped} more like this in the last {now - last:.0f} s)"
-            record.args = None
+            record.args = ()  # not None: mode's formatter makes None an argument, and formatting then fails
         if len(self._last) > 10_000:  # keys are message templates: a handful in practice
             self._last.clear()
         return True

@@ -1,9 +1,11 @@
 """Secrets: from the file, the environment or a file named by ``<key>_file``; never shown."""
 
+import io
 import logging
 from pathlib import Path
 
 import pytest
+from mode.utils.logging import ExtensionFormatter
 
 from stream_app.config import ConfigError, load_settings
 from stream_app.config.log_redaction import install_log_redaction, redact_record
@@ -147,3 +149,13 @@ def test_a_record_with_a_bad_format_string_is_still_masked() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "pw %s %s", ("Hunter2-pw",), None)
     redact_record(record, ["Hunter2-pw"])
     assert "Hunter2-pw" not in record.getMessage()
+
+
+def test_a_masked_record_is_printed_by_the_worker_logs_formatter() -> None:
+    # faust's worker logs through mode's ExtensionFormatter, which turns args of None into (None,)
+    record = logging.LogRecord(
+        "aiokafka", logging.ERROR, __file__, 1, "connect to %s failed", ("redis://:pw1@h",), None
+    )
+    redact_record(record, ["pw1"])
+    text = ExtensionFormatter(stream=io.StringIO(), fmt="%(message)s").format(record)
+    assert text == "connect to redis://:***@h failed"

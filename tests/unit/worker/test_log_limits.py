@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import io
 import logging
+
+from mode.utils.logging import ExtensionFormatter
 
 from stream_app.worker.log_limits import BurstFilter
 
@@ -29,3 +32,16 @@ def test_our_own_records_and_other_messages_are_not_limited() -> None:
     assert burst.filter(record("aiokafka.conn", "first kind"))
     assert burst.filter(record("aiokafka.conn", "second kind"))
     assert not burst.filter(record("aiokafka.conn", "first kind"))
+
+
+def test_a_record_with_a_count_is_printed_by_the_worker_logs_formatter() -> None:
+    # faust's worker logs through mode's ExtensionFormatter, which turns args of None into (None,)
+    now = [0.0]
+    burst = BurstFilter(every=5.0, clock=lambda: now[0])
+    for step in range(3):
+        now[0] = step * 3.0  # the second is dropped, the third passes with a count
+        rec = record("faust.tables.recovery", "%s offsets at start of reading:\n%s", "Active", "| table |")
+        passed = burst.filter(rec)
+    assert passed
+    text = ExtensionFormatter(stream=io.StringIO(), fmt="%(message)s").format(rec)
+    assert text == "Active offsets at start of reading:\n| table | (1 more like this in the last 6 s)"
