@@ -7,13 +7,13 @@ import contextlib
 import dataclasses
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from stream_app.audio.exceptions import AudioFileError
 from stream_app.audio.files import read_native_audio
 from stream_app.audio.live_input import open_live_input
+from stream_app.cli.live_interrupt import LiveInterrupt
 from stream_app.cli.publish_outcome import ProgressLine, report_outcome
 from stream_app.clients.chunking import SOURCE_FORMATS, chunk_pcm_stream, native_layout_problem
 from stream_app.clients.exceptions import KafkaAccessError, PublishError
@@ -201,18 +201,14 @@ def _send_live(
         file=sys.stderr,
         flush=True,
     )
-    chunks = chunk_pcm_stream(
-        _until_interrupted(live.blocks), live.fmt, args.chunk_ms, max_bytes=settings.streaming.max_chunk_bytes
-    )
-    with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
-        return publisher.publish_chunks(
-            stream_id, chunks, live.fmt, realtime=args.realtime, on_progress=ProgressLine(None, watch)
+    with LiveInterrupt() as interrupt:
+        chunks = chunk_pcm_stream(
+            interrupt.until_interrupted(live.blocks),
+            live.fmt,
+            args.chunk_ms,
+            max_bytes=settings.streaming.max_chunk_bytes,
         )
-
-
-def _until_interrupted(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """Pass the blocks on; Ctrl-C while waiting for input ends the input, so the stream still gets its end."""
-    try:
-        yield from blocks
-    except KeyboardInterrupt:
-        print("interrupted: ending the stream", file=sys.stderr, flush=True)
+        with ChunkPublisher(producer_config(settings.kafka), topic, limits=limits) as publisher:
+            return publisher.publish_chunks(
+                stream_id, chunks, live.fmt, realtime=args.realtime, on_progress=ProgressLine(None, watch)
+            )
