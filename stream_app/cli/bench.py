@@ -8,7 +8,11 @@ same run, on the same audio, so the ratios hold on a noisy machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from stream_app.cli.actions import action_subparsers
@@ -52,6 +56,29 @@ def register(subparsers: Any) -> None:
 
 def _runner(module: Any) -> Any:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        return int(module.run(args, settings))
+        with stop_cleanly_on_termination():
+            return int(module.run(args, settings))
 
     return handler
+
+
+@contextlib.contextmanager
+def stop_cleanly_on_termination() -> Iterator[None]:
+    """SIGTERM or SIGHUP unwind the benchmark, so its ``with`` blocks stop what it started.
+
+    A benchmark's replicas, brokers and Redis run in sessions of their own (so a replica killed on
+    purpose takes nothing else with it); Python's default on SIGTERM ends the process without
+    unwinding, which left them running for hours, retrying a broker that was gone. The first signal
+    raises ``SystemExit`` (exit status 128 + signal); a second one while cleaning up ends at once.
+    """
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
