@@ -1,7 +1,7 @@
 """How a replica takes part in the consumer group: its timings, its identity, and how it leaves.
 
-faust-streaming 0.15.3 on aiokafka 0.14 is used as it is, with three changes made here (pyproject pins
-both, since two of them touch private attributes):
+faust-streaming 0.15.3 on aiokafka 0.14 is used as it is, with the changes below (pyproject pins
+both, since most of them touch private attributes):
 
 * **Static membership.** The replica name is the group instance id (KIP-345): a replica back within
   ``worker.session_timeout`` gets its partitions again and nobody else rebalances.
@@ -18,6 +18,9 @@ both, since two of them touch private attributes):
   so it would commit past records still in flight, and a later owner would never read them (seen as
   ``lost_chunks`` gaps in `bench failover`). For the partitions the worker reads, the offset to commit
   is the worker's own: its oldest record not yet acknowledged (`CommitPosition`).
+* **Standby records kept through the recovery.** mode's flow control empties faust's changelog queue
+  on every resume, and faust's recovery resumes again after the standby changelogs started: records
+  fetched in between were dropped while the position moved past them (`stream_app.worker.flow_control`).
 
 What cannot be done with these libraries is in docs/operations.md ("Failover"): no cooperative
 rebalancing, no detection of a dead member before its session expires.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import faust
@@ -35,6 +39,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.config.exceptions import ConfigError
 from stream_app.config.settings import WorkerSettings
+from stream_app.worker.flow_control import ChangelogKeepingFlowControl
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +191,11 @@ class MemberApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> ChangelogKeepingFlowControl:
+        """The flow control of faust, minus the resumes that dropped fetched standby records."""
+        return ChangelogKeepingFlowControl(lambda: getattr(self.tables, "_changelog_queue", None), loop=self.loop)
 
     async def on_stop(self) -> None:
         """Run ``before_stop``, then faust's own stop (tables closed, offsets committed, group left)."""
