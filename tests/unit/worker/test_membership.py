@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from types import SimpleNamespace
 
@@ -10,9 +11,11 @@ import pytest
 from stream_app.config import Settings
 from stream_app.config.exceptions import ConfigError
 from stream_app.worker.membership import (
+    IDLE_FETCH_WAIT,
     MIN_REQUEST_TIMEOUT,
     GroupTimings,
     WorkerReadOffsets,
+    _Consumer,
     group_instance_id,
     leave_on_close,
     new_commit_offset,
@@ -83,3 +86,23 @@ def test_faust_keeps_no_read_offset_for_the_partitions_the_worker_orders() -> No
     assert offsets["input-0"] is None and offsets["changelog-0"] == 40
     assert offsets["unknown-0"] is None  # faust's defaultdict(lambda: None)
     assert offsets.pop("changelog-0", None) == 40 and offsets.pop("input-0", None) is None
+
+
+async def test_with_every_partition_paused_the_fetcher_looks_again_within_50_ms_not_a_second() -> None:
+    consumer = object.__new__(_Consumer)  # only the attributes the fetch wait reads
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    consumer.__dict__.update(
+        flow_active=True,
+        app=SimpleNamespace(client_only=False),
+        _active_partitions=set(),  # every assigned partition paused, as while a rebalance restores the tables
+        _paused_partitions=set(),
+        not_waiting_next_records=asyncio.Event(),
+        sleep=sleep,
+    )
+    assert await consumer._wait_next_records(1.0) == ({}, set())
+    assert slept == [IDLE_FETCH_WAIT] and IDLE_FETCH_WAIT <= 0.05
+    assert consumer.not_waiting_next_records.is_set()  # faust's shutdown waits for this
