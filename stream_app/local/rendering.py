@@ -44,6 +44,9 @@ def server_properties(layout: StackLayout, partitions: int) -> dict[str, str]:
         "share.coordinator.state.topic.min.isr": "1",
         "min.insync.replicas": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # Brokers refuse a session timeout under 6 s by default; the local broker allows 2 s so that
+        # `worker.session_timeout` can be measured below it (docs/operations.md, "recovery time").
+        "group.min.session.timeout.ms": "2000",
         "offsets.topic.num.partitions": str(OFFSETS_PARTITIONS),
         "log.retention.hours": "24",
         "log.segment.bytes": str(64 * 1024 * 1024),
