@@ -3,8 +3,9 @@
 Whisper's encoder always sees 30 s, so a 2 s file costs as much as a 30 s one. Packing several
 short pieces into one window (with silence between them) and handing the words back by timestamp
 amortises that cost, but then a file's text depends on its neighbours (the decoder reads the whole
-window: punctuation and words were seen to change), so it is off unless asked for. Long files are cut
-into windows at their quietest moment near each limit, so a cut rarely lands inside a word.
+window: punctuation and words were seen to change), so it is off unless asked for. By default a
+file's pieces follow its speech (`stream_app.batch.speech_cuts`); `cut_points` is the fallback that
+cuts at the quietest moment near each 30 s limit, so a cut rarely lands inside a word.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stream_app.batch.speech_cuts import SpeechCutPolicy
 from stream_app.inference.types import Word
 
 SAMPLE_RATE = 16000
@@ -30,6 +32,8 @@ class PackingPolicy:
     gap_seconds: float = 1.0  # silence between packed pieces: keeps words of neighbours apart
     search_seconds: float = 3.0  # how far back from a window's end to look for a quiet cut
     pack: bool = False  # True: short pieces of different files share windows (their text may then differ)
+    follow_speech: bool = True  # windows follow the speech (`speech_cuts`); False: 30 s cuts at quiet moments
+    speech: SpeechCutPolicy = dataclasses.field(default_factory=SpeechCutPolicy)
 
     @property
     def window_samples(self) -> int:
@@ -82,6 +86,7 @@ class Piece:
     file_offset: float  # where the piece starts in its file, seconds
     window_offset: float  # where the piece starts in the window, seconds
     duration: float
+    speech: tuple[tuple[float, float], ...] | None = None  # voiced spans, seconds from the piece's start
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,16 @@ class Window:
 
     samples: Samples
     pieces: tuple[Piece, ...]
+
+    @property
+    def speech(self) -> tuple[tuple[float, float], ...] | None:
+        """The pieces' voiced spans in window time; None when a piece's are not known (the model finds them)."""
+        spans: list[tuple[float, float]] = []
+        for piece in self.pieces:
+            if piece.speech is None:
+                return None
+            spans += [(piece.window_offset + a, piece.window_offset + b) for a, b in piece.speech]
+        return tuple(spans)
 
 
 class WindowPacker:
@@ -101,10 +116,21 @@ class WindowPacker:
         self._pieces: list[Piece] = []
         self._used = 0
 
-    def add_file(self, file_id: int, samples: Samples) -> Iterator[Window]:
-        """Add a file's pieces; yield every window that became full."""
-        for index, (start, end) in enumerate(cut_points(samples, self._policy)):
-            yield from self._add(file_id, index, start, samples[start:end])
+    def add_file(
+        self,
+        file_id: int,
+        samples: Samples,
+        spans: Sequence[tuple[int, int]] | None = None,
+        voiced: Sequence[tuple[int, int]] | None = None,
+    ) -> Iterator[Window]:
+        """Add a file's pieces (``spans``, default `cut_points`); yield every window that became full.
+
+        ``voiced``: the file's speech as sample ranges, handed to the model with each piece (None: the
+        model's own VAD finds it).
+        """
+        for index, (start, end) in enumerate(cut_points(samples, self._policy) if spans is None else spans):
+            speech = None if voiced is None else _speech_within(voiced, start, end)
+            yield from self._add(file_id, index, start, samples[start:end], speech)
 
     def flush(self) -> Iterator[Window]:
         """Yield the window being filled, if any."""
@@ -113,7 +139,9 @@ class WindowPacker:
             self._parts, self._pieces, self._used = [], [], 0
             yield window
 
-    def _add(self, file_id: int, index: int, start: int, part: Samples) -> Iterator[Window]:
+    def _add(
+        self, file_id: int, index: int, start: int, part: Samples, speech: tuple[tuple[float, float], ...] | None
+    ) -> Iterator[Window]:
         gap = self._policy.gap_samples if self._pieces else 0
         if self._pieces and (not self._policy.pack or self._used + gap + len(part) > self._policy.window_samples):
             yield from self.flush()
@@ -122,10 +150,19 @@ class WindowPacker:
             self._parts.append(np.zeros(gap, dtype=np.float32))
             self._used += gap
         self._pieces.append(
-            Piece(file_id, index, start / SAMPLE_RATE, self._used / SAMPLE_RATE, len(part) / SAMPLE_RATE)
+            Piece(file_id, index, start / SAMPLE_RATE, self._used / SAMPLE_RATE, len(part) / SAMPLE_RATE, speech)
         )
         self._parts.append(part)
         self._used += len(part)
+
+
+def _speech_within(voiced: Sequence[tuple[int, int]], start: int, end: int) -> tuple[tuple[float, float], ...]:
+    """Return the voiced ranges inside ``[start, end)``, in seconds from ``start``."""
+    return tuple(
+        ((max(a, start) - start) / SAMPLE_RATE, (min(b, end) - start) / SAMPLE_RATE)
+        for a, b in voiced
+        if a < end and b > start
+    )
 
 
 def split_window(window: Window) -> list[Window]:

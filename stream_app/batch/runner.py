@@ -1,10 +1,11 @@
 """`transcribe_batch`: many files through the shared inference pool, journaled, resumable.
 
-Files are decoded in a thread pool (a few ahead of the model), cut into 30 s windows (short files
-share windows only with ``PackingPolicy(pack=True)``), and submitted at BATCH priority so windows of
-different files batch together in one model call, each decoded on its own audio. Each file is
-journaled the moment its last window comes back; a file that cannot be read or whose window fails
-is recorded with the reason and the run goes on.
+Files are decoded in a thread pool (a few ahead of the model) and cut into windows that follow their
+speech (Silero VAD in the same threads; ``PackingPolicy(follow_speech=False)``: 30 s windows cut at
+quiet moments); short files share windows only with ``PackingPolicy(pack=True)``. Windows are
+submitted at BATCH priority so windows of different files batch together in one model call, each
+decoded on its own audio. Each file is journaled the moment its last window comes back; a file that
+cannot be read or whose window fails is recorded with the reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,14 +37,18 @@ from stream_app.batch.packing import (
     split_window,
 )
 from stream_app.batch.results import BatchResult, FileResult, Journal, completed_files, write_summary
+from stream_app.batch.speech_cuts import speech_cut_points, voiced_ranges
 from stream_app.config import Settings, load_settings
 from stream_app.inference.batching import BatchTranscriber
 from stream_app.inference.pool import InferencePool
 from stream_app.inference.types import Priority, WindowJob, WindowTranscript
+from stream_app.inference.vad import SpeechDetector
 
 log = logging.getLogger(__name__)
 
-_Decoded = tuple[int, Path, int, Samples | None, str | None]
+Spans = list[tuple[int, int]]
+_Prepared = tuple[Samples, Spans, Spans | None]  # audio, its pieces, its speech (None: the model finds it)
+_Decoded = tuple[int, Path, int, Samples | None, Spans, Spans | None, str | None]
 
 
 def transcribe_batch(
@@ -97,7 +103,8 @@ def transcribe_batch(
         transcriber = load_transcriber(settings)
     journal = Journal(output)
     pool = InferencePool(transcriber, parallel, name="batch")
-    run = _Run(pool, parallel.max_batch * max(1, parallel.max_workers), packing or PackingPolicy(), result)
+    policy = packing or PackingPolicy()
+    run = _Run(pool, parallel.max_batch * max(1, parallel.max_workers), policy, result)
     bar = tqdm(total=len(todo), disable=not progress, unit="file", dynamic_ncols=True)
 
     def on_finish(record: FileResult) -> None:
@@ -107,7 +114,7 @@ def transcribe_batch(
     run.on_finish = on_finish
     try:
         with ThreadPoolExecutor(max(1, decode_threads), thread_name_prefix="batch-decode") as decoder:
-            run.execute(_decode_ahead(decoder, todo, 4 * max(1, decode_threads)))
+            run.execute(_decode_ahead(decoder, todo, 4 * max(1, decode_threads), _Pieces(policy)))
     finally:
         pool.close(wait=True, cancel_pending=True)
         journal.close()
@@ -134,13 +141,16 @@ class _Run:
         self.on_finish: Callable[[FileResult], None] = lambda record: None
 
     def execute(self, decoded: Iterator[_Decoded]) -> None:
-        for file_id, path, size, samples, error in decoded:
+        for file_id, path, size, samples, spans, voiced, error in decoded:
             if samples is None:
                 self._finish(FileResult(str(path), "failed", size=size, error=error))
                 continue
-            pieces = len(cut_points(samples, self.policy))
-            self.files[file_id] = FileAssembly(str(path), size, len(samples) / SAMPLE_RATE, pieces)
-            for window in self.packer.add_file(file_id, samples):
+            assembly = FileAssembly(str(path), size, len(samples) / SAMPLE_RATE, len(spans))
+            if not spans:  # no speech: nothing to decode, the file is done (and empty)
+                self._finish(assembly.result())
+                continue
+            self.files[file_id] = assembly
+            for window in self.packer.add_file(file_id, samples, spans, voiced):
                 self._submit(window)
             self._collect(block=False)
             self._submit_retries()
@@ -160,7 +170,9 @@ class _Run:
             self._collect(block=True)
         number = self.result.windows
         self.result.windows += 1
-        job = WindowJob(f"batch-{number}", number, 0.0, window.samples, Priority.BATCH, time.monotonic())
+        job = WindowJob(
+            f"batch-{number}", number, 0.0, window.samples, Priority.BATCH, time.monotonic(), speech=window.speech
+        )
         future = self.pool.submit(job)
         self.outstanding += 1
         future.add_done_callback(lambda f: self.completions.put((window, f)))
@@ -188,9 +200,33 @@ class _Run:
         self.on_finish(record)
 
 
-def _decode_ahead(pool: ThreadPoolExecutor, todo: Sequence[tuple[Path, int]], ahead: int) -> Iterator[_Decoded]:
-    """Decode files in the thread pool, at most ``ahead`` in flight, yielding them in order."""
-    pending: deque[tuple[int, Path, int, Future[Samples]]] = deque()
+class _Pieces:
+    """A file's audio and where it is cut, made in the decoding threads (Silero VAD runs there too)."""
+
+    def __init__(self, policy: PackingPolicy) -> None:
+        self._policy = policy
+        self._detectors = threading.local()
+
+    def __call__(self, path: Path) -> _Prepared:
+        samples = np.asarray(decode_audio_file(path), dtype=np.float32)
+        if not self._policy.follow_speech:
+            return samples, cut_points(samples, self._policy), None
+        detector = getattr(self._detectors, "detector", None)
+        if detector is None:
+            detector = self._detectors.detector = SpeechDetector()
+        probs = detector.whole(samples)
+        speech = self._policy.speech
+        return samples, speech_cut_points(probs, len(samples), speech), voiced_ranges(probs, len(samples), speech)
+
+
+def _decode_ahead(
+    pool: ThreadPoolExecutor,
+    todo: Sequence[tuple[Path, int]],
+    ahead: int,
+    prepare: Callable[[Path], _Prepared],
+) -> Iterator[_Decoded]:
+    """Decode (and cut) files in the thread pool, at most ``ahead`` in flight, yielding them in order."""
+    pending: deque[tuple[int, Path, int, Future[_Prepared]]] = deque()
     items = iter(enumerate(todo))
     while True:
         while len(pending) < ahead:
@@ -198,17 +234,17 @@ def _decode_ahead(pool: ThreadPoolExecutor, todo: Sequence[tuple[Path, int]], ah
                 file_id, (path, size) = next(items)
             except StopIteration:
                 break
-            pending.append((file_id, path, size, pool.submit(decode_audio_file, path)))
+            pending.append((file_id, path, size, pool.submit(prepare, path)))
         if not pending:
             return
         file_id, path, size, future = pending.popleft()
         try:
-            samples = np.asarray(future.result(), dtype=np.float32)
-            yield file_id, path, size, samples, None
+            samples, spans, voiced = future.result()
+            yield file_id, path, size, samples, spans, voiced, None
         except AudioFileError as exc:
-            yield file_id, path, size, None, exc.reason
+            yield file_id, path, size, None, [], None, exc.reason
         except Exception as exc:  # any decoder crash fails this file only
-            yield file_id, path, size, None, f"{type(exc).__name__}: {exc}"
+            yield file_id, path, size, None, [], None, f"{type(exc).__name__}: {exc}"
 
 
 def _size(path: Path) -> int:

@@ -1,0 +1,130 @@
+"""Cutting a file into windows that follow its speech, as pure logic over speech probabilities.
+
+A file cut every 30 s at its quietest moment makes every window a full 30 s encoder pass, decodes
+its silences, and cuts wherever the limit falls. Here a file is read as the live path reads a
+stream (Silero VAD, 32 ms frames, the same hysteresis): its speech spans are gathered into windows
+of at most ``max_seconds``, each closed at the longest pause in its second half when the next span
+would not fit, or at any pause of ``long_pause`` seconds. Silence between windows is not decoded, a
+window keeps ``lead`` seconds before its first speech and ``tail`` after its last, and windows
+shorter than 30 s cost a shorter encoder pass (the fitted encoder context). A single span of speech
+longer than ``max_seconds`` is cut at its least speech-like frame in the last ``search`` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FRAME = 512  # samples per speech probability (Silero VAD at 16 kHz)
+
+
+@dataclass(frozen=True)
+class SpeechCutPolicy:
+    """How speech spans become windows (seconds; thresholds as the live path's defaults)."""
+
+    max_seconds: float = 20.0
+    long_pause: float = 2.0
+    lead: float = 0.4
+    tail: float = 0.3
+    search: float = 3.0
+    speech_threshold: float = 0.5
+    silence_threshold: float = 0.35
+
+
+def speech_spans(probs: npt.NDArray[np.float32], policy: SpeechCutPolicy) -> list[tuple[int, int]]:
+    """Return the speech spans as ``(first frame, frame after the last)``, with the live path's hysteresis."""
+    spans: list[tuple[int, int]] = []
+    start = -1
+    for index, p in enumerate(probs.tolist()):
+        if start < 0 and p >= policy.speech_threshold:
+            start = index
+        elif start >= 0 and p < policy.silence_threshold:
+            spans.append((start, index))
+            start = -1
+    if start >= 0:
+        spans.append((start, len(probs)))
+    return spans
+
+
+def voiced_ranges(probs: npt.NDArray[np.float32], total: int, policy: SpeechCutPolicy) -> list[tuple[int, int]]:
+    """Return the speech spans as sample ranges (what a window's job hands the transcriber as its speech)."""
+    return [(start * FRAME, min(total, end * FRAME)) for start, end in speech_spans(probs, policy)]
+
+
+def speech_cut_points(
+    probs: npt.NDArray[np.float32], total: int, policy: SpeechCutPolicy, rate: int = 16000
+) -> list[tuple[int, int]]:
+    """Split a file of ``total`` samples into ``(start, end)`` sample ranges that hold all its speech.
+
+    ``probs`` holds one speech probability per ``FRAME`` samples. Ranges are in order, do not
+    overlap, and each is at most ``max_seconds`` long plus ``lead`` and ``tail``; a file without
+    speech has none.
+    """
+    limit = max(1, round(policy.max_seconds * rate / FRAME))
+    spans = _bounded(speech_spans(probs, policy), probs, limit, max(1, round(policy.search * rate / FRAME)))
+    long_pause = policy.long_pause * rate / FRAME
+    windows: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    for span in spans:
+        if current and (span[0] - current[-1][1] >= long_pause):
+            windows.append(current)
+            current = []
+        current.append(span)
+        while current[-1][1] - current[0][0] > limit:
+            split = _longest_pause(current, limit)
+            windows.append(current[:split])
+            current = current[split:]
+    if current:
+        windows.append(current)
+    lead, tail = round(policy.lead * rate), round(policy.tail * rate)
+    ranges: list[tuple[int, int]] = []
+    for index, window in enumerate(windows):
+        first, last = window[0][0] * FRAME, min(total, window[-1][1] * FRAME)
+        floor = ranges[-1][1] if ranges else 0
+        following = windows[index + 1][0][0] * FRAME if index + 1 < len(windows) else total
+        start = max(floor, first - lead)
+        end = min(following, total, last + tail)
+        if index + 1 < len(windows):
+            end = min(end, max(last, (last + following) // 2))  # leave the next window its lead
+        if end > start:
+            ranges.append((start, end))
+    return ranges
+
+
+def _bounded(
+    spans: list[tuple[int, int]], probs: npt.NDArray[np.float32], limit: int, search: int
+) -> list[tuple[int, int]]:
+    """Cut every span longer than ``limit`` frames at its least speech-like frame before the limit."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        while end - start > limit:
+            lo = start + max(1, limit - search)
+            cut = lo + int(np.argmin(probs[lo : start + limit]))
+            cut = max(start + 1, cut)
+            out.append((start, cut))
+            start = cut
+        out.append((start, end))
+    return out
+
+
+def _longest_pause(window: list[tuple[int, int]], limit: int) -> int:
+    """Return where to split a window's spans: after its longest pause that fits.
+
+    The first part must span at least half the limit and at most the limit; without such a pause,
+    the last split that fits.
+    """
+    begin = window[0][0]
+    best, best_gap = len(window) - 1, -1
+    for index in range(1, len(window)):
+        before = window[index - 1][1] - begin
+        if before > limit:
+            break
+        gap = window[index][0] - window[index - 1][1]
+        if before >= limit // 2 and gap > best_gap:
+            best, best_gap = index, gap
+    if best_gap < 0:  # no pause in the second half: the last one that fits
+        fitting = [i for i in range(1, len(window)) if window[i - 1][1] - begin <= limit]
+        best = fitting[-1] if fitting else 1
+    return best
