@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
 from typing import Any
 
 from stream_app.cli.actions import action_subparsers
+from stream_app.cli.child_process import run_forwarding_signals
 from stream_app.config import Settings
 from stream_app.local import LocalStack, LocalStackError, ensure_topics
 from stream_app.local.stack import DEFAULT_START_TIMEOUT_S
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     started = list(stack.started)
     print(f"started: {', '.join(started)}" if started else "the local stack was running: it is left running")
     try:
-        return subprocess.run(command, check=False).returncode
+        return run_forwarding_signals(command)
     except FileNotFoundError:
         print(f"stream-app local run: no such command {command[0]!r}")
         return 127
