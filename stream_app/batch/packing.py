@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.batch.speech_cuts import SpeechCutPolicy
+from stream_app.config.settings import Settings
 from stream_app.inference.types import Word
 
 SAMPLE_RATE = 16000
@@ -34,6 +35,19 @@ class PackingPolicy:
     pack: bool = False  # True: short pieces of different files share windows (their text may then differ)
     follow_speech: bool = True  # windows follow the speech (`speech_cuts`); False: 30 s cuts at quiet moments
     speech: SpeechCutPolicy = dataclasses.field(default_factory=SpeechCutPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, pack: bool = False) -> PackingPolicy:
+        """Return the configured policy: windows that follow the speech as the live path hears it.
+
+        The speech settings are `[streaming]`'s; with ``streaming.vad`` off, 30 s windows cut at quiet
+        moments, silence decoded too.
+        """
+        speech = SpeechCutPolicy.from_streaming(settings.streaming)
+        room = cls.window_seconds - speech.lead - speech.tail  # a piece must fit a window
+        if speech.max_seconds > room:
+            speech = dataclasses.replace(speech, max_seconds=max(1.0, room))
+        return cls(pack=pack, follow_speech=settings.streaming.vad, speech=speech)
 
     @property
     def window_samples(self) -> int:

@@ -72,8 +72,8 @@ def transcribe_batch(
         workers: Inference pool threads (default ``parallel.max_workers``).
         progress: Show a progress bar on stderr.
         transcriber: The model to use (default: ``optimization.model``, loaded locally).
-        packing: How files become windows (default: 30 s windows, one file's audio each; a file's text
-            depends on its own audio only).
+        packing: How files become windows (default `PackingPolicy.from_settings`: windows that follow
+            the speech, one file's audio each, so a file's text depends on its own audio only).
         decode_threads: Threads decoding files ahead of the model.
     """
     started = time.monotonic()
@@ -103,7 +103,7 @@ def transcribe_batch(
         transcriber = load_transcriber(settings)
     journal = Journal(output)
     pool = InferencePool(transcriber, parallel, name="batch")
-    policy = packing or PackingPolicy()
+    policy = packing or PackingPolicy.from_settings(settings)
     run = _Run(pool, parallel.max_batch * max(1, parallel.max_workers), policy, result)
     bar = tqdm(total=len(todo), disable=not progress, unit="file", dynamic_ncols=True)
 

@@ -7,7 +7,9 @@ of at most ``max_seconds``, each closed at the longest pause in its second half 
 would not fit, or at any pause of ``long_pause`` seconds. Silence between windows is not decoded, a
 window keeps ``lead`` seconds before its first speech and ``tail`` after its last, and windows
 shorter than 30 s cost a shorter encoder pass (the fitted encoder context). A single span of speech
-longer than ``max_seconds`` is cut at its least speech-like frame in the last ``search`` seconds.
+longer than ``max_seconds`` is cut at its least speech-like frame in the last ``search`` seconds, and
+a window with less than ``min_speech`` of voiced frames, a long pause away from any other speech
+(a click), is not decoded at all.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from stream_app.config.settings import StreamingSettings
 
 FRAME = 512  # samples per speech probability (Silero VAD at 16 kHz)
 
@@ -31,6 +35,26 @@ class SpeechCutPolicy:
     search: float = 3.0
     speech_threshold: float = 0.5
     silence_threshold: float = 0.35
+    min_speech: float = 0.1  # a window with less voiced audio is not decoded (a click, a breath)
+
+    def __post_init__(self) -> None:
+        if self.max_seconds < 1.0:
+            raise ValueError(f"a speech window must be allowed at least 1 s, got max_seconds={self.max_seconds}")
+        if not 0.0 <= self.silence_threshold <= self.speech_threshold <= 1.0:
+            raise ValueError("thresholds must satisfy 0 <= silence_threshold <= speech_threshold <= 1")
+
+    @classmethod
+    def from_streaming(cls, streaming: StreamingSettings) -> SpeechCutPolicy:
+        """Take the live path's speech settings (`[streaming]`): thresholds, pauses, lead, tail, longest window."""
+        return cls(
+            max_seconds=streaming.max_window,
+            long_pause=streaming.long_pause,
+            lead=streaming.speech_lead,
+            tail=streaming.speech_tail,
+            speech_threshold=streaming.speech_threshold,
+            silence_threshold=streaming.silence_threshold,
+            min_speech=streaming.min_speech,
+        )
 
 
 def speech_spans(probs: npt.NDArray[np.float32], policy: SpeechCutPolicy) -> list[tuple[int, int]]:
@@ -49,8 +73,13 @@ def speech_spans(probs: npt.NDArray[np.float32], policy: SpeechCutPolicy) -> lis
 
 
 def voiced_ranges(probs: npt.NDArray[np.float32], total: int, policy: SpeechCutPolicy) -> list[tuple[int, int]]:
-    """Return the speech spans as sample ranges (what a window's job hands the transcriber as its speech)."""
-    return [(start * FRAME, min(total, end * FRAME)) for start, end in speech_spans(probs, policy)]
+    """Return the runs of frames at or above the speech threshold as sample ranges.
+
+    What a window's job hands the transcriber as its speech: the frames the live path hands it for a
+    stream's window (`SpeechTrack.speech_spans`), narrower than the hysteresis spans windows are cut by.
+    """
+    voiced = np.flatnonzero(np.diff(np.concatenate([[0], (probs >= policy.speech_threshold).astype(np.int8), [0]])))
+    return [(int(a) * FRAME, min(total, int(b) * FRAME)) for a, b in zip(voiced[::2], voiced[1::2], strict=True)]
 
 
 def speech_cut_points(
@@ -78,6 +107,13 @@ def speech_cut_points(
             current = current[split:]
     if current:
         windows.append(current)
+    least = policy.min_speech * rate / FRAME
+    windows = [
+        w
+        for i, w in enumerate(windows)
+        if _voiced_frames(probs, w, policy.speech_threshold) >= least
+        or not _alone(windows, i, long_pause)  # a piece of a longer utterance, not a click
+    ]
     lead, tail = round(policy.lead * rate), round(policy.tail * rate)
     ranges: list[tuple[int, int]] = []
     for index, window in enumerate(windows):
@@ -91,6 +127,17 @@ def speech_cut_points(
         if end > start:
             ranges.append((start, end))
     return ranges
+
+
+def _alone(windows: list[list[tuple[int, int]]], index: int, long_pause: float) -> bool:
+    """Whether window ``index`` is a long pause away from both neighbours (a click, not part of speech)."""
+    before = index == 0 or windows[index][0][0] - windows[index - 1][-1][1] >= long_pause
+    after = index + 1 == len(windows) or windows[index + 1][0][0] - windows[index][-1][1] >= long_pause
+    return before and after
+
+
+def _voiced_frames(probs: npt.NDArray[np.float32], window: list[tuple[int, int]], threshold: float) -> int:
+    return sum(int(np.count_nonzero(probs[a:b] >= threshold)) for a, b in window)
 
 
 def _bounded(

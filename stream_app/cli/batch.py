@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             output=args.output,
             workers=args.workers,
             progress=not args.no_progress,
-            packing=PackingPolicy(pack=args.pack and not args.no_pack),
+            packing=PackingPolicy.from_settings(settings, pack=args.pack and not args.no_pack),
         )
     except FileNotFoundError as exc:
         print(f"stream-app batch: {exc}", file=sys.stderr)

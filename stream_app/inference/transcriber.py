@@ -1,8 +1,9 @@
 """Whisper on windows of many streams in batched CTranslate2 calls, every word of them decoded.
 
 One loaded ``faster_whisper.WhisperModel`` is shared by the pool threads of its replica. A window's
-speech comes from the job (a live stream's own VAD, computed once per sample) or from Silero VAD run
-here (files); a window without speech never reaches the decoder.
+speech comes from the job (a live stream's own VAD, computed once per sample; `stream-app batch`'s
+cutter) or from Silero VAD run here (a job without it); a window without speech never reaches the
+decoder.
 
 The batched path (``transcribe_windows``):
 

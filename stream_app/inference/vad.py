@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 FRAME = 512
+WHOLE_RUN_FRAMES = 10_000  # frames per call when reading a whole recording (faster-whisper reads as many)
 CONTEXT = 64
 _STATE_FLOATS = 128 + 128 + CONTEXT  # h, c, the last samples of the previous frame
 STATE_BYTES = 4 * _STATE_FLOATS
@@ -54,13 +55,22 @@ class SpeechDetector:
         return probs, _pack(h, c, frames[-1, -CONTEXT:])
 
     def whole(self, samples: Samples) -> Samples:
-        """Probabilities of a whole recording from a fresh state (its last partial frame padded)."""
+        """Probabilities of a whole recording from a fresh state (its last partial frame padded).
+
+        Read `WHOLE_RUN_FRAMES` frames per call, the state carried: the same probabilities as one
+        call, without an input (and graph tensors) the size of an hour-long file.
+        """
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         padded = -(-samples.shape[0] // FRAME) * FRAME
         if padded > samples.shape[0]:
             samples = np.concatenate([samples, np.zeros(padded - samples.shape[0], np.float32)])
-        probs, _ = self(samples)
-        return probs
+        runs: list[Samples] = []
+        state = b""
+        step = WHOLE_RUN_FRAMES * FRAME
+        for start in range(0, samples.shape[0], step):
+            probs, state = self(samples[start : start + step], state)
+            runs.append(probs)
+        return np.concatenate(runs) if runs else np.zeros(0, np.float32)
 
 
 def _unpack(state: bytes) -> tuple[Samples, Samples, Samples]:

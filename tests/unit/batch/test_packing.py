@@ -68,3 +68,17 @@ def test_words_go_back_to_their_files_in_file_time() -> None:
     first, second = words_by_piece(words, 0.0, window, gap=1.0)
     assert first == [Word(0.2, 0.8, "hello", 0.9)]
     assert second == [Word(0.1, 0.6, "world", 0.8)]
+
+
+def test_the_configured_policy_follows_the_speech_unless_vad_is_off() -> None:
+    from stream_app.config import load_settings
+
+    policy = PackingPolicy.from_settings(load_settings(None, env={}), pack=True)
+    assert policy.pack and policy.follow_speech and policy.speech.max_seconds == 20.0
+    off = PackingPolicy.from_settings(load_settings(None, env={"STREAM_APP_STREAMING__VAD": "false"}))
+    assert not off.follow_speech and not off.pack
+    long = load_settings(
+        None, env={"STREAM_APP_STREAMING__MAX_WINDOW": "28s", "STREAM_APP_STREAMING__SPEECH_LEAD": "2s"}
+    )
+    fitted = PackingPolicy.from_settings(long).speech
+    assert fitted.max_seconds + fitted.lead + fitted.tail <= PackingPolicy().window_seconds  # a piece fits a window

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.batch.speech_cuts import FRAME, SpeechCutPolicy, speech_cut_points, speech_spans
+from stream_app.batch.speech_cuts import FRAME, SpeechCutPolicy, speech_cut_points, speech_spans, voiced_ranges
+from stream_app.config import load_settings
 
 RATE = 16000
 POLICY = SpeechCutPolicy()
@@ -65,7 +67,43 @@ def test_every_speech_frame_lies_in_one_window_and_windows_keep_the_limit(runs: 
     assert all(x[1] <= y[0] for x, y in itertools.pairwise(ranges))
     limit = (POLICY.max_seconds + POLICY.lead + POLICY.tail) * RATE + FRAME
     assert all(b - a <= limit for a, b in ranges)
-    for start, end in speech_spans(probs, POLICY):
-        for frame in range(start, end):
-            sample = frame * FRAME + FRAME // 2
-            assert any(a <= sample < b for a, b in ranges), f"speech frame {frame} is in no window"
+    long_pause = POLICY.long_pause * PER_SECOND
+    groups: list[list[tuple[int, int]]] = []  # speech a long pause apart from other speech
+    for span in speech_spans(probs, POLICY):
+        if groups and span[0] - groups[-1][-1][1] < long_pause:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    for group in groups:
+        voiced = sum(int(np.count_nonzero(probs[a:b] >= POLICY.speech_threshold)) for a, b in group)
+        click = voiced < POLICY.min_speech * PER_SECOND
+        for start, end in group:
+            for frame in range(start, end):
+                sample = frame * FRAME + FRAME // 2
+                covered = any(a <= sample < b for a, b in ranges)
+                assert covered or click, f"speech frame {frame} is in no window"
+
+
+def test_a_click_far_from_speech_is_not_decoded() -> None:
+    probs = _probs([(3.0, 0.0), (0.064, 0.9), (4.0, 0.0), (2.0, 0.9), (1.0, 0.0)])  # two frames, then speech
+    ranges = speech_cut_points(probs, len(probs) * FRAME, POLICY)
+    assert len(ranges) == 1 and ranges[0][0] / RATE > 6.5
+
+
+def test_the_model_is_handed_the_frames_at_the_speech_threshold_not_the_hysteresis_span() -> None:
+    probs = _probs([(1.0, 0.0), (1.0, 0.9), (0.5, 0.4), (1.0, 0.9), (1.0, 0.0)])
+    total = len(probs) * FRAME
+    assert speech_spans(probs, POLICY) == [(31, 109)]  # one span: 0.4 never falls below 0.35
+    voiced = [(a / RATE, b / RATE) for a, b in voiced_ranges(probs, total, POLICY)]
+    assert len(voiced) == 2 and voiced[0][1] < voiced[1][0]  # the 0.4 stretch is not speech to the model
+
+
+def test_the_policy_is_the_live_paths_speech_settings_and_refuses_nonsense() -> None:
+    streaming = load_settings(None, env={"STREAM_APP_STREAMING__MAX_WINDOW": "15s"}).streaming
+    policy = SpeechCutPolicy.from_streaming(streaming)
+    assert (policy.max_seconds, policy.long_pause, policy.lead, policy.tail) == (15.0, 2.0, 0.4, 0.3)
+    assert (policy.speech_threshold, policy.silence_threshold, policy.min_speech) == (0.5, 0.35, 0.1)
+    with pytest.raises(ValueError, match="at least 1 s"):
+        SpeechCutPolicy(max_seconds=0.01)
+    with pytest.raises(ValueError, match="thresholds"):
+        SpeechCutPolicy(speech_threshold=0.3, silence_threshold=0.4)

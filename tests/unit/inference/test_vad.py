@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from stream_app.audio.files import decode_audio_file
+from stream_app.inference import vad
 from stream_app.inference.vad import FRAME, STATE_BYTES, SpeechDetector, speech_spans
 from stream_app.testing.corpus import SAMPLE_RATE
 
@@ -44,3 +45,14 @@ def test_the_detector_refuses_partial_frames_and_foreign_state(detector: SpeechD
         detector(np.zeros(100, np.float32))
     with pytest.raises(ValueError, match="state"):
         detector(np.zeros(FRAME, np.float32), b"xx")
+
+
+def test_a_whole_recording_is_read_in_runs_with_the_probabilities_of_one_read(
+    detector: SpeechDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audio = decode_audio_file(JFK)[: 100 * FRAME + 77]  # a partial last frame, padded
+    padded = np.concatenate([audio, np.zeros(FRAME - 77, np.float32)])
+    one_read, _ = detector(padded)
+    monkeypatch.setattr(vad, "WHOLE_RUN_FRAMES", 7)  # an hour-long file is read 10,000 frames at a time
+    assert np.array_equal(detector.whole(audio), one_read)
+    assert detector.whole(np.zeros(0, np.float32)).shape == (0,)
