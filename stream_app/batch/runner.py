@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,7 +41,7 @@ from stream_app.config import Settings, load_settings
 from stream_app.inference.batching import BatchTranscriber
 from stream_app.inference.pool import InferencePool
 from stream_app.inference.types import Priority, WindowJob, WindowTranscript
-from stream_app.inference.vad import SpeechDetector
+from stream_app.inference.vad import shared_detector
 
 log = logging.getLogger(__name__)
 
@@ -205,16 +204,12 @@ class _Pieces:
 
     def __init__(self, policy: PackingPolicy) -> None:
         self._policy = policy
-        self._detectors = threading.local()
 
     def __call__(self, path: Path) -> _Prepared:
         samples = np.asarray(decode_audio_file(path), dtype=np.float32)
         if not self._policy.follow_speech:
             return samples, cut_points(samples, self._policy), None
-        detector = getattr(self._detectors, "detector", None)
-        if detector is None:
-            detector = self._detectors.detector = SpeechDetector()
-        probs = detector.whole(samples)
+        probs = shared_detector().whole(samples)  # one ONNX session, thread-safe, for every decode thread
         speech = self._policy.speech
         return samples, speech_cut_points(probs, len(samples), speech), voiced_ranges(probs, len(samples), speech)
 

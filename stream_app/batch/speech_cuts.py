@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.config.settings import StreamingSettings
-
-FRAME = 512  # samples per speech probability (Silero VAD at 16 kHz)
+from stream_app.inference import vad
+from stream_app.inference.vad import FRAME
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,12 @@ def speech_spans(probs: npt.NDArray[np.float32], policy: SpeechCutPolicy) -> lis
 
 
 def voiced_ranges(probs: npt.NDArray[np.float32], total: int, policy: SpeechCutPolicy) -> list[tuple[int, int]]:
-    """Return the runs of frames at or above the speech threshold as sample ranges.
+    """Return the runs of frames at or above the speech threshold as sample ranges (within ``total``).
 
     What a window's job hands the transcriber as its speech: the frames the live path hands it for a
     stream's window (`SpeechTrack.speech_spans`), narrower than the hysteresis spans windows are cut by.
     """
-    voiced = np.flatnonzero(np.diff(np.concatenate([[0], (probs >= policy.speech_threshold).astype(np.int8), [0]])))
-    return [(int(a) * FRAME, min(total, int(b) * FRAME)) for a, b in zip(voiced[::2], voiced[1::2], strict=True)]
+    return [(a, min(total, b)) for a, b in vad.speech_spans(probs, policy.speech_threshold)]
 
 
 def speech_cut_points(
