@@ -204,6 +204,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "publisher_chunks_duplicated": census.duplicates,
         "publisher_errors": sum(1 for r in chaos.recorders.values() if r.error),
         "publisher_undelivered_reported": sum(r.undelivered for r in chaos.recorders.values()),
+        "publisher_producers_replaced": sum(r.producers_replaced for r in chaos.recorders.values()),
         "unreadable_records": chaos.output.unreadable + reference.output.unreadable,
         "audio_s_per_stream": round(run_seconds, 1),
         "replicas": args.replicas,

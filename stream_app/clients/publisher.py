@@ -6,6 +6,11 @@ drain it (backpressure to the recorder, nothing dropped); the idempotent produce
 chunks in order and unduplicated across its retries. A chunk is reported undelivered only after its
 ``delivery_timeout`` (librdkafka's ``message.timeout.ms``), and every wait for acknowledgements
 lasts at least that long, so the publisher never gives up while librdkafka would still deliver.
+
+A producer that holds chunks and acknowledges none while the broker answers a fresh connection is
+replaced, and its chunks are sent again by the new one (``stall_timeout``; the rule is in
+`stream_app.clients.stall_watch`). A chunk the old producer did write arrives twice; the worker
+keeps the first by its sequence number.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from stream_app.audio.files import NativeAudio, read_native_audio
 from stream_app.audio.pcm import SAMPLE_BYTES
 from stream_app.clients.chunking import PlannedChunk, plan_chunks, prepare_audio
 from stream_app.clients.exceptions import PublishError
+from stream_app.clients.stall_watch import StallWatch
 from stream_app.config.settings import PublisherSettings
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
@@ -38,6 +44,9 @@ DEFAULT_SOURCE = "urn:stream-app:publisher"
 FLUSH_GRACE_S = 5.0  # a wait for acknowledgements outlasts the delivery timeout by this much
 OUTAGE_LOG_EVERY_S = 10.0  # while the broker is unreachable, say so at most this often
 RECONNECT_BACKOFF_MAX_MS = 1000  # reconnect within a second of the broker's return (librdkafka: 10 s)
+PROBE_TIMEOUT_S = 2.0  # a stalled producer's check: how long a fresh connection may take to answer
+
+ProducerFactory = Callable[[dict[str, Any]], Producer]
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,12 @@ class DeliveryLimits:
     delivery_timeout: float = 300.0  # seconds
     buffer_bytes: int = 64 * 1024 * 1024
     buffer_chunks: int = 100_000
+    stall_timeout: float = 15.0  # seconds without an acknowledgement, then again with the broker answering
 
     @classmethod
     def from_settings(cls, publisher: PublisherSettings) -> DeliveryLimits:
         """Take the limits of the validated ``[publisher]`` section."""
-        return cls(publisher.delivery_timeout, publisher.buffer_size, publisher.buffer_chunks)
+        return cls(publisher.delivery_timeout, publisher.buffer_size, publisher.buffer_chunks, publisher.stall_timeout)
 
     def producer_overrides(self) -> dict[str, Any]:
         """Return the librdkafka settings that enforce these limits."""
@@ -107,6 +117,7 @@ class PublishReport:
     first_offset: int = -1  # the broker offset of the first acknowledged chunk
     last_offset: int = -1  # the broker offset of the last acknowledged chunk
     blocked_seconds: float = 0.0  # time the call waited for room in the full local buffer
+    producers_replaced: int = 0  # stalled producers replaced during the call (their chunks sent again)
 
 
 class _ThrottledLog:
@@ -142,12 +153,44 @@ class _Deliveries:
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Held:
+    """A chunk handed to a producer and not yet acknowledged: what it takes to send it again."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, str | bytes | None]]
+    report: PublishReport
+    deliveries: _Deliveries
+
+    def acknowledged(self, msg: Message) -> None:
+        self.deliveries.acknowledged += 1
+        self.report.acknowledged += 1
+        partition, offset = msg.partition(), msg.offset()
+        if partition is not None:
+            self.report.partitions.add(partition)
+        if offset is not None:
+            report = self.report
+            report.last_offset = max(report.last_offset, offset)
+            report.first_offset = offset if report.first_offset < 0 else min(report.first_offset, offset)
+
+
+def _answers(producer: Producer, topic: str) -> bool:
+    """Whether the broker answers this producer's metadata request within ``PROBE_TIMEOUT_S``."""
+    try:
+        producer.list_topics(topic, timeout=PROBE_TIMEOUT_S)
+    except KafkaException:
+        return False
+    return True
+
+
 class ChunkPublisher:
     """A confluent-kafka producer that writes one stream's chunks in order and waits for every ack.
 
     Idempotence is on and the key is the stream id, so a stream's chunks reach one partition in
     ``seq`` order even when the client retries. ``limits`` bound the local buffer and say how long
-    a chunk may wait for the broker (see the module docstring).
+    a chunk may wait for the broker (see the module docstring). ``producer_factory`` makes each
+    producer from its librdkafka settings (the first one, and any that replaces a stalled one).
     """
 
     def __init__(
@@ -157,20 +200,27 @@ class ChunkPublisher:
         *,
         source: str = DEFAULT_SOURCE,
         limits: DeliveryLimits | None = None,
+        producer_factory: ProducerFactory = Producer,
     ) -> None:
         self.topic = topic
         self.source = source
         self.limits = limits or DeliveryLimits()
+        self.replacements = 0  # stalled producers replaced so far
         self._last_outage_log = 0.0
         self._access = config.get("error_cb")  # names a refused password or certificate (kafka_errors)
-        self._producer = Producer(
-            {
-                **config,
-                **self.limits.producer_overrides(),
-                "error_cb": self._on_error,
-                "logger": _ThrottledLog(OUTAGE_LOG_EVERY_S),
-            }
-        )
+        self._config: dict[str, Any] = {
+            **config,
+            **self.limits.producer_overrides(),
+            "error_cb": self._on_error,
+            "logger": _ThrottledLog(OUTAGE_LOG_EVERY_S),
+        }
+        self._factory = producer_factory
+        self._producer = producer_factory(self._config)
+        self._generation = 0  # which producer is current; a replaced one's purge reports are ignored
+        self._held: dict[int, _Held] = {}  # handed over, unacknowledged, in the order sent
+        self._next_id = 0
+        self._watch = StallWatch(self.limits.stall_timeout)
+        self._candidate: Producer | None = None  # a fresh producer that checks whether the broker answers
 
     @property
     def flush_timeout(self) -> float:
@@ -187,11 +237,13 @@ class ChunkPublisher:
 
     def close(self) -> None:
         """Deliver what is still queued (within the delivery timeout) and release the producer."""
+        self._candidate = None
         if getattr(self._access, "problem", None):  # refused: nothing queued will ever be delivered
             self._producer.purge()
             self._producer.flush(0)
             return
-        remaining = self._producer.flush(self.flush_timeout)
+        self._await_acknowledgements()
+        remaining = self._producer.flush(0)
         if remaining:
             log.warning("%d chunk(s) for %s still unacknowledged at close", remaining, self.topic)
 
@@ -295,6 +347,7 @@ class ChunkPublisher:
                 sending at that point and reports how many of the chunks it sent were lost.
         """
         report = PublishReport(stream_id=stream_id, topic=self.topic)
+        replacements_before = self.replacements
         deliveries = _Deliveries()
         started = time.monotonic()
         first_start: float | None = None
@@ -308,16 +361,16 @@ class ChunkPublisher:
             key, value, headers = encode_chunk(
                 stream_id, chunk.seq, chunk.offset, chunk.pcm, fmt, chunk.end_of_stream, self.source
             )
-            report.blocked_seconds += self._produce(key, value, headers, report, deliveries)
+            held = _Held(key, value, list(headers), report, deliveries)
+            report.blocked_seconds += self._produce(held)
             report.chunks += 1
             report.payload_bytes += len(value)
             report.frames += len(value) // (SAMPLE_BYTES[fmt.encoding] * fmt.channels)
             report.audio_seconds += chunk.duration
             if on_progress is not None:
                 on_progress(report)
-        deadline = time.monotonic() + self.flush_timeout
-        while self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic()))) and time.monotonic() < deadline:
-            self._raise_if_refused()
+        self._await_acknowledgements(report)
+        report.producers_replaced = self.replacements - replacements_before
         undelivered = report.chunks - deliveries.acknowledged
         if undelivered or deliveries.failures:
             reason = deliveries.failures[0] if deliveries.failures else "no acknowledgement"
@@ -326,41 +379,107 @@ class ChunkPublisher:
             )
         return report
 
-    def _produce(
-        self,
-        key: bytes,
-        value: bytes,
-        headers: list[tuple[str, bytes]],
-        report: PublishReport,
-        deliveries: _Deliveries,
-    ) -> float:
-        """Hand one chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
+    def _await_acknowledgements(self, report: PublishReport | None = None) -> None:
+        """Serve deliveries until every held chunk (of ``report``'s call, or of any) is settled or time is up.
 
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                deliveries.failures.append(str(err))
+        The wait lasts ``flush_timeout`` from now, or from the last replacement of a stalled producer.
+        """
+        deadline = time.monotonic() + self.flush_timeout
+        while any(report is None or held.report is report for held in self._held.values()):
+            now = time.monotonic()
+            if now >= deadline:
                 return
-            deliveries.acknowledged += 1
-            report.acknowledged += 1
-            partition, offset = msg.partition(), msg.offset()
-            if partition is not None:
-                report.partitions.add(partition)
-            if offset is not None:
-                report.last_offset = max(report.last_offset, offset)
-                report.first_offset = offset if report.first_offset < 0 else min(report.first_offset, offset)
+            self._producer.flush(max(0.0, min(1.0, deadline - now)))
+            self._raise_if_refused()
+            if self._tend():
+                deadline = max(deadline, time.monotonic() + self.flush_timeout)
 
-        wire_headers: list[tuple[str, str | bytes | None]] = list(headers)
+    def _produce(self, held: _Held) -> float:
+        """Hand one chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
         blocked_since: float | None = None
         while True:
             try:
-                self._producer.produce(self.topic, value=value, key=key, headers=wire_headers, on_delivery=on_delivery)
+                self._send(self._next_id, held)
                 break
             except BufferError:  # the local buffer is full: wait for deliveries (or expiries) to make room
                 blocked_since = blocked_since or time.monotonic()
                 self._producer.poll(0.1)
                 self._raise_if_refused()
+                self._tend()
+        self._held[self._next_id] = held
+        self._next_id += 1
+        self._watch.holding(time.monotonic())
         self._producer.poll(0)
         return 0.0 if blocked_since is None else time.monotonic() - blocked_since
+
+    def _send(self, ident: int, held: _Held) -> None:
+        """Give ``held`` to the current producer; its delivery report settles ``ident`` (raises BufferError)."""
+        generation = self._generation
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            self._settle(ident, generation, err, msg)
+
+        self._producer.produce(
+            self.topic, value=held.value, key=held.key, headers=held.headers, on_delivery=on_delivery
+        )
+
+    def _settle(self, ident: int, generation: int, err: KafkaError | None, msg: Message) -> None:
+        """One delivery report: an acknowledgement, a failure, or a replaced producer's purge (ignored)."""
+        held = self._held.get(ident)
+        if held is None:
+            return  # settled already: acknowledged through an earlier producer, or failed
+        if err is not None:
+            if generation != self._generation:
+                return  # the replaced producer gave it up; the current one has it
+            del self._held[ident]
+            held.deliveries.failures.append(str(err))
+            if not self._held:
+                self._watch.settled(time.monotonic(), holding=False)
+            return
+        del self._held[ident]
+        held.acknowledged(msg)
+        self._watch.settled(time.monotonic(), holding=bool(self._held))
+
+    def _tend(self) -> bool:
+        """Check on a stalled producer and replace it once the broker answers others; True if replaced."""
+        now = time.monotonic()
+        if not self._watch.stalled(now):
+            self._candidate = None  # progress again: the fresh producer is not needed
+            return False
+        if not self._watch.probe_due(now):
+            return False
+        if self._candidate is None:
+            self._candidate = self._factory(self._config)
+        answering = _answers(self._candidate, self.topic)
+        if not self._watch.probed(time.monotonic(), answering):
+            return False
+        fresh, self._candidate = self._candidate, None
+        self._replace(fresh)
+        return True
+
+    def _replace(self, fresh: Producer) -> None:
+        """Make ``fresh`` the producer and send it every held chunk, in the order they were first sent."""
+        old, self._producer = self._producer, fresh
+        self._generation += 1
+        self.replacements += 1
+        log.warning(
+            "producer for %s acknowledged none of its %d held chunk(s) for %g s while the broker answers a "
+            "fresh connection: replaced, sending them again (replacement %d)",
+            self.topic,
+            len(self._held),
+            self.limits.stall_timeout,
+            self.replacements,
+        )
+        old.purge(in_queue=True, in_flight=True)
+        old.poll(0)  # its last reports: an acknowledgement still counts, a purge is ignored
+        for ident, held in list(self._held.items()):
+            while True:
+                try:
+                    self._send(ident, held)
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+        self._watch.settled(time.monotonic(), holding=bool(self._held))
 
     def _raise_if_refused(self) -> None:
         problem = getattr(self._access, "problem", None)
@@ -387,3 +506,4 @@ class ChunkPublisher:
     def _wait_until(self, deadline: float) -> None:
         while (left := deadline - time.monotonic()) > 0:
             self._producer.poll(min(left, 0.05))
+            self._tend()

@@ -277,12 +277,15 @@ class PublisherSettings:
 
     Unacknowledged chunks wait in a bounded local buffer; when it is full the publish call blocks
     (backpressure, nothing is dropped); a chunk is reported undelivered only once
-    ``delivery_timeout`` passed without an acknowledgement.
+    ``delivery_timeout`` passed without an acknowledgement. A producer that acknowledges nothing for
+    ``stall_timeout`` while the broker has answered a fresh connection for as long is replaced, and
+    its chunks are sent again.
     """
 
     delivery_timeout: float = _duration("5min", minimum=1.0)
     buffer_size: int = _size("64MB", minimum=1024)
     buffer_chunks: int = _int(100_000, minimum=1, maximum=10_000_000)
+    stall_timeout: float = _duration("15s", minimum=1.0)
 
 
 CACHE_LEVELS = ("memory", "disk", "redis")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stream_app.clients.publisher import ChunkPublisher, DeliveryFailed
 from stream_app.testing.speech_streams import FORMAT, SpeechScript, UtteranceLibrary
@@ -20,6 +20,7 @@ class RecorderResult:
     undelivered: int
     error: str | None  # a DeliveryFailed message, or any other failure of the recorder
     seconds: float
+    producers_replaced: int = 0  # stalled producers its publisher replaced (their chunks sent again)
 
 
 class RecorderFleet:
@@ -73,6 +74,7 @@ class RecorderFleet:
         time.sleep(self._stagger * index / max(1, len(self._scripts)))
         started = time.monotonic()
         chunks = script.chunks(self._library, self._chunk_ms)
+        publisher: ChunkPublisher | None = None
         try:
             with self._open() as publisher:
                 report = publisher.publish_chunks(script.stream_id, chunks, FORMAT, realtime=self._realtime)
@@ -83,5 +85,7 @@ class RecorderFleet:
         except Exception as exc:  # a recorder that dies is a result to report, not a crash of the benchmark
             elapsed = time.monotonic() - started
             result = RecorderResult(script.stream_id, 0, 0, f"{type(exc).__name__}: {exc}", elapsed)
+        if publisher is not None and publisher.replacements:
+            result = replace(result, producers_replaced=publisher.replacements)
         with self._lock:
             self.results[script.stream_id] = result
