@@ -16,6 +16,7 @@ keeps the first by its sequence number.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -162,6 +163,7 @@ class _Held:
     headers: list[tuple[str, str | bytes | None]]
     report: PublishReport
     deliveries: _Deliveries
+    first_sent: float = 0.0  # monotonic time it was first handed to a producer: its delivery timeout counts from here
 
     def acknowledged(self, msg: Message) -> None:
         self.deliveries.acknowledged += 1
@@ -176,12 +178,46 @@ class _Held:
 
 
 def _answers(producer: Producer, topic: str) -> bool:
-    """Whether the broker answers this producer's metadata request within ``PROBE_TIMEOUT_S``."""
+    """Whether the broker answers this producer within ``PROBE_TIMEOUT_S`` with a leader for every partition."""
     try:
-        producer.list_topics(topic, timeout=PROBE_TIMEOUT_S)
+        metadata = producer.list_topics(topic, timeout=PROBE_TIMEOUT_S)
     except KafkaException:
         return False
-    return True
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        return False
+    return all(part.error is None and part.leader >= 0 for part in found.partitions.values())
+
+
+class _Probe:
+    """Asks, on a thread of its own, whether the broker answers a fresh producer (the pacing never waits)."""
+
+    def __init__(self, factory: ProducerFactory, config: dict[str, Any], topic: str, producer: Producer | None) -> None:
+        self.producer = producer
+        self.answering = False
+        self._done = threading.Event()
+        threading.Thread(target=self._run, args=(factory, config, topic), name="publisher-probe", daemon=True).start()
+
+    @property
+    def done(self) -> bool:
+        """Whether the answer is in (``answering``, with the fresh ``producer``)."""
+        return self._done.is_set()
+
+    def _run(self, factory: ProducerFactory, config: dict[str, Any], topic: str) -> None:
+        try:
+            if self.producer is None:
+                self.producer = factory(config)
+            self.answering = _answers(self.producer, topic)
+        except Exception:  # a producer that cannot be made is a broker that does not answer (yet)
+            log.exception("probing the broker for %s failed", topic)
+        finally:
+            self._done.set()
+
+
+def _retire(producer: Producer) -> None:
+    """Drop a replaced producer's chunks and release it; its reports are ignored (`ChunkPublisher._settle`)."""
+    producer.purge(in_queue=True, in_flight=True)
+    producer.poll(0)
 
 
 class ChunkPublisher:
@@ -220,7 +256,8 @@ class ChunkPublisher:
         self._held: dict[int, _Held] = {}  # handed over, unacknowledged, in the order sent
         self._next_id = 0
         self._watch = StallWatch(self.limits.stall_timeout)
-        self._candidate: Producer | None = None  # a fresh producer that checks whether the broker answers
+        self._probe: _Probe | None = None  # a check, in flight, of whether the broker answers a fresh producer
+        self._candidate: Producer | None = None  # the fresh producer of the last check, kept for the next
 
     @property
     def flush_timeout(self) -> float:
@@ -237,15 +274,16 @@ class ChunkPublisher:
 
     def close(self) -> None:
         """Deliver what is still queued (within the delivery timeout) and release the producer."""
-        self._candidate = None
-        if getattr(self._access, "problem", None):  # refused: nothing queued will ever be delivered
-            self._producer.purge()
-            self._producer.flush(0)
-            return
-        self._await_acknowledgements()
-        remaining = self._producer.flush(0)
-        if remaining:
-            log.warning("%d chunk(s) for %s still unacknowledged at close", remaining, self.topic)
+        try:
+            if getattr(self._access, "problem", None):  # refused: nothing queued will ever be delivered
+                self._producer.purge()
+                self._producer.flush(0)
+                return
+            self._await_acknowledgements()
+            if self._held:
+                log.warning("%d chunk(s) for %s still unacknowledged at close", len(self._held), self.topic)
+        finally:
+            self._probe = self._candidate = None
 
     def publish_file(
         self,
@@ -361,7 +399,7 @@ class ChunkPublisher:
             key, value, headers = encode_chunk(
                 stream_id, chunk.seq, chunk.offset, chunk.pcm, fmt, chunk.end_of_stream, self.source
             )
-            held = _Held(key, value, list(headers), report, deliveries)
+            held = _Held(key, value, list(headers), report, deliveries, time.monotonic())
             report.blocked_seconds += self._produce(held)
             report.chunks += 1
             report.payload_bytes += len(value)
@@ -380,19 +418,22 @@ class ChunkPublisher:
         return report
 
     def _await_acknowledgements(self, report: PublishReport | None = None) -> None:
-        """Serve deliveries until every held chunk (of ``report``'s call, or of any) is settled or time is up.
+        """Serve deliveries until every held chunk (of ``report``'s call, or of any) is settled.
 
-        The wait lasts ``flush_timeout`` from now, or from the last replacement of a stalled producer.
+        A chunk is settled at the latest ``delivery_timeout`` after it was first handed over (`_expire`),
+        whichever producer holds it then; the wait never lasts more than ``flush_timeout`` from now.
         """
         deadline = time.monotonic() + self.flush_timeout
         while any(report is None or held.report is report for held in self._held.values()):
             now = time.monotonic()
             if now >= deadline:
                 return
-            self._producer.flush(max(0.0, min(1.0, deadline - now)))
+            if len(self._producer):
+                self._producer.flush(max(0.0, min(1.0, deadline - now)))
+            else:  # held chunks that no producer has (a re-send cut short): they can only expire
+                time.sleep(min(0.1, deadline - now))
             self._raise_if_refused()
-            if self._tend():
-                deadline = max(deadline, time.monotonic() + self.flush_timeout)
+            self._tend()
 
     def _produce(self, held: _Held) -> float:
         """Hand one chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
@@ -424,13 +465,15 @@ class ChunkPublisher:
         )
 
     def _settle(self, ident: int, generation: int, err: KafkaError | None, msg: Message) -> None:
-        """One delivery report: an acknowledgement, a failure, or a replaced producer's purge (ignored)."""
+        """One delivery report of the current producer: an acknowledgement or a failure.
+
+        A replaced producer's reports are ignored, acknowledgements too (they may come from its
+        retiring thread): the current producer was given every chunk it held and reports on them.
+        """
         held = self._held.get(ident)
-        if held is None:
-            return  # settled already: acknowledged through an earlier producer, or failed
+        if held is None or generation != self._generation:
+            return  # settled already, or a replaced producer's report
         if err is not None:
-            if generation != self._generation:
-                return  # the replaced producer gave it up; the current one has it
             del self._held[ident]
             held.deliveries.failures.append(str(err))
             if not self._held:
@@ -440,22 +483,42 @@ class ChunkPublisher:
         held.acknowledged(msg)
         self._watch.settled(time.monotonic(), holding=bool(self._held))
 
-    def _tend(self) -> bool:
-        """Check on a stalled producer and replace it once the broker answers others; True if replaced."""
+    def _tend(self) -> None:
+        """Expire overdue chunks; check on a stalled producer and replace it once the broker answers others."""
         now = time.monotonic()
+        self._expire(now)
         if not self._watch.stalled(now):
-            self._candidate = None  # progress again: the fresh producer is not needed
-            return False
-        if not self._watch.probe_due(now):
-            return False
-        if self._candidate is None:
-            self._candidate = self._factory(self._config)
-        answering = _answers(self._candidate, self.topic)
-        if not self._watch.probed(time.monotonic(), answering):
-            return False
-        fresh, self._candidate = self._candidate, None
-        self._replace(fresh)
-        return True
+            self._probe = self._candidate = None  # progress again: no fresh producer needed
+            return
+        if self._probe is not None:
+            if not self._probe.done:
+                return
+            probe, self._probe = self._probe, None
+            if probe.producer is not None and self._watch.probed(now, probe.answering):
+                self._replace(probe.producer)
+            else:
+                self._candidate = probe.producer  # asked again at the next check
+        elif self._watch.probe_due(now):
+            self._probe = _Probe(self._factory, self._config, self.topic, self._candidate)
+            self._candidate = None
+
+    def _expire(self, now: float) -> None:
+        """Fail held chunks whose delivery timeout, counted from their first hand-over, has passed.
+
+        librdkafka counts it again on a producer that replaced another; the recorder's limit stands.
+        """
+        limit = self.limits.delivery_timeout
+        overdue = []
+        for ident, held in self._held.items():  # in the order first handed over
+            if now - held.first_sent < limit:
+                break
+            overdue.append(ident)
+        for ident in overdue:
+            self._held.pop(ident).deliveries.failures.append(
+                f"no acknowledgement; {self.replacements} stalled producer(s) replaced"
+            )
+        if overdue and not self._held:
+            self._watch.settled(now, holding=False)
 
     def _replace(self, fresh: Producer) -> None:
         """Make ``fresh`` the producer and send it every held chunk, in the order they were first sent."""
@@ -467,19 +530,22 @@ class ChunkPublisher:
             "fresh connection: replaced, sending them again (replacement %d)",
             self.topic,
             len(self._held),
-            self.limits.stall_timeout,
+            self._watch.limit,
             self.replacements,
         )
-        old.purge(in_queue=True, in_flight=True)
-        old.poll(0)  # its last reports: an acknowledgement still counts, a purge is ignored
-        for ident, held in list(self._held.items()):
-            while True:
-                try:
-                    self._send(ident, held)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
-        self._watch.settled(time.monotonic(), holding=bool(self._held))
+        threading.Thread(target=_retire, args=(old,), name="publisher-retire", daemon=True).start()
+        del old
+        try:
+            for ident, held in list(self._held.items()):
+                while True:
+                    try:
+                        self._send(ident, held)
+                        break
+                    except BufferError:
+                        self._producer.poll(0.1)
+                        self._raise_if_refused()
+        finally:
+            self._watch.replaced(time.monotonic(), holding=bool(self._held))
 
     def _raise_if_refused(self) -> None:
         problem = getattr(self._access, "problem", None)

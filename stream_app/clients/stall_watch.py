@@ -11,7 +11,9 @@ logic over the clock, so that a genuine outage is not mistaken for a stuck produ
 - a stalled producer is checked at most every ``probe_every`` seconds with a fresh connection;
 - it is replaced once the broker has been answering that fresh connection for ``stall_timeout`` and
   it still acknowledged nothing, so a producer that reconnects on its own after an outage (within a
-  second or so) is never replaced.
+  second or so) is never replaced;
+- a replacement that acknowledges nothing either waits twice as long before it is replaced in turn
+  (a fault that a fresh producer does not cure is not met with a new producer every few seconds).
 """
 
 from __future__ import annotations
@@ -30,12 +32,26 @@ class StallWatch:
     _quiet_since: float | None = field(default=None, init=False)  # chunks held, none acknowledged since
     _answering_since: float | None = field(default=None, init=False)  # the broker answered a probe since
     _probed_at: float | None = field(default=None, init=False)
+    _replacements: int = field(default=0, init=False)  # replacements since the last acknowledgement
+
+    @property
+    def limit(self) -> float:
+        """The quiet time that counts as stalled: ``stall_timeout``, doubled by each fruitless replacement."""
+        return self.stall_timeout * 2.0 ** min(self._replacements, 6)
 
     def settled(self, now: float, holding: bool) -> None:
-        """Note a chunk settled (or a fresh producer); ``holding``: chunks still wait."""
+        """Note a chunk acknowledged (or failed); ``holding``: chunks still wait."""
         self._quiet_since = now if holding else None
         self._answering_since = None
         self._probed_at = None
+        self._replacements = 0
+
+    def replaced(self, now: float, holding: bool) -> None:
+        """Note a fresh producer that now holds the chunks; its quiet time starts now."""
+        self._quiet_since = now if holding else None
+        self._answering_since = None
+        self._probed_at = None
+        self._replacements += 1
 
     def holding(self, now: float) -> None:
         """Note a chunk handed over: the quiet time starts now unless chunks were already waiting."""
@@ -44,7 +60,7 @@ class StallWatch:
 
     def stalled(self, now: float) -> bool:
         """Whether chunks have waited ``stall_timeout`` without any acknowledgement."""
-        return self._quiet_since is not None and now - self._quiet_since >= self.stall_timeout
+        return self._quiet_since is not None and now - self._quiet_since >= self.limit
 
     def probe_due(self, now: float) -> bool:
         """Whether to check now if the broker answers (stalled, and the last check long enough ago)."""
@@ -61,4 +77,4 @@ class StallWatch:
         if self._answering_since is None:
             self._answering_since = now
         assert self._quiet_since is not None  # probes are only due while stalled
-        return now - max(self._quiet_since, self._answering_since) >= self.stall_timeout
+        return now - max(self._quiet_since, self._answering_since) >= self.limit

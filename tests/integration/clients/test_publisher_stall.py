@@ -9,6 +9,7 @@ saw stay stuck after a broker restart.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from confluent_kafka import Producer
 
 from stream_app.audio.files import read_native_audio
 from stream_app.clients.chunking import prepare_audio
-from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
+from stream_app.clients.publisher import ChunkPublisher, DeliveryFailed, DeliveryLimits
 from stream_app.config import Settings
 from stream_app.testing.topic_reader import read_topic
 from stream_app.wire.chunk_codec import decode_chunk
@@ -57,3 +58,53 @@ def test_a_stuck_producer_is_replaced_and_every_chunk_arrives_once_in_order(
         for r in read_topic(settings.kafka, fresh_topic, timeout=60)
     ]
     assert seqs == list(range(110))
+
+
+class HalfDeadProducer(Producer):  # type: ignore[misc]
+    """Answers metadata through a healthy connection while its chunks go to one that never answers.
+
+    Every producer the publisher makes is like this, so each replacement is as stuck as the first.
+    """
+
+    def __init__(self, conf: dict[str, Any], dead_address: str) -> None:
+        super().__init__(conf)
+        self._dead = Producer({**conf, "bootstrap.servers": dead_address})
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self._dead.produce(*args, **kwargs)
+
+    def poll(self, timeout: float = -1) -> int:
+        return int(self._dead.poll(timeout))
+
+    def flush(self, timeout: float = -1) -> int:
+        return int(self._dead.flush(timeout))
+
+    def purge(self, *args: Any, **kwargs: Any) -> None:
+        self._dead.purge(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self._dead)
+
+
+def test_chunks_fail_at_their_own_delivery_timeout_however_many_producers_were_tried(
+    black_hole: str, fresh_topic: str, producer_conf: dict[str, Any], jfk_path: Path
+) -> None:
+    mono, fmt = prepare_audio(read_native_audio(jfk_path), "s16le16k")
+    limits = DeliveryLimits(delivery_timeout=12.0, stall_timeout=1.0)
+    made: list[HalfDeadProducer] = []
+
+    def factory(conf: dict[str, Any]) -> Producer:
+        made.append(HalfDeadProducer(conf, black_hole))
+        return made[-1]
+
+    started = time.monotonic()
+    with (
+        ChunkPublisher(producer_conf, fresh_topic, limits=limits, producer_factory=factory) as publisher,
+        pytest.raises(DeliveryFailed) as failed,
+    ):
+        publisher.publish_frames("half-dead-1", mono[:16_000], fmt, chunk_ms=100)
+    waited = time.monotonic() - started
+    assert failed.value.undelivered == failed.value.sent == 10
+    assert publisher.replacements >= 1  # the broker answered, so the stalled producer was replaced ...
+    assert 12.0 <= waited <= 14.0  # ... yet no chunk waited past its own limit (librdkafka restarts it)
+    assert "stalled producer(s) replaced" in failed.value.reason

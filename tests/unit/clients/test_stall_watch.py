@@ -85,3 +85,21 @@ def test_a_producer_that_never_delivers_is_replaced_soon_after_the_brokers_retur
     # the broker answered ``stall`` before, seen by a probe at most ``probe_every`` late
     assert max(outage, 0.0) + stall <= replaced + STEP
     assert replaced <= max(outage, stall) + stall + 2 * watch.probe_every + STEP
+
+
+def test_a_replacement_that_delivers_nothing_waits_twice_as_long_and_an_acknowledgement_resets_it() -> None:
+    watch = StallWatch(stall_timeout=10.0, probe_every=5.0)
+    watch.holding(0.0)
+    assert watch.stalled(10.0)
+    watch.replaced(10.0, holding=True)
+    assert watch.limit == 20.0
+    assert not watch.stalled(29.9)
+    assert watch.stalled(30.0)
+    assert not watch.probed(30.0, answering=True)
+    assert not watch.probed(45.0, answering=True)
+    assert watch.probed(50.0, answering=True)  # answering for 20 s
+    watch.replaced(50.0, holding=True)
+    assert watch.limit == 40.0
+    watch.settled(51.0, holding=True)  # the replacement delivered: back to the plain timeout
+    assert watch.limit == 10.0
+    assert watch.stalled(61.0)
