@@ -23,13 +23,19 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from stream_app.clients.broker_limits import min_session_timeout
     from stream_app.clients.exceptions import KafkaAccessError
     from stream_app.clients.kafka_probe import check_kafka_access
     from stream_app.inference.exceptions import InferenceError
+    from stream_app.worker.membership import fit_session_timeout
     from stream_app.worker.runtime import run_worker  # heavy imports only when the worker runs
 
     try:  # a refused password or an untrusted certificate is said in one line, at once
         check_kafka_access(settings.kafka, timeout=60.0)
+        worker = fit_session_timeout(settings.worker, min_session_timeout(settings.kafka))
+        settings = replace(settings, worker=worker)
         return run_worker(settings, replica=args.replica, web_port=args.web_port, metrics_port=args.metrics_port)
     except KafkaAccessError as exc:
         log.error("cannot reach Kafka: %s", exc)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -91,6 +91,25 @@ class GroupTimings:
             "broker_rebalance_timeout": self.rebalance_timeout,
             "broker_request_timeout": self.request_timeout,
         }
+
+
+def fit_session_timeout(worker: WorkerSettings, broker_min: float | None) -> WorkerSettings:
+    """Return ``worker`` with a session timeout the brokers accept: at least their minimum.
+
+    ``broker_min`` is the brokers' ``group.min.session.timeout.ms`` in seconds (None: unknown, the
+    setting is kept). The heartbeat stays as set: a longer session only loosens its bound.
+    """
+    if broker_min is None or worker.session_timeout >= broker_min:
+        return worker
+    log.warning(
+        "worker.session_timeout %g s is below the brokers' group.min.session.timeout.ms (%g s): using %g s; "
+        "a killed replica's streams move about %g s later than they could (docs/operations.md, Failover)",
+        worker.session_timeout,
+        broker_min,
+        broker_min,
+        broker_min - worker.session_timeout,
+    )
+    return replace(worker, session_timeout=broker_min)
 
 
 def group_instance_id(worker: WorkerSettings, replica: str) -> str | None:

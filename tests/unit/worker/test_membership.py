@@ -16,6 +16,7 @@ from stream_app.worker.membership import (
     GroupTimings,
     WorkerReadOffsets,
     _Consumer,
+    fit_session_timeout,
     group_instance_id,
     leave_on_close,
     new_commit_offset,
@@ -24,7 +25,7 @@ from stream_app.worker.membership import (
 
 def test_the_default_timings_fit_the_broker_and_faust(settings: Settings) -> None:
     timings = GroupTimings.from_settings(settings.worker)
-    assert timings.session_timeout >= 6.0  # the broker's default group.min.session.timeout.ms
+    assert timings.session_timeout == 3.0  # raised to the brokers' minimum at start where that is higher
     assert timings.heartbeat_interval * 3 <= timings.session_timeout
     assert timings.request_timeout >= timings.session_timeout  # faust refuses to start otherwise
     options = timings.faust_options()
@@ -106,3 +107,12 @@ async def test_with_every_partition_paused_the_fetcher_looks_again_within_50_ms_
     assert await consumer._wait_next_records(1.0) == ({}, set())
     assert slept == [IDLE_FETCH_WAIT] and IDLE_FETCH_WAIT <= 0.05
     assert consumer.not_waiting_next_records.is_set()  # faust's shutdown waits for this
+
+
+def test_a_session_below_the_brokers_minimum_is_raised_to_it(settings: Settings) -> None:
+    worker = dataclasses.replace(settings.worker, session_timeout=3.0)
+    assert fit_session_timeout(worker, 6.0).session_timeout == 6.0  # a stock broker refuses less
+    assert fit_session_timeout(worker, 2.0) == worker  # a broker that allows it
+    assert fit_session_timeout(worker, None) == worker  # unknown: the setting stands
+    longer = dataclasses.replace(settings.worker, session_timeout=45.0)
+    assert fit_session_timeout(longer, 6.0) == longer
