@@ -28,8 +28,9 @@ from stream_app.bench.common import (
     without_cache,
 )
 from stream_app.bench.report import emit
+from stream_app.clients.kafka_probe import check_kafka_access
 from stream_app.config import Settings
-from stream_app.testing.service import ServiceHarness
+from stream_app.testing.service import KAFKA_CHECK_S, ServiceHarness
 from stream_app.testing.wer import corpus_wer
 
 PATHS = ("sequential", "batched", "service", "batch")
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     unknown = only - set(PATHS)
     if unknown:
         raise SystemExit(f"--only: unknown path(s) {', '.join(sorted(unknown))}; choose from {', '.join(PATHS)}")
+    if "service" in only:  # said now, not after minutes of reference decoding
+        check_kafka_access(settings.kafka, timeout=KAFKA_CHECK_S)
     clips = make_clips(args.files, args.seconds)
     audio = sum(c.duration for c in clips)
     rows: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import signal
 from collections.abc import Iterator
 from types import FrameType
@@ -17,6 +18,8 @@ from typing import Any
 
 from stream_app.cli.actions import action_subparsers
 from stream_app.config import Settings
+
+log = logging.getLogger(__name__)
 
 BENCHMARKS = {
     "latency": "word lags of 1-16 real-time streams through the service, CPU per audio second, WER vs whole file",
@@ -51,13 +54,25 @@ def register(subparsers: Any) -> None:
         bench = sub.add_parser(name, help=help_text)
         bench.add_argument("--json", action="store_true", help="print one JSON object on the last line")
         module.add_arguments(bench)
-        bench.set_defaults(handler=_runner(module))
+        bench.set_defaults(handler=_runner(name, module))
 
 
-def _runner(module: Any) -> Any:
+def _runner(name: str, module: Any) -> Any:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from stream_app.clients.exceptions import KafkaAccessError
+
         with stop_cleanly_on_termination():
-            return int(module.run(args, settings))
+            try:
+                return int(module.run(args, settings))
+            except KafkaAccessError as exc:
+                log.error(
+                    "bench %s runs the service on the configured Kafka, which is not usable: %s. Start a local "
+                    "one with `stream-app local up`, or run `stream-app local run -- stream-app bench %s ...`",
+                    name,
+                    exc,
+                    name,
+                )
+                return 2
 
     return handler
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 from stream_app.clients.kafka_config import consumer_config, producer_config
+from stream_app.clients.kafka_probe import check_kafka_access
 from stream_app.clients.publisher import ChunkPublisher, DeliveryLimits
 from stream_app.clients.tail import TranscriptTail
 from stream_app.clients.transcript import FinalTranscript, TranscriptAssembler
@@ -34,6 +35,8 @@ from stream_app.config.loader import CONFIG_ENV, ENV_PREFIX
 from stream_app.local import delete_topics, ensure_topics
 from stream_app.testing.settings_file import write_settings
 from stream_app.wire.segment import TranscriptSegment
+
+KAFKA_CHECK_S = 10.0  # how long a harness waits for the configured Kafka to answer before it gives up
 
 
 def free_port() -> int:
@@ -115,6 +118,7 @@ class ServiceHarness:
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def __enter__(self) -> ServiceHarness:
+        check_kafka_access(self.settings.kafka, timeout=KAFKA_CHECK_S)  # KafkaAccessError: says where and why
         ensure_topics(self.settings)
         return self
 
