@@ -45,6 +45,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.config.exceptions import ConfigError
 from stream_app.config.settings import WorkerSettings
+from stream_app.worker.assignment import RecentFirstAssignor
 from stream_app.worker.flow_control import ChangelogKeepingFlowControl
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,11 @@ class MemberApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def assignor(self) -> RecentFirstAssignor:
+        """Faust's assignor, except that a replica above its share gives up its most recent partitions."""
+        return RecentFirstAssignor(self, replicas=self.conf.table_standby_replicas)
 
     @cached_property
     def flow_control(self) -> ChangelogKeepingFlowControl:
