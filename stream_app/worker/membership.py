@@ -24,10 +24,6 @@ both, since most of them touch private attributes):
   on every resume, and faust's recovery resumes again after the standby changelogs started: records
   fetched in between were dropped while the position moved past them (`stream_app.worker.flow_control`).
 
-* **Moves undone rather than new ones.** A replica above its share gives up the partitions it took
-  over at the last rebalance first, so a returning replica gets back what moved because it left, and
-  streams that never moved stay put (`stream_app.worker.assignment`).
-
 What cannot be done with these libraries is in docs/operations.md ("Failover"): no cooperative
 rebalancing, no detection of a dead member before its session expires.
 """
@@ -45,7 +41,6 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.config.exceptions import ConfigError
 from stream_app.config.settings import WorkerSettings
-from stream_app.worker.assignment import RecentFirstAssignor
 from stream_app.worker.flow_control import ChangelogKeepingFlowControl
 
 log = logging.getLogger(__name__)
@@ -232,11 +227,6 @@ class MemberApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
-
-    @cached_property
-    def assignor(self) -> RecentFirstAssignor:
-        """Faust's assignor, except that a replica above its share gives up its most recent partitions."""
-        return RecentFirstAssignor(self, replicas=self.conf.table_standby_replicas)
 
     @cached_property
     def flow_control(self) -> ChangelogKeepingFlowControl:
