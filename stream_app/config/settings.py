@@ -247,8 +247,8 @@ class WorkerSettings:
     commit_interval: float = _duration("1s", minimum=0.01)
     # Failover (docs/operations.md, `stream-app bench failover`): a killed replica's partitions move after
     # about session_timeout + heartbeat_interval; shorter means faster failover and more false ones.
-    # raised at start to the brokers' group.min.session.timeout.ms where it is higher (stock brokers: 6 s)
-    session_timeout: float = _duration("3s", minimum=1.0)
+    # raised at start to the brokers' group.min.session.timeout.ms where that is higher
+    session_timeout: float = _duration("6s", minimum=1.0)
     heartbeat_interval: float = _duration("500ms", minimum=0.05)  # also how late the others hear of a rebalance
     rebalance_timeout: float = _duration("10s", minimum=1.0)  # how long a rebalance waits for every member
     standby_replicas: int = _int(1, minimum=0, maximum=8)  # warm copies of each partition's tables elsewhere

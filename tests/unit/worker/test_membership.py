@@ -25,7 +25,7 @@ from stream_app.worker.membership import (
 
 def test_the_default_timings_fit_the_broker_and_faust(settings: Settings) -> None:
     timings = GroupTimings.from_settings(settings.worker)
-    assert timings.session_timeout == 3.0  # raised to the brokers' minimum at start where that is higher
+    assert timings.session_timeout == 6.0  # the brokers' default group.min.session.timeout.ms
     assert timings.heartbeat_interval * 3 <= timings.session_timeout
     assert timings.request_timeout >= timings.session_timeout  # faust refuses to start otherwise
     options = timings.faust_options()
