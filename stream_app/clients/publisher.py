@@ -148,9 +148,8 @@ class _ThrottledLog:
 
 @dataclass
 class _Deliveries:
-    """Acknowledgements and failures of one publish call, filled by librdkafka's callbacks."""
+    """Failures of one publish call, filled by librdkafka's callbacks (acknowledgements: its report)."""
 
-    acknowledged: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -166,7 +165,6 @@ class _Held:
     first_sent: float = 0.0  # monotonic time it was first handed to a producer: its delivery timeout counts from here
 
     def acknowledged(self, msg: Message) -> None:
-        self.deliveries.acknowledged += 1
         self.report.acknowledged += 1
         partition, offset = msg.partition(), msg.offset()
         if partition is not None:
@@ -409,7 +407,7 @@ class ChunkPublisher:
                 on_progress(report)
         self._await_acknowledgements(report)
         report.producers_replaced = self.replacements - replacements_before
-        undelivered = report.chunks - deliveries.acknowledged
+        undelivered = report.chunks - report.acknowledged
         if undelivered or deliveries.failures:
             reason = deliveries.failures[0] if deliveries.failures else "no acknowledgement"
             raise DeliveryFailed(
@@ -436,22 +434,27 @@ class ChunkPublisher:
             self._tend()
 
     def _produce(self, held: _Held) -> float:
-        """Hand one chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
-        blocked_since: float | None = None
-        while True:
-            try:
-                self._send(self._next_id, held)
-                break
-            except BufferError:  # the local buffer is full: wait for deliveries (or expiries) to make room
-                blocked_since = blocked_since or time.monotonic()
-                self._producer.poll(0.1)
-                self._raise_if_refused()
-                self._tend()
+        """Hand one new chunk to librdkafka, waiting while its buffer is full; returns the seconds waited."""
+        waited = self._send_when_room(self._next_id, held, tend=True)
         self._held[self._next_id] = held
         self._next_id += 1
         self._watch.holding(time.monotonic())
         self._producer.poll(0)
-        return 0.0 if blocked_since is None else time.monotonic() - blocked_since
+        return waited
+
+    def _send_when_room(self, ident: int, held: _Held, *, tend: bool) -> float:
+        """`_send`, waiting while the local buffer is full (``tend``: check on a stall meanwhile); seconds waited."""
+        blocked_since: float | None = None
+        while True:
+            try:
+                self._send(ident, held)
+                return 0.0 if blocked_since is None else time.monotonic() - blocked_since
+            except BufferError:  # the local buffer is full: wait for deliveries (or expiries) to make room
+                blocked_since = blocked_since or time.monotonic()
+                self._producer.poll(0.1)
+                self._raise_if_refused()
+                if tend:
+                    self._tend()
 
     def _send(self, ident: int, held: _Held) -> None:
         """Give ``held`` to the current producer; its delivery report settles ``ident`` (raises BufferError)."""
@@ -537,13 +540,7 @@ class ChunkPublisher:
         del old
         try:
             for ident, held in list(self._held.items()):
-                while True:
-                    try:
-                        self._send(ident, held)
-                        break
-                    except BufferError:
-                        self._producer.poll(0.1)
-                        self._raise_if_refused()
+                self._send_when_room(ident, held, tend=False)  # no replacement within a replacement
         finally:
             self._watch.replaced(time.monotonic(), holding=bool(self._held))
 
