@@ -91,6 +91,12 @@ HANDOVERS = Counter(
     "Graceful stops, by how their steps in flight ended: finished, or abandoned to the next owner",
     ["outcome"],
 )
+INPUT_REREADS = Counter(
+    "stream_app_input_rereads_total",
+    "Input partitions read again from an offset the reader lacked: a record came early (early), or the "
+    "log went on past what an idle reader had (idle_tail)",
+    ["reason"],
+)
 INPUT_OFFSETS_SKIPPED = Counter(
     "stream_app_input_offsets_skipped_total",
     "Input offsets given up as absent from the log (a transactional producer's markers, retention)",

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.25
 LAG_INTERVAL = 2.0
+READER_IDLE_REREAD = 10.0  # s: an idle reader behind the log's end reads it again (PartitionState.missing_tail)
 # Every table record stays far below this (pages of 64 kB, a header under one page of audio, held
 # chunks under 4 MB: the chunk size cap at 8 kHz); the changelog topics and the producer allow 8 MB.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
@@ -258,11 +259,18 @@ def _install(worker: WorkerApp) -> None:
                     m.INPUT_OFFSETS_SKIPPED.inc(part.order.holes - holes)
                     log.warning("partition %d: %d offset(s) absent from the log before %d", part.partition,
                                 part.order.holes - holes, message.offset)  # fmt: skip
+                part.delivered_at = time.monotonic()
                 start = part.order.reread_from()
                 if start is not None:  # a record came early: read the partition again from the one missing
+                    m.INPUT_REREADS.labels(reason="early").inc()
                     await _reread(app, TP(message.topic, message.partition), start)
-                for _, taken in ready:
-                    await take(part, taken)
+                part.reading = True
+                try:
+                    for _, taken in ready:
+                        await take(part, taken)
+                finally:
+                    part.reading = False
+                    part.delivered_at = time.monotonic()
         except asyncio.CancelledError:  # revoked: the next owner reads the records in flight again
             if part is not None and processor.partitions.get(part.partition) is part:
                 _close_partition(processor, part.partition)
@@ -316,10 +324,24 @@ def _install(worker: WorkerApp) -> None:
         excuse = "broker" if not worker.monitor.available else "pool full" if worker.engine.saturated() else None
         waits = {p: part.acks.head_wait() for p, part in processor.partitions.items() if not part.scope.closed}
         health.set_fault("acks", ack_head_fault(waits, limit=worker.settings.worker.ack_stall_timeout, excuse=excuse))
+        rereads: list[tuple[int, int, int]] = []
         for partition, part in processor.partitions.items():
             end = partition_end(app.consumer, TP(topic, partition))
             if end is not None:  # the partition's time moves on while its reader is caught up
                 part.note_end(end.offset, end.seen_at, end.committed)
+                start = None if restoring[0] or app.in_recovery else part.missing_tail(
+                    end.offset, end.committed, now, READER_IDLE_REREAD
+                )  # fmt: skip
+                if start is not None:
+                    rereads.append((partition, start, end.offset))
+        for partition, start, end_offset in rereads:
+            m.INPUT_REREADS.labels(reason="idle_tail").inc()
+            log.warning(
+                "partition %d: the log goes on to offset %d, but the reader has had nothing from %d on for %.0f s; "
+                "reading it again from there",
+                partition, end_offset, start, READER_IDLE_REREAD,
+            )  # fmt: skip
+            await _reread(app, TP(topic, partition), start)
         processor.tick(in_recovery=bool(app.in_recovery) or restoring[0])
         if now - last["lag"] >= LAG_INTERVAL:
             last["lag"] = now

@@ -41,7 +41,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.config.exceptions import ConfigError
 from stream_app.config.settings import WorkerSettings
-from stream_app.worker.flow_control import ChangelogKeepingFlowControl
+from stream_app.worker.flow_control import QueueKeepingFlowControl
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,9 @@ class MemberApp(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
     @cached_property
-    def flow_control(self) -> ChangelogKeepingFlowControl:
-        """The flow control of faust, minus the resumes that dropped fetched standby records."""
-        return ChangelogKeepingFlowControl(lambda: getattr(self.tables, "_changelog_queue", None), loop=self.loop)
+    def flow_control(self) -> QueueKeepingFlowControl:
+        """The flow control of faust, minus the resumes that dropped fetched records (standby and input)."""
+        return QueueKeepingFlowControl(loop=self.loop)
 
     async def on_stop(self) -> None:
         """Run ``before_stop``, then faust's own stop (tables closed, offsets committed, group left)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ class PartitionState:
     claim: asyncio.Task[None] | None = None  # taking the partition over: the epoch and its fence
     progress: float = 0.0  # the partition's time (s): how far its records, or its end, have been seen
     next_offset: int | None = None  # offset after the newest record read in this assignment
+    reading: bool = False  # the reader is taking records (it may wait there: a full pool, the fence)
+    delivered_at: float = field(default_factory=time.monotonic)  # when the reader last had a delivery
     _newest: tuple[float, float] | None = None  # (timestamp, wall time read) of the newest record read
 
     def note_read(self, offset: int, timestamp: float, now: float) -> None:
@@ -52,6 +55,24 @@ class PartitionState:
         if timestamp > 0 and (self._newest is None or timestamp >= self._newest[0]):
             self._newest = (timestamp, now)
         self.progress = max(self.progress, timestamp)
+
+    def missing_tail(self, end_offset: int, committed: int | None, now: float, after: float) -> int | None:
+        """Return the offset to read the partition again from if the reader missed records at the log's end.
+
+        A record the consumer fetched can be lost on its way to the reader (seen: faust emptied the
+        agents' buffers on a resume, `stream_app.worker.flow_control`). The reader notices a loss when
+        a later record comes early (`OffsetOrder`), but not when nothing comes after it: a stream's last
+        chunks, or all of a recorder's records sent before a take-over. So a reader idle for ``after``
+        seconds (``now`` on the monotonic clock), with the log going on past the records it has had,
+        reads the partition again from the first it lacks; asked at most once per ``after`` seconds.
+        """
+        if self.reading or self.order.held or now - self.delivered_at < after:
+            return None
+        position = self.order.expected if self.order.expected is not None else committed
+        if position is None or position >= end_offset:
+            return None
+        self.delivered_at = now
+        return position
 
     def note_end(self, end_offset: int, seen_at: float, committed: int | None) -> None:
         """Take in a fetch, answered at wall time ``seen_at``, that put the partition's end at ``end_offset``.
