@@ -10,10 +10,12 @@ records are exactly the changelog up to that offset, so `GuardedStore` keeps it 
   `ChangelogTable` (`stream_app.worker.tables`), which keeps it in memory.
 * A write the changelog refused may still have landed (a timeout): from then on the partition's offset
   is not moved any more (`note_failed_write`), so a restart replays the changelog from before it.
-* An acknowledgement that arrives after the partition was revoked is not applied (the partition's
-  *incarnation* changed): whoever recovers it next reads it from the changelog. A partition kept
-  through the rebalance stops moving its offset from then on, as after a failed write, so the files
-  never claim a record they lack.
+* An acknowledgement that arrives after the partition was revoked, or kept by this replica in the
+  other role (an active copy become a standby one, or the reverse), is not applied (the partition's
+  *incarnation* changed): whoever recovers it next reads it from the changelog. Applied, it would move
+  the offset past the new owner's records that this replica's standby reader has not read yet. A
+  partition kept through the rebalance stops moving its offset from then on, as after a failed write,
+  so the files never claim a record they lack.
 
 * Restoring from the changelog skips a replaced owner's late writes (`stream_app.worker.fencing`), and
   files last in step with the changelog longer ago than its tombstones last are restored afresh.
@@ -65,6 +67,7 @@ class GuardedStore(FaustRocksStore):
         super().__init__(url, app, table, options=options, **kwargs)
         self._incarnations: dict[int, int] = {}
         self._unsure: set[int] = set()  # partitions with a write that may have landed unacknowledged
+        self._active: set[int] = set()  # the partitions this replica's copy was the active one of
 
     # ---- the live owner's writes ---------------------------------------------------------------------
 
@@ -224,6 +227,32 @@ class GuardedStore(FaustRocksStore):
                 self._db_for_partition(tp.partition).put(SYNCED_KEY, _now_ms())
 
     # ---- assignment ----------------------------------------------------------------------------------
+
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
+        """Renew the incarnation of each partition kept in the other role, then rebalance as faust does.
+
+        faust revokes and assigns only partitions that leave or join this replica; a changelog
+        partition whose copy here turned from active to standby stays assigned, so its late
+        acknowledgements would otherwise still count as this copy's own.
+        """
+        active = self._active_partitions()
+        if active is not None:
+            topics = self.table.changelog_topic.topics
+            moved = {tp for tp in revoked | newly_assigned if tp.topic in topics}  # renewed by faust's calls
+            for tp in assigned:
+                turned = (tp.partition in active) != (tp.partition in self._active)
+                if tp.topic in topics and tp not in moved and turned:
+                    self._next_incarnation(tp.partition)
+            self._active = active
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+    def _active_partitions(self) -> set[int] | None:
+        """Return the partitions whose active copy is this replica's in the assignment applied (None: unknown)."""
+        try:
+            actives = self.app.assignor.assigned_actives()
+        except Exception:  # no assignment yet
+            return None
+        return {tp.partition for tp in actives if tp.topic in self.table.changelog_topic.topics}
 
     def revoke_partitions(self, table: Any, tps: Any) -> None:
         """Forget revoked partitions' in-flight writes (a new incarnation); note when they were last in sync."""

@@ -4,7 +4,9 @@ While a broker restarts, aiokafka, faust and mode log every failed connection, h
 metadata request, thousands of lines in twenty seconds. This filter lets the first record of each
 kind through, drops repeats of it for ``every`` seconds, and says how many it dropped on the next
 one let through. Only the libraries' records are limited; stream_app's own messages are already
-rate-limited where they recur (`stream_app.worker.retry.RateLimitedLog`).
+rate-limited where they recur (`stream_app.worker.retry.RateLimitedLog`). faust's table recovery is
+never limited: it logs once per rebalance, and its tables of start offsets and highwaters (active,
+then standby, under one message template) are what an operator reads to see where a copy began.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 
 LIMITED = ("aiokafka", "faust", "mode", "kafka")
+UNLIMITED = ("faust.tables.recovery",)
 
 
 class BurstFilter(logging.Filter):
@@ -28,7 +31,9 @@ class BurstFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Return whether to emit the record (it may gain a count of the repeats dropped before it)."""
-        if not record.name.startswith(LIMITED) or record.levelno >= logging.CRITICAL:
+        if not record.name.startswith(LIMITED) or record.name.startswith(UNLIMITED):
+            return True
+        if record.levelno >= logging.CRITICAL:
             return True
         key = (record.name, str(record.msg))
         now = self.clock()

@@ -11,6 +11,7 @@ from typing import Any
 import faust
 import pytest
 from changelog_standin import HeldProducer, changelog_app
+from faust.assignor.client_assignment import ClientAssignment
 from faust.events import Event
 from faust.types.tuples import Message
 
@@ -123,6 +124,49 @@ async def test_a_partition_kept_through_a_rebalance_never_claims_a_write_acknowl
     db = table.data._db_for_partition(0)
     assert db.get(b"s1") == b"v1" and db.get(b"s2") == b"v3"  # v2 is only in the changelog
     assert persisted(table, 0) == before  # so a restart reads the changelog from before it
+
+
+def assign(table: Any, *, actives: list[int], standbys: list[int]) -> None:
+    """Give the app's assignor an assignment, as a rebalance's sync does before faust's callbacks."""
+    topic = table.changelog_topic.get_topic_name()
+    table.app.assignor._assignment = ClientAssignment(actives={topic: actives}, standbys={topic: standbys})
+
+
+async def test_a_copy_kept_as_a_standby_never_takes_a_late_acknowledgement_of_its_active_days(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    # faust keeps a changelog partition assigned when its copy here turns from active to standby (no
+    # revoke, no assign); an acknowledgement of the active days landing after that must not move the
+    # offset, or the standby reader would skip the new owner's records written before it
+    table, io, producer = guarded
+    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
+    assign(table, actives=[0], standbys=[])
+    await table.data.on_rebalance({tp}, set(), {tp})
+    first = io.put(0, b"s1", b"v1")
+    before = producer.ack(producer.waiting()[0])
+    await first
+    late = io.put(0, b"s1", b"v2")
+    assign(table, actives=[], standbys=[0])
+    await table.data.on_rebalance({tp}, set(), set())
+    assert io.get(0, b"s1") == b"v1"  # the write in flight is not the standby copy's state
+    producer.ack_all()
+    await late
+    assert table.data._db_for_partition(0).get(b"s1") == b"v1"  # v2 comes through the standby reader
+    assert persisted(table, 0) == before
+
+
+async def test_a_copy_that_keeps_its_role_applies_acknowledgements_across_a_rebalance(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    table, io, producer = guarded
+    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
+    assign(table, actives=[0], standbys=[])
+    await table.data.on_rebalance({tp}, set(), {tp})
+    across = io.put(0, b"s1", b"v1")
+    await table.data.on_rebalance({tp}, set(), set())  # another partition moved; this one stays active
+    offset = producer.ack(producer.waiting()[0])
+    await across
+    assert table.data._db_for_partition(0).get(b"s1") == b"v1" and persisted(table, 0) == offset
 
 
 async def test_two_writes_of_a_key_in_flight_are_applied_in_order(

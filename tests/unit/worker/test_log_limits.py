@@ -34,14 +34,22 @@ def test_our_own_records_and_other_messages_are_not_limited() -> None:
     assert not burst.filter(record("aiokafka.conn", "first kind"))
 
 
+def test_table_recovery_reports_each_role_s_offsets_even_within_the_interval() -> None:
+    # faust logs the active and then the standby start offsets under one template, moments apart
+    burst = BurstFilter(every=5.0, clock=lambda: 0.0)
+    template = "%s offsets at start of reading:\n%s"
+    assert burst.filter(record("faust.tables.recovery", template, "Active", "t 0 28"))
+    assert burst.filter(record("faust.tables.recovery", template, "Standby", "t 1 12"))
+
+
 def test_a_record_with_a_count_is_printed_by_the_worker_logs_formatter() -> None:
     # faust's worker logs through mode's ExtensionFormatter, which turns args of None into (None,)
     now = [0.0]
     burst = BurstFilter(every=5.0, clock=lambda: now[0])
     for step in range(3):
         now[0] = step * 3.0  # the second is dropped, the third passes with a count
-        rec = record("faust.tables.recovery", "%s offsets at start of reading:\n%s", "Active", "| table |")
+        rec = record("faust.transport.consumer", "%s fetch failed:\n%s", "Stream", "| table |")
         passed = burst.filter(rec)
     assert passed
     text = ExtensionFormatter(stream=io.StringIO(), fmt="%(message)s").format(rec)
-    assert text == "Active offsets at start of reading:\n| table | (1 more like this in the last 6 s)"
+    assert text == "Stream fetch failed:\n| table | (1 more like this in the last 6 s)"
