@@ -48,6 +48,7 @@ class PartitionState:
     reading: bool = False  # the reader is taking records (it may wait there: a full pool, the fence)
     delivered_at: float = field(default_factory=time.monotonic)  # when the reader last had a delivery
     _newest: tuple[float, float] | None = None  # (timestamp, wall time read) of the newest record read
+    _tail_asked: int | None = None  # the offset an idle reader last asked to read again from
 
     def note_read(self, offset: int, timestamp: float, now: float) -> None:
         """Record that the reader got the record at ``offset`` (broker ``timestamp``, s) at wall time ``now``."""
@@ -64,14 +65,15 @@ class PartitionState:
         a later record comes early (`OffsetOrder`), but not when nothing comes after it: a stream's last
         chunks, or all of a recorder's records sent before a take-over. So a reader idle for ``after``
         seconds (``now`` on the monotonic clock), with the log going on past the records it has had,
-        reads the partition again from the first it lacks; asked at most once per ``after`` seconds.
+        reads the partition again from the first it lacks. Once per offset: a re-read that brings
+        nothing shows offsets absent from the log (a transactional producer's commit markers).
         """
         if self.reading or self.order.held or now - self.delivered_at < after:
             return None
         position = self.order.expected if self.order.expected is not None else committed
-        if position is None or position >= end_offset:
+        if position is None or position >= end_offset or position == self._tail_asked:
             return None
-        self.delivered_at = now
+        self._tail_asked = position
         return position
 
     def note_end(self, end_offset: int, seen_at: float, committed: int | None) -> None:

@@ -19,8 +19,17 @@ def test_a_taken_over_partition_whose_records_never_arrived_is_read_again_from_i
     part = partition()
     assert part.missing_tail(end_offset=40, committed=28, now=AFTER - 0.1, after=AFTER) is None  # not idle yet
     assert part.missing_tail(end_offset=40, committed=28, now=AFTER, after=AFTER) == 28
-    assert part.missing_tail(end_offset=40, committed=28, now=AFTER + 1, after=AFTER) is None  # asked once a while
-    assert part.missing_tail(end_offset=40, committed=28, now=2 * AFTER, after=AFTER) == 28
+    for offset in range(28, 35):  # the re-read brings them
+        part.order.offer(offset, f"record {offset}")
+    assert part.missing_tail(end_offset=40, committed=28, now=2 * AFTER, after=AFTER) == 35
+
+
+def test_a_tail_that_a_re_read_does_not_bring_is_not_asked_for_again() -> None:
+    part = partition()  # offsets 38 and 39: a transactional producer's commit markers, say
+    for offset in range(28, 38):
+        part.order.offer(offset, f"record {offset}")
+    assert part.missing_tail(end_offset=40, committed=28, now=AFTER, after=AFTER) == 38
+    assert part.missing_tail(end_offset=40, committed=28, now=5 * AFTER, after=AFTER) is None
 
 
 def test_a_reader_that_lost_the_records_after_its_last_one_reads_again_from_the_first_it_lacks() -> None:
