@@ -153,6 +153,9 @@ class GuardedStore(FaustRocksStore):
         A record at or below the files' offset is already in them: a partition that stayed with this
         replica through a rebalance is recovered again while its owner goes on writing, and the
         acknowledged writes applied meanwhile (`apply_acked`) must not be replaced by older records.
+        Likewise a record at or below one this batch applied: faust's buffer can hold records fetched
+        before a rebalance's seek back to the files' offset, then the same records fetched again, and
+        applying the second copy after the first would put older values back over newer ones.
         """
         changes: dict[int, dict[bytes, bytes | None]] = {}
         offsets: dict[Any, int] = {}
@@ -164,8 +167,8 @@ class GuardedStore(FaustRocksStore):
             if message.tp not in applied:
                 applied[message.tp] = _or_minus_one(self.persisted_offset(message.tp))
             if message.offset <= applied[message.tp]:
-                continue
-            offsets[message.tp] = max(message.offset, offsets.get(message.tp, -1))
+                continue  # in the files already, or a copy this batch applied (fetched again after a seek)
+            applied[message.tp] = offsets[message.tp] = message.offset
             m.CHANGELOG_RECORDS_RESTORED.labels(role="standby" if message.tp in standbys else "active").inc()
             pending = changes.setdefault(partition, {})
             current = pending[key] if key in pending else self._db_for_partition(partition).get(key)

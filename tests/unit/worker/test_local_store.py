@@ -227,6 +227,23 @@ def test_restored_records_mark_the_files_in_step(guarded: tuple[Any, ChangelogTa
     assert int(bytes(db.get(SYNCED_KEY))) >= before_ms
 
 
+def test_records_fetched_again_within_a_batch_never_put_older_values_back(
+    guarded: tuple[Any, ChangelogTable, HeldProducer],
+) -> None:
+    # faust's buffer kept 114-117 from before a rebalance, and the seek back to the files' offset (113)
+    # fetched 114-115 again: the second copies must not replace what 116 and 117 wrote
+    table, _, _ = guarded
+    topic = table.changelog_topic.get_topic_name()
+    values = {114: b"v114", 115: b"v115", 116: b"v116", 117: b"v117"}
+
+    def event(offset: int) -> Event:
+        message = Message(topic, 0, offset, time.time(), 0, [], b"s1", values[offset], None)
+        return Event(table.app, b"s1", values[offset], [], message)
+
+    table.data.apply_changelog_batch([event(o) for o in (114, 115, 116, 117, 114, 115)], None, None)
+    assert table.data._db_for_partition(0).get(b"s1") == b"v117" and persisted(table, 0) == 117
+
+
 async def test_a_recovery_of_a_partition_that_stayed_never_replaces_newer_acknowledged_writes(
     guarded: tuple[Any, ChangelogTable, HeldProducer],
 ) -> None:
