@@ -14,6 +14,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource  # not re-exported for type checkers
 
+from stream_app.clients.described_config import ConfigUnreadable, config_values
 from stream_app.clients.kafka_config import admin_config
 from stream_app.clients.kafka_errors import LibrdkafkaLog
 from stream_app.config.settings import KafkaSettings
@@ -35,12 +36,8 @@ def min_session_timeout(kafka: KafkaSettings, timeout: float = 10.0) -> float | 
     try:
         brokers = sorted(admin.list_topics(timeout=timeout).brokers)
         resources = [ConfigResource(ConfigResource.Type.BROKER, str(broker)) for broker in brokers]
-        found: list[float] = []
-        for future in admin.describe_configs(resources, request_timeout=timeout).values():
-            entry = future.result(timeout=timeout).get(MIN_SESSION_KEY)
-            if entry is not None and entry.value is not None:
-                found.append(int(entry.value) / 1000.0)
-    except (KafkaException, ValueError, TimeoutError) as exc:
+        found = [int(value) / 1000.0 for value in config_values(admin, resources, MIN_SESSION_KEY, timeout).values()]
+    except (KafkaException, ConfigUnreadable, ValueError, TimeoutError) as exc:
         log.info("could not read the brokers' %s (%s)", MIN_SESSION_KEY, exc)
         return None
     return max(found) if found else None

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]  # no __all__ there
 from confluent_kafka.cimpl import NewTopic
 
+from stream_app.clients.described_config import ConfigUnreadable, config_values
 from stream_app.clients.kafka_config import admin_config
 from stream_app.config import Settings
 from stream_app.local.admin import admin_client
@@ -92,17 +93,11 @@ def topic_config(settings: Settings, names: Iterable[str], key: str, timeout: fl
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
     if not resources:
         return {}
-    values: dict[str, str] = {}
     admin = _admin(settings)  # kept referenced until the answers are in: a collected client cancels them
-    futures = admin.describe_configs(resources, request_timeout=timeout)
-    for resource, future in futures.items():
-        try:
-            entries = future.result()
-        except KafkaException as exc:
-            raise LocalStackError(f"could not read the configuration of topic {resource.name!r}: {exc}") from exc
-        if key in entries and entries[key].value is not None:
-            values[resource.name] = str(entries[key].value)
-    return values
+    try:
+        return config_values(admin, resources, key, timeout)
+    except (ConfigUnreadable, TimeoutError) as exc:
+        raise LocalStackError(f"topic configuration: {exc}") from exc
 
 
 def _admin(settings: Settings) -> AdminClient:
