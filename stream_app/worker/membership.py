@@ -157,11 +157,20 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class WorkerReadOffsets(dict[Any, int | None]):
-    """faust's read offsets (below which it drops records), kept only for partitions the worker does not order.
+    """faust's read offsets (below which it drops records), kept only for partitions that need none.
 
-    For the input partitions the worker takes records in offset order itself
-    (`stream_app.worker.ordering`); faust's offset there would drop records fetched again after a seek
-    when a record fetched before it came first, and they would be lost.
+    faust raises a partition's read offset with every record it hands on and drops every record
+    fetched below it, also after a seek back. A record handed on before the seek and then emptied
+    from its queue (a rebalance's flow control, `stream_app.worker.flow_control`) leaves the offset
+    above the records the seek fetches again, and they are lost:
+
+    * the input partitions, whose records the worker takes in offset order itself, once each
+      (`stream_app.worker.ordering`);
+    * the tables' changelog partitions: faust's recovery drops the records it has seen
+      (its offsets per partition) and `stream_app.worker.local_store.GuardedStore` those already in
+      the files. Seen on 2026-12-05: a replica given new standby partitions at a rebalance had
+      fetched each to its end before faust sought it back to the files' offset; everything between
+      was dropped here, and the copy, promoted later, lacked the stream states of its last seconds.
     """
 
     def __init__(self, app: Any) -> None:
@@ -170,7 +179,10 @@ class WorkerReadOffsets(dict[Any, int | None]):
 
     def _ours(self, tp: Any) -> bool:
         position: CommitPosition | None = getattr(self.app, "commit_position", None)
-        return position is not None and position(tp)[0]
+        if position is not None and position(tp)[0]:
+            return True
+        tables = getattr(self.app, "tables", None)
+        return tables is not None and tp.topic in tables.changelog_topics
 
     def __missing__(self, tp: Any) -> int | None:
         return None

@@ -7,6 +7,7 @@ import dataclasses
 from types import SimpleNamespace
 
 import pytest
+from faust.types import TP
 
 from stream_app.config import Settings
 from stream_app.config.exceptions import ConfigError
@@ -79,14 +80,19 @@ def test_the_worker_decides_the_commits_of_its_partitions_and_faust_of_the_rest(
     assert new_commit_offset(consumer, "chunks", lambda tp: 127) is None
 
 
-def test_faust_keeps_no_read_offset_for_the_partitions_the_worker_orders() -> None:
-    app = SimpleNamespace(commit_position=lambda tp: (tp == "input-0", None))
+def test_faust_keeps_no_read_offset_for_the_input_and_changelog_partitions() -> None:
+    app = SimpleNamespace(
+        commit_position=lambda tp: (tp.topic == "input", None),
+        tables=SimpleNamespace(changelog_topics={"app-streams-changelog"}),
+    )
     offsets = WorkerReadOffsets(app)
-    offsets["input-0"] = 1222  # a record fetched before a seek: faust would drop the re-read 1219-1221
-    offsets["changelog-0"] = 40
-    assert offsets["input-0"] is None and offsets["changelog-0"] == 40
-    assert offsets["unknown-0"] is None  # faust's defaultdict(lambda: None)
-    assert offsets.pop("changelog-0", None) == 40 and offsets.pop("input-0", None) is None
+    taken, changelog, other = TP("input", 0), TP("app-streams-changelog", 0), TP("other", 0)
+    offsets[taken] = 1222  # a record fetched before a seek: faust would drop the re-read 1219-1221
+    offsets[changelog] = 369  # a standby fetched to its end before faust sought it back to offset 113
+    offsets[other] = 40
+    assert offsets[taken] is None and offsets[changelog] is None and offsets[other] == 40
+    assert offsets[TP("unknown", 0)] is None  # faust's defaultdict(lambda: None)
+    assert offsets.pop(other, None) == 40 and offsets.pop(taken, None) is None
 
 
 async def test_with_every_partition_paused_the_fetcher_looks_again_within_50_ms_not_a_second() -> None:
