@@ -157,7 +157,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class WorkerReadOffsets(dict[Any, int | None]):
-    """faust's read offsets (below which it drops records), kept only for partitions that need none.
+    """faust's read offsets (below which it drops records), kept only for the partitions not listed below.
 
     faust raises a partition's read offset with every record it hands on and drops every record
     fetched below it, also after a seek back. A record handed on before the seek and then emptied
@@ -168,9 +168,10 @@ class WorkerReadOffsets(dict[Any, int | None]):
       (`stream_app.worker.ordering`);
     * the tables' changelog partitions: faust's recovery drops the records it has seen
       (its offsets per partition) and `stream_app.worker.local_store.GuardedStore` those already in
-      the files. Seen on 2026-12-05: a replica given new standby partitions at a rebalance had
-      fetched each to its end before faust sought it back to the files' offset; everything between
-      was dropped here, and the copy, promoted later, lacked the stream states of its last seconds.
+      the files. On 2026-12-05 standby copies were seen to skip from their files' offset to the
+      changelog's end after a rebalance (docs/operations.md, "Standby copies that skipped records");
+      this offset is one way records are dropped like that. Fewer skips were seen without it, not none,
+      and a later run still lost words that way, so it is not the whole cause.
     """
 
     def __init__(self, app: Any) -> None:

@@ -132,6 +132,14 @@ def assign(table: Any, *, actives: list[int], standbys: list[int]) -> None:
     table.app.assignor._assignment = ClientAssignment(actives={topic: actives}, standbys={topic: standbys})
 
 
+async def as_active_copy(table: Any) -> Any:
+    """Assign changelog partition 0 to this replica as the active copy (a rebalance); return it."""
+    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
+    assign(table, actives=[0], standbys=[])
+    await table.data.on_rebalance({tp}, set(), {tp})
+    return tp
+
+
 async def test_a_copy_kept_as_a_standby_never_takes_a_late_acknowledgement_of_its_active_days(
     guarded: tuple[Any, ChangelogTable, HeldProducer],
 ) -> None:
@@ -139,9 +147,7 @@ async def test_a_copy_kept_as_a_standby_never_takes_a_late_acknowledgement_of_it
     # revoke, no assign); an acknowledgement of the active days landing after that must not move the
     # offset, or the standby reader would skip the new owner's records written before it
     table, io, producer = guarded
-    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
-    assign(table, actives=[0], standbys=[])
-    await table.data.on_rebalance({tp}, set(), {tp})
+    tp = await as_active_copy(table)
     first = io.put(0, b"s1", b"v1")
     before = producer.ack(producer.waiting()[0])
     await first
@@ -159,9 +165,7 @@ async def test_a_copy_that_keeps_its_role_applies_acknowledgements_across_a_reba
     guarded: tuple[Any, ChangelogTable, HeldProducer],
 ) -> None:
     table, io, producer = guarded
-    tp = faust.types.TP(table.changelog_topic.get_topic_name(), 0)
-    assign(table, actives=[0], standbys=[])
-    await table.data.on_rebalance({tp}, set(), {tp})
+    tp = await as_active_copy(table)
     across = io.put(0, b"s1", b"v1")
     await table.data.on_rebalance({tp}, set(), set())  # another partition moved; this one stays active
     offset = producer.ack(producer.waiting()[0])
