@@ -23,6 +23,10 @@ both, since most of them touch private attributes):
 * **Standby records kept through the recovery.** mode's flow control empties faust's changelog queue
   on every resume, and faust's recovery resumes again after the standby changelogs started: records
   fetched in between were dropped while the position moved past them (`stream_app.worker.flow_control`).
+* **Every fetched record handed on.** A fetch takes records only of the partitions active when it
+  starts, and hands on all of them (`fetch_partitions`): with faust's live set, a recovery that paused
+  the last active partition while a fetch waited made it take every partition's records, and the
+  standby changelogs' records just sought back to were dropped.
 
 What cannot be done with these libraries is in docs/operations.md ("Failover"): no cooperative
 rebalancing, no detection of a dead member before its session expires.
@@ -170,8 +174,7 @@ class WorkerReadOffsets(dict[Any, int | None]):
       (its offsets per partition) and `stream_app.worker.local_store.GuardedStore` those already in
       the files. On 2026-12-05 standby copies were seen to skip from their files' offset to the
       changelog's end after a rebalance (docs/operations.md, "Standby copies that skipped records");
-      this offset is one way records are dropped like that. Fewer skips were seen without it, not none,
-      and a later run still lost words that way, so it is not the whole cause.
+      this offset was one way records were dropped like that, `fetch_partitions` explains the rest.
     """
 
     def __init__(self, app: Any) -> None:
@@ -208,18 +211,44 @@ class _Consumer(faust_aiokafka.Consumer):
         return new_commit_offset(self, tp, super()._new_offset)
 
     async def _wait_next_records(self, timeout: float) -> Any:
-        """Wait for records as faust does, but with every partition paused look again after `IDLE_FETCH_WAIT`.
+        """Fetch the records of the partitions active now, and hand on every one of them (`fetch_partitions`).
 
-        faust sleeps a whole second there, and every partition is paused while a rebalance restores the
-        tables: a partition resumed just after that sleep began waited up to a second more to be read.
+        With every partition paused, look again after `IDLE_FETCH_WAIT`: faust sleeps a whole second
+        there, and every partition is paused while a rebalance restores the tables, so a partition
+        resumed just after that sleep began waited up to a second more to be read.
         """
-        if self.flow_active and not self.app.client_only and not self._get_active_partitions():
-            try:
+        if self.app.client_only:
+            return await super()._wait_next_records(timeout)
+        if not self.flow_active:
+            await self.wait(self.can_resume_flow)  # type: ignore[arg-type]  # an asyncio.Event, as in faust
+        try:
+            self.not_waiting_next_records.set()
+            wanted = fetch_partitions(self._get_active_partitions())
+            if not wanted:
                 await self.sleep(IDLE_FETCH_WAIT)
-                return {}, set()
-            finally:
-                self.not_waiting_next_records.set()
-        return await super()._wait_next_records(timeout)
+                return {}, wanted
+            records = await self._getmany(active_partitions=wanted, timeout=timeout)  # type: ignore[arg-type]
+            return records, wanted
+        finally:
+            self.not_waiting_next_records.set()
+
+
+def fetch_partitions(active: Any) -> frozenset[Any]:
+    """Return the partitions one fetch takes records from and hands on: those active when it starts.
+
+    faust hands the fetcher its live set of active partitions, which its recovery empties and fills
+    while the fetch waits (up to a second), and drops every fetched record of a partition not in the
+    set when the record is handed on. Both lose records whose position has already moved past them:
+    aiokafka's ``Fetcher.fetched_records`` takes an empty set for *every* partition, and a
+    rebalance's recovery empties it between pausing the active changelogs and resuming the standby
+    ones, just after seeking the standbys back to their files' offsets: the records fetched from there
+    (up to the changelog's end at that moment) were taken and dropped, and the standby copies went on
+    from the end without them (docs/operations.md, "Standby copies that skipped records"). A copy
+    taken when the fetch starts is never empty while it waits, and every record taken for it is
+    handed on; records of a partition paused meanwhile are still right to apply, and a rebalance stops
+    the flow (faust then drops the rest, and seeks every partition back).
+    """
+    return frozenset(active)
 
 
 class _Transport(faust_aiokafka.Transport):

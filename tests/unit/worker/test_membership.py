@@ -7,6 +7,7 @@ import dataclasses
 from types import SimpleNamespace
 
 import pytest
+from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
 from stream_app.config import Settings
@@ -122,3 +123,45 @@ def test_a_session_below_the_brokers_minimum_is_raised_to_it(settings: Settings)
     assert fit_session_timeout(worker, None) == worker  # unknown: the setting stands
     longer = dataclasses.replace(settings.worker, session_timeout=45.0)
     assert fit_session_timeout(longer, 6.0) == longer
+
+
+async def test_every_record_taken_from_the_fetcher_is_handed_on_though_recovery_pauses_meanwhile() -> None:
+    """The skip of 2026-12-05: faust's recovery paused the active changelogs while a fetch waited.
+
+    aiokafka's ``fetched_records`` reads an empty partition set as every partition, so the fetch took
+    the standby changelog's records just sought back to (its position moved past them), and faust then
+    dropped them as not active: the standby copy went on from the changelog's end without them.
+    """
+    active_changelog, standby_changelog = TP("app-audio-changelog", 4), TP("app-audio-changelog", 7)
+    buffered = {standby_changelog: [SimpleNamespace(offset=offset) for offset in range(761, 833)]}
+    taken: list[tuple[TP, int]] = []
+    consumer = object.__new__(_Consumer)  # only the attributes a fetch reads
+
+    async def getmany(active_partitions: frozenset[TP], timeout: float) -> dict[TP, list[SimpleNamespace]]:
+        consumer.pause_partitions({active_changelog})  # recovery: "Done reading from changelog topics"
+        records = {  # aiokafka: an empty set is every partition
+            tp: batch for tp, batch in buffered.items() if not active_partitions or tp in active_partitions
+        }
+        taken.extend((tp, record.offset) for tp, batch in records.items() for record in batch)
+        return records
+
+    consumer.__dict__.update(
+        flow_active=True,
+        app=SimpleNamespace(
+            client_only=False, consumer_generation_id=7, monitor=SimpleNamespace(track_tp_end_offset=lambda *_: None)
+        ),
+        _active_partitions={active_changelog},  # the active changelog being restored; the standby one paused
+        _paused_partitions={standby_changelog},
+        _buffered_partitions=set(),
+        not_waiting_next_records=asyncio.Event(),
+        scheduler=DefaultSchedulingStrategy(),
+        _getmany=getmany,
+        highwater=lambda tp: 832,
+        _to_message=lambda tp, record: record,
+    )
+    consumer._stopped, consumer._crashed = asyncio.Event(), asyncio.Event()  # mode: should_stop
+    handed_on = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
+    assert handed_on == taken
+    consumer.resume_partitions({standby_changelog})  # recovery: "Starting standby partitions..."
+    handed_on = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
+    assert handed_on == taken == [(standby_changelog, offset) for offset in range(761, 833)]
