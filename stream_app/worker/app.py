@@ -34,6 +34,7 @@ from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
+from stream_app.worker.assignment import RecentFirstAssignor
 from stream_app.worker.exceptions import Fenced
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
 from stream_app.worker.fencing import OwnerEpochs
@@ -160,6 +161,7 @@ def create_worker_app(
         table_standby_replicas=worker.standby_replicas,
         loghandlers=[],
         Table=GuardedTable,  # local state holds only what the changelog acknowledged
+        PartitionAssignor=RecentFirstAssignor,  # a replica above its share gives up what it took over last
     )
     app.group_timings = timings
     stale_after = delete_retention_ms / 1000 * LOCAL_STATE_MARGIN

@@ -27,6 +27,9 @@ both, since most of them touch private attributes):
   starts, and hands on all of them (`fetch_partitions`): with faust's live set, a recovery that paused
   the last active partition while a fetch waited made it take every partition's records, and the
   standby changelogs' records just sought back to were dropped.
+* **Moves undone rather than new ones.** A replica above its share gives up the partitions it took
+  over most recently first, so a returning replica gets back what moved because it left, and
+  streams that never moved stay put (`stream_app.worker.assignment`).
 
 What cannot be done with these libraries is in docs/operations.md ("Failover"): no cooperative
 rebalancing, no detection of a dead member before its session expires.
