@@ -213,10 +213,7 @@ class GuardedStore(FaustRocksStore):
                 self.set_persisted_offset(tp, offset)
 
     def _standby_tps(self) -> Any:
-        try:
-            return self.app.assignor.assigned_standbys()
-        except Exception:  # no assignment yet
-            return set()
+        return self._assigned("standbys") or set()
 
     def _local_fence(self, partition: int) -> bytes | None:
         value = self._db_for_partition(partition).get(FENCE_KEY)
@@ -251,11 +248,17 @@ class GuardedStore(FaustRocksStore):
 
     def _active_partitions(self) -> set[int] | None:
         """Return the partitions whose active copy is this replica's in the assignment applied (None: unknown)."""
-        try:
-            actives = self.app.assignor.assigned_actives()
-        except Exception:  # no assignment yet
+        actives = self._assigned("actives")
+        if actives is None:
             return None
         return {tp.partition for tp in actives if tp.topic in self.table.changelog_topic.topics}
+
+    def _assigned(self, role: str) -> Any:
+        """Return faust's assigned ``actives`` or ``standbys`` (topic partitions), or None before any assignment."""
+        try:
+            return getattr(self.app.assignor, f"assigned_{role}")()
+        except Exception:  # no assignment yet
+            return None
 
     def revoke_partitions(self, table: Any, tps: Any) -> None:
         """Forget revoked partitions' in-flight writes (a new incarnation); note when they were last in sync."""
