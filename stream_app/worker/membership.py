@@ -24,7 +24,7 @@ both, since most of them touch private attributes):
   on every resume, and faust's recovery resumes again after the standby changelogs started: records
   fetched in between were dropped while the position moved past them (`stream_app.worker.flow_control`).
 * **Every fetched record handed on.** A fetch takes records only of the partitions active when it
-  starts, and hands on all of them (`fetch_partitions`): with faust's live set, a recovery that paused
+  starts, and hands on all of them (`FetchScope`): with faust's live set, a recovery that paused
   the last active partition while a fetch waited made it take every partition's records, and the
   standby changelogs' records just sought back to were dropped.
 * **Moves undone rather than new ones.** A replica above its share gives up the partitions it took
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MIN_REQUEST_TIMEOUT = 30.0  # s; faust's 90 s default only delays noticing a hung connection
 IDLE_FETCH_WAIT = 0.05  # s; how often a consumer with every partition paused looks for a resumed one
+FETCH_WAIT = 0.1  # s; the longest a fetch waits for records of its partitions (faust: 1 s)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class WorkerReadOffsets(dict[Any, int | None]):
       (its offsets per partition) and `stream_app.worker.local_store.GuardedStore` those already in
       the files. On 2026-12-05 standby copies were seen to skip from their files' offset to the
       changelog's end after a rebalance (docs/operations.md, "Standby copies that skipped records");
-      this offset was one way records were dropped like that, `fetch_partitions` explains the rest.
+      this offset was one way records were dropped like that, `FetchScope` explains the rest.
     """
 
     def __init__(self, app: Any) -> None:
@@ -214,11 +215,13 @@ class _Consumer(faust_aiokafka.Consumer):
         return new_commit_offset(self, tp, super()._new_offset)
 
     async def _wait_next_records(self, timeout: float) -> Any:
-        """Fetch the records of the partitions active now, and hand on every one of them (`fetch_partitions`).
+        """Fetch the records of the partitions active now, and hand on every one of them (`FetchScope`).
 
         With every partition paused, look again after `IDLE_FETCH_WAIT`: faust sleeps a whole second
         there, and every partition is paused while a rebalance restores the tables, so a partition
-        resumed just after that sleep began waited up to a second more to be read.
+        resumed just after that sleep began waited up to a second more to be read. A fetch waits at
+        most `FETCH_WAIT` for records of its partitions, so a partition resumed meanwhile is read
+        within that.
         """
         if self.app.client_only:
             return await super()._wait_next_records(timeout)
@@ -226,32 +229,53 @@ class _Consumer(faust_aiokafka.Consumer):
             await self.wait(self.can_resume_flow)  # type: ignore[arg-type]  # an asyncio.Event, as in faust
         try:
             self.not_waiting_next_records.set()
-            wanted = fetch_partitions(self._get_active_partitions())
-            if not wanted:
+            scope = FetchScope.start(self._get_active_partitions(), self.app.consumer_generation_id)
+            if not scope.partitions:
                 await self.sleep(IDLE_FETCH_WAIT)
-                return {}, wanted
-            records = await self._getmany(active_partitions=wanted, timeout=timeout)  # type: ignore[arg-type]
-            return records, wanted
+                return {}, scope.partitions
+            records = await self._getmany(
+                active_partitions=scope.partitions,  # type: ignore[arg-type]
+                timeout=min(timeout, FETCH_WAIT),
+            )
+            return records, scope.handed_on(self._get_active_partitions(), self.app.consumer_generation_id)
         finally:
             self.not_waiting_next_records.set()
 
 
-def fetch_partitions(active: Any) -> frozenset[Any]:
-    """Return the partitions one fetch takes records from and hands on: those active when it starts.
+@dataclass(frozen=True)
+class FetchScope:
+    """The partitions one fetch takes records from, and which of its records are handed on.
 
     faust hands the fetcher its live set of active partitions, which its recovery empties and fills
-    while the fetch waits (up to a second), and drops every fetched record of a partition not in the
-    set when the record is handed on. Both lose records whose position has already moved past them:
-    aiokafka's ``Fetcher.fetched_records`` takes an empty set for *every* partition, and a
-    rebalance's recovery empties it between pausing the active changelogs and resuming the standby
-    ones, just after seeking the standbys back to their files' offsets: the records fetched from there
-    (up to the changelog's end at that moment) were taken and dropped, and the standby copies went on
-    from the end without them (docs/operations.md, "Standby copies that skipped records"). A copy
-    taken when the fetch starts is never empty while it waits, and every record taken for it is
-    handed on; records of a partition paused meanwhile are still right to apply, and a rebalance stops
-    the flow (faust then drops the rest, and seeks every partition back).
+    while the fetch waits, and drops every fetched record of a partition not in the set when the
+    record is handed on. Both lost records whose position had already moved past them: aiokafka's
+    ``Fetcher.fetched_records`` takes an empty set for *every* partition, and a rebalance's recovery
+    empties it between pausing the active changelogs and resuming the standby ones, just after seeking
+    the standbys back to their files' offsets: the records fetched from there (up to the changelog's
+    end at that moment) were taken and dropped, and the standby copies went on from the end without
+    them (docs/operations.md, "Standby copies that skipped records").
+
+    So a fetch takes records only of a copy of the set made when it starts, never empty while it
+    waits, and hands on every record it took: records of a partition paused meanwhile (the active
+    changelogs once restored) are still right to apply. Unless a rebalance happened while it waited
+    (aiokafka holds a fetch until the new assignment is set): then only the partitions active now are
+    handed on, since the input partitions are paused until the tables are restored, and faust's
+    recovery seeks every partition back after it, so what is dropped is read again.
     """
-    return frozenset(active)
+
+    partitions: frozenset[Any]
+    generation: int
+
+    @classmethod
+    def start(cls, active: Any, generation: int) -> FetchScope:
+        """Return the scope of a fetch starting now, with faust's active partitions and group generation."""
+        return cls(frozenset(active), generation)
+
+    def handed_on(self, active: Any, generation: int) -> frozenset[Any]:
+        """Return the partitions whose fetched records are handed on, given the state when the fetch returned."""
+        if generation == self.generation:
+            return self.partitions
+        return self.partitions & frozenset(active)
 
 
 class _Transport(faust_aiokafka.Transport):

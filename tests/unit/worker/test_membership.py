@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from faust.transport.utils import DefaultSchedulingStrategy
@@ -13,6 +14,7 @@ from faust.types import TP
 from stream_app.config import Settings
 from stream_app.config.exceptions import ConfigError
 from stream_app.worker.membership import (
+    FETCH_WAIT,
     IDLE_FETCH_WAIT,
     MIN_REQUEST_TIMEOUT,
     GroupTimings,
@@ -105,7 +107,7 @@ async def test_with_every_partition_paused_the_fetcher_looks_again_within_50_ms_
 
     consumer.__dict__.update(
         flow_active=True,
-        app=SimpleNamespace(client_only=False),
+        app=SimpleNamespace(client_only=False, consumer_generation_id=7),
         _active_partitions=set(),  # every assigned partition paused, as while a rebalance restores the tables
         _paused_partitions=set(),
         not_waiting_next_records=asyncio.Event(),
@@ -125,6 +127,49 @@ def test_a_session_below_the_brokers_minimum_is_raised_to_it(settings: Settings)
     assert fit_session_timeout(longer, 6.0) == longer
 
 
+def fetching_consumer(
+    active: set[TP], paused: set[TP], buffered: dict[TP, list[SimpleNamespace]], during_wait: Any
+) -> tuple[_Consumer, list[tuple[TP, int]], list[float]]:
+    """A `_Consumer` with faust's own ``getmany`` over a fetcher that follows aiokafka's rules.
+
+    ``during_wait(consumer)`` runs while the fetch waits (faust's recovery, a rebalance). The fetcher
+    returns the buffered records of the partitions asked for, or of every partition when the set is
+    empty (aiokafka's ``Fetcher.fetched_records``); the records it returns are *taken*: their position
+    has moved past them.
+    """
+    taken: list[tuple[TP, int]] = []
+    waits: list[float] = []
+    consumer = object.__new__(_Consumer)  # only the attributes a fetch reads
+
+    async def getmany(active_partitions: frozenset[TP], timeout: float) -> dict[TP, list[SimpleNamespace]]:
+        waits.append(timeout)
+        during_wait(consumer)
+        records = {tp: batch for tp, batch in buffered.items() if not active_partitions or tp in active_partitions}
+        taken.extend((tp, record.offset) for tp, batch in records.items() for record in batch)
+        return records
+
+    consumer.__dict__.update(
+        flow_active=True,
+        app=SimpleNamespace(
+            client_only=False, consumer_generation_id=7, monitor=SimpleNamespace(track_tp_end_offset=lambda *_: None)
+        ),
+        _active_partitions=active,
+        _paused_partitions=paused,
+        _buffered_partitions=set(),
+        not_waiting_next_records=asyncio.Event(),
+        scheduler=DefaultSchedulingStrategy(),
+        _getmany=getmany,
+        highwater=lambda tp: 0,
+        _to_message=lambda tp, record: record,
+    )
+    consumer._stopped, consumer._crashed = asyncio.Event(), asyncio.Event()  # mode: should_stop
+    return consumer, taken, waits
+
+
+async def handed_on(consumer: _Consumer) -> list[tuple[TP, int]]:
+    return [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
+
+
 async def test_every_record_taken_from_the_fetcher_is_handed_on_though_recovery_pauses_meanwhile() -> None:
     """The skip of 2026-12-05: faust's recovery paused the active changelogs while a fetch waited.
 
@@ -134,34 +179,33 @@ async def test_every_record_taken_from_the_fetcher_is_handed_on_though_recovery_
     """
     active_changelog, standby_changelog = TP("app-audio-changelog", 4), TP("app-audio-changelog", 7)
     buffered = {standby_changelog: [SimpleNamespace(offset=offset) for offset in range(761, 833)]}
-    taken: list[tuple[TP, int]] = []
-    consumer = object.__new__(_Consumer)  # only the attributes a fetch reads
-
-    async def getmany(active_partitions: frozenset[TP], timeout: float) -> dict[TP, list[SimpleNamespace]]:
-        consumer.pause_partitions({active_changelog})  # recovery: "Done reading from changelog topics"
-        records = {  # aiokafka: an empty set is every partition
-            tp: batch for tp, batch in buffered.items() if not active_partitions or tp in active_partitions
-        }
-        taken.extend((tp, record.offset) for tp, batch in records.items() for record in batch)
-        return records
-
-    consumer.__dict__.update(
-        flow_active=True,
-        app=SimpleNamespace(
-            client_only=False, consumer_generation_id=7, monitor=SimpleNamespace(track_tp_end_offset=lambda *_: None)
-        ),
-        _active_partitions={active_changelog},  # the active changelog being restored; the standby one paused
-        _paused_partitions={standby_changelog},
-        _buffered_partitions=set(),
-        not_waiting_next_records=asyncio.Event(),
-        scheduler=DefaultSchedulingStrategy(),
-        _getmany=getmany,
-        highwater=lambda tp: 832,
-        _to_message=lambda tp, record: record,
+    consumer, taken, waits = fetching_consumer(
+        {active_changelog},  # the active changelog being restored; the standby one paused
+        {standby_changelog},
+        buffered,
+        lambda consumer: consumer.pause_partitions({active_changelog}),  # "Done reading from changelog topics"
     )
-    consumer._stopped, consumer._crashed = asyncio.Event(), asyncio.Event()  # mode: should_stop
-    handed_on = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
-    assert handed_on == taken
+    assert await handed_on(consumer) == taken
     consumer.resume_partitions({standby_changelog})  # recovery: "Starting standby partitions..."
-    handed_on = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
-    assert handed_on == taken == [(standby_changelog, offset) for offset in range(761, 833)]
+    assert await handed_on(consumer) == taken == [(standby_changelog, offset) for offset in range(761, 833)]
+    assert max(waits) <= FETCH_WAIT <= 0.1  # a partition resumed meanwhile waits for no long fetch
+
+
+async def test_a_fetch_that_spans_a_rebalance_hands_on_only_what_is_active_after_it() -> None:
+    """An input partition kept through a rebalance is paused until the tables are restored.
+
+    aiokafka holds a fetch until the new assignment is set and then fetches the kept partition from its
+    committed offset; handing those records on would start streams on tables not yet restored. faust's
+    recovery seeks the partition back to its committed offset once they are, so nothing is lost.
+    """
+    kept, standby_changelog = TP("app-chunks", 3), TP("app-audio-changelog", 3)
+    buffered = {kept: [SimpleNamespace(offset=1231)], standby_changelog: [SimpleNamespace(offset=90)]}
+
+    def rebalance(consumer: _Consumer) -> None:
+        consumer.app.consumer_generation_id = 8
+        consumer.pause_partitions({kept, standby_changelog})  # faust pauses the whole new assignment
+        consumer.resume_partitions({standby_changelog})  # and its recovery resumes the changelogs first
+
+    consumer, taken, _ = fetching_consumer({kept, standby_changelog}, set(), buffered, rebalance)
+    assert await handed_on(consumer) == [(standby_changelog, 90)]
+    assert (kept, 1231) in taken  # taken, not handed on: read again from the committed offset
