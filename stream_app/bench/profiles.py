@@ -159,6 +159,7 @@ def _seconds(config: LiveConfig) -> dict[str, Any]:
         "preview_step",
         "min_decode",
         "decode_context",
+        "preview_context",
     )
     seconds: dict[str, Any] = {name: getattr(config, name) / SAMPLE_RATE for name in names}
     seconds["force_final_words"] = config.force_final_words

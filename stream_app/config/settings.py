@@ -98,7 +98,8 @@ class StreamingSettings:
     ``commit_lookahead`` before the decode's end, is final; previews every ``preview_step`` show the
     rest while the model has time. ``profile`` sets the two steps unless they are given. Each decode
     re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window),
-    decoded freely (its words up to the last final one dropped) unless ``force_final_words``.
+    decoded freely (its words up to the last final one dropped) unless ``force_final_words``; a
+    preview re-reads at most ``preview_context`` of them (previews make no final word).
     The defaults are the most accurate rule measured with `stream-app bench profiles`
     (docs/benchmarks/streaming.md): whole windows decoded freely, commits 2 s behind a decode's end.
     """
@@ -108,6 +109,7 @@ class StreamingSettings:
     preview_step: float = _duration("")  # best-effort previews (0: none)
     commit_lookahead: float = _duration("2s")
     decode_context: float = _duration("0s")  # final audio a decode re-reads before its new audio (0: all)
+    preview_context: float = _duration("2s")  # ...and a preview (0: as much as a commit decode)
     force_final_words: bool = False  # true: force the decoder through the final words it re-reads
     speech_threshold: float = 0.5  # Silero VAD probability at or above which a frame is speech...
     silence_threshold: float = 0.35  # ...and below which, once in speech, it is silence again

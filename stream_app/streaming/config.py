@@ -39,7 +39,9 @@ class LiveConfig:
     ``decode_context`` of audio whose words are final (0: the whole window). It decodes that audio
     freely and its words up to the last final word are dropped (`stream_app.streaming.anchoring`);
     ``force_final_words`` forces the decoder through them instead (cheaper, less accurate at
-    sentence starts: docs/benchmarks/streaming.md).
+    sentence starts: docs/benchmarks/streaming.md). A preview re-reads at most ``preview_context``
+    of them (0: as a commit decode does): previews make no final word, so they can pay for what is
+    new only.
     """
 
     buffer_cap: int = 300 * SAMPLE_RATE
@@ -60,6 +62,7 @@ class LiveConfig:
     preview_step: int = seconds_to_samples(0.25)
     min_decode: int = seconds_to_samples(0.5)
     decode_context: int = seconds_to_samples(2.0)
+    preview_context: int = 0
     force_final_words: bool = True  # the worker's default is free decoding (`StreamingSettings`)
 
     def __post_init__(self) -> None:
@@ -81,8 +84,8 @@ class LiveConfig:
             )
         if self.commit_step < 0 or self.preview_step < 0:
             raise WindowingConfigError("commit and preview steps must be >= 0")
-        if self.decode_context < 0:
-            raise WindowingConfigError("the decode context must be >= 0")
+        if self.decode_context < 0 or self.preview_context < 0:
+            raise WindowingConfigError("the decode and preview contexts must be >= 0")
         if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
             raise WindowingConfigError("reorder hold, held audio, gap fill and buffer cap must be >= 0")
 
@@ -118,6 +121,7 @@ class LiveConfig:
         preview_step: float = 0.25,
         min_decode: float = 0.5,
         decode_context: float = 2.0,
+        preview_context: float = 0.0,
         force_final_words: bool = True,
     ) -> LiveConfig:
         """Build the rule from durations in seconds."""
@@ -140,5 +144,6 @@ class LiveConfig:
             preview_step=seconds_to_samples(preview_step),
             min_decode=seconds_to_samples(min_decode),
             decode_context=seconds_to_samples(decode_context),
+            preview_context=seconds_to_samples(preview_context),
             force_final_words=force_final_words,
         )

@@ -259,7 +259,10 @@ class StreamSession:
     def _make(self, kind: DecodeKind, start: int, stop: int, *, last: bool = False) -> DecodeRequest:
         start = max(start, self.buffer.base)
         stop = min(max(stop, start), self.buffer.stream_end)
-        start, prefix = self._anchor(start, stop)
+        context = self.config.decode_context
+        if kind is DecodeKind.PREVIEW and self.config.preview_context:
+            context = self.config.preview_context if not context else min(context, self.config.preview_context)
+        start, prefix = self._anchor(start, stop, context)
         speech = tuple(self.track.speech_spans(start, stop, self.config.speech_threshold))
         number = self.merger.state.decodes
         if kind is not DecodeKind.PREVIEW:
@@ -268,17 +271,16 @@ class StreamSession:
         forced = self.config.force_final_words
         return DecodeRequest(kind, start, stop, samples, prefix, speech, number, last, forced=forced)
 
-    def _anchor(self, start: int, stop: int) -> tuple[int, tuple[Word, ...]]:
+    def _anchor(self, start: int, stop: int, context: int) -> tuple[int, tuple[Word, ...]]:
         """Where a decode of ``[start, stop)`` begins, and the final words it reads again.
 
-        Final words more than ``decode_context`` before the last one stay out of the decode: it starts
+        Final words more than ``context`` (0: no limit) before the last one stay out of the decode: it starts
         between two final words (the middle of the silence between them), as late as keeps that much
         context, and reads the final words after that point only (forced through them, or decoded
         freely). Always at a word boundary after the window's start, so no word is cut in two; the
         window's start when there is none.
         """
         prefix = self.merger.prefix
-        context = self.config.decode_context
         if not context or len(prefix) < 2:
             return start, prefix
         keep_from = prefix[-1].end * SAMPLE_RATE - context

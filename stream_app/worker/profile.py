@@ -29,6 +29,7 @@ def live_config_for(settings: Settings) -> LiveConfig:
         commit_step=settings.commit_step_seconds,
         commit_lookahead=s.commit_lookahead,
         decode_context=s.decode_context,
+        preview_context=s.preview_context,
         force_final_words=s.force_final_words,
         preview_step=settings.preview_step_seconds,
     )

@@ -178,6 +178,45 @@ def test_without_a_decode_context_every_decode_reads_its_whole_window() -> None:
     assert len({start for _, start in ticks}) < len(ticks)  # ticks of one window all start at its start
 
 
+def _decodes_with_previews(config: LiveConfig) -> tuple[list[DecodeRequest], list[TranscriptSegment]]:
+    model, requests = TruthTranscriber(TRUTH), []
+
+    def transcribe(request: DecodeRequest) -> WindowTranscript:
+        requests.append(request)
+        return model(request)
+
+    chunks = chunks_of(speech_audio(TRUTH, 18.0))
+    segments = list(transcribe_chunks(chunks, transcribe, LoudnessDetector(), config, POLICY, previews=True))
+    return requests, segments
+
+
+def test_a_preview_rereads_at_most_its_own_context_and_changes_no_final() -> None:
+    whole = LiveConfig.from_seconds(decode_context=0.0, force_final_words=False)
+    short = dataclasses.replace(whole, preview_context=16000)
+    whole_requests, whole_segments = _decodes_with_previews(whole)
+    short_requests, short_segments = _decodes_with_previews(short)
+
+    def spans(requests: list[DecodeRequest], *kinds: DecodeKind) -> list[tuple[str, int, int]]:
+        return [(r.kind.value, r.start, r.stop) for r in requests if r.kind in kinds]
+
+    # commit decodes read the whole window either way, and make the same finals
+    commits = (DecodeKind.TICK, DecodeKind.CUT)
+    assert spans(short_requests, *commits) == spans(whole_requests, *commits)
+    assert [s.text for s in short_segments if s.is_final] == [s.text for s in whole_segments if s.is_final]
+    assert final_words(short_segments) == [w.text for w in TRUTH]
+    # a preview starts in the silence before a final word, keeping at most a second of final words (or one)
+    previews = [r for r in short_requests if r.kind is DecodeKind.PREVIEW]
+    later = [r for r in previews if r.prefix and r.prefix[0] is not TRUTH[0] and r.prefix[0].start > 0.5]
+    assert later, "no preview read less than its whole window"
+    for request in later:
+        assert len(request.prefix) == 1 or request.prefix[-1].end - request.start / 16000 <= 1.0 + 0.05
+        before = [w for w in TRUTH if w.end <= request.start / 16000]
+        assert before and before[-1].end <= request.start / 16000 <= request.prefix[0].start
+    # and what they show is the true words after the final ones
+    shown = {w.text for s in short_segments if not s.is_final for w in s.words}
+    assert shown and all(any(t.text.startswith(word) for t in TRUTH) for word in shown)
+
+
 @pytest.mark.parametrize("lead", [0.2, 0.5, 0.7])
 def test_an_open_window_never_starts_before_the_audio_held(lead: float) -> None:
     # a long pause releases the audio before the next speech; the next window opens speech_lead before
