@@ -33,7 +33,9 @@ class LiveConfig:
     ``min_window``, after any pause of ``long_pause``, and is re-based when it reaches ``max_window``.
 
     Decoding: a commit decode of the window so far runs at every ``commit_step`` of stream time
-    (0: commit at cuts only), words two consecutive commit decodes agree on and that end
+    (0: commit at cuts only; with ``commit_step_growth``, the step grows by one ``commit_step`` for
+    every ``commit_step_growth`` the window spans, so a long window's decodes, which cost more each,
+    come less often), words two consecutive commit decodes agree on and that end
     ``commit_lookahead`` before the decode's end become final; best-effort previews run on a
     ``preview_step`` grid when the model has time (0: none). A decode re-reads at most
     ``decode_context`` of audio whose words are final (0: the whole window). It decodes that audio
@@ -62,8 +64,10 @@ class LiveConfig:
     preview_step: int = seconds_to_samples(0.25)
     min_decode: int = seconds_to_samples(0.5)
     decode_context: int = seconds_to_samples(2.0)
-    preview_context: int = 0
     force_final_words: bool = True  # the worker's default is free decoding (`StreamingSettings`)
+    # fields are only ever appended (stored stream states carry the rule by position: session_state.py)
+    preview_context: int = 0
+    commit_step_growth: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.silence_threshold <= self.speech_threshold < 1.0:
@@ -82,12 +86,18 @@ class LiveConfig:
                 f"need 0 < min window <= max window <= {MAX_WINDOW_SAMPLES // SAMPLE_RATE} s"
                 f" (got {self.min_window / SAMPLE_RATE} s and {self.max_window / SAMPLE_RATE} s)"
             )
-        if self.commit_step < 0 or self.preview_step < 0:
-            raise WindowingConfigError("commit and preview steps must be >= 0")
+        if self.commit_step < 0 or self.preview_step < 0 or self.commit_step_growth < 0:
+            raise WindowingConfigError("commit and preview steps and the commit step growth must be >= 0")
         if self.decode_context < 0 or self.preview_context < 0:
             raise WindowingConfigError("the decode and preview contexts must be >= 0")
         if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
             raise WindowingConfigError("reorder hold, held audio, gap fill and buffer cap must be >= 0")
+
+    def commit_stride(self, span: int) -> int:
+        """Return the commit step of a window spanning ``span`` samples (a whole number of ``commit_step``)."""
+        if not self.commit_step_growth:
+            return self.commit_step
+        return self.commit_step * (1 + span // self.commit_step_growth)
 
     @property
     def effective_cap(self) -> int:
@@ -118,6 +128,7 @@ class LiveConfig:
         min_speech: float = 0.1,
         commit_step: float = 1.0,
         commit_lookahead: float = 0.5,
+        commit_step_growth: float = 0.0,
         preview_step: float = 0.25,
         min_decode: float = 0.5,
         decode_context: float = 2.0,
@@ -141,6 +152,7 @@ class LiveConfig:
             min_speech=seconds_to_samples(min_speech),
             commit_step=seconds_to_samples(commit_step),
             commit_lookahead=seconds_to_samples(commit_lookahead),
+            commit_step_growth=seconds_to_samples(commit_step_growth),
             preview_step=seconds_to_samples(preview_step),
             min_decode=seconds_to_samples(min_decode),
             decode_context=seconds_to_samples(decode_context),

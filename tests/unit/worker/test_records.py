@@ -35,6 +35,7 @@ from stream_app.worker.records import (
     held_key,
     page_key,
 )
+from stream_app.worker.session_state import CONFIG_FIELDS
 
 CONFIG = LiveConfig.from_seconds(min_window=10.0, commit_step=0.5)
 
@@ -120,6 +121,27 @@ def test_a_header_from_an_earlier_release_takes_defaults_for_the_fields_it_lacks
     longer = _reframe(encode_header(header()), lambda doc: doc["cfg"].append(1))
     with pytest.raises(StateCorrupt):
         decode_stream_record(longer)
+
+
+# The live rule's fields as the release of 2026-12-05 stored them, by position.
+RULE_OF_2026_12_05 = (
+    "buffer_cap", "max_reorder_chunks", "max_held", "max_gap_fill", "speech_threshold", "silence_threshold",
+    "speech_lead", "speech_tail", "utterance_pause", "long_pause", "min_window", "max_window", "min_speech",
+    "commit_step", "commit_lookahead", "preview_step", "min_decode", "decode_context", "force_final_words",
+)  # fmt: skip
+
+
+def test_a_rule_stored_by_the_release_before_reads_back_field_by_field() -> None:
+    # a stored header carries the rule by position: a field inserted before the end read an earlier
+    # release's preview step as the commit step growth (a stream moved in a rolling upgrade changed its finals)
+    stored = CONFIG_FIELDS[: len(RULE_OF_2026_12_05)]
+    assert stored == RULE_OF_2026_12_05
+    values = [getattr(CONFIG, name) for name in RULE_OF_2026_12_05]
+    older = _reframe(encode_header(header()), lambda doc: doc.__setitem__("cfg", values))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.config is not None
+    assert [getattr(decoded.config, name) for name in RULE_OF_2026_12_05] == values
+    assert (decoded.config.preview_context, decoded.config.commit_step_growth) == (0, 0)
 
 
 def test_a_header_of_the_release_before_the_live_rule_keeps_its_audio_and_counters() -> None:
