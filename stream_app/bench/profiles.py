@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from stream_app.testing.corpus import CorpusItem, build_corpus
 from stream_app.testing.wer import boundary_repeats, corpus_wer, word_error_rate
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
-from stream_app.worker.profile import live_config_for
+from stream_app.worker.profile import live_config_for, merge_policy_for
 
 CHUNK = 1600  # 100 ms
 
@@ -45,12 +46,14 @@ VARIANTS: list[dict[str, Any]] = [
     {
         "name": "forced, 2 s context, pauses 0.4 s, lookahead 1 s (the rule before)",
         "live": {"force_final_words": True, "decode_context": 2.0, "utterance_pause": 0.4, "commit_lookahead": 1.0},
+        "merge": {"settle_after": 0},
     },
     {"name": "free, 2 s context", "live": {"decode_context": 2.0}},
     {"name": "pauses at 0.4 s commit", "live": {"utterance_pause": 0.4}},
     {"name": "commit lookahead 1 s", "live": {"commit_lookahead": 1.0}},
     {"name": "windows of 8-12 s", "live": {"min_window": 8.0, "max_window": 12.0}},
     {"name": "finals at cuts only (throughput)", "live": {"commit_step": 0, "preview_step": 0}},
+    {"name": "LocalAgreement-2 alone (no settling)", "merge": {"settle_after": 0}},
 ]
 
 
@@ -77,11 +80,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     whole_wer = corpus_wer(references, whole)  # the summary's; each row compares file by file too
     engine = InferenceEngine(without_cache(settings), use_cache=False)
     engine.start()
-    base = live_config_for(settings)
+    base, base_policy = live_config_for(settings), merge_policy_for(settings)
     rows: list[dict[str, Any]] = []
     try:
         for variant in variants:
-            rows.append(_variant(engine, corpus, variant, whole, base))
+            rows.append(_variant(engine, corpus, variant, whole, base, base_policy))
     finally:
         engine.close()
     summary: dict[str, Any] = {
@@ -105,10 +108,12 @@ def _variant(
     variant: dict[str, Any],
     whole: Sequence[str],
     base: LiveConfig,
+    base_policy: MergePolicy,
 ) -> dict[str, Any]:
     arguments = {**_seconds(base), **variant.get("live", {})}
     config = LiveConfig.from_seconds(**arguments)
-    policy = MergePolicy(**{"commit_lookahead": arguments["commit_lookahead"], **variant.get("merge", {})})
+    merge = {"commit_lookahead": arguments["commit_lookahead"], **variant.get("merge", {})}
+    policy = replace(base_policy, **merge)
     detector = SpeechDetector()
     texts: list[str] = []
     emission: list[float] = []
@@ -156,6 +161,7 @@ def _seconds(config: LiveConfig) -> dict[str, Any]:
         "min_speech",
         "commit_step",
         "commit_lookahead",
+        "commit_step_growth",
         "preview_step",
         "min_decode",
         "decode_context",

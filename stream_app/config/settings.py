@@ -94,8 +94,10 @@ class StreamingSettings:
     The live rule (`stream_app.streaming.planner`): a window opens ``speech_lead`` before speech the
     VAD hears, every word before a pause of ``utterance_pause`` becomes final, the window is cut at such
     a pause once it spans ``min_window`` (or after ``long_pause``) and never grows past ``max_window``.
-    Inside it a commit decode runs every ``commit_step``: what two of them agree on, ending
-    ``commit_lookahead`` before the decode's end, is final; previews every ``preview_step`` show the
+    Inside it a commit decode runs every ``commit_step`` (one step more for every
+    ``commit_step_growth`` the window spans, when set): what two of them agree on, ending
+    ``commit_lookahead`` before the decode's end, is final (a word they hear differently is final as
+    the newer one heard it once ``settle_after`` words after it agree); previews every ``preview_step`` show the
     rest while the model has time. ``profile`` sets the two steps unless they are given. Each decode
     re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window),
     decoded freely (its words up to the last final one dropped) unless ``force_final_words``; a
@@ -108,6 +110,9 @@ class StreamingSettings:
     commit_step: float = _duration("")  # deterministic commit decodes (0: commit at pauses only)
     preview_step: float = _duration("")  # best-effort previews (0: none)
     commit_lookahead: float = _duration("2s")
+    commit_step_growth: float = _duration("0s")  # the commit step grows by one step per this much window (0: fixed)
+    settle_after: int = _int(2, minimum=0, maximum=16)  # a word two commit decodes hear differently settles...
+    # ...as the newer one heard it once this many words after it agree (0: it waits for two that agree)
     decode_context: float = _duration("0s")  # final audio a decode re-reads before its new audio (0: all)
     preview_context: float = _duration("2s")  # ...and a preview (0: as much as a commit decode)
     force_final_words: bool = False  # true: force the decoder through the final words it re-reads

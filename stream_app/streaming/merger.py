@@ -10,8 +10,10 @@ to the last one (`stream_app.streaming.anchoring`). So a word once final is neve
   included ("no no no no" is four words).
 * **Ticks.** A tick commits the words it and the previous tick of the window agree on
   (LocalAgreement-2, normalised text), never the last word of either (it may still grow) and never a
-  word ending less than ``commit_lookahead`` before the tick's end. The rest is the hypothesis the
-  next tick is compared with.
+  word ending less than ``commit_lookahead`` before the tick's end. A word the two hear differently
+  is final as the newer tick heard it once the ``settle_after`` words after it (by position in both
+  lists) agree and are old enough, so one unstable word does not hold back the rest until the cut.
+  The rest is the hypothesis the next tick is compared with.
 * **Cuts.** A cut commits every word its decode found. Speech the decoder left without words is a
   gap (``undecoded_speech``), so a span of speech is always either words or a gap.
 * **Previews** show the words after the prefix as an interim; they commit nothing.
@@ -37,9 +39,15 @@ from stream_app.wire.segment import Gap, TranscriptSegment
 
 @dataclass(frozen=True)
 class MergePolicy:
-    """The commit rule's margin."""
+    """The commit rule's margin, and when a word two decodes hear differently stops blocking the rest.
+
+    ``settle_after``: a word the last two commit decodes hear differently becomes final as the newer
+    one heard it when the next ``settle_after`` words, in the same places, agree (0: never; it waits
+    for two decodes that agree on it, or for the window's cut).
+    """
 
     commit_lookahead: float = 0.5  # a tick commits no word ending closer than this to its end (seconds)
+    settle_after: int = 2
 
 
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
@@ -98,7 +106,7 @@ class SegmentMerger:
         words = self._usable(result)
         out: list[TranscriptSegment] = []
         if s.hypothesis is not None:
-            agreed = _agreed(s.hypothesis, words, position / SAMPLE_RATE - p.commit_lookahead)
+            agreed = _agreed(s.hypothesis, words, position / SAMPLE_RATE - p.commit_lookahead, p.settle_after)
             if agreed:
                 out.append(self._final(words[:agreed], result, position))
                 words = words[agreed:]
@@ -253,14 +261,25 @@ class SegmentMerger:
         )
 
 
-def _agreed(before: Sequence[Word], now: Sequence[Word], until: float) -> int:
-    """LocalAgreement-2 with its guards: how many leading words of ``now`` may become final."""
+def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_after: int = 0) -> int:
+    """LocalAgreement-2 with its guards: how many leading words of ``now`` may become final.
+
+    With ``settle_after``, a word heard differently is passed over (``now``'s reading) when the
+    ``settle_after`` words after it agree and end before ``until``: one unstable word no longer holds
+    back every word after it until the window's cut.
+    """
     count = 0
     limit = min(len(before), len(now)) - 1  # the last word of either pass may still grow
+    same = [normalise(b.text) == normalise(n.text) for b, n in zip(before, now, strict=False)]
     while count < limit:
-        word = now[count]
-        if normalise(before[count].text) != normalise(word.text) or word.end > until:
+        if now[count].end > until:
             break
+        if not same[count]:
+            follow = count + settle_after
+            if not settle_after or follow >= limit or now[follow].end > until:
+                break
+            if not all(same[count + 1 : follow + 1]):
+                break
         count += 1
     return count
 

@@ -14,7 +14,8 @@ of the same audio makes the same events, the same decodes and the same finals.
   cuts it at its quietest frame when none are).
 * **Commit decodes.** Inside an open window, at every multiple of ``commit_step`` on the stream's
   grid that has speech in the step before it (and at least ``min_decode`` of window before it), the
-  window so far is decoded: a **tick**. What two consecutive ticks agree on becomes final.
+  window so far is decoded: a **tick**. With ``commit_step_growth`` the step between ticks grows with
+  the window's span (`LiveConfig.commit_stride`), still on the grid. What two consecutive ticks agree on becomes final.
 * **End.** Once the stream has ended and every frame is known, an open window is cut at the end of
   the stream, then the stream's end is signalled.
 
@@ -143,12 +144,11 @@ class Planner:
     def _due_tick(self, position: int) -> Tick | None:
         """Return the tick whose grid position the reading has passed, if it has speech before it."""
         s, cfg = self.state, self.config
-        step = cfg.commit_step
-        while step and s.window_start is not None and s.next_tick <= position:
+        while cfg.commit_step and s.window_start is not None and s.next_tick <= position:
             g = s.next_tick
-            s.next_tick += step
-            if g - s.window_start >= cfg.min_decode and s.last_voiced_end > g - step:
-                return Tick(g)
+            s.next_tick += cfg.commit_stride(g - s.window_start)
+            if g - s.window_start >= cfg.min_decode and s.last_voiced_end > g - cfg.commit_step:
+                return Tick(g)  # speech in the (base) step before it: else nothing new to decode
         return None
 
     def _read_frame(self, track: SpeechTrack, frame: int, start: int) -> Event | None:

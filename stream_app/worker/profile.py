@@ -28,6 +28,7 @@ def live_config_for(settings: Settings) -> LiveConfig:
         min_speech=s.min_speech,
         commit_step=settings.commit_step_seconds,
         commit_lookahead=s.commit_lookahead,
+        commit_step_growth=s.commit_step_growth,
         decode_context=s.decode_context,
         preview_context=s.preview_context,
         force_final_words=s.force_final_words,
@@ -36,5 +37,6 @@ def live_config_for(settings: Settings) -> LiveConfig:
 
 
 def merge_policy_for(settings: Settings) -> MergePolicy:
-    """Read the merger's commit margin from the configuration."""
-    return MergePolicy(commit_lookahead=settings.streaming.commit_lookahead)
+    """Read the merger's commit margin and settling rule from the configuration."""
+    s = settings.streaming
+    return MergePolicy(commit_lookahead=s.commit_lookahead, settle_after=s.settle_after)

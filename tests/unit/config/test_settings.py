@@ -4,6 +4,7 @@ import pytest
 
 from stream_app.config import ConfigError, load_settings
 from stream_app.config.units import parse_duration, parse_size
+from stream_app.worker.profile import live_config_for, merge_policy_for
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -19,6 +20,10 @@ def test_defaults_are_the_live_profile() -> None:
     assert settings.preview_step_seconds == 0.25  # previews by default
     assert (settings.streaming.commit_lookahead, settings.streaming.min_window) == (2.0, 12.0)
     assert (settings.streaming.decode_context, settings.streaming.force_final_words) == (0.0, False)
+    assert (settings.streaming.preview_context, settings.streaming.commit_step_growth) == (2.0, 0.0)
+    live = live_config_for(settings)
+    assert (live.preview_context, live.commit_step_growth) == (32000, 0)  # samples reach the live rule
+    assert merge_policy_for(settings).settle_after == settings.streaming.settle_after == 2
     assert settings.optimization.default_precision == "int8"
     assert settings.optimization.device == "cpu"
 

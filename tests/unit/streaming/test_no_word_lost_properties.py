@@ -9,6 +9,7 @@ jitter up to 150 ms, repeated words, ticks that hear the last words wrong, and t
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,6 +59,7 @@ def mishear(request: DecodeRequest, words: list[Word]) -> list[Word]:
     rejects=st.integers(min_value=0, max_value=3),
     previews=st.booleans(),
     free=st.sampled_from([None, 0.0, 2.0]),
+    settle=st.sampled_from([0, 2]),
 )
 def test_every_true_word_is_final_exactly_once_in_order(
     spoken: tuple[list[Word], list[float], float],
@@ -66,6 +68,7 @@ def test_every_true_word_is_final_exactly_once_in_order(
     rejects: int,
     previews: bool,
     free: float | None,
+    settle: int,
 ) -> None:
     """``free``: the final words are decoded again and dropped by anchoring (with that decode context)."""
     words, levels, seconds = spoken
@@ -79,12 +82,12 @@ def test_every_true_word_is_final_exactly_once_in_order(
         reject=(lambda r: (r.stop // 16000) % 4 < rejects) if rejects else None,
     )
     config = LiveConfig.from_seconds()
-    policy = MergePolicy()
+    policy = MergePolicy(settle_after=settle)
     if free is not None:  # the worker's default rule
         config = LiveConfig.from_seconds(
             force_final_words=False, decode_context=free, utterance_pause=2.0, commit_lookahead=2.0
         )
-        policy = MergePolicy(commit_lookahead=2.0)
+        policy = MergePolicy(commit_lookahead=2.0, settle_after=settle)
     segments = list(
         transcribe_chunks(
             chunks_of(audio, chunk_seconds=chunk), model, LoudnessDetector(), config, policy, previews=previews
@@ -100,3 +103,43 @@ def test_every_true_word_is_final_exactly_once_in_order(
     assert all(s.is_final for s in finals) and not any(s.gaps for s in finals)
     # an id that showed an interim always got its final
     assert {s.segment_id for s in segments if not s.is_final} <= {s.segment_id for s in finals}
+
+
+def unstable(picks: set[int], truth: list[Word]) -> Callable[[DecodeRequest, list[Word]], list[Word]]:
+    """Every tick and preview hears the true words ``picks`` (indexes) differently; cuts hear them right."""
+    index = {(w.start, w.text): i for i, w in enumerate(truth)}
+
+    def revise(request: DecodeRequest, words: list[Word]) -> list[Word]:
+        if request.kind is DecodeKind.CUT:
+            return words
+        salt = zlib.crc32(f"{request.start}:{request.stop}".encode()) % 7
+        return [
+            Word(w.start, w.end, f"{w.text}~{salt}", w.probability) if index.get((w.start, w.text)) in picks else w
+            for w in words
+        ]
+
+    return revise
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spoken=speech(), picks=st.sets(st.integers(0, 59), max_size=6), settle=st.sampled_from([1, 2, 3]))
+def test_a_word_decodes_keep_hearing_differently_settles_once_in_its_place(
+    spoken: tuple[list[Word], list[float], float], picks: set[int], settle: int
+) -> None:
+    """An unstable word becomes final once, as one of its readings, and no word around it is lost or doubled."""
+    words, levels, seconds = spoken
+    audio = sum(
+        speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
+    )
+    model = TruthTranscriber(words, revise=unstable(picks, words))
+    config = LiveConfig.from_seconds(
+        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
+    )
+    policy = MergePolicy(commit_lookahead=2.0, settle_after=settle)
+    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, policy))
+    assembler = TranscriptAssembler("s")
+    for segment in segments:
+        assembler.add(segment)
+    heard = [w.text.split("~")[0] for s in assembler.final_segments() for w in s.words]
+    assert heard == [w.text for w in words]
+    assert assembler.ended

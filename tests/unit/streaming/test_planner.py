@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -98,3 +99,34 @@ def test_the_config_refuses_rules_that_cannot_work() -> None:
         LiveConfig(speech_tail=seconds_to_samples(1), utterance_pause=seconds_to_samples(0.4))
     with pytest.raises(WindowingConfigError):
         LiveConfig(silence_threshold=0.6, speech_threshold=0.5)
+
+
+def test_with_a_step_growth_a_long_window_ticks_less_often_on_the_same_grid() -> None:
+    speech = track_of([(1.024, False), (15.0, True)])
+    fixed = [e.position for e in events(Planner(LiveConfig()), speech) if isinstance(e, Tick)]
+    speech = track_of([(1.024, False), (15.0, True)])
+    grown = LiveConfig(commit_step_growth=seconds_to_samples(4))
+    got = events(Planner(grown), speech)
+    ticks = [e.position for e in got if isinstance(e, Tick)]
+    start = next(e.start for e in got if isinstance(e, Cut))
+    assert fixed == [n * S for n in range(2, 17)]
+    assert set(ticks) <= set(fixed)  # still on the stream's grid
+    # one step while the window spans under 4 s, two under 8 s, three under 12 s, four after
+    for before, after in itertools.pairwise(ticks):
+        assert after - before == S * (1 + (before - start) // seconds_to_samples(4)), (before, after)
+    assert ticks == [n * S for n in (2, 3, 4, 5, 7, 9, 12, 15)]  # the window opens at 0.624 s
+
+
+def test_the_commit_step_grows_by_one_step_for_every_growth_span() -> None:
+    config = LiveConfig(commit_step=S, commit_step_growth=8 * S)
+    assert [config.commit_stride(seconds * S) for seconds in (0, 7, 8, 15, 16, 20)] == [
+        S,
+        S,
+        2 * S,
+        2 * S,
+        3 * S,
+        3 * S,
+    ]
+    assert LiveConfig(commit_step=S).commit_stride(20 * S) == S
+    with pytest.raises(WindowingConfigError):
+        LiveConfig(commit_step_growth=-1)

@@ -108,3 +108,41 @@ def test_interim_revisions_count_up_and_the_final_is_above_them() -> None:
         revisions += [s.revision for s in merger.preview(result(words(*[(f"w{i}", i, i + 0.5) for i in range(n)])))]
     (final,) = merger.cut(result(words(("w0", 0, 0.5))), 4 * S)
     assert revisions == [0, 1, 2] and final.revision == 3
+
+
+HEAD = [("bent", 0.1, 0.4), ("the", 0.5, 0.6), ("tall", 0.7, 0.9), ("grass", 1.0, 1.3), ("scientists", 1.5, 2.1)]
+
+
+def _two_ticks(settle_after: int, second: list[tuple[str, float, float]]) -> list[tuple[bool, str, int, str]]:
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=settle_after))
+    merger.tick(result(words(("meant", 0.1, 0.4), *HEAD[1:])), 3 * S)
+    return summary(merger.tick(result(words(*second)), 4 * S))
+
+
+def test_an_unstable_word_settles_as_the_newer_decode_heard_it_once_the_words_after_it_agree() -> None:
+    now = [*HEAD, ("measured", 2.2, 2.8)]
+    # LocalAgreement-2 alone: "bent" against "meant" holds back every word after it
+    assert _two_ticks(0, now) == [(False, "s:0:0", 1, "bent the tall grass scientists measured")]
+    # three words after it agree: the newer reading becomes final with them
+    assert _two_ticks(3, now)[0] == (True, "s:0:0", 1, "bent the tall grass")
+    assert _two_ticks(2, now)[0] == (True, "s:0:0", 1, "bent the tall grass")
+
+
+def test_an_unstable_word_waits_while_the_words_after_it_differ_or_are_not_old_enough() -> None:
+    shifted = [("bent", 0.1, 0.3), ("that", 0.4, 0.6), ("all", 0.7, 0.9), ("last", 1.0, 1.3), ("sci", 1.5, 2.1)]
+    assert not any(final for final, *_ in _two_ticks(3, [*shifted, ("measured", 2.2, 2.8)]))
+    # the words that would settle it end too close to the tick's end (after 3.5 s)
+    late = [("bent", 2.1, 2.4), ("the", 2.5, 3.0), ("tall", 3.1, 3.4), ("grass", 3.5, 3.7), ("scientists", 3.8, 3.9)]
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=3))
+    merger.tick(result(words(("meant", 2.1, 2.4), *late[1:])), 3 * S)
+    assert not any(s.is_final for s in merger.tick(result(words(*late, ("on", 3.95, 3.99))), 4 * S))
+
+
+def test_an_unstable_word_waits_when_the_words_that_would_settle_it_include_a_last_word() -> None:
+    # "meant"/"bent" then only two words both decodes have: the second is the first decode's last word
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
+    merger.tick(result(words(("meant", 0.1, 0.4), ("the", 0.5, 0.6), ("tall", 0.7, 0.9))), 3 * S)
+    second = merger.tick(
+        result(words(("bent", 0.1, 0.4), ("the", 0.5, 0.6), ("tall", 0.7, 0.9), ("grass", 1.0, 1.3))), 4 * S
+    )
+    assert not any(s.is_final for s in second)
