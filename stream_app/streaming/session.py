@@ -102,7 +102,7 @@ class StreamSession:
         self.planner = Planner(config, planner)
         self._losses = sorted(losses, key=lambda loss: loss.start)
         self._previewed = 0  # end of the latest decode of the open window (previews are spaced from it)
-        self.unanchored = 0  # free decodes whose new words were told from the final ones by time alone
+        self.unanchored = 0  # commit decodes whose new words were told from the final ones by time alone
 
     @property
     def stream_id(self) -> str:
@@ -222,7 +222,7 @@ class StreamSession:
         """Merge the result of a decode `plan` returned."""
         if not request.forced and request.prefix and result.words:
             anchored = words_after_final(result.words, join_words(request.prefix), request.prefix[-1].end)
-            self.unanchored += not anchored.matched
+            self.unanchored += not anchored.matched and request.kind is not DecodeKind.PREVIEW  # commit points only
             result = replace(result, words=tuple(anchored.words), text=" ".join(w.text for w in anchored.words))
         if request.kind is DecodeKind.PREVIEW:
             self._previewed = max(self._previewed, request.stop)
