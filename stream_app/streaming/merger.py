@@ -261,7 +261,7 @@ class SegmentMerger:
         )
 
 
-def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_after: int = 0) -> int:
+def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_after: int) -> int:
     """LocalAgreement-2 with its guards: how many leading words of ``now`` may become final.
 
     With ``settle_after``, a word heard differently is passed over (``now``'s reading) when the

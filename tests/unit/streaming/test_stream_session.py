@@ -324,23 +324,19 @@ def test_a_free_decode_that_hears_the_last_final_word_differently_is_counted_and
 def test_only_commit_decodes_count_as_unanchored() -> None:
     # a preview reads 2 s of final words and may mishear them: it decides no commit point, so it is not counted
     config = LiveConfig.from_seconds(decode_context=0.0, force_final_words=False, preview_context=2.0)
-    model = TruthTranscriber(TRUTH)
+    model, misheard = TruthTranscriber(TRUTH), []
 
     def previews_mishear(request: DecodeRequest) -> WindowTranscript:
         result = model(request)
         if request.kind is not DecodeKind.PREVIEW or not request.prefix:
             return result
+        misheard.append(request)
         words = tuple(dataclasses.replace(w, text=w.text + "h") for w in result.words)
         return dataclasses.replace(result, words=words, text=" ".join(w.text for w in words))
 
     session = StreamSession("s", config, POLICY)
-    previews = 0
     for chunk in chunks_of(speech_audio(TRUTH, 18.0)):
         session.feed(chunk)
-        _, samples = session.speech_needed()
-        if samples.shape[0]:
-            session.add_speech(*LoudnessDetector()(samples))
-        while (plan := session.plan(previews=True)).request is not None:
-            previews += plan.request.kind is DecodeKind.PREVIEW and bool(plan.request.prefix)
-            session.complete(plan.request, previews_mishear(plan.request))
+        list(run_session(session, previews_mishear, LoudnessDetector(), previews=True))
+    previews = len(misheard)
     assert previews > 0 and session.unanchored == 0
