@@ -7,11 +7,17 @@ structure that decides how the next words are heard (measured in docs/benchmarks
 its words up to the last final word are dropped here.
 
 The anchor is the decoded word that is the last final word heard again: the same text (normalised)
-ending within `ANCHOR_REACH` of it, preferring the match whose preceding words also repeat the final
-words before it, then the one closest in time. Everything up to it is dropped. When no decoded word
-matches (Whisper heard the end of the final words differently), the words whose middle lies after
-the final words' end are kept: a word straddling the end of the final words is kept or dropped by
-where most of it lies.
+ending within `ANCHOR_REACH` of it. Among several (a word said more than once, "no no no"), the one
+whose preceding words also repeat the final words before it wins (up to `MATCH_DEPTH` of them); among
+those, the one whose words up to it read most like the final words the decode read (fewest words
+changed, added or left out: a word edit distance); then the one closest in time. Everything up to it
+is dropped. The reading's edits keep a repeat said after the final words when the words before them
+are heard differently again ("bent no no" final, "meant no no no" decoded: the third "no" is new),
+where timestamps a couple of hundred milliseconds early made the new "no" the closest match.
+
+When no decoded word matches (Whisper heard the end of the final words differently), the words whose
+middle lies after the final words' end are kept: a word straddling the end of the final words is kept
+or dropped by where most of it lies.
 """
 
 from __future__ import annotations
@@ -34,26 +40,46 @@ class Anchored:
     matched: bool
 
 
-def words_after_final(words: Sequence[Word], final_text: str, final_end: float) -> Anchored:
-    """Return the decoded ``words`` that follow the final words ``final_text`` (ending at ``final_end``).
+def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: float) -> Anchored:
+    """Return the decoded ``words`` that follow the final words ``finals`` in a decode of audio from ``read_from``.
 
-    ``words`` and ``final_end`` are on the same clock. Without final words every word is new.
+    ``words``, ``finals`` and ``read_from`` (seconds) are on the same clock. Final words lying mostly
+    before ``read_from`` were not in the decode's audio and are not looked for. Without final words every
+    word is new.
     """
-    finals = [n for n in (normalise(t) for t in final_text.split()) if n]
-    if not finals:
+    named = [(n, f) for n, f in ((normalise(f.text), f) for f in finals) if n]
+    if not named:
         return Anchored(list(words), True)
+    last, final_end = named[-1][0], named[-1][1].end
+    read = [n for n, f in named if (f.start + f.end) / 2 > read_from] or [last]
     heard = [normalise(w.text) for w in words]
-    best: tuple[int, float, int] | None = None  # (depth, -distance, index)
+    finals_text = [n for n, _ in named]
+    edits = reading_edits(heard, read)
+    best: tuple[int, int, float, int] | None = None  # (-depth, edits, distance, index)
     for j, word in enumerate(words):
         distance = abs(word.end - final_end)
-        if heard[j] != finals[-1] or distance > ANCHOR_REACH:
+        if heard[j] != last or distance > ANCHOR_REACH:
             continue
         depth = 1
-        while depth < MATCH_DEPTH and depth <= j and depth < len(finals) and heard[j - depth] == finals[-1 - depth]:
+        while depth < MATCH_DEPTH and depth <= j and depth < len(finals_text):
+            if heard[j - depth] != finals_text[-1 - depth]:
+                break
             depth += 1
-        candidate = (depth, -distance, j)
-        if best is None or candidate[:2] > best[:2]:
+        candidate = (-depth, edits[j + 1], distance, j)
+        if best is None or candidate[:3] < best[:3]:
             best = candidate
     if best is not None:
-        return Anchored(list(words[best[2] + 1 :]), True)
+        return Anchored(list(words[best[3] + 1 :]), True)
     return Anchored([w for w in words if (w.start + w.end) / 2 > final_end], False)
+
+
+def reading_edits(heard: Sequence[str], finals: Sequence[str]) -> list[int]:
+    """For each ``k``, the fewest word edits (changed, added or left out) that turn ``heard[:k]`` into ``finals``."""
+    row = list(range(len(finals) + 1))  # row[b]: edits between heard[:a] and finals[:b], for the current a
+    out = [row[-1]]
+    for a, word in enumerate(heard, start=1):
+        previous, row = row, [a] + [0] * len(finals)
+        for b, final in enumerate(finals, start=1):
+            row[b] = min(previous[b - 1] + (word != final), previous[b] + 1, row[b - 1] + 1)
+        out.append(row[-1])
+    return out

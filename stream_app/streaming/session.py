@@ -221,7 +221,7 @@ class StreamSession:
     def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
         """Merge the result of a decode `plan` returned."""
         if not request.forced and request.prefix and result.words:
-            anchored = words_after_final(result.words, join_words(request.prefix), request.prefix[-1].end)
+            anchored = words_after_final(result.words, request.prefix, request.start / SAMPLE_RATE)
             self.unanchored += not anchored.matched and request.kind is not DecodeKind.PREVIEW  # commit points only
             result = replace(result, words=tuple(anchored.words), text=" ".join(w.text for w in anchored.words))
         if request.kind is DecodeKind.PREVIEW:

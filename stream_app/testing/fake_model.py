@@ -3,9 +3,10 @@
 `LoudnessDetector` calls a 512-sample frame voiced when its RMS clears a floor, whatever its level, so a
 quiet speaker is as audible as a loud one (Silero behaves so, which is the point of using it).
 `TruthTranscriber` answers a decode with the true words of its span that follow the decoder prefix,
-the way Whisper would: a word cut by the end of the span comes back truncated, times jitter by a
-fixed pseudo-random amount per decode (up to ``jitter`` seconds), and hooks can revise, reject or fail
-a decode. Everything is a function of its inputs, so a replay gives the same answers.
+the way Whisper would: a word cut by the end of the span comes back truncated, one with 50 ms or less
+after the span's start is not heard, times jitter by a fixed pseudo-random amount per decode (up to
+``jitter`` seconds), and hooks can revise, reject or fail a decode. Everything is a function of its
+inputs, so a replay gives the same answers.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class TruthTranscriber:
         out: list[Word] = []
         shift = self._jitter(request)
         for word in self.truth[after:]:
-            if word.end <= start:
+            if word.end <= start + 0.05:  # none of it, or too little to be heard, lies after the span's start
                 continue
             if word.start >= stop:
                 break

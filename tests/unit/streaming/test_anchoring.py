@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from stream_app.streaming.anchoring import words_after_final
+from stream_app.inference.types import Word
+from stream_app.streaming.anchoring import reading_edits, words_after_final
 from stream_app.testing.fake_model import word_sequence
 
 
-def texts(words: list) -> list[str]:
+def texts(words: list[Word]) -> list[str]:
     return [w.text for w in words]
+
+
+def finals(text: str, end: float, start: float = 0.0) -> list[Word]:
+    """Final words spread evenly over ``[start, end]``."""
+    parts = text.split()
+    step = (end - start) / len(parts)
+    return word_sequence([(start + i * step, start + (i + 1) * step, t) for i, t in enumerate(parts)])
 
 
 def test_without_final_words_every_word_is_new() -> None:
     words = word_sequence([(0.0, 0.4, "They"), (0.5, 0.9, "walked")])
-    anchored = words_after_final(words, "", 0.0)
+    anchored = words_after_final(words, [], 0.0)
     assert texts(anchored.words) == ["They", "walked"] and anchored.matched
 
 
@@ -20,33 +28,61 @@ def test_the_final_words_heard_again_are_dropped_even_when_their_start_is_heard_
     words = word_sequence(
         [(0.1, 0.5, "using"), (0.6, 0.8, "the"), (0.9, 1.9, "gate."), (2.5, 2.7, "They"), (2.7, 3.0, "walked")]
     )
-    anchored = words_after_final(words, "sheep before closing the gate.", 2.0)
+    anchored = words_after_final(words, finals("sheep before closing the gate.", 2.0), 0.0)
     assert texts(anchored.words) == ["They", "walked"] and anchored.matched
 
 
 def test_a_genuine_repeat_of_the_last_final_word_is_kept() -> None:
     words = word_sequence([(0.0, 0.5, "said"), (0.6, 0.9, "no"), (1.0, 1.3, "no"), (1.4, 1.8, "thanks")])
-    anchored = words_after_final(words, "he said no", 0.95)
+    anchored = words_after_final(words, finals("he said no", 0.95), 0.0)
     assert texts(anchored.words) == ["no", "thanks"]
+
+
+def test_a_repeat_is_kept_when_its_timestamp_lies_closer_to_the_final_word_than_the_word_heard_again() -> None:
+    # "no no" final (ending at 1.0); the decode hears "no no no go", 0.2 s early: its third "no" ends
+    # nearer 1.0 than its second, yet reading "no no no" as the final words adds a word
+    words = word_sequence([(0.0, 0.2, "no"), (0.35, 0.6, "no"), (0.75, 0.95, "no"), (1.2, 1.5, "go")])
+    anchored = words_after_final(words, word_sequence([(0.2, 0.4, "no"), (0.55, 0.8, "no")]), 0.0)
+    assert texts(anchored.words) == ["no", "go"] and anchored.matched
+
+
+def test_a_final_word_heard_differently_again_moves_no_anchor_onto_a_repeat_after_it() -> None:
+    # "bent no no" became final (an unstable word settled as "bent"); the next decode hears "meant" and
+    # the speaker's third "no", with timestamps 0.2 s early
+    final = word_sequence([(0.0, 0.4, "bent"), (0.6, 0.8, "no"), (1.0, 1.2, "no")])
+    words = word_sequence([(0.0, 0.2, "meant"), (0.4, 0.6, "no"), (0.8, 1.0, "no"), (1.2, 1.4, "no"), (1.6, 2.0, "X")])
+    assert texts(words_after_final(words, final, 0.0).words) == ["no", "X"]
+
+
+def test_final_words_before_the_decodes_audio_are_not_looked_for() -> None:
+    # the decode reads from 2.0 s: "x y z" lie before it, and "no no" heard again, then a third "no"
+    final = finals("x y z", 1.8) + word_sequence([(2.1, 2.3, "no"), (2.5, 2.7, "no")])
+    words = word_sequence([(2.1, 2.3, "no"), (2.5, 2.7, "no"), (2.85, 3.0, "no"), (3.2, 3.5, "go")])
+    assert texts(words_after_final(words, final, 2.0).words) == ["no", "go"]
 
 
 def test_among_equal_matches_the_one_closest_in_time_anchors() -> None:
     words = word_sequence([(0.0, 0.3, "no"), (1.0, 1.3, "no"), (1.5, 1.8, "go")])
-    assert texts(words_after_final(words, "no", 1.25).words) == ["go"]
-    assert texts(words_after_final(words, "no", 0.35).words) == ["no", "go"]
+    assert texts(words_after_final(words, finals("no", 1.25, 1.0), 1.0).words) == ["go"]
+    assert texts(words_after_final(words, finals("no", 0.35), 0.0).words) == ["no", "go"]
 
 
 def test_a_match_too_far_from_the_final_word_is_no_anchor() -> None:
     words = word_sequence([(0.0, 0.3, "no"), (0.4, 0.7, "way"), (2.0, 2.3, "no")])
-    anchored = words_after_final(words, "no", 0.3)
+    anchored = words_after_final(words, finals("no", 0.3), 0.0)
     assert texts(anchored.words) == ["way", "no"] and anchored.matched
-    far = words_after_final(words, "no", 1.2)
+    far = words_after_final(words, finals("no", 1.2, 0.9), 0.0)
     assert not far.matched and texts(far.words) == ["no"]
 
 
 def test_without_a_match_the_words_mostly_after_the_final_words_are_new() -> None:
     words = word_sequence([(0.0, 0.6, "icecream"), (0.9, 1.2, "please")])
-    anchored = words_after_final(words, "I", 0.2)
+    anchored = words_after_final(words, finals("I", 0.2), 0.0)
     assert not anchored.matched
     assert texts(anchored.words) == ["icecream", "please"]
-    assert texts(words_after_final(words, "I", 0.4).words) == ["please"]
+    assert texts(words_after_final(words, finals("I", 0.4), 0.0).words) == ["please"]
+
+
+def test_reading_edits_counts_words_changed_added_or_left_out() -> None:
+    assert reading_edits(["meant", "no", "no", "no"], ["bent", "no", "no"]) == [3, 3, 2, 1, 2]
+    assert reading_edits([], ["a"]) == [1]

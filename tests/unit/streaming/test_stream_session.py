@@ -340,3 +340,23 @@ def test_only_commit_decodes_count_as_unanchored() -> None:
         list(run_session(session, previews_mishear, LoudnessDetector(), previews=True))
     previews = len(misheard)
     assert previews > 0 and session.unanchored == 0
+
+
+def test_a_word_said_again_and_again_stays_as_often_as_said_when_decode_times_shift() -> None:
+    # found by hypothesis (LocalAgreement with settling, free decodes of the whole window, times shifted
+    # by up to 0.25 s per decode): before the anchor counted the reading's edits, one "no" came out twice
+    truth = word_sequence(
+        [
+            *[(0.0, 0.5, "no0"), (0.625, 1.125, "no"), (1.172, 1.672, "no"), (2.172, 2.672, "no")],
+            *[(3.172, 3.672, "no"), (3.797, 3.922, "no"), (4.047, 4.547, "no6"), (4.672, 5.172, "no7")],
+            (5.297, 5.797, "no8"),
+        ]
+    )
+    config = LiveConfig.from_seconds(
+        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
+    )
+    policy = MergePolicy(commit_lookahead=2.0, settle_after=1)
+    model = TruthTranscriber(truth, jitter=0.25)
+    chunks = chunks_of(speech_audio(truth, 6.359375))
+    segments = list(transcribe_chunks(chunks, model, LoudnessDetector(), config, policy))
+    assert final_words(segments) == [w.text for w in truth]
