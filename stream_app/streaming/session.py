@@ -284,6 +284,8 @@ class StreamSession:
         if not context or len(prefix) < 2:
             return start, prefix
         keep_from = prefix[-1].end * SAMPLE_RATE - context
+        if prefix[0].start * SAMPLE_RATE >= keep_from:  # every final word lies within the context
+            return start, prefix
         boundaries = [round((prefix[i - 1].end + prefix[i].start) / 2 * SAMPLE_RATE) for i in range(1, len(prefix))]
         for i, boundary in enumerate(boundaries, start=1):
             if start < boundary < stop and (boundary >= keep_from or i == len(prefix) - 1):

@@ -164,9 +164,29 @@ def test_a_decode_rereads_at_most_its_context_of_final_words() -> None:
         first = request.prefix[0]
         # it starts in the silence before a final word, keeping at most a second of final words (or one word)
         assert request.start / 16000 <= first.start
-        assert len(request.prefix) == 1 or request.prefix[-1].end - request.start / 16000 <= 1.0 + 0.05
+        assert len(request.prefix) == 1 or request.prefix[-1].end - first.start <= 1.0 + 0.05
         before = [w for w in TRUTH if w.end <= request.start / 16000]
-        assert before and before[-1].end <= request.start / 16000 <= first.start
+        assert not before or before[-1].end <= request.start / 16000 <= first.start
+
+
+def test_a_decode_whose_final_words_all_lie_within_its_context_reads_the_whole_window() -> None:
+    # a window's first words are within 4 s of its newest final word: no final word is left out (before,
+    # the first one always was, and Whisper heard the sentence from its second word)
+    config = LiveConfig.from_seconds(decode_context=4.0, force_final_words=False, commit_lookahead=2.0)
+    model = TruthTranscriber(TRUTH)
+    requests: list[DecodeRequest] = []
+
+    def transcribe(request: DecodeRequest) -> WindowTranscript:
+        requests.append(request)
+        return model(request)
+
+    chunks = chunks_of(speech_audio(TRUTH, 18.0))
+    segments = list(transcribe_chunks(chunks, transcribe, LoudnessDetector(), config, MergePolicy(commit_lookahead=2.0)))
+    assert final_words(segments) == [w.text for w in TRUTH]
+    # the first sentence (0.5-3.9 s) is the first window: while its final words end by 4.5 s, all lie within 4 s
+    first = [r for r in requests if r.prefix and r.prefix[-1].end <= 4.5 and r.stop / 16000 < 5.0]
+    assert len(first) >= 2 and all(len(r.prefix) >= 2 for r in first[1:])
+    assert all(r.prefix[0].text == "thank" and r.start / 16000 < 0.5 for r in first)
 
 
 def test_without_a_decode_context_every_decode_reads_its_whole_window() -> None:
