@@ -43,7 +43,9 @@ class LiveConfig:
     ``force_final_words`` forces the decoder through them instead (cheaper, less accurate at
     sentence starts: docs/benchmarks/streaming.md). A preview re-reads at most ``preview_context``
     of them (0: as a commit decode does): previews make no final word, so they can pay for what is
-    new only.
+    new only. ``settle_after`` is the merger's rule for a word two commit decodes hear differently
+    (`stream_app.streaming.merger.MergePolicy`); it lives here so that a stream's stored rule holds
+    everything that decides its finals.
     """
 
     buffer_cap: int = 300 * SAMPLE_RATE
@@ -68,6 +70,7 @@ class LiveConfig:
     # fields are only ever appended (stored stream states carry the rule by position: session_state.py)
     preview_context: int = 0
     commit_step_growth: int = 0
+    settle_after: int = 2  # the merger's settling rule (`MergePolicy.settle_after`), stored with the rule
 
     def __post_init__(self) -> None:
         if not 0.0 < self.silence_threshold <= self.speech_threshold < 1.0:
@@ -88,6 +91,8 @@ class LiveConfig:
             )
         if self.commit_step < 0 or self.preview_step < 0 or self.commit_step_growth < 0:
             raise WindowingConfigError("commit and preview steps and the commit step growth must be >= 0")
+        if self.settle_after < 0:
+            raise WindowingConfigError("settle_after must be >= 0")
         if self.decode_context < 0 or self.preview_context < 0:
             raise WindowingConfigError("the decode and preview contexts must be >= 0")
         if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
@@ -134,6 +139,7 @@ class LiveConfig:
         decode_context: float = 2.0,
         preview_context: float = 0.0,
         force_final_words: bool = True,
+        settle_after: int = 2,
     ) -> LiveConfig:
         """Build the rule from durations in seconds."""
         return cls(
@@ -158,4 +164,5 @@ class LiveConfig:
             decode_context=seconds_to_samples(decode_context),
             preview_context=seconds_to_samples(preview_context),
             force_final_words=force_final_words,
+            settle_after=settle_after,
         )

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stream_app.inference.types import WindowTranscript, Word
+from stream_app.streaming.config import LiveConfig
 from stream_app.streaming.state import MergerState
 from stream_app.streaming.text import join_words, normalise
 from stream_app.wire.chunk import SAMPLE_RATE
@@ -48,6 +49,11 @@ class MergePolicy:
 
     commit_lookahead: float = 0.5  # a tick commits no word ending closer than this to its end (seconds)
     settle_after: int = 2
+
+    @classmethod
+    def of(cls, config: LiveConfig) -> MergePolicy:
+        """Return the policy a live rule implies: its commit margin and settling rule (a stored rule has both)."""
+        return cls(commit_lookahead=config.commit_lookahead / SAMPLE_RATE, settle_after=config.settle_after)
 
 
 UNKNOWN = "none"  # model and precision of a segment made before any window was transcribed (a gap)
@@ -72,6 +78,11 @@ class SegmentMerger:
     def state(self) -> MergerState:
         """The live state, for the worker's store."""
         return self._s
+
+    @property
+    def policy(self) -> MergePolicy:
+        """The commit margin and settling rule this merger decides by."""
+        return self._policy
 
     @property
     def stream_id(self) -> str:

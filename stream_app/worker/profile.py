@@ -33,10 +33,10 @@ def live_config_for(settings: Settings) -> LiveConfig:
         preview_context=s.preview_context,
         force_final_words=s.force_final_words,
         preview_step=settings.preview_step_seconds,
+        settle_after=s.settle_after,
     )
 
 
 def merge_policy_for(settings: Settings) -> MergePolicy:
-    """Read the merger's commit margin and settling rule from the configuration."""
-    s = settings.streaming
-    return MergePolicy(commit_lookahead=s.commit_lookahead, settle_after=s.settle_after)
+    """Return the merger's commit margin and settling rule of the configured live rule."""
+    return MergePolicy.of(live_config_for(settings))

@@ -9,7 +9,7 @@ stream restored on another replica makes the same decisions as the one that wrot
 from __future__ import annotations
 
 import base64
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -34,11 +34,22 @@ def config_to_doc(config: LiveConfig) -> list[Any]:
     return [getattr(config, name) for name in CONFIG_FIELDS]
 
 
+# Rules stored before `preview_context` existed (the release of 2026-12-05) were run without settling.
+_FIELDS_BEFORE_SETTLING = CONFIG_FIELDS.index("preview_context")
+
+
 def config_from_doc(values: Any) -> LiveConfig:
-    """Read a live rule written by `config_to_doc` (a shorter list takes the later defaults)."""
+    """Read a live rule written by `config_to_doc`.
+
+    A shorter list (an earlier release's) takes what that release ran with for the fields it lacks:
+    the defaults, but no settling for a rule of the release before settling existed.
+    """
     if not isinstance(values, list) or not 0 < len(values) <= len(CONFIG_FIELDS):
         raise ValueError("live rule has the wrong number of fields")
-    return LiveConfig(**dict(zip(CONFIG_FIELDS, values, strict=False)))
+    config = LiveConfig(**dict(zip(CONFIG_FIELDS, values, strict=False)))
+    if len(values) <= _FIELDS_BEFORE_SETTLING:
+        config = replace(config, settle_after=0)
+    return config
 
 
 def planner_to_doc(state: PlannerState) -> list[Any]:

@@ -104,12 +104,13 @@ class StreamStore:
         pending = {ref.seq: self._read_held(partition, stream_id, header.session, ref) for ref in header.held}
         config = header.config or self.config
         state, lost = _buffer_state(header, queue, pending)
+        policy = MergePolicy.of(config) if header.config else self.policy  # the rule the stream was started with
         session = StreamSession(
             stream_id,
             config,
-            self.policy,
+            policy,
             buffer=StreamBuffer.from_state(config, state, lost),
-            merger=SegmentMerger.from_state(header.merger, self.policy),
+            merger=SegmentMerger.from_state(header.merger, policy),
             track=header.speech,
             planner=header.planner,
             losses=header.losses,

@@ -181,7 +181,8 @@ def test_a_decode_whose_final_words_all_lie_within_its_context_reads_the_whole_w
         return model(request)
 
     chunks = chunks_of(speech_audio(TRUTH, 18.0))
-    segments = list(transcribe_chunks(chunks, transcribe, LoudnessDetector(), config, MergePolicy(commit_lookahead=2.0)))
+    policy = MergePolicy(commit_lookahead=2.0)
+    segments = list(transcribe_chunks(chunks, transcribe, LoudnessDetector(), config, policy))
     assert final_words(segments) == [w.text for w in TRUTH]
     # the first sentence (0.5-3.9 s) is the first window: while its final words end by 4.5 s, all lie within 4 s
     first = [r for r in requests if r.prefix and r.prefix[-1].end <= 4.5 and r.stop / 16000 < 5.0]

@@ -142,6 +142,17 @@ def test_a_rule_stored_by_the_release_before_reads_back_field_by_field() -> None
     assert isinstance(decoded, StreamHeader) and decoded.config is not None
     assert [getattr(decoded.config, name) for name in RULE_OF_2026_12_05] == values
     assert (decoded.config.preview_context, decoded.config.commit_step_growth) == (0, 0)
+    assert decoded.config.settle_after == 0  # that release had no settling
+
+
+def test_a_rule_stored_before_settling_was_stored_reads_back_with_the_default_settling() -> None:
+    # the release of 2026-12-06 (be5a202) settled by its configuration (default 2) but stored the rule without it
+    stored = CONFIG_FIELDS[: CONFIG_FIELDS.index("settle_after")]
+    values = [getattr(CONFIG, name) for name in stored]
+    older = _reframe(encode_header(header()), lambda doc: doc.__setitem__("cfg", values))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.config is not None
+    assert decoded.config.settle_after == 2
 
 
 def test_a_header_of_the_release_before_the_live_rule_keeps_its_audio_and_counters() -> None:

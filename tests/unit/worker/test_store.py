@@ -58,6 +58,21 @@ async def test_state_round_trip_is_exact_and_headers_stay_small() -> None:
     assert len(audio.data[0]) == 5  # five whole pages, the rest is in the header
 
 
+async def test_a_restored_stream_keeps_the_merge_rule_it_was_started_with() -> None:
+    # a rolling upgrade that changes the settling rule or the commit margin must not change how a moved
+    # stream's replayed decodes become finals (they would publish other words under used segment ids)
+    started = LiveConfig.from_seconds(max_held=20.0, commit_lookahead=2.0, settle_after=0)
+    store = StreamStore(MemoryTable(), MemoryTable(), started, MergePolicy.of(started))
+    live = LiveStream("s", 0, StreamSession("s", started, MergePolicy.of(started), session="0.0"))
+    feed(live, store, chunks_of(noise(3 * 16_000), 1600))
+    await store.write_header(live)
+    upgraded = LiveConfig.from_seconds(max_held=20.0, commit_lookahead=0.5, settle_after=3)
+    other = StreamStore(store.streams, store.audio, upgraded, MergePolicy.of(upgraded))
+    restored = restore(other)
+    assert restored.session.config == started
+    assert restored.session.merger.policy == MergePolicy(commit_lookahead=2.0, settle_after=0)
+
+
 async def test_out_of_order_chunks_are_paged_not_kept_in_the_header() -> None:
     store, streams, _ = new_store()
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
