@@ -98,6 +98,12 @@ class LiveConfig:
         if min(self.max_reorder_chunks, self.max_gap_fill, self.buffer_cap, self.max_held) < 0:
             raise WindowingConfigError("reorder hold, held audio, gap fill and buffer cap must be >= 0")
 
+    @property
+    def preview_reread(self) -> int:
+        """The final audio a preview re-reads at most: the shorter of the two contexts that are set (0: all)."""
+        limits = [c for c in (self.decode_context, self.preview_context) if c]
+        return min(limits, default=0)
+
     def commit_stride(self, span: int) -> int:
         """Return the commit step of a window spanning ``span`` samples (a whole number of ``commit_step``)."""
         if not self.commit_step_growth:

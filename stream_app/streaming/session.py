@@ -259,9 +259,7 @@ class StreamSession:
     def _make(self, kind: DecodeKind, start: int, stop: int, *, last: bool = False) -> DecodeRequest:
         start = max(start, self.buffer.base)
         stop = min(max(stop, start), self.buffer.stream_end)
-        context = self.config.decode_context
-        if kind is DecodeKind.PREVIEW and self.config.preview_context:
-            context = self.config.preview_context if not context else min(context, self.config.preview_context)
+        context = self.config.preview_reread if kind is DecodeKind.PREVIEW else self.config.decode_context
         start, prefix = self._anchor(start, stop, context)
         speech = tuple(self.track.speech_spans(start, stop, self.config.speech_threshold))
         number = self.merger.state.decodes
