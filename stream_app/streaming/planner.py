@@ -233,8 +233,6 @@ class Planner:
         s.silence_start = None
         while step and s.next_tick <= at:
             s.next_tick += step
-        while step and s.next_tick - step > at:  # a grown stride: the new window's first tick is the next on the grid
-            s.next_tick -= step
         return Cut(at, start, voiced, reopen=True)
 
     def quietest_point(self, track: SpeechTrack, start: int, stop: int) -> int:

@@ -117,16 +117,6 @@ def test_with_a_step_growth_a_long_window_ticks_less_often_on_the_same_grid() ->
     assert ticks == [n * S for n in (2, 3, 4, 5, 7, 9, 12, 15)]  # the window opens at 0.624 s
 
 
-def test_a_window_reopened_after_a_grown_stride_ticks_at_the_next_grid_step() -> None:
-    planner = Planner(LiveConfig(commit_step_growth=seconds_to_samples(4)))
-    speech = track_of([(1.024, False), (13.0, True)])
-    ticks = [e.position for e in events(planner, speech, ended=False) if isinstance(e, Tick)]
-    assert ticks[-1] - ticks[-2] == 3 * S  # the window spans 8-12 s: three steps
-    at = ticks[-1] + S // 2
-    planner.cut_and_reopen(at)
-    assert planner.state.next_tick == ticks[-1] + S  # a new window: one step, on the same grid
-
-
 def test_a_preview_rereads_the_shorter_of_the_contexts_that_are_set() -> None:
     assert LiveConfig(decode_context=0, preview_context=2 * S).preview_reread == 2 * S
     assert LiveConfig(decode_context=4 * S, preview_context=2 * S).preview_reread == 2 * S
