@@ -52,6 +52,7 @@ from stream_app.worker.session_state import (
     merger_to_doc,
     planner_from_doc,
     planner_to_doc,
+    rule_holds_settling,
     speech_from_doc,
     speech_to_doc,
 )
@@ -105,6 +106,9 @@ class StreamHeader:
     record_ms: int = 0  # broker timestamp of the newest input record applied (idle ends follow record time)
     epoch: int = 0  # owner epoch of the partition's writer (stream_app.worker.fencing)
     input_offset: int = -1  # the newest input offset applied to the stream (-1: not known)
+    # False for a rule stored by the release that settled by its configuration without storing how
+    # (be5a202): the restoring replica's `settle_after` applies, as it did then. Not stored.
+    settling_stored: bool = True
 
     @property
     def end(self) -> int:
@@ -358,6 +362,7 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         record_ms=_int(d.get("record", 0)),
         epoch=_int(d.get("epoch", 0)),
         input_offset=_int(d.get("input", -1)),
+        settling_stored=rule_holds_settling(d["cfg"]),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")
@@ -410,6 +415,7 @@ def _header_v1(d: dict[str, Any], payload: bytes) -> StreamHeader:
         record_ms=_int(d.get("record", 0)),
         epoch=_int(d.get("epoch", 0)),
         input_offset=_int(d.get("input", -1)),
+        settling_stored=rule_holds_settling(d["cfg"]),
     )
     if not header.base <= header.tail_start:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")

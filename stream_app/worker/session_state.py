@@ -34,15 +34,17 @@ def config_to_doc(config: LiveConfig) -> list[Any]:
     return [getattr(config, name) for name in CONFIG_FIELDS]
 
 
-# Rules stored before `preview_context` existed (the release of 2026-12-05) were run without settling.
-_FIELDS_BEFORE_SETTLING = CONFIG_FIELDS.index("preview_context")
+# Settling arrived with `commit_step_growth` (d4272d4): a rule stored without that field ran without it.
+# One stored with it but without `settle_after` (be5a202) settled by the replica's configuration, which
+# the header did not keep: the restoring replica's value applies (`rule_holds_settling`).
+_FIELDS_BEFORE_SETTLING = CONFIG_FIELDS.index("commit_step_growth")
 
 
 def config_from_doc(values: Any) -> LiveConfig:
     """Read a live rule written by `config_to_doc`.
 
     A shorter list (an earlier release's) takes what that release ran with for the fields it lacks:
-    the defaults, but no settling for a rule of the release before settling existed.
+    the defaults, but no settling for a rule of a release before settling existed.
     """
     if not isinstance(values, list) or not 0 < len(values) <= len(CONFIG_FIELDS):
         raise ValueError("live rule has the wrong number of fields")
@@ -50,6 +52,11 @@ def config_from_doc(values: Any) -> LiveConfig:
     if len(values) <= _FIELDS_BEFORE_SETTLING:
         config = replace(config, settle_after=0)
     return config
+
+
+def rule_holds_settling(values: Any) -> bool:
+    """Whether a stored rule says how it settles (else it settled as its replica was configured)."""
+    return isinstance(values, list) and not _FIELDS_BEFORE_SETTLING < len(values) <= CONFIG_FIELDS.index("settle_after")
 
 
 def planner_to_doc(state: PlannerState) -> list[Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,8 @@ class StreamStore:
         queue = SampleQueue(base, np.concatenate([*parts, header.tail]) if parts else header.tail)
         pending = {ref.seq: self._read_held(partition, stream_id, header.session, ref) for ref in header.held}
         config = header.config or self.config
+        if header.config and not header.settling_stored:  # settled by its replica's configuration, as then
+            config = replace(config, settle_after=self.config.settle_after)
         state, lost = _buffer_state(header, queue, pending)
         policy = MergePolicy.of(config) if header.config else self.policy  # the rule the stream was started with
         session = StreamSession(

@@ -145,14 +145,17 @@ def test_a_rule_stored_by_the_release_before_reads_back_field_by_field() -> None
     assert decoded.config.settle_after == 0  # that release had no settling
 
 
-def test_a_rule_stored_before_settling_was_stored_reads_back_with_the_default_settling() -> None:
-    # the release of 2026-12-06 (be5a202) settled by its configuration (default 2) but stored the rule without it
+def test_a_rule_stored_before_settling_was_stored_says_so() -> None:
+    # the release of be5a202 settled by its replica's configuration but stored the rule without it:
+    # the header says so, and the restoring replica's value applies (tests/unit/worker/test_store.py)
     stored = CONFIG_FIELDS[: CONFIG_FIELDS.index("settle_after")]
     values = [getattr(CONFIG, name) for name in stored]
     older = _reframe(encode_header(header()), lambda doc: doc.__setitem__("cfg", values))
     decoded = decode_stream_record(older)
     assert isinstance(decoded, StreamHeader) and decoded.config is not None
-    assert decoded.config.settle_after == 2
+    assert not decoded.settling_stored
+    current = decode_stream_record(encode_header(header()))
+    assert isinstance(current, StreamHeader) and current.settling_stored
 
 
 def test_a_header_of_the_release_before_the_live_rule_keeps_its_audio_and_counters() -> None:

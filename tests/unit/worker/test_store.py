@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Iterator
 
 import numpy as np
@@ -71,6 +72,22 @@ async def test_a_restored_stream_keeps_the_merge_rule_it_was_started_with() -> N
     restored = restore(other)
     assert restored.session.config == started
     assert restored.session.merger.policy == MergePolicy(commit_lookahead=2.0, settle_after=0)
+
+
+async def test_a_stream_stored_without_its_settling_rule_settles_as_its_replica_is_configured() -> None:
+    # a header of be5a202 held the rule without settle_after: that release settled by its configuration
+    store = StreamStore(MemoryTable(), MemoryTable(), CONFIG, MergePolicy.of(CONFIG))
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks_of(noise(3 * 16_000), 1600))
+    await store.write_header(live)
+    stored = store.read(0, "s")
+    assert isinstance(stored, StreamHeader)
+    older = dataclasses.replace(stored, settling_stored=False)
+    configured = dataclasses.replace(CONFIG, settle_after=3)
+    other = StreamStore(store.streams, store.audio, configured, MergePolicy.of(configured))
+    restored = other.restore(0, "s", older)
+    assert restored.session.config.settle_after == 3 and restored.session.merger.policy.settle_after == 3
+    assert store.restore(0, "s", stored).session.merger.policy.settle_after == CONFIG.settle_after
 
 
 async def test_out_of_order_chunks_are_paged_not_kept_in_the_header() -> None:
