@@ -7,13 +7,16 @@ structure that decides how the next words are heard (measured in docs/benchmarks
 its words up to the last final word are dropped here.
 
 The anchor is the decoded word that is the last final word heard again: the same text (normalised)
-ending within `ANCHOR_REACH` of it. Among several (a word said more than once, "no no no"), the one
-whose preceding words also repeat the final words before it wins (up to `MATCH_DEPTH` of them); among
-those, the one whose words up to it read most like the final words the decode read (fewest words
-changed, added or left out: a word edit distance); then the one closest in time. Everything up to it
-is dropped. The reading's edits keep a repeat said after the final words when the words before them
-are heard differently again ("bent no no" final, "meant no no no" decoded: the third "no" is new),
-where timestamps a couple of hundred milliseconds early made the new "no" the closest match.
+ending within `ANCHOR_REACH` of it. The final words compared are those the decode read (lying mostly
+after its start). Among several candidates (a word said more than once, "no no no"), the one whose
+preceding words also repeat the final words before it wins (up to `MATCH_DEPTH` of them); among
+those, the one whose words up to it read most like the final words (fewest words changed, added or
+left out: a word edit distance); then the one closest in time. Everything up to it is dropped. The
+reading's edits keep a repeat said after the final words when the words before them are heard
+differently again ("bent no no" final, "meant no no no" decoded: the third "no" is new), where
+timestamps a couple of hundred milliseconds off made the new "no" the closest match. A repeat that
+Whisper hears but nobody said (a hallucinated extra "no") is kept as new, as the rule before did when
+its time was right.
 
 When no decoded word matches (Whisper heard the end of the final words differently), the words whose
 middle lies after the final words' end are kept: a word straddling the end of the final words is kept
@@ -53,7 +56,6 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
     last, final_end = named[-1][0], named[-1][1].end
     read = [n for n, f in named if (f.start + f.end) / 2 > read_from] or [last]
     heard = [normalise(w.text) for w in words]
-    finals_text = [n for n, _ in named]
     edits = reading_edits(heard, read)
     best: tuple[int, int, float, int] | None = None  # (-depth, edits, distance, index)
     for j, word in enumerate(words):
@@ -61,8 +63,8 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
         if heard[j] != last or distance > ANCHOR_REACH:
             continue
         depth = 1
-        while depth < MATCH_DEPTH and depth <= j and depth < len(finals_text):
-            if heard[j - depth] != finals_text[-1 - depth]:
+        while depth < MATCH_DEPTH and depth <= j and depth < len(read):
+            if heard[j - depth] != read[-1 - depth]:
                 break
             depth += 1
         candidate = (-depth, edits[j + 1], distance, j)

@@ -97,7 +97,7 @@ class StreamSession:
     ) -> None:
         self.config = config
         self.buffer = buffer or StreamBuffer(config)
-        self.merger = merger or SegmentMerger(stream_id, policy, session=session)
+        self.merger = merger or SegmentMerger(stream_id, policy or MergePolicy.of(config), session=session)
         self.track = track or SpeechTrack(origin=self.buffer.base)
         self.planner = Planner(config, planner)
         self._losses = sorted(losses, key=lambda loss: loss.start)

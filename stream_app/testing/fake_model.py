@@ -117,7 +117,7 @@ class TruthTranscriber:
         out: list[Word] = []
         shift = self._jitter(request)
         for word in self.truth[after:]:
-            if word.end <= start + 0.05:  # none of it, or too little to be heard, lies after the span's start
+            if word.end <= start + 0.05:  # at most 50 ms of it after the span's start: too little to be heard
                 continue
             if word.start >= stop:
                 break

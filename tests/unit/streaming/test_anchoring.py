@@ -48,16 +48,20 @@ def test_a_repeat_is_kept_when_its_timestamp_lies_closer_to_the_final_word_than_
 
 def test_a_final_word_heard_differently_again_moves_no_anchor_onto_a_repeat_after_it() -> None:
     # "bent no no" became final (an unstable word settled as "bent"); the next decode hears "meant" and
-    # the speaker's third "no", with timestamps 0.2 s early
+    # the speaker's third "no", 0.15 s early: the new "no" ends nearer the last final word than the one
+    # heard again, and both have one matching word before them
     final = word_sequence([(0.0, 0.4, "bent"), (0.6, 0.8, "no"), (1.0, 1.2, "no")])
-    words = word_sequence([(0.0, 0.2, "meant"), (0.4, 0.6, "no"), (0.8, 1.0, "no"), (1.2, 1.4, "no"), (1.6, 2.0, "X")])
+    words = word_sequence(
+        [(0.0, 0.25, "meant"), (0.45, 0.65, "no"), (0.85, 1.05, "no"), (1.15, 1.3, "no"), (1.45, 1.85, "X")]
+    )
     assert texts(words_after_final(words, final, 0.0).words) == ["no", "X"]
 
 
 def test_final_words_before_the_decodes_audio_are_not_looked_for() -> None:
-    # the decode reads from 2.0 s: "x y z" lie before it, and "no no" heard again, then a third "no"
-    final = finals("x y z", 1.8) + word_sequence([(2.1, 2.3, "no"), (2.5, 2.7, "no")])
-    words = word_sequence([(2.1, 2.3, "no"), (2.5, 2.7, "no"), (2.85, 3.0, "no"), (3.2, 3.5, "go")])
+    # the decode reads from 2.0 s: the final "no" at 1.0 s lies before it, so the decoded "no no" is the
+    # final one heard again and a new one, not the two final ones
+    final = word_sequence([(1.0, 1.2, "no"), (2.5, 2.7, "no")])
+    words = word_sequence([(2.5, 2.7, "no"), (2.85, 3.0, "no"), (3.2, 3.5, "go")])
     assert texts(words_after_final(words, final, 2.0).words) == ["no", "go"]
 
 

@@ -165,6 +165,10 @@ def test_a_decode_rereads_at_most_its_context_of_final_words() -> None:
         # it starts in the silence before a final word, keeping at most a second of final words (or one word)
         assert request.start / 16000 <= first.start
         assert len(request.prefix) == 1 or request.prefix[-1].end - first.start <= 1.0 + 0.05
+        # it reads at most the context before the newest final word, or the window from its start (the
+        # lead before the first word) when every final word lies within the context
+        lead = config.speech_lead / 16000
+        assert len(request.prefix) == 1 or request.prefix[-1].end - request.start / 16000 <= 1.0 + lead + 0.05
         before = [w for w in TRUTH if w.end <= request.start / 16000]
         assert not before or before[-1].end <= request.start / 16000 <= first.start
 
