@@ -415,7 +415,6 @@ def _header_v1(d: dict[str, Any], payload: bytes) -> StreamHeader:
         record_ms=_int(d.get("record", 0)),
         epoch=_int(d.get("epoch", 0)),
         input_offset=_int(d.get("input", -1)),
-        settling_stored=rule_holds_settling(d["cfg"]),
     )
     if not header.base <= header.tail_start:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")

@@ -34,9 +34,10 @@ def config_to_doc(config: LiveConfig) -> list[Any]:
     return [getattr(config, name) for name in CONFIG_FIELDS]
 
 
-# Settling arrived with `commit_step_growth` (d4272d4): a rule stored without that field ran without it.
-# One stored with it but without `settle_after` (be5a202) settled by the replica's configuration, which
-# the header did not keep: the restoring replica's value applies (`rule_holds_settling`).
+# Settling (d4272d4) came in the change that appended `commit_step_growth` (0fd27f8, with no release
+# between them): a rule stored without that field ran without settling. One stored with it but without
+# `settle_after` (be5a202) settled by its replica's configuration, which the header did not keep: the
+# restoring replica's value applies (`rule_holds_settling`).
 _FIELDS_BEFORE_SETTLING = CONFIG_FIELDS.index("commit_step_growth")
 
 

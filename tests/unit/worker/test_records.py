@@ -145,6 +145,16 @@ def test_a_rule_stored_by_the_release_before_reads_back_field_by_field() -> None
     assert decoded.config.settle_after == 0  # that release had no settling
 
 
+def test_a_rule_with_a_preview_context_but_no_growth_reads_back_without_settling() -> None:
+    stored = CONFIG_FIELDS[: len(RULE_OF_2026_12_05) + 1]
+    assert stored[-1] == "preview_context"
+    values = [getattr(CONFIG, name) for name in stored]
+    older = _reframe(encode_header(header()), lambda doc: doc.__setitem__("cfg", values))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.config is not None
+    assert decoded.config.settle_after == 0 and decoded.settling_stored
+
+
 def test_a_rule_stored_before_settling_was_stored_says_so() -> None:
     # the release of be5a202 settled by its replica's configuration but stored the rule without it:
     # the header says so, and the restoring replica's value applies (tests/unit/worker/test_store.py)
