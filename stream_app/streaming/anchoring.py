@@ -56,8 +56,7 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
     last, final_end = named[-1][0], named[-1][1].end
     read = [n for n, f in named if (f.start + f.end) / 2 > read_from] or [last]
     heard = [normalise(w.text) for w in words]
-    edits = reading_edits(heard, read)
-    best: tuple[int, int, float, int] | None = None  # (-depth, edits, distance, index)
+    candidates: list[tuple[int, float, int]] = []  # (-depth, distance, index)
     for j, word in enumerate(words):
         distance = abs(word.end - final_end)
         if heard[j] != last or distance > ANCHOR_REACH:
@@ -67,12 +66,14 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
             if heard[j - depth] != read[-1 - depth]:
                 break
             depth += 1
-        candidate = (-depth, edits[j + 1], distance, j)
-        if best is None or candidate[:3] < best[:3]:
-            best = candidate
-    if best is not None:
-        return Anchored(list(words[best[3] + 1 :]), True)
-    return Anchored([w for w in words if (w.start + w.end) / 2 > final_end], False)
+        candidates.append((-depth, distance, j))
+    if not candidates:
+        return Anchored([w for w in words if (w.start + w.end) / 2 > final_end], False)
+    tied = [c for c in candidates if c[0] == min(c[0] for c in candidates)]
+    # the reading's edits decide before time; quadratic in the words, so computed only when a tie needs them
+    edits = reading_edits(heard, read) if len(tied) > 1 else []
+    _, _, anchor = min(tied, key=lambda c: (edits[c[2] + 1] if edits else 0, c[1]))
+    return Anchored(list(words[anchor + 1 :]), True)
 
 
 def reading_edits(heard: Sequence[str], finals: Sequence[str]) -> list[int]:

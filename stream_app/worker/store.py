@@ -107,7 +107,7 @@ class StreamStore:
         if header.config and not header.settling_stored:  # settled by its replica's configuration, as then
             config = replace(config, settle_after=self.config.settle_after)
         state, lost = _buffer_state(header, queue, pending)
-        policy = MergePolicy.of(config) if header.config else self.policy  # the rule the stream was started with
+        policy = MergePolicy.of(config)  # the rule the stream was started with decides its merging too
         session = StreamSession(
             stream_id,
             config,
