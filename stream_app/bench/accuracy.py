@@ -8,7 +8,10 @@ faster-whisper's `WhisperModel.transcribe` on each whole file. Both use the same
 language, beam size, decode thresholds and Silero VAD (500 ms minimum silence), and neither feeds the
 previous text as a prompt (``condition_on_previous_text=False``). Synthetic speech makes the absolute
 WER high; the figures that matter are the differences: the corpus's, and the worst file's beside it
-(a total hides the file that failed). ``speech_seconds_without_words`` adds up the speech Silero VAD
+(a total hides the file that failed). The ``whole_file_shifted_*`` keys put those differences in
+scale: the same whole-file decode of each file delayed by 0.25 s of silence (a recorder that started a
+quarter second earlier), against the undelayed one, is how far faster-whisper moves from itself on
+the same speech. ``speech_seconds_without_words`` adds up the speech Silero VAD
 hears in each recording that no final word reaches and no gap of a final segment covers: words lost
 without a trace.
 """
@@ -21,12 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import jiwer
+import numpy as np
+import numpy.typing as npt
 
 from stream_app.audio.files import decode_audio_file
-from stream_app.bench.common import BENCH_HOME, load_reference_model, without_cache
+from stream_app.bench.common import BENCH_HOME, load_reference_model, reference_options, without_cache
 from stream_app.bench.report import emit
 from stream_app.config import Settings
-from stream_app.config.languages import spoken_language
 from stream_app.inference.transcriber import DecodeGuards
 from stream_app.inference.vad import SpeechDetector
 from stream_app.local import LocalStack
@@ -35,6 +39,10 @@ from stream_app.testing.generated_speech import recording
 from stream_app.testing.live_run import speech_without_words
 from stream_app.testing.service import ServiceHarness
 from stream_app.testing.wer import boundary_repeats, corpus_wer, normalize, word_error_rate
+from stream_app.wire.chunk import SAMPLE_RATE
+
+# How far faster-whisper moves from itself on the same file when the recording starts this much earlier.
+REFERENCE_SHIFT_S = 0.25
 
 GOALS = "delta <= 0.015, max_file_wer_delta <= 0.05, speech_seconds_without_words = 0, silence_words = 0"
 
@@ -65,10 +73,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     LocalStack(settings).up()
     streamed = _streamed(settings, corpus, args.chunk_ms, args.partitions)
     whole = _whole_file(settings, corpus)
+    shifted = _whole_file_shifted(settings, corpus)
 
     rows: list[dict[str, Any]] = []
-    for item, (s_text, s_words, unheard), (w_text, w_words) in zip(corpus, streamed, whole, strict=True):
+    for item, (s_text, s_words, unheard), (w_text, w_words), shifted_text in zip(
+        corpus, streamed, whole, shifted, strict=True
+    ):
         s_wer, w_wer = word_error_rate(item.reference, s_text), word_error_rate(item.reference, w_text)
+        shifted_wer = word_error_rate(item.reference, shifted_text)
         rows.append(
             {
                 "file": item.path.name,
@@ -77,6 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "streamed_wer": round(s_wer, 4),
                 "whole_file_wer": round(w_wer, 4),
                 "wer_delta": round(s_wer - w_wer, 4),
+                "whole_file_shifted_wer": round(shifted_wer, 4),
                 "speech_s_without_words": round(unheard, 2),
                 "repeats": boundary_repeats(item.reference, s_text),
                 "whole_repeats": boundary_repeats(item.reference, w_text),
@@ -88,12 +101,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     streamed_wer = corpus_wer(references, [text for text, _, _ in streamed])
     whole_wer = corpus_wer(references, [text for text, _ in whole])
     worst = max(rows, key=lambda r: r["wer_delta"])
+    files = [row["file"] for row in rows]
+    spread, spread_file = worst_difference(
+        files, [r["whole_file_shifted_wer"] for r in rows], [r["whole_file_wer"] for r in rows]
+    )
     summary: dict[str, Any] = {
         "streamed_wer": round(streamed_wer, 4),
         "whole_file_wer": round(whole_wer, 4),
         "delta": round(streamed_wer - whole_wer, 4),
         "max_file_wer_delta": worst["wer_delta"],
         "worst_file": worst["file"],
+        "whole_file_shifted_delta": round(corpus_wer(references, shifted) - whole_wer, 4),
+        "whole_file_shifted_max_file_wer_delta": spread,
+        "whole_file_shifted_worst_file": spread_file,
+        "whole_file_shift_s": REFERENCE_SHIFT_S,
         "speech_seconds_without_words": round(sum(r["speech_s_without_words"] for r in rows), 2),
         "streamed_sub_del_ins": _error_kinds(references, [text for text, _, _ in streamed]),
         "whole_file_sub_del_ins": _error_kinds(references, [text for text, _ in whole]),
@@ -157,22 +178,10 @@ def _streamed(settings: Settings, corpus: Sequence[CorpusItem], chunk_ms: float,
 def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transcript]:
     """Transcribe each file whole with `WhisperModel.transcribe`, the same decode settings as the service."""
     model = load_reference_model(settings)
-    s = settings.streaming
+    options = reference_options(settings)
     out: list[Transcript] = []
     for item in corpus:
-        segments, _ = model.transcribe(
-            str(item.path),
-            language=spoken_language(s.language),
-            beam_size=s.beam_size,
-            temperature=list(DecodeGuards().temperatures),  # the service's bounded fallback
-            condition_on_previous_text=False,
-            no_speech_threshold=s.no_speech_threshold,
-            log_prob_threshold=s.log_prob_threshold,
-            compression_ratio_threshold=s.compression_ratio_threshold,
-            vad_filter=s.vad,
-            vad_parameters={"min_silence_duration_ms": 500},
-            word_timestamps=True,
-        )
+        segments, _ = model.transcribe(str(item.path), **options)
         texts: list[str] = []
         words: list[tuple[float, float]] = []
         for segment in segments:  # the generator runs the model as it is consumed
@@ -180,3 +189,26 @@ def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transc
             words.extend((w.start, w.end) for w in segment.words or [])
         out.append((" ".join(texts), words))
     return out
+
+
+def _whole_file_shifted(settings: Settings, corpus: Sequence[CorpusItem]) -> list[str]:
+    """Decode each file whole again, delayed by `REFERENCE_SHIFT_S` of silence: the reference's own spread."""
+    model = load_reference_model(settings)
+    options = reference_options(settings)
+    texts: list[str] = []
+    for item in corpus:
+        segments, _ = model.transcribe(delayed(decode_audio_file(item.path), REFERENCE_SHIFT_S), **options)
+        texts.append(" ".join(segment.text.strip() for segment in segments))
+    return texts
+
+
+def delayed(samples: npt.NDArray[np.float32], seconds: float) -> npt.NDArray[np.float32]:
+    """Return the recording as a recorder that started ``seconds`` earlier would have sent it (silence first)."""
+    return np.concatenate([np.zeros(round(seconds * SAMPLE_RATE), np.float32), samples])
+
+
+def worst_difference(files: Sequence[str], ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, str]:
+    """Return the largest per-file WER difference ``ours - theirs`` and the file it belongs to."""
+    differences = [a - b for a, b in zip(ours, theirs, strict=True)]
+    worst = max(range(len(differences)), key=differences.__getitem__)
+    return round(differences[worst], 4), files[worst]
