@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterator
 
-from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
+from stream_app.streaming import LiveConfig, StreamSession
 from stream_app.worker.live import LiveStream
-from stream_app.worker.records import StreamHeader, encode_header
+from stream_app.worker.records import encode_header
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import WriteStamp, is_internal
 
@@ -62,24 +62,9 @@ class MemoryTable:
         return future
 
 
-def memory_store(config: LiveConfig | None = None, policy: MergePolicy | None = None) -> StreamStore:
+def memory_store(config: LiveConfig | None = None) -> StreamStore:
     """Build a `StreamStore` over two fresh in-memory tables."""
-    return StreamStore(MemoryTable(), MemoryTable(), config or LiveConfig(), policy or MergePolicy())
-
-
-def stored_and_restored(session: StreamSession, policy: MergePolicy | None = None) -> StreamSession:
-    """Store a session's state as the worker does and read it back (the round trip of a failover)."""
-    store = memory_store(session.config, policy)
-    live = LiveStream(session.stream_id, 0, session)
-
-    async def write() -> None:
-        store.write_audio(live)
-        await store.write_header(live)
-
-    asyncio.run(write())
-    header = store.read(0, session.stream_id)
-    assert isinstance(header, StreamHeader)
-    return store.restore(0, session.stream_id, header).session
+    return StreamStore(MemoryTable(), MemoryTable(), config or LiveConfig())
 
 
 def state_fingerprint(session: StreamSession) -> bytes:

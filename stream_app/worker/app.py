@@ -46,7 +46,7 @@ from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.processor import InputRecord, ProcessorLimits, StreamProcessor
-from stream_app.worker.profile import live_config_for, merge_policy_for
+from stream_app.worker.profile import live_config_for
 from stream_app.worker.records import encode_fenced
 from stream_app.worker.retry import Backoff
 from stream_app.worker.scope import PartitionScope
@@ -192,11 +192,8 @@ def create_worker_app(
     monitor = DeliveryMonitor(health)
     backoff = Backoff(maximum=worker.retry_backoff_max)
     outputs = Outputs(output_topic, dlq_topic, monitor, backoff, replica=name)
-    policy = merge_policy_for(settings)
     live_config = live_config_for(settings)
-    store = StreamStore(
-        ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), live_config, policy, OwnerEpochs()
-    )
+    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), live_config, OwnerEpochs())
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
     if worker.inject_window_failures or worker.inject_window_crashes:
@@ -228,7 +225,6 @@ def create_worker_app(
         outputs,
         steps,
         live_config,
-        policy,
         limits,
         previews_allowed=engine.has_room_for_previews,
     )

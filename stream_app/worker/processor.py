@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from stream_app.metrics import worker_metrics as m
-from stream_app.streaming import LiveConfig, MergePolicy, StreamBuffer, StreamSession
+from stream_app.streaming import LiveConfig, StreamBuffer, StreamSession
 from stream_app.streaming.buffer import ApplyResult
 from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.chunk_codec import decode_chunk
@@ -80,7 +80,6 @@ class StreamProcessor:
         outputs: Outputs,
         steps: StepRunner,
         live_config: LiveConfig,
-        policy: MergePolicy,
         limits: ProcessorLimits,
         *,
         clock: Callable[[], float] = time.time,
@@ -91,7 +90,6 @@ class StreamProcessor:
         self.outputs = outputs
         self.steps = steps
         self.live_config = live_config
-        self.policy = policy
         self.limits = limits
         self.clock = clock
         self.monotonic = monotonic
@@ -198,7 +196,7 @@ class StreamProcessor:
         resume_at: int | None,
     ) -> LiveStream:
         buffer = StreamBuffer(self.live_config, first_seq=first_seq, resume_at=resume_at)
-        session = StreamSession(chunk.stream_id, self.live_config, self.policy, session=token, buffer=buffer)
+        session = StreamSession(chunk.stream_id, self.live_config, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
         live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
         part.streams[chunk.stream_id] = live
@@ -335,7 +333,6 @@ class StreamProcessor:
                     StreamSession(
                         live.stream_id,
                         self.live_config,
-                        self.policy,
                         session=live.session_token,
                         buffer=StreamBuffer(self.live_config),
                     ),

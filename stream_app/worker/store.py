@@ -66,13 +66,11 @@ class StreamStore:
         streams: TableIO,
         audio: TableIO,
         config: LiveConfig,
-        policy: MergePolicy,
         owners: OwnerEpochs | None = None,
     ) -> None:
         self.streams = streams
         self.audio = audio
         self.config = config  # the live rule of streams whose header predates it (written by an earlier release)
-        self.policy = policy
         self.owners = owners  # None: writes are not fenced (a store used alone, as in tests)
 
     # ---- reading ----------------------------------------------------------------------------------

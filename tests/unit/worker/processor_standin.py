@@ -8,7 +8,7 @@ import numpy as np
 
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
-from stream_app.streaming import LiveConfig, MergePolicy
+from stream_app.streaming import LiveConfig
 from stream_app.testing.fake_model import LoudnessDetector
 from stream_app.testing.tables import memory_store
 from stream_app.testing.topics import RecordingTopic
@@ -61,7 +61,6 @@ class Worker:
             self.outputs,
             steps,
             LiveConfig(),
-            MergePolicy(),
             limits,
             clock=self.wall,
             monotonic=self.mono,

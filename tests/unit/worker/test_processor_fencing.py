@@ -5,7 +5,7 @@ from __future__ import annotations
 from processor_standin import T0, Worker
 
 from stream_app.metrics import worker_metrics as m
-from stream_app.streaming import LiveConfig, MergePolicy
+from stream_app.streaming import LiveConfig
 from stream_app.testing.tables import MemoryTable
 from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence
 from stream_app.worker.records import StreamHeader
@@ -14,7 +14,7 @@ from stream_app.worker.store import StreamStore
 
 async def test_each_owner_fences_the_last_before_it_writes_and_a_revoked_reader_writes_nothing() -> None:
     streams, audio = MemoryTable(), MemoryTable()
-    store = StreamStore(streams, audio, LiveConfig(), MergePolicy(), OwnerEpochs())  # one process: one registry
+    store = StreamStore(streams, audio, LiveConfig(), OwnerEpochs())  # one process: one registry
     first = Worker(store)
     await first.processor.claim(first.part)
     assert first.part.epoch == 1 and decode_fence(streams.get(0, FENCE_KEY)) == 1

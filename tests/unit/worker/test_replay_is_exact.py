@@ -17,7 +17,7 @@ import orjson
 from stream_app.clients.transcript import TranscriptAssembler
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
-from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
+from stream_app.streaming import LiveConfig, StreamSession
 from stream_app.streaming.session import DecodeRequest
 from stream_app.testing.fake_model import LoudnessDetector, TruthTranscriber, chunks_of, speech_audio
 from stream_app.testing.tables import MemoryTable
@@ -34,7 +34,6 @@ from stream_app.worker.store import StreamStore
 
 FAST = Backoff(0.001, 0.001)
 CONFIG = LiveConfig.from_seconds(preview_step=0.0)
-POLICY = MergePolicy(commit_lookahead=0.5)
 
 
 def sentence(start: float, text: str) -> list[Word]:
@@ -72,7 +71,7 @@ class Run:
     def __init__(self) -> None:
         self.streams, self.audio = MemoryTable(), MemoryTable()
         self.topic = RecordingTopic()
-        self.store = StreamStore(self.streams, self.audio, CONFIG, POLICY)
+        self.store = StreamStore(self.streams, self.audio, CONFIG)
         self.live: LiveStream | None = None
         self.steps = self._steps()
 
@@ -86,7 +85,7 @@ class Run:
             if isinstance(stored, StreamHeader):
                 self.live = self.store.restore(0, "s", stored)
             else:
-                self.live = LiveStream("s", 0, StreamSession("s", CONFIG, POLICY, session="0.0"))
+                self.live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
         return self.live
 
     def crash(self) -> list[AudioChunk]:

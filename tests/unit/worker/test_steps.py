@@ -6,7 +6,7 @@ import numpy as np
 
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
-from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
+from stream_app.streaming import LiveConfig, StreamSession
 from stream_app.testing.fake_model import LoudnessDetector
 from stream_app.testing.tables import MemoryTable
 from stream_app.testing.topics import RecordingTopic
@@ -33,7 +33,7 @@ def stream_with_a_ready_window(store: StreamStore) -> LiveStream:
 
 async def test_a_window_start_counts_once_however_often_its_write_is_retried() -> None:
     audio = MemoryTable()
-    store = StreamStore(MemoryTable(), audio, CONFIG, MergePolicy())
+    store = StreamStore(MemoryTable(), audio, CONFIG)
     live = stream_with_a_ready_window(store)
     audio.fail_next = 2  # the changelog refuses the count twice, then takes it
     tries = audio.writes + 3

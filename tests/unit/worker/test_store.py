@@ -26,7 +26,7 @@ def noise(n: int, seed: int = 0) -> np.ndarray:
 
 def new_store() -> tuple[StreamStore, MemoryTable, MemoryTable]:
     streams, audio = MemoryTable(), MemoryTable()
-    return StreamStore(streams, audio, CONFIG, MergePolicy()), streams, audio
+    return StreamStore(streams, audio, CONFIG), streams, audio
 
 
 def feed(live: LiveStream, store: StreamStore, chunks: list[AudioChunk]) -> None:
@@ -63,12 +63,12 @@ async def test_a_restored_stream_keeps_the_merge_rule_it_was_started_with() -> N
     # a rolling upgrade that changes the settling rule or the commit margin must not change how a moved
     # stream's replayed decodes become finals (they would publish other words under used segment ids)
     started = LiveConfig.from_seconds(max_held=20.0, commit_lookahead=2.0, settle_after=0)
-    store = StreamStore(MemoryTable(), MemoryTable(), started, MergePolicy.of(started))
+    store = StreamStore(MemoryTable(), MemoryTable(), started)
     live = LiveStream("s", 0, StreamSession("s", started, MergePolicy.of(started), session="0.0"))
     feed(live, store, chunks_of(noise(3 * 16_000), 1600))
     await store.write_header(live)
     upgraded = LiveConfig.from_seconds(max_held=20.0, commit_lookahead=0.5, settle_after=3)
-    other = StreamStore(store.streams, store.audio, upgraded, MergePolicy.of(upgraded))
+    other = StreamStore(store.streams, store.audio, upgraded)
     restored = restore(other)
     assert restored.session.config == started
     assert restored.session.merger.policy == MergePolicy(commit_lookahead=2.0, settle_after=0)
@@ -76,7 +76,7 @@ async def test_a_restored_stream_keeps_the_merge_rule_it_was_started_with() -> N
 
 async def test_a_stream_stored_without_its_settling_rule_settles_as_its_replica_is_configured() -> None:
     # a header of be5a202 held the rule without settle_after: that release settled by its configuration
-    store = StreamStore(MemoryTable(), MemoryTable(), CONFIG, MergePolicy.of(CONFIG))
+    store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     feed(live, store, chunks_of(noise(3 * 16_000), 1600))
     await store.write_header(live)
@@ -84,7 +84,7 @@ async def test_a_stream_stored_without_its_settling_rule_settles_as_its_replica_
     assert isinstance(stored, StreamHeader)
     older = dataclasses.replace(stored, settling_stored=False)
     configured = dataclasses.replace(CONFIG, settle_after=3)
-    other = StreamStore(store.streams, store.audio, configured, MergePolicy.of(configured))
+    other = StreamStore(store.streams, store.audio, configured)
     restored = other.restore(0, "s", older)
     assert restored.session.config.settle_after == 3 and restored.session.merger.policy.settle_after == 3
     assert store.restore(0, "s", stored).session.merger.policy.settle_after == CONFIG.settle_after
@@ -182,7 +182,7 @@ class ManualAckTable:
 async def test_the_header_waits_for_pages_that_became_whole_while_it_waited() -> None:
     """The reader applies records while a step stores the header: pages it completes meanwhile are named too."""
     streams, audio = ManualAckTable(), ManualAckTable()
-    store = StreamStore(streams, audio, CONFIG, MergePolicy())
+    store = StreamStore(streams, audio, CONFIG)
     live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
     chunks = chunks_of(noise(3 * 16_000), 1600)
     feed(live, store, chunks[:15])  # 1.5 s: page 0 is whole, its write is in flight
@@ -235,7 +235,7 @@ async def test_end_leaves_only_the_marker() -> None:
 
 async def test_every_write_carries_the_owner_epoch_and_a_revoked_owner_writes_nothing() -> None:
     streams, audio = MemoryTable(), MemoryTable()
-    store = StreamStore(streams, audio, CONFIG, MergePolicy(), OwnerEpochs())
+    store = StreamStore(streams, audio, CONFIG, OwnerEpochs())
     epoch = store.next_epoch(0)
     await store.fence(0, epoch)()
     assert epoch == 1 and decode_fence(streams.get(0, FENCE_KEY)) == decode_fence(audio.get(0, FENCE_KEY)) == 1

@@ -6,7 +6,7 @@ from typing import Any
 import faust
 import pytest
 
-from stream_app.streaming import LiveConfig, MergePolicy
+from stream_app.streaming import LiveConfig
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import ChangelogTable
 
@@ -28,6 +28,6 @@ def test_faust_offset_key_is_not_listed_as_a_stream(app: faust.App) -> None:
     db = streams.data._db_for_partition(0)
     db.put(b"s1", b"x")
     db.put(FAUST_OFFSET_KEY, b"41")  # what faust writes after every changelog record it applied
-    store = StreamStore(ChangelogTable(streams), ChangelogTable(table(app, "audio")), LiveConfig(), MergePolicy())
+    store = StreamStore(ChangelogTable(streams), ChangelogTable(table(app, "audio")), LiveConfig())
     assert list(store.stream_keys(0)) == ["s1"]
     assert list(ChangelogTable(streams).keys(0)) == [b"s1"]
