@@ -3,7 +3,8 @@
 A multi-minute espeak-ng corpus (several voices, pauses, one long silence), and with ``--generated N``
 as many recordings from the sentence grammar of `stream_app.testing.generated_speech` (other texts,
 voices, speeds, loudness and pauses: speech the live rule was not tuned on), goes through a real worker
-(``live`` profile, no cache, published as fast as possible, one stream per file) and through
+(``live`` profile, no cache, published as fast as possible, one stream per file; every commit step
+decoded, as for a real-time stream that keeps up, unless ``--skip-missed-ticks``) and through
 faster-whisper's `WhisperModel.transcribe` on each whole file. Both use the same model, precision,
 language, beam size, decode thresholds and Silero VAD (500 ms minimum silence), and neither feeds the
 previous text as a prompt (``condition_on_previous_text=False``). Synthetic speech makes the absolute
@@ -19,6 +20,7 @@ without a trace.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -60,11 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--generated", type=int, default=0, help="recordings of the sentence grammar added to the corpus (default 0)"
     )
     parser.add_argument("--seed", type=int, default=1000, help="first seed of the generated recordings")
+    parser.add_argument(
+        "--skip-missed-ticks",
+        action="store_true",
+        help="let the worker pass over the commit steps a stream is behind on, as it does for a stream that"
+        " falls behind (default: every step, the rule of a real-time stream that keeps up)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe the corpus both ways and print per-file and total figures."""
     settings = without_cache(settings)
+    streaming = dataclasses.replace(settings.streaming, skip_missed_ticks=args.skip_missed_ticks)
+    settings = dataclasses.replace(settings, streaming=streaming)
     started = time.monotonic()
     corpus = build_corpus(BENCH_HOME, files=args.files, sentences_per_file=args.sentences, long_silence=True)
     for seed in range(args.seed, args.seed + args.generated):
@@ -130,6 +140,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "profile": settings.streaming.profile,
         "commit_step_s": settings.commit_step_seconds,
         "generated_files": args.generated,
+        "skip_missed_ticks": args.skip_missed_ticks,
         "decode": _decode_note(settings),
         "wall_s": round(time.monotonic() - started, 1),
         "goals": GOALS,

@@ -202,7 +202,8 @@ async def _row(
     cpu_before = sum(process.cpu_times()[:2])
     begin = time.monotonic()
     tasks = [asyncio.create_task(_send(s, args.chunk_ms, begin + (i % 10) * 0.01)) for i, s in enumerate(streams)]
-    tasks += [asyncio.create_task(_work(s, engine, detector)) for s in streams]
+    skip = settings.streaming.skip_missed_ticks
+    tasks += [asyncio.create_task(_work(s, engine, detector, skip_missed=skip)) for s in streams]
     await asyncio.gather(*tasks)
     wall = time.monotonic() - begin
     cpu = sum(process.cpu_times()[:2]) - cpu_before
@@ -243,7 +244,7 @@ async def _send(stream: _Stream, chunk_ms: float, start: float) -> None:
         stream.arrived.set()
 
 
-async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetector) -> None:
+async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetector, *, skip_missed: bool) -> None:
     """Run the stream's steps one at a time, as the worker runs them."""
     session = stream.session
     while not session.finished:
@@ -255,7 +256,7 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
         if samples.shape[0]:
             probs, state = await asyncio.to_thread(detector, samples, session.track.model_state)
             session.add_speech(probs, state)
-        plan = session.plan(previews=engine.has_room_for_previews())
+        plan = session.plan(previews=engine.has_room_for_previews(), skip_missed=skip_missed)
         segments = list(plan.segments)
         if plan.request is not None:
             result = await engine.transcribe(plan.request.job(session.stream_id, created_at=time.monotonic()))

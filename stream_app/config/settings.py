@@ -102,6 +102,8 @@ class StreamingSettings:
     re-reads at most ``decode_context`` of audio whose words are already final (0: the whole window),
     decoded freely (its words up to the last final one dropped) unless ``force_final_words``; a
     preview re-reads at most ``preview_context`` of them (previews make no final word).
+    A stream whose audio is a commit step or more ahead of its decodes (the model is behind, or the
+    stream just moved to this replica) decodes at the newest step only (``skip_missed_ticks``).
     The defaults are the most accurate rule measured with `stream-app bench profiles`
     (docs/benchmarks/streaming.md): whole windows decoded freely, commits 2 s behind a decode's end.
     """
@@ -116,6 +118,7 @@ class StreamingSettings:
     decode_context: float = _duration("0s")  # final audio a decode re-reads before its new audio (0: all)
     preview_context: float = _duration("2s")  # ...and a preview (0: as much as a commit decode)
     force_final_words: bool = False  # true: force the decoder through the final words it re-reads
+    skip_missed_ticks: bool = True  # a stream behind its audio decodes at the newest commit step, not at each missed
     speech_threshold: float = 0.5  # Silero VAD probability at or above which a frame is speech...
     silence_threshold: float = 0.35  # ...and below which, once in speech, it is silence again
     speech_lead: float = _duration("400ms")  # audio kept before the first speech of a window

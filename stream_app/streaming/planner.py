@@ -2,8 +2,8 @@
 
 The planner reads the stream's `SpeechTrack` frame by frame (32 ms each) and stops at the next
 event; the session decodes it and only then asks for the next one, so every decision sees the
-results before it. Nothing depends on when frames arrived or on how busy the model is, so a replay
-of the same audio makes the same events, the same decodes and the same finals.
+results before it. Unless a stream catches up (below), nothing depends on when frames arrived or on
+how busy the model is, so a replay of the same audio makes the same events, decodes and finals.
 
 * **Windows.** A window opens ``speech_lead`` before the first voiced frame after a cut (never before
   that cut). A silence of ``utterance_pause`` is a **pause**: the window is decoded up to
@@ -16,6 +16,12 @@ of the same audio makes the same events, the same decodes and the same finals.
   grid that has speech in the step before it (and at least ``min_decode`` of window before it), the
   window so far is decoded: a **tick**. With ``commit_step_growth`` the step between ticks grows with
   the window's span (`LiveConfig.commit_stride`), still on the grid. What two consecutive ticks agree on becomes final.
+* **Catching up.** A stream whose heard audio already reaches the tick after a due one (the model
+  fell behind, or the stream moved to another replica) may pass over the due one
+  (``skip_missed``): it decodes the window once, at the newest tick it has speech for, instead of
+  once per step it missed, so its cost per audio second falls as it falls behind and it catches up.
+  Ticks are then a function of when audio arrived too; replays stay exact because a step's state is
+  stored with the segments it publishes (`stream_app.worker.steps`), so no published step is planned again.
 * **End.** Once the stream has ended and every frame is known, an open window is cut at the end of
   the stream, then the stream's end is signalled.
 
@@ -111,16 +117,26 @@ class Planner:
         return self.state.window_start is not None
 
     def next_event(
-        self, track: SpeechTrack, stream_end: int, stream_ended: bool, stop_at: int | None = None
+        self,
+        track: SpeechTrack,
+        stream_end: int,
+        stream_ended: bool,
+        stop_at: int | None = None,
+        *,
+        skip_missed: bool = False,
     ) -> Event | None:
-        """Read frames until the next event (None: more audio is needed first, or ``stop_at`` was reached)."""
+        """Read frames until the next event (None: more audio is needed first, or ``stop_at`` was reached).
+
+        ``skip_missed``: a tick whose following tick the heard audio already reaches is passed over
+        (see the module docstring).
+        """
         s, cfg = self.state, self.config
         while s.scanned < track.frames:
             start = track.position(s.scanned)
             if stop_at is not None and start >= stop_at:
                 return None
             if s.window_start is not None:
-                tick = self._due_tick(start)
+                tick = self._due_tick(start, track if skip_missed else None)
                 if tick is not None:
                     return tick
                 if start - s.window_start >= cfg.max_window:
@@ -141,15 +157,28 @@ class Planner:
             return End(stream_end)
         return None
 
-    def _due_tick(self, position: int) -> Tick | None:
-        """Return the tick whose grid position the reading has passed, if it has speech before it."""
+    def _due_tick(self, position: int, heard: SpeechTrack | None = None) -> Tick | None:
+        """Return the tick whose grid position the reading has passed, if it has speech before it.
+
+        With ``heard`` (the audio heard so far), a tick is passed over when the tick after it is due
+        on that audio too: the window is decoded once, at the newer one.
+        """
         s, cfg = self.state, self.config
         while cfg.commit_step and s.window_start is not None and s.next_tick <= position:
             g = s.next_tick
             s.next_tick += cfg.commit_stride(g - s.window_start)
             if g - s.window_start >= cfg.min_decode and s.last_voiced_end > g - cfg.commit_step:
+                if heard is not None and self._tick_follows(heard, s.next_tick):
+                    continue
                 return Tick(g)  # speech in the (base) step before it: else nothing new to decode
         return None
+
+    def _tick_follows(self, heard: SpeechTrack, following: int) -> bool:
+        """Whether the reading will reach the grid position ``following`` on the audio heard, with speech before it."""
+        if following > heard.known_until - FRAME:  # no frame heard starts there: that tick is not due yet
+            return False
+        probs = heard.window(following - self.config.commit_step, following)
+        return bool(probs.shape[0]) and float(probs.max()) >= self.config.speech_threshold
 
     def _read_frame(self, track: SpeechTrack, frame: int, start: int) -> Event | None:
         s, cfg = self.state, self.config

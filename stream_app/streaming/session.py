@@ -181,12 +181,17 @@ class StreamSession:
 
     # ---- decodes --------------------------------------------------------------------------------
 
-    def plan(self, *, previews: bool = True) -> Plan:
-        """Return the next decode (deterministic ones first) and the segments that needed no model."""
+    def plan(self, *, previews: bool = True, skip_missed: bool = False) -> Plan:
+        """Return the next decode (ticks and cuts first) and the segments that needed no model.
+
+        ``skip_missed``: a stream behind its audio passes over the ticks it missed (`Planner.next_event`).
+        """
         segments: list[TranscriptSegment] = []
         while True:
             stop_at = self._losses[0].start if self._losses else None
-            event = self.planner.next_event(self.track, self.buffer.stream_end, self.buffer.ended, stop_at)
+            event = self.planner.next_event(
+                self.track, self.buffer.stream_end, self.buffer.ended, stop_at, skip_missed=skip_missed
+            )
             self._hold_window_in_buffer()
             if event is None:
                 if self._losses and self._reached(self._losses[0].start):
@@ -392,6 +397,7 @@ def transcribe_chunks(
     *,
     close_at_end: bool = True,
     previews: bool = False,
+    skip_missed: bool = False,
 ) -> Iterator[TranscriptSegment]:
     """Run one stream's chunks through the session, yielding segments as they are produced.
 
@@ -404,10 +410,10 @@ def transcribe_chunks(
         if session is None:
             session = StreamSession(chunk.stream_id, config, policy)
         session.feed(chunk)
-        yield from run_session(session, transcribe, detect, previews=previews)
+        yield from run_session(session, transcribe, detect, previews=previews, skip_missed=skip_missed)
     if session is not None and close_at_end and not session.finished:
         session.close()
-        yield from run_session(session, transcribe, detect, previews=previews)
+        yield from run_session(session, transcribe, detect, previews=previews, skip_missed=skip_missed)
 
 
 def run_session(
@@ -416,6 +422,7 @@ def run_session(
     detect: Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]],
     *,
     previews: bool = False,
+    skip_missed: bool = False,
 ) -> Iterator[TranscriptSegment]:
     """Detect speech in the new audio, then plan and decode until the session needs more audio."""
     _, samples = session.speech_needed()
@@ -423,7 +430,7 @@ def run_session(
         probs, state = detect(samples, session.track.model_state)
         session.add_speech(probs, state)
     while True:
-        plan = session.plan(previews=previews)
+        plan = session.plan(previews=previews, skip_missed=skip_missed)
         yield from plan.segments
         if plan.request is None:
             return

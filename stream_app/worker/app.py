@@ -211,7 +211,13 @@ def create_worker_app(
         outputs,
         transcribe,
         shared_detector(),
-        StepLimits(streaming.max_window_attempts, streaming.ended_retention, kafka.input_topic, backoff),
+        StepLimits(
+            streaming.max_window_attempts,
+            streaming.ended_retention,
+            kafka.input_topic,
+            backoff,
+            skip_missed_ticks=streaming.skip_missed_ticks,
+        ),
     )
     limits = ProcessorLimits(
         idle_timeout=streaming.idle_timeout,

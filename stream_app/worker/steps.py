@@ -81,6 +81,7 @@ class StepLimits:
     ended_retention: float
     source_topic: str
     retry: Backoff
+    skip_missed_ticks: bool = True  # a stream behind its audio passes over the ticks it missed (`Planner`)
 
 
 class StepRunner:
@@ -112,7 +113,7 @@ class StepRunner:
         if samples.shape[0]:
             probs, state = await asyncio.to_thread(self.detect, samples, session.track.model_state)
             session.add_speech(probs, state)
-        plan = session.plan(previews=previews and not live.attempts)
+        plan = session.plan(previews=previews and not live.attempts, skip_missed=self.limits.skip_missed_ticks)
         segments = list(plan.segments)
         if plan.request is not None:
             started = time.monotonic()

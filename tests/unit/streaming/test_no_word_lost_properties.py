@@ -55,11 +55,12 @@ def mishear(request: DecodeRequest, words: list[Word]) -> list[Word]:
 @given(
     spoken=speech(),
     jitter=st.floats(min_value=0.0, max_value=0.15),
-    chunk=st.sampled_from([0.02, 0.1, 0.25, 1.0]),
+    chunk=st.sampled_from([0.02, 0.1, 0.25, 1.0, 3.5]),
     rejects=st.integers(min_value=0, max_value=3),
     previews=st.booleans(),
     free=st.sampled_from([None, 0.0, 2.0]),
     settle=st.sampled_from([0, 2]),
+    skip_missed=st.booleans(),
 )
 def test_every_true_word_is_final_exactly_once_in_order(
     spoken: tuple[list[Word], list[float], float],
@@ -69,8 +70,13 @@ def test_every_true_word_is_final_exactly_once_in_order(
     previews: bool,
     free: float | None,
     settle: int,
+    skip_missed: bool,
 ) -> None:
-    """``free``: the final words are decoded again and dropped by anchoring (with that decode context)."""
+    """``free``: the final words are decoded again and dropped by anchoring (with that decode context).
+
+    ``skip_missed``: chunks longer than a commit step arrive as to a stream behind its audio, whose
+    missed ticks are passed over.
+    """
     words, levels, seconds = spoken
     audio = sum(
         speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
@@ -90,7 +96,13 @@ def test_every_true_word_is_final_exactly_once_in_order(
         policy = MergePolicy(commit_lookahead=2.0, settle_after=settle)
     segments = list(
         transcribe_chunks(
-            chunks_of(audio, chunk_seconds=chunk), model, LoudnessDetector(), config, policy, previews=previews
+            chunks_of(audio, chunk_seconds=chunk),
+            model,
+            LoudnessDetector(),
+            config,
+            policy,
+            previews=previews,
+            skip_missed=skip_missed,
         )
     )
     assembler = TranscriptAssembler("s")

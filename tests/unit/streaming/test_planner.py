@@ -92,6 +92,51 @@ def test_events_do_not_depend_on_how_the_frames_arrived() -> None:
     assert got == whole
 
 
+def heard_events(planner: Planner, track: SpeechTrack, *, skip_missed: bool) -> list[Event]:
+    """Events of audio all heard at once, the stream not ended (a stream behind its audio)."""
+    out: list[Event] = []
+    while (event := planner.next_event(track, track.known_until, False, skip_missed=skip_missed)) is not None:
+        out.append(event)
+    return out
+
+
+def test_a_stream_behind_its_audio_decodes_once_at_the_newest_step_it_has_speech_for() -> None:
+    pattern = [(1.024, False), (6.016, True), (0.512, False)]
+    every = heard_events(Planner(LiveConfig()), track_of(pattern), skip_missed=False)
+    assert [e.position for e in every if isinstance(e, Tick)] == [2 * S, 3 * S, 4 * S, 5 * S, 6 * S, 7 * S]
+    behind = heard_events(Planner(LiveConfig()), track_of(pattern), skip_missed=True)
+    assert [type(e) for e in behind] == [Tick, Pause]
+    assert behind[0] == Tick(7 * S)
+    assert behind[1] == every[-1]  # the pause is the same event
+
+
+def test_a_tick_whose_next_step_is_silent_is_not_passed_over() -> None:
+    config = LiveConfig(utterance_pause=seconds_to_samples(2), long_pause=seconds_to_samples(3))
+    # speech from 1 s to 3.5 s, silence to 5.1 s, speech to 6.1 s: the step (4 s, 5 s] is silent,
+    # so the tick at 4 s is the last that will see the first sentence before the pause
+    pattern = [(1.0, False), (2.5, True), (1.6, False), (1.0, True), (0.1, False)]
+    every = heard_events(Planner(config), track_of(pattern), skip_missed=False)
+    assert [e.position for e in every if isinstance(e, Tick)] == [2 * S, 3 * S, 4 * S, 6 * S]
+    behind = heard_events(Planner(config), track_of(pattern), skip_missed=True)
+    assert [e.position for e in behind if isinstance(e, Tick)] == [4 * S, 6 * S]
+
+
+def test_a_stream_that_keeps_up_passes_over_no_tick() -> None:
+    pattern = [(0.7, False), (2.2, True), (0.6, False), (3.1, True), (2.3, False), (1.4, True), (0.3, False)]
+    full = track_of(pattern)
+
+    def arriving(skip_missed: bool) -> list[Event]:
+        planner, track, got = Planner(LiveConfig()), SpeechTrack(), []
+        for position in range(0, full.frames, 8):  # 256 ms at a time: never a whole step behind
+            track.extend(full.probs[position : position + 8], b"")
+            while (event := planner.next_event(track, track.known_until, False, skip_missed=skip_missed)) is not None:
+                got.append(event)
+        return got
+
+    assert arriving(True) == arriving(False)
+    assert sum(isinstance(e, Tick) for e in arriving(True)) >= 5
+
+
 def test_the_config_refuses_rules_that_cannot_work() -> None:
     with pytest.raises(WindowingConfigError):
         LiveConfig(max_window=40 * S)

@@ -51,3 +51,25 @@ async def test_a_window_start_counts_once_however_often_its_write_is_retried() -
     await steps.step(live)
     stored = decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"")
     assert stored == (0, 1)  # one start of one window on header 0: a crash now must not count as three
+
+
+async def test_a_stream_behind_its_audio_decodes_at_the_newest_step_unless_told_to_take_every_one() -> None:
+    async def first_decode(limits: StepLimits) -> float:
+        store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
+        live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+        rng = np.random.default_rng(0)
+        for seq in range(60):  # 6 s of speech arrived while the model was busy with other streams
+            live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
+        ends: list[float] = []
+
+        async def transcribe(job: WindowJob) -> WindowTranscript:
+            ends.append(job.start + len(job.samples) / 16000)
+            return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
+
+        outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
+        await StepRunner(store, outputs, transcribe, LoudnessDetector(), limits).step(live)
+        return ends[0]
+
+    assert await first_decode(StepLimits(3, 300.0, "audio.chunks", FAST)) == 5.0  # the newest due step
+    every = StepLimits(3, 300.0, "audio.chunks", FAST, skip_missed_ticks=False)
+    assert await first_decode(every) == 1.0
