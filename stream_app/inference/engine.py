@@ -150,13 +150,15 @@ class InferenceEngine:
         return 0 if entry is None else entry.pool.queued
 
     def has_room_for_previews(self) -> bool:
-        """Whether a preview may join the queue: no more than one call's worth of windows is waiting.
+        """Whether a preview may join the queue: fewer windows wait than the workers take in one round.
 
-        Previews are best effort: under load they space out by themselves (a stream previews again only
-        once its step comes round), and the decodes that make words final never wait behind them.
+        Previews are best effort and wait behind every commit decode (the queue serves by priority), so a
+        preview queued behind more than a round would hold its stream's next step back while other
+        streams' decodes keep coming: a stream runs one step at a time. The round is each worker's batch
+        as the memory budget allows it now (one window on a small CPU worker), times the workers.
         """
-        limit = self.settings.parallel.max_batch * self.settings.parallel.max_workers
-        return self.backlog() <= limit
+        entry = self._serving.get(self.active)
+        return entry is None or entry.pool.queued < entry.pool.round_size()
 
     # ---- transcription --------------------------------------------------------------------------
 

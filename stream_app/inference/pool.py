@@ -185,6 +185,15 @@ class InferencePool:
         """Block until a job can be queued (or the pool closed); ``False`` when ``timeout`` ran out."""
         return self._queue.wait_for_capacity(timeout)
 
+    def round_size(self) -> int:
+        """Windows the workers take in one round: each one's batch as the memory budget allows it, times the workers."""
+        return self._batch_limit(max_age=None) * len(self._threads)
+
+    def _batch_limit(self, max_age: float | None) -> int:
+        rss, budget = self._probe.host_memory(max_age=max_age)
+        reserve = 0 if self._warm else FIRST_CALL_BYTES
+        return batch_limit_for_memory(self._policy.max_batch, rss, budget, reserve=reserve)
+
     @property
     def queued(self) -> int:
         """Jobs waiting in all queues."""
@@ -250,9 +259,7 @@ class InferencePool:
 
     def _memory_policy(self) -> BatchPolicy:
         """Shrink the batch when the process nears its memory budget (each window costs working memory)."""
-        rss, budget = self._probe.host_memory(max_age=0.0)  # a batch decision wants today's figure
-        reserve = 0 if self._warm else FIRST_CALL_BYTES
-        limit = batch_limit_for_memory(self._policy.max_batch, rss, budget, reserve=reserve)
+        limit = self._batch_limit(max_age=0.0)  # a batch decision wants today's figure
         if limit == self._policy.max_batch:
             return self._policy
         return BatchPolicy(limit, self._policy.max_wait)

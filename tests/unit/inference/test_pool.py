@@ -357,3 +357,16 @@ def test_an_isolated_window_runs_in_a_model_call_of_its_own(registry: CollectorR
             future.result(WAIT)
         held.result(WAIT)
     assert model.batches[1:] == [[("a", 0)], [("suspect", 0)], [("b", 0), ("c", 0)]]
+
+
+def test_a_round_is_each_workers_batch_times_the_workers_and_shrinks_to_one_window_over_budget(
+    registry: CollectorRegistry,
+) -> None:
+    model = FakeModel()
+    with make_pool(model, registry, max_workers=2, max_batch=4) as pool:
+        assert pool.round_size() == 8
+    tight = InferencePool(
+        model, parallel(max_workers=2, max_batch=4), metrics=PoolMetrics(CollectorRegistry()), memory_budget=1
+    )
+    with tight:
+        assert tight.round_size() == 2  # the process is over its budget: one window a worker
