@@ -39,6 +39,7 @@ import psutil
 from stream_app.bench.report import emit, percentile
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
+from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.pool_metrics import default_metrics
 from stream_app.inference.vad import SpeechDetector
 from stream_app.streaming import StreamSession
@@ -259,8 +260,12 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
         plan = session.plan(previews=engine.has_room_for_previews(), skip_missed=skip_missed)
         segments = list(plan.segments)
         if plan.request is not None:
-            result = await engine.transcribe(plan.request.job(session.stream_id, created_at=time.monotonic()))
-            segments += session.complete(plan.request, result)
+            try:
+                result = await engine.transcribe(plan.request.job(session.stream_id, created_at=time.monotonic()))
+            except PreviewExpired:  # as the worker: the stream goes on to its next commit decode
+                result = None
+            if result is not None:
+                segments += session.complete(plan.request, result)
         _observe(stream, segments, time.monotonic())
 
 

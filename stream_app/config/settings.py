@@ -175,6 +175,8 @@ class ParallelSettings:
     balancer picks one per window. ``intra_threads`` 0 shares the CPU cores among the replicas:
     ``cpu_cores`` of them (a container's CPU limit), or those the process may run on when 0.
     ``gpu_memory_per_worker`` is what the adaptive balancer scores each CUDA replica's memory against.
+    Previews wait behind every commit decode; one still waiting after ``preview_max_wait`` is dropped,
+    so a stream never waits on a preview longer than that to run its next commit decode.
     """
 
     max_workers: int = _int(2, minimum=1, maximum=64)
@@ -183,6 +185,7 @@ class ParallelSettings:
     gpu_memory_per_worker: int = _size("1GB")
     max_batch: int = _int(8, minimum=1, maximum=256)
     max_wait: float = _duration("5ms")
+    preview_max_wait: float = _duration("1s")  # a preview not started by then is dropped (0: previews wait)
     task_timeout: float = _duration("60s", minimum=0.001)
     inter_threads: int = _int(1, minimum=1, maximum=64)
     intra_threads: int = _int(0, minimum=0, maximum=256)

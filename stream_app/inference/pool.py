@@ -39,7 +39,7 @@ from stream_app.inference.batching import (
 )
 from stream_app.inference.pool_metrics import PoolMetrics, ResourceProbe, default_metrics
 from stream_app.inference.quarantine import CallGate
-from stream_app.inference.scheduling import JobQueue, PoolClosed, PoolError, PoolSaturated, Task
+from stream_app.inference.scheduling import JobQueue, PoolClosed, PoolError, PoolSaturated, PreviewExpired, Task
 from stream_app.inference.types import WindowJob, WindowTranscript
 from stream_app.inference.watchdog import InferenceTimeout, Watchdog, settle
 
@@ -50,6 +50,7 @@ __all__ = [
     "PoolClosed",
     "PoolError",
     "PoolSaturated",
+    "PreviewExpired",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,9 @@ class InferencePool:
         self._balancer = LoadBalancer(_strategy(parallel.load_balancing))
         self._probe = ResourceProbe(memory_budget, parallel.gpu_memory_per_worker)
         self._metrics = metrics if metrics is not None else default_metrics()
-        self._queue = JobQueue(len(self._replicas), parallel.task_queue_size, name)
+        self._queue = JobQueue(
+            len(self._replicas), parallel.task_queue_size, name, preview_max_wait=parallel.preview_max_wait
+        )
         self._watchdog = Watchdog(
             parallel.task_timeout, name=name, on_timeout=lambda _: self._metrics.timeouts.labels(name).inc()
         )

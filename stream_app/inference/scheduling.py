@@ -3,8 +3,11 @@
 At most ``capacity`` jobs wait in all heaps together. ``put`` then blocks (or raises
 :class:`PoolSaturated` when asked not to wait); ``is_saturated`` and ``wait_for_capacity`` let a
 consumer pause instead of growing memory. Within one priority, a replica's jobs leave first-in
-first-out. Where a job goes is the caller's choice (the load balancer's), made under the queue's
-lock from a snapshot of every replica's load.
+first-out. A preview (interim priority) leaves only when no commit decode waits, so under load it can
+wait for ever while its stream, which runs one step at a time, waits on it: one that waited longer than
+``preview_max_wait`` fails with :class:`PreviewExpired` the next time a worker takes a job. Where a
+job goes is the caller's choice (the load balancer's), made under the queue's lock from a snapshot of
+every replica's load.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.types import WindowJob, WindowTranscript
+from stream_app.inference.types import Priority, WindowJob, WindowTranscript
 
 
 class PoolError(InferenceError):
@@ -31,6 +34,10 @@ class PoolSaturated(PoolError):
 
 class PoolClosed(PoolError):
     """The pool is closed and takes no more jobs."""
+
+
+class PreviewExpired(PoolError):
+    """A preview waited behind commit decodes longer than the pool lets previews wait: it was not run."""
 
 
 @dataclass(order=True)
@@ -47,10 +54,11 @@ class Task:
 class JobQueue:
     """Bounded priority heaps, one per replica, sharing one condition variable."""
 
-    def __init__(self, replicas: int, capacity: int, name: str = "default") -> None:
-        """Make ``replicas`` empty heaps holding at most ``capacity`` jobs together."""
+    def __init__(self, replicas: int, capacity: int, name: str = "default", *, preview_max_wait: float = 0.0) -> None:
+        """Make ``replicas`` empty heaps holding at most ``capacity`` jobs together (previews: see the module)."""
         self.name = name
         self.capacity = capacity
+        self.preview_max_wait = preview_max_wait  # 0: previews wait as long as it takes
         self.cond = threading.Condition()
         self._heaps: list[list[Task]] = [[] for _ in range(replicas)]
         self._pending = 0
@@ -92,6 +100,7 @@ class JobQueue:
         heap = self._heaps[replica]
         with self.cond:
             while True:
+                self._expire_previews(time.monotonic())
                 if company and heap and heap[0].job.isolated:
                     return None
                 while heap:
@@ -106,6 +115,28 @@ class JobQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self.cond.wait(remaining)
+
+    def _expire_previews(self, now: float) -> None:
+        """Fail the previews that waited longer than ``preview_max_wait`` (the caller holds ``cond``)."""
+        if self.preview_max_wait <= 0:
+            return
+        for heap in self._heaps:
+            stale = [t for t in heap if t.priority == Priority.INTERIM and now - t.submitted_at > self.preview_max_wait]
+            if not stale:
+                continue
+            heap[:] = [t for t in heap if not (t.priority == Priority.INTERIM and t in stale)]
+            heapq.heapify(heap)
+            self._pending -= len(stale)
+            self.cond.notify_all()
+            for task in stale:
+                if task.future.set_running_or_notify_cancel():
+                    waited = now - task.submitted_at
+                    task.future.set_exception(
+                        PreviewExpired(
+                            f"preview {task.job.window_index} of {task.job.stream_id} waited {waited:.2f} s"
+                            f" behind commit decodes (limit {self.preview_max_wait:g} s)"
+                        )
+                    )
 
     def close(self, *, cancel_pending: bool) -> None:
         """Take no more jobs; with ``cancel_pending`` cancel those still waiting."""

@@ -101,6 +101,10 @@ INPUT_OFFSETS_SKIPPED = Counter(
     "stream_app_input_offsets_skipped_total",
     "Input offsets given up as absent from the log (a transactional producer's markers, retention)",
 )
+PREVIEWS_EXPIRED = Counter(
+    "stream_app_previews_expired_total",
+    "Previews dropped unrun: they waited behind commit decodes longer than parallel.preview_max_wait",
+)
 UNANCHORED_DECODES = Counter(
     "stream_app_unanchored_decodes_total",
     "Free decodes in which no word repeated the last final word: new words were told from final ones by time",

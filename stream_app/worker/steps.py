@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.inference.exceptions import InferenceError
+from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.session import DecodeRequest
@@ -180,6 +181,9 @@ class StepRunner:
                 result = await self.transcribe(job)
             except asyncio.CancelledError:
                 raise
+            except PreviewExpired:
+                m.PREVIEWS_EXPIRED.inc()  # the model is behind: the stream goes on to its next commit decode
+                return []
             except Exception as exc:
                 error = exc
                 self._count_error(live, request, exc, attempt, tries)

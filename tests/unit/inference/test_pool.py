@@ -19,6 +19,7 @@ from stream_app.inference.pool import (
     InferenceTimeout,
     PoolClosed,
     PoolSaturated,
+    PreviewExpired,
 )
 from stream_app.inference.pool_metrics import PoolMetrics
 from stream_app.inference.types import Priority, WindowJob, WindowTranscript
@@ -370,3 +371,33 @@ def test_a_round_is_each_workers_batch_times_the_workers_and_shrinks_to_one_wind
     )
     with tight:
         assert tight.round_size() == 2  # the process is over its budget: one window a worker
+
+
+def test_a_preview_that_waited_behind_commit_decodes_too_long_is_dropped_unrun(registry: CollectorRegistry) -> None:
+    model = FakeModel()
+    with make_pool(model, registry, max_batch=1, preview_max_wait="50ms") as pool:
+        held = hold_worker(pool, model)
+        stale = pool.submit(job("i", 0, Priority.INTERIM))
+        time.sleep(0.1)
+        fresh_final = pool.submit(job("f", 0, Priority.FINAL))
+        batch = pool.submit(job("b", 0, Priority.BATCH))
+        model.release.set()
+        held.result(WAIT)
+        with pytest.raises(PreviewExpired, match="waited"):
+            stale.result(WAIT)
+        fresh_final.result(WAIT)
+        batch.result(WAIT)  # batch jobs are not previews: they wait as long as it takes
+        assert pool.queued == 0
+    assert ("i", 0) not in model.seen()
+
+
+def test_without_a_preview_wait_limit_previews_wait_as_long_as_it_takes(registry: CollectorRegistry) -> None:
+    model = FakeModel()
+    with make_pool(model, registry, max_batch=1, preview_max_wait="0s") as pool:
+        held = hold_worker(pool, model)
+        preview = pool.submit(job("i", 0, Priority.INTERIM))
+        time.sleep(0.1)
+        model.release.set()
+        held.result(WAIT)
+        preview.result(WAIT)
+    assert ("i", 0) in model.seen()

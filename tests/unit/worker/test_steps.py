@@ -4,8 +4,10 @@ import asyncio
 
 import numpy as np
 
+from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
+from stream_app.metrics.worker_metrics import PREVIEWS_EXPIRED
 from stream_app.streaming import LiveConfig, StreamSession
 from stream_app.testing.fake_model import LoudnessDetector
 from stream_app.testing.tables import MemoryTable
@@ -73,3 +75,27 @@ async def test_a_stream_behind_its_audio_decodes_at_the_newest_step_unless_told_
     assert await first_decode(StepLimits(3, 300.0, "audio.chunks", FAST)) == 5.0  # the newest due step
     every = StepLimits(3, 300.0, "audio.chunks", FAST, skip_missed_ticks=False)
     assert await first_decode(every) == 1.0
+
+
+async def test_a_preview_dropped_by_the_pool_costs_the_stream_nothing_but_the_preview() -> None:
+    config = LiveConfig.from_seconds()  # previews every 250 ms
+    store = StreamStore(MemoryTable(), MemoryTable(), config)
+    live = LiveStream("s", 0, StreamSession("s", config, session="0.0"))
+    rng = np.random.default_rng(0)
+    for seq in range(7):  # 0.7 s of speech: no commit decode is due yet, a preview is
+        live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
+    kinds: list[str] = []
+
+    async def transcribe(job: WindowJob) -> WindowTranscript:
+        kinds.append(job.kind.value)
+        raise PreviewExpired("preview 0 of s waited 1.20 s behind commit decodes (limit 1 s)")
+
+    dead_letters, transcripts = RecordingTopic(), RecordingTopic()
+    outputs = Outputs(transcripts, dead_letters, DeliveryMonitor(Health()), FAST)
+    before = PREVIEWS_EXPIRED._value.get()
+    await StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST)).step(
+        live
+    )
+    assert kinds == ["preview"]
+    assert PREVIEWS_EXPIRED._value.get() == before + 1
+    assert not dead_letters.sent and not transcripts.sent
