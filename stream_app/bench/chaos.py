@@ -88,6 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "finals stay a function of the audio); off: no previews",
     )
     parser.add_argument(
+        "--skip-missed-ticks",
+        choices=("on", "off"),
+        default="off",
+        help="off (default): a stream behind its audio still decodes every commit step, so both runs decode the same"
+        " windows and the verifier compares them word for word; on: the worker's default (streaming.skip_missed_ticks),"
+        " whose decodes depend on load, so the two runs publish different (not fewer) words",
+    )
+    parser.add_argument(
         "--cache",
         choices=("on", "off"),
         default="off",
@@ -115,6 +123,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     if args.previews == "off":
         settings = dataclasses.replace(settings, streaming=dataclasses.replace(settings.streaming, preview_step=0.0))
+    skip = dataclasses.replace(settings.streaming, skip_missed_ticks=args.skip_missed_ticks == "on")
+    settings = dataclasses.replace(settings, streaming=skip)
     seconds = args.minutes * 60.0
     library = UtteranceLibrary(BENCH_HOME / "utterances")
     library.prepare(voice_utterances(args.streams))
@@ -221,6 +231,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "precision": settings.optimization.default_precision,
         "commit_step_s": settings.commit_step_seconds,
         "previews": args.previews,
+        "skip_missed_ticks": args.skip_missed_ticks,
         "cache": args.cache,
         "goals": GOALS,
     }

@@ -65,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit-step", type=float, default=1.0, help="streaming.commit_step of both runs (1 s)")
     parser.add_argument("--previews", choices=("on", "off"), default="off", help="previews (off: finals only)")
     parser.add_argument(
+        "--skip-missed-ticks",
+        choices=("on", "off"),
+        default="off",
+        help="off (default): a stream behind its audio still decodes every commit step, so both runs decode the same"
+        " windows and the verifier compares them word for word; on: the worker's default (streaming.skip_missed_ticks),"
+        " whose decodes depend on load, so the two runs publish different (not fewer) words",
+    )
+    parser.add_argument(
         "--reference-pace",
         choices=("realtime", "fast"),
         default="realtime",
@@ -95,7 +103,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise SystemExit(f"unknown phase {unknown[0]!r}; choose from {', '.join(PHASES)}")
     preview = settings.preview_step_seconds if args.previews == "on" else 0.0
-    streaming = dataclasses.replace(settings.streaming, commit_step=args.commit_step, preview_step=preview)
+    streaming = dataclasses.replace(
+        settings.streaming,
+        commit_step=args.commit_step,
+        preview_step=preview,
+        skip_missed_ticks=args.skip_missed_ticks == "on",
+    )
     if args.min_window is not None:
         streaming = dataclasses.replace(streaming, min_window=args.min_window)
     settings = dataclasses.replace(settings, streaming=streaming)
@@ -151,6 +164,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "commit_step_s": args.commit_step,
             "min_window_s": settings.streaming.min_window,
             "previews": args.previews,
+            "skip_missed_ticks": args.skip_missed_ticks,
             "model": settings.optimization.model,
             "reference": f"same service undisturbed, {args.replicas} replicas, cache off, {args.reference_pace}",
             "disturbed_wall_s": round(disturbed.wall_s, 1),

@@ -124,7 +124,8 @@ class JobQueue:
             stale = [t for t in heap if t.priority == Priority.INTERIM and now - t.submitted_at > self.preview_max_wait]
             if not stale:
                 continue
-            heap[:] = [t for t in heap if not (t.priority == Priority.INTERIM and t in stale)]
+            gone = {t.seq for t in stale}
+            heap[:] = [t for t in heap if t.seq not in gone]
             heapq.heapify(heap)
             self._pending -= len(stale)
             self.cond.notify_all()
