@@ -146,3 +146,40 @@ def test_an_unstable_word_waits_when_the_words_that_would_settle_it_include_a_la
         result(words(("bent", 0.1, 0.4), ("the", 0.5, 0.6), ("tall", 0.7, 0.9), ("grass", 1.0, 1.3))), 4 * S
     )
     assert not any(s.is_final for s in second)
+
+
+TAIL = [("the", 0.6, 0.7), ("sheep", 0.8, 1.0), ("before", 1.0, 1.3), ("closing", 1.3, 1.6), ("the", 1.6, 1.9)]
+
+
+def _stretch_ticks(first: list[tuple[str, float, float]], second: list[tuple[str, float, float]]) -> list[str]:
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
+    merger.tick(result(words(*first, *TAIL, ("gate", 1.9, 2.2))), 3 * S)
+    return [
+        s.text
+        for s in merger.tick(result(words(*second, *TAIL, ("gate", 1.9, 2.2), ("a", 3.2, 3.3))), 4 * S)
+        if s.is_final
+    ]
+
+
+def test_a_stretch_heard_as_other_words_and_another_number_of_them_settles_as_the_newer_decode_heard_it() -> None:
+    # a stream that began mid-sentence: its first words are heard three ways, the rest alike
+    assert _stretch_ticks(
+        [("I", 0.0, 0.1), ("am", 0.1, 0.3), ("counting", 0.3, 0.6)], [("a", 0.0, 0.2), ("count", 0.2, 0.5)]
+    ) == ["a count the sheep before closing the"]  # "gate" is the first decode's last word
+    assert _stretch_ticks([("the", 0.0, 0.2)], [("I", 0.0, 0.1), ("can't", 0.1, 0.3), ("change", 0.3, 0.6)]) == [
+        "I can't change the sheep before closing the"
+    ]
+
+
+def test_a_stretch_does_not_settle_on_words_said_elsewhere_or_past_its_reach() -> None:
+    # the agreeing words come 1.5 s later in the newer decode: another place, not the same speech
+    late = [(t, a + 1.5, b + 1.5) for t, a, b in TAIL]
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
+    merger.tick(result(words(("so", 0.0, 0.5), *TAIL, ("gate", 1.9, 2.2))), 5 * S)
+    second = merger.tick(
+        result(words(("we", 0.0, 0.4), ("go", 0.5, 1.4), *late, ("gate", 3.4, 3.6), ("a", 4.0, 4.1))), 6 * S
+    )
+    assert not any(s.is_final for s in second)
+    # five words heard otherwise before the two decodes agree again: more than a stretch
+    five = [("x", 0.0, 0.1), ("y", 0.1, 0.2), ("z", 0.2, 0.3), ("v", 0.3, 0.4), ("w", 0.4, 0.5)]
+    assert _stretch_ticks([("I", 0.0, 0.1)], five) == []
