@@ -45,7 +45,8 @@ class MergePolicy:
     """The commit rule's margin, and when a word two decodes hear differently stops blocking the rest.
 
     ``settle_after``: a word the last two commit decodes hear differently becomes final as the newer
-    one heard it when the next ``settle_after`` words, in the same places, agree (0: never; it waits
+    one heard it when the next ``settle_after`` words agree in both (a stretch of up to `SETTLE_STRETCH`
+    words heard as other or more or fewer words likewise; 0: never; it waits
     for two decodes that agree on it, or for the window's cut).
     """
 
