@@ -10,7 +10,8 @@ where they end, depends on how much audio had arrived when its step ran and on w
 room, so a repeat of the same audio asks for other previews. Looking them up would cost a round trip
 per preview for (almost) no hits, and storing them would fill the tiers with entries no repeat asks
 for. Every other decode (ticks, pauses and cuts, files) is a function of the audio and the stream's
-stored state, so a repeat meets its key: ``stream_app_cache_decode_lookups_total`` counts those by
+stored state (which ticks run can depend on load, `streaming.skip_missed_ticks`, but each is a function
+of its inputs), so a repeat of the same decode meets its key: ``stream_app_cache_decode_lookups_total`` counts those by
 kind and result, ``stream_app_cache_bypassed_total`` the previews that went past the cache.
 """
 

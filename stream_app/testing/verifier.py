@@ -21,7 +21,8 @@ schema version or the id format. Definitions, per stream:
   names the input offset it started at, which differs between runs): an id ``{stream}:{session}:{n}``
   is keyed by the session's rank among the stream's sessions (ordered by that offset) and ``n``; any
   other id by its rank in the finals. Texts are compared after stripping surrounding whitespace. With
-  finals decided by the audio and the stored state alone, faults change none: the count is 0.
+  finals decided by the audio and the stored state alone (every commit step decoded, as `bench chaos`
+  and `bench failover` run by default), faults change none: the count is 0.
 - **WER vs reference**: errors of the disturbed run's final text against the reference run's final
   text (substitutions + deletions + insertions); pooled over streams as total errors / total
   reference words. 0 when both runs published the same words.
