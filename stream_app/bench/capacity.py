@@ -263,6 +263,7 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
             try:
                 result = await engine.transcribe(plan.request.job(session.stream_id, created_at=time.monotonic()))
             except PreviewExpired:  # as the worker: the stream goes on to its next commit decode
+                session.preview_dropped(plan.request)
                 result = None
             if result is not None:
                 segments += session.complete(plan.request, result)

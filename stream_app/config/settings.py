@@ -175,8 +175,9 @@ class ParallelSettings:
     balancer picks one per window. ``intra_threads`` 0 shares the CPU cores among the replicas:
     ``cpu_cores`` of them (a container's CPU limit), or those the process may run on when 0.
     ``gpu_memory_per_worker`` is what the adaptive balancer scores each CUDA replica's memory against.
-    Previews wait behind every commit decode; one still waiting after ``preview_max_wait`` is dropped,
-    so a stream never waits on a preview longer than that to run its next commit decode.
+    Previews wait behind every commit decode; one still waiting after ``preview_max_wait`` is dropped
+    the next time a worker takes a job (up to one model call later), so its stream goes on to its next
+    commit decode instead of waiting behind other streams' decodes.
     """
 
     max_workers: int = _int(2, minimum=1, maximum=64)

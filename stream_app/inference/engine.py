@@ -144,11 +144,6 @@ class InferenceEngine:
         entry = self._serving.get(self.active)
         return entry is not None and entry.pool.is_saturated()
 
-    def backlog(self) -> int:
-        """Windows waiting for the active model (the worker skips previews while it is long)."""
-        entry = self._serving.get(self.active)
-        return 0 if entry is None else entry.pool.queued
-
     def has_room_for_previews(self) -> bool:
         """Whether a preview may join the queue: fewer windows wait than the workers take in one round.
 

@@ -319,15 +319,15 @@ def _resume(
         key=lambda ij: (ij[0] - taken + ij[1] - count, abs((ij[0] - taken) - (ij[1] - count))),
     )
     for i, j in options:
-        if i == taken:  # words only the newer pass has, before words both have: likely final ones heard again
-            continue
         if i + settle_after - 1 >= len(before) - 1 or j + settle_after - 1 >= len(now) - 1:
-            continue
-        if now[j + settle_after - 1].end > until:
             continue
         if any(normalise(before[i + k].text) != normalise(now[j + k].text) for k in range(settle_after)):
             continue
         if i - taken != j - count and abs(before[i].start - now[j].start) > SETTLE_SLACK:
+            continue
+        if i == taken:  # the newer pass heard words ahead of the older one's: final words heard again
+            return None
+        if now[j + settle_after - 1].end > until:
             continue
         return i, j
     return None

@@ -177,6 +177,9 @@ class Planner:
         """Whether the reading will reach the grid position ``following`` on the audio heard, with speech before it."""
         if following > heard.known_until - FRAME:  # no frame heard starts there: that tick is not due yet
             return False
+        start = self.state.window_start
+        if start is not None and following > start + self.config.max_window:
+            return False  # the window is re-based before that tick: this one makes its words final
         probs = heard.window(following - self.config.commit_step, following)
         return bool(probs.shape[0]) and float(probs.max()) >= self.config.speech_threshold
 

@@ -223,6 +223,11 @@ class StreamSession:
         preview = self._preview() if previews and not self.buffer.ended else None
         return Plan(tuple(segments), preview)
 
+    def preview_dropped(self, request: DecodeRequest) -> None:
+        """Note that a preview `plan` returned was not run (the model was behind): the next comes a step later."""
+        if request.kind is DecodeKind.PREVIEW:
+            self._previewed = max(self._previewed, request.stop)
+
     def complete(self, request: DecodeRequest, result: WindowTranscript) -> list[TranscriptSegment]:
         """Merge the result of a decode `plan` returned."""
         if not request.forced and request.prefix and result.words:

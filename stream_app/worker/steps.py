@@ -183,6 +183,7 @@ class StepRunner:
                 raise
             except PreviewExpired:
                 m.PREVIEWS_EXPIRED.inc()  # the model is behind: the stream goes on to its next commit decode
+                session.preview_dropped(request)
                 return []
             except Exception as exc:
                 error = exc

@@ -183,3 +183,16 @@ def test_the_commit_step_grows_by_one_step_for_every_growth_span() -> None:
     assert LiveConfig(commit_step=S).commit_stride(20 * S) == S
     with pytest.raises(WindowingConfigError):
         LiveConfig(commit_step_growth=-1)
+
+
+def test_a_stream_behind_its_audio_still_ticks_before_its_window_reaches_its_maximum() -> None:
+    config = LiveConfig(max_window=seconds_to_samples(6), min_window=seconds_to_samples(6))
+    planner, track, got = Planner(config), track_of([(10.0, True)]), []
+    while not got or not isinstance(got[-1], Rebase):  # up to the window's first re-base
+        event = planner.next_event(track, track.known_until, False, skip_missed=True)
+        assert event is not None
+        got.append(event)
+    ticks = [e.position for e in got if isinstance(e, Tick)]
+    # the window opens at 0 and is re-based at 6 s: the tick there runs first (without the bound every
+    # tick up to the re-base was passed over and nothing was final when it came)
+    assert ticks == [6 * S]

@@ -183,3 +183,12 @@ def test_a_stretch_does_not_settle_on_words_said_elsewhere_or_past_its_reach() -
     # five words heard otherwise before the two decodes agree again: more than a stretch
     five = [("x", 0.0, 0.1), ("y", 0.1, 0.2), ("z", 0.2, 0.3), ("v", 0.3, 0.4), ("w", 0.4, 0.5)]
     assert _stretch_ticks([("I", 0.0, 0.1)], five) == []
+
+
+def test_a_stretch_never_settles_on_words_only_the_newer_decode_heard_ahead_of_the_agreeing_ones() -> None:
+    # the newer decode heard two final words again ("so we") ahead of the words both heard
+    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
+    merger.tick(result(words(*TAIL, ("gate", 1.9, 2.2))), 3 * S)
+    again = [("so", 0.1, 0.3), ("we", 0.3, 0.5)]
+    second = merger.tick(result(words(*again, *TAIL, ("gate", 1.9, 2.2), ("a", 3.2, 3.3))), 4 * S)
+    assert not any(s.is_final for s in second)

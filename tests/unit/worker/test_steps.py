@@ -99,3 +99,4 @@ async def test_a_preview_dropped_by_the_pool_costs_the_stream_nothing_but_the_pr
     assert kinds == ["preview"]
     assert PREVIEWS_EXPIRED._value.get() == before + 1
     assert not dead_letters.sent and not transcripts.sent
+    assert live.session.plan(previews=True).request is None  # not asked again until a preview step later
