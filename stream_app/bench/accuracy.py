@@ -82,8 +82,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         corpus.append(CorpusItem(made.path, made.reference, made.duration, made.voice, made.long_silences))
     LocalStack(settings).up()
     streamed = _streamed(settings, corpus, args.chunk_ms, args.partitions)
-    whole = _whole_file(settings, corpus)
-    shifted = _whole_file_shifted(settings, corpus)
+    model = load_reference_model(settings)
+    whole = _whole_file(model, settings, corpus)
+    shifted = _whole_file_shifted(model, settings, corpus)
 
     rows: list[dict[str, Any]] = []
     for item, (s_text, s_words, unheard), (w_text, w_words), shifted_text in zip(
@@ -186,9 +187,8 @@ def _streamed(settings: Settings, corpus: Sequence[CorpusItem], chunk_ms: float,
     return out
 
 
-def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transcript]:
+def _whole_file(model: Any, settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transcript]:
     """Transcribe each file whole with `WhisperModel.transcribe`, the same decode settings as the service."""
-    model = load_reference_model(settings)
     options = reference_options(settings)
     out: list[Transcript] = []
     for item in corpus:
@@ -202,9 +202,8 @@ def _whole_file(settings: Settings, corpus: Sequence[CorpusItem]) -> list[Transc
     return out
 
 
-def _whole_file_shifted(settings: Settings, corpus: Sequence[CorpusItem]) -> list[str]:
+def _whole_file_shifted(model: Any, settings: Settings, corpus: Sequence[CorpusItem]) -> list[str]:
     """Decode each file whole again, delayed by `REFERENCE_SHIFT_S` of silence: the reference's own spread."""
-    model = load_reference_model(settings)
     options = reference_options(settings)
     texts: list[str] = []
     for item in corpus:

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream_app.bench.common import BENCH_HOME
+from stream_app.bench.common import BENCH_HOME, add_skip_missed_ticks
 from stream_app.bench.report import emit
 from stream_app.bench.scrape import sample, scrape
 from stream_app.config import Settings
@@ -87,14 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on (default): the live profile's previews run (best effort: they never make a word final, so "
         "finals stay a function of the audio); off: no previews",
     )
-    parser.add_argument(
-        "--skip-missed-ticks",
-        choices=("on", "off"),
-        default="off",
-        help="off (default): a stream behind its audio still decodes every commit step, so both runs decode the same"
-        " windows and the verifier compares them word for word; on: the worker's default (streaming.skip_missed_ticks),"
-        " whose decodes depend on load, so the two runs publish different (not fewer) words",
-    )
+    add_skip_missed_ticks(parser)
     parser.add_argument(
         "--cache",
         choices=("on", "off"),

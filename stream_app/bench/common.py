@@ -7,6 +7,7 @@ files are byte-identical (nothing can be answered from a cache).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -267,3 +268,15 @@ def _collect(
     for event in finished.values():
         event.set()  # let lanes that still wait give up
     return [assemblers[sid].result().text if assemblers[sid].ended else None for sid in ids]
+
+
+def add_skip_missed_ticks(parser: argparse.ArgumentParser) -> None:
+    """Add ``--skip-missed-ticks on|off`` to a benchmark that compares two runs word for word."""
+    parser.add_argument(
+        "--skip-missed-ticks",
+        choices=("on", "off"),
+        default="off",
+        help="off (default): a stream behind its audio still decodes every commit step, so both runs decode the same"
+        " windows and the verifier compares them word for word; on: the worker's default (streaming.skip_missed_ticks),"
+        " whose decodes depend on load, so the two runs publish different (not fewer) words",
+    )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stream_app.bench.common import BENCH_HOME
+from stream_app.bench.common import BENCH_HOME, add_skip_missed_ticks
 from stream_app.bench.failover_figures import Figures, collect_figures, control_times, event_row, phase_summary
 from stream_app.bench.report import emit
 from stream_app.bench.resume import Disruption
@@ -64,14 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-outage", type=float, default=20.0, help="the broker is stopped this long (s)")
     parser.add_argument("--commit-step", type=float, default=1.0, help="streaming.commit_step of both runs (1 s)")
     parser.add_argument("--previews", choices=("on", "off"), default="off", help="previews (off: finals only)")
-    parser.add_argument(
-        "--skip-missed-ticks",
-        choices=("on", "off"),
-        default="off",
-        help="off (default): a stream behind its audio still decodes every commit step, so both runs decode the same"
-        " windows and the verifier compares them word for word; on: the worker's default (streaming.skip_missed_ticks),"
-        " whose decodes depend on load, so the two runs publish different (not fewer) words",
-    )
+    add_skip_missed_ticks(parser)
     parser.add_argument(
         "--reference-pace",
         choices=("realtime", "fast"),
