@@ -12,6 +12,10 @@ Two kinds of re-run, both bounded to one per window:
 * Speech that a cut's or a file's decode left without words, even after continuing from where it
   stopped, is tried once more with the full context: reason ``stopped_early``.
 
+Words said again are not a loop: a repeat found in the text ("no no no", a sentence read twice) is
+kept when alignment puts every copy on speech of its own (`said_again`); a loop's copies pile up
+where the audio holds one.
+
 Pure logic over figures of a decode, so every rule is unit-tested on constructed values.
 """
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from faster_whisper.transcribe import get_compression_ratio
@@ -40,6 +44,10 @@ PREVIEWS_REJECTED = Counter(
 HOLES_FILLED = Counter(
     "stream_app_skipped_speech_decoded_total",
     "Speech a decode passed over between two of its words, decoded again on its own and heard as words",
+)
+REPEATS_HEARD = Counter(
+    "stream_app_repeats_heard_total",
+    "Decodes whose repeated words alignment found on speech of their own (said again, not a loop): kept",
 )
 for _reason in FALLBACK_REASONS:
     CONTEXT_FALLBACKS.labels(_reason)  # every reason is exported from the start, at 0
@@ -70,6 +78,8 @@ class DecodeGuards:
     max_tokens_per_second: float = 10.0
     min_words_per_voiced_second: float = 0.5
     min_voiced_seconds: float = 1.0
+    repeat_min_share: float = 0.4  # each copy of words said again lasts at least this share of the longest...
+    repeat_min_word_seconds: float = 0.08  # ...and this long per word, mostly over speech (`said_again`)
 
     def token_budget(self, seconds: float) -> int:
         """Tokens a fitted decode of ``seconds`` of encoder input may generate (speech runs below 5 a second)."""
@@ -82,6 +92,13 @@ class DecodeGuards:
     def is_no_speech(self, no_speech_prob: float, avg_logprob: float) -> bool:
         """Whisper's rule for dropping a decode as silence: likely no speech and not confidently decoded."""
         return no_speech_prob > self.no_speech_threshold and avg_logprob < self.log_prob_threshold
+
+    def loops_in(self, figures: DecodeFigures) -> set[tuple[str, ...]]:
+        """Return the n-grams the decode repeats as a loop would (see the class docstring)."""
+        before = [w for w in _WORD.split(figures.before.lower()) if w][-self.loop_max_ngram :]
+        words = before + figures.words
+        runs = loops(words, self.loop_repeats, self.loop_max_ngram, long_ngram=self.loop_long_ngram, after=len(before))
+        return {tuple(words[start : start + size]) for start, size, _ in runs}
 
 
 @dataclass(frozen=True)
@@ -106,27 +123,34 @@ class DecodeFigures:
         return get_compression_ratio(self.text) if self.text.strip() else 0.0
 
 
-def repeated_ngram(
+def loops(
     words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0, after: int = 0
-) -> tuple[str, ...] | None:
-    """Return the first n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row, or None.
+) -> list[tuple[int, int, int]]:
+    """Every run of an n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row: (start, size, copies).
 
     ``net net net`` is a 1-gram said three times. With ``long_ngram`` > 0, an n-gram of at least that
-    many words said twice in a row counts too (a sentence decoded twice). Only loops that end after
-    the first ``after`` words count (those are context, already judged).
+    many words said twice in a row counts too (a sentence decoded twice). Only runs that end after
+    the first ``after`` words count (those are context, already judged). Runs come by size, then start.
     """
     if repeats < 2:
         raise ValueError(f"a loop needs at least two repeats, got {repeats}")
+    words = list(words)
     count = len(words)
+    found = []
     for size in range(1, min(max_ngram, count // 2) + 1):
         needed = 2 if long_ngram and size >= long_ngram else repeats
-        for start in range(count - size * needed + 1):
-            if start + size * needed <= after:
-                continue
-            gram = tuple(words[start : start + size])
-            if all(tuple(words[start + k * size : start + (k + 1) * size]) == gram for k in range(1, needed)):
-                return gram
-    return None
+        start = 0
+        while start <= count - size * needed:
+            gram = words[start : start + size]
+            copies = 1
+            while words[start + copies * size : start + (copies + 1) * size] == gram:
+                copies += 1
+            if copies >= needed and start + size * copies > after:
+                found.append((start, size, copies))
+                start += size * copies
+            else:
+                start += 1
+    return found
 
 
 def collapsed_words(starts: Sequence[float], *, run: int = 3, within: float = 0.15) -> list[int]:
@@ -145,23 +169,51 @@ def collapsed_words(starts: Sequence[float], *, run: int = 3, within: float = 0.
     return sorted(marked)
 
 
-def context_fallback_reason(figures: DecodeFigures, guards: DecodeGuards, *, coverage: bool = True) -> str | None:
+def said_again(
+    grams: Collection[tuple[str, ...]],
+    words: Sequence[tuple[str, float, float]],
+    speech: Sequence[tuple[float, float]],
+    guards: DecodeGuards,
+) -> bool:
+    """Tell whether alignment puts every copy of every repeat on speech of its own: said again, not a loop.
+
+    ``grams`` are the repeats found in the decode's text (`DecodeGuards.loops_in`), ``words`` its
+    aligned words (text, start, end) and ``speech`` the spans VAD heard, in the same seconds. Every
+    repeat among the aligned words is judged, and every gram must be one of them: each copy must last
+    ``repeat_min_share`` of its run's longest and ``repeat_min_word_seconds`` per word, and lie over
+    speech for at least half its length. A loop fails: Whisper writes copies the audio does not hold,
+    and alignment squeezes them into the last frames. So does a repeat that began in the forced words
+    (those are not aligned again).
+    """
+    tokens = [(t, a, b) for text, a, b in words for t in _WORD.split(text.lower()) if t]
+    texts = [t for t, _, _ in tokens]
+    runs = loops(texts, guards.loop_repeats, guards.loop_max_ngram, long_ngram=guards.loop_long_ngram)
+    if not grams or not set(grams) <= {tuple(texts[start : start + size]) for start, size, _ in runs}:
+        return False
+    for start, size, copies in runs:
+        spans = [(tokens[first][1], tokens[first + size - 1][2]) for first in range(start, start + size * copies, size)]
+        longest = max(b - a for a, b in spans)
+        for a, b in spans:
+            length = b - a
+            if length < guards.repeat_min_share * longest or length < guards.repeat_min_word_seconds * size:
+                return False
+            if sum(max(0.0, min(b, y) - max(a, x)) for x, y in speech) < 0.5 * length:
+                return False
+    return True
+
+
+def context_fallback_reason(
+    figures: DecodeFigures, guards: DecodeGuards, *, coverage: bool = True, heard_repeat: bool = False
+) -> str | None:
     """Return why a fitted-context decode must be re-run with the full context, or None to keep it.
 
     The checks run in the order of ``FALLBACK_REASONS``; the first that fails names the reason.
     ``coverage=False`` leaves out ``too_few_words``: the caller continues a decode that stopped early
-    and judges the words it misses afterwards (`stopped_early`).
+    and judges the words it misses afterwards (`stopped_early`). ``heard_repeat=True``: the caller
+    found the decode's repeat said again (`said_again`), so only running into the token budget is a loop.
     """
     words = figures.words
-    before = [w for w in _WORD.split(figures.before.lower()) if w][-guards.loop_max_ngram :]
-    loop = repeated_ngram(
-        before + words,
-        guards.loop_repeats,
-        guards.loop_max_ngram,
-        long_ngram=guards.loop_long_ngram,
-        after=len(before),
-    )
-    if figures.truncated or loop is not None:
+    if figures.truncated or (not heard_repeat and guards.loops_in(figures)):
         return "repetition"
     if figures.compression_ratio > guards.compression_ratio_threshold:
         return "compression_ratio"

@@ -59,10 +59,12 @@ from stream_app.inference.guards import (
     CONTEXT_FALLBACKS,
     HOLES_FILLED,
     PREVIEWS_REJECTED,
+    REPEATS_HEARD,
     DecodeFigures,
     DecodeGuards,
     collapsed_words,
     context_fallback_reason,
+    said_again,
 )
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
 
@@ -259,9 +261,12 @@ class WhisperTranscriber:
         keys = [(context.frames_for(content_frames(len(item.samples))), len(item.prompt)) for item in items]
         return [(key[0], [items[p] for p in positions]) for key, positions in group_by(keys).items()]
 
-    def _decode(self, items: list[_Item], context: EncoderContext, *, budgeted: bool) -> list[list[bool]]:
-        """Decode ``items`` (grouped), set their words and resume points; return which passed the guards."""
-        verdicts: list[list[bool]] = []
+    def _decode(self, items: list[_Item], context: EncoderContext, *, budgeted: bool) -> None:
+        """Decode ``items`` (grouped), set their words, resume points and the guard each failed (``fallback``).
+
+        A budgeted decode whose only fault is words it repeats is aligned anyway and kept when every
+        copy lies on speech of its own (`said_again`): said twice, not looping.
+        """
         language = self.language or "en"
         for frames, group in self._groups(items, context):
             budgets = [self.guards.token_budget(frames / FRAMES_PER_SECOND) for _ in group] if budgeted else None
@@ -274,6 +279,7 @@ class WhisperTranscriber:
                 [g.prefix for g in group],
             )
             wanted = []
+            repeats: list[set[tuple[str, ...]]] = []
             for item, greedy in zip(group, decoded.greedy, strict=True):
                 item.frames = frames
                 item.batch = len(group)
@@ -290,14 +296,28 @@ class WhisperTranscriber:
                 if not budgeted and self.guards.needs_fallback(greedy.avg_logprob, get_compression_ratio(greedy.text)):
                     item.fallback = "temperature"
                 item.resume = greedy.resume
-                wanted.append(item.fallback is None)
-            for item, keep, segments in zip(group, wanted, self.decoder.segments(decoded, wanted), strict=True):
-                if keep:
-                    item.segments = self._kept(segments)
-                    item.words = _audible(_words(item.segments))
-                    item.rounds = 1
-            verdicts.append(wanted)
-        return verdicts
+                grams = (
+                    self.guards.loops_in(figures)
+                    if item.fallback == "repetition"
+                    and context_fallback_reason(figures, self.guards, coverage=False, heard_repeat=True) is None
+                    else set()
+                )
+                repeats.append(grams)
+                wanted.append(item.fallback is None or bool(grams))
+            for item, grams, keep, segments in zip(
+                group, repeats, wanted, self.decoder.segments(decoded, wanted), strict=True
+            ):
+                if not keep:
+                    continue
+                if grams:
+                    timed = [(w.text, w.start, w.end) for w in _words(segments)]
+                    if not said_again(grams, timed, item.speech, self.guards):
+                        continue  # a loop: the fallback stays "repetition"
+                    REPEATS_HEARD.inc()
+                    item.fallback = None
+                item.segments = self._kept(segments)
+                item.words = _audible(_words(item.segments))
+                item.rounds = 1
 
     def _first_pass(
         self, items: list[_Item], context: EncoderContext, results: list[WindowTranscript | None], started: float

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +115,42 @@ def test_a_looping_fitted_decode_is_re_run_with_the_full_context(
     assert result.extra["encoder_frames"] == 3000.0  # its words come from the full-context decode
     assert result.text == full.text and result.words == full.words
     assert result.text.lower().count("ask not") == 1
+
+
+@pytest.fixture(scope="module")
+def said_twice(tmp_path_factory: pytest.TempPathFactory) -> npt.NDArray[np.float32]:
+    """A sentence, then another read twice in a row (two voices, two speeds): speech, not a loop."""
+    assert shutil.which("espeak-ng"), "espeak-ng is required (apt-get install espeak-ng)"
+    folder = tmp_path_factory.mktemp("twice")
+    parts = []
+    for name, voice, speed, text in (
+        ("a", "en", "160", "The doctor asked me to come back next week."),
+        ("b", "en-us", "150", REPEATED),
+        ("c", "en", "170", REPEATED),
+    ):
+        subprocess.run(["espeak-ng", "-v", voice, "-s", speed, "-w", str(folder / f"{name}.wav"), text], check=True)
+        parts += [decode_audio(str(folder / f"{name}.wav"), sampling_rate=16000), np.zeros(8000, np.float32)]
+    return np.concatenate(parts)
+
+
+REPEATED = "A strong wind blew across the field and bent the tall grass."
+
+
+@pytest.mark.parametrize("kind", [DecodeKind.TICK, DecodeKind.PREVIEW, DecodeKind.CUT])
+def test_a_sentence_said_twice_is_kept_at_the_fitted_context(
+    tiny: WhisperTranscriber, said_twice: npt.NDArray[np.float32], kind: DecodeKind
+) -> None:
+    """Best-effort decodes were rejected as loops and a cut re-run at 30 s: a stream's finals waited for its cut."""
+    priority = Priority.INTERIM if kind is DecodeKind.PREVIEW else Priority.FINAL
+    job = WindowJob("twice", 0, 0.0, said_twice, priority=priority, kind=kind)
+    before = REGISTRY.get_sample_value("stream_app_repeats_heard_total") or 0.0
+    result = tiny.transcribe_windows([job])[0]
+    assert result.context_fallback is None and not result.rejected_preview
+    assert result.extra["encoder_frames"] < 3000.0  # no full-context pass
+    assert result.text.lower().count("strong wind blew across the field") == 2, result.text
+    assert REGISTRY.get_sample_value("stream_app_repeats_heard_total") == before + 1
+    copies = [w for w in result.words if w.text.lower().startswith("strong")]
+    assert copies[1].start - copies[0].start > 3.0  # each copy on its own speech
 
 
 def test_a_looping_preview_is_rejected_not_re_run(tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]) -> None:

@@ -10,7 +10,8 @@ from stream_app.inference.guards import (
     DecodeGuards,
     collapsed_words,
     context_fallback_reason,
-    repeated_ngram,
+    loops,
+    said_again,
 )
 
 GUARDS = DecodeGuards()
@@ -39,8 +40,9 @@ def test_a_clean_decode_is_kept() -> None:
 )
 def test_loops_are_found(text: str, loop: tuple[str, ...]) -> None:
     words = figures(text).words
-    found = repeated_ngram(words, GUARDS.loop_repeats, GUARDS.loop_max_ngram, long_ngram=GUARDS.loop_long_ngram)
-    assert found is not None and found[: len(loop)] == loop
+    runs = loops(words, GUARDS.loop_repeats, GUARDS.loop_max_ngram, long_ngram=GUARDS.loop_long_ngram)
+    start, size, _ = runs[0]
+    assert tuple(words[start : start + size])[: len(loop)] == loop
 
 
 def test_natural_repetition_is_not_a_loop() -> None:
@@ -51,7 +53,7 @@ def test_natural_repetition_is_not_a_loop() -> None:
         "",
     ):
         words = figures(text).words
-        assert repeated_ngram(words, 3, 32, long_ngram=5) is None, text
+        assert loops(words, 3, 32, long_ngram=5) == [], text
 
 
 def test_a_repeated_sentence_is_re_run_as_a_loop() -> None:
@@ -102,7 +104,7 @@ def test_whispers_temperature_and_silence_rules_are_unchanged() -> None:
 
 def test_a_loop_needs_two_repeats_at_least() -> None:
     with pytest.raises(ValueError, match="two repeats"):
-        repeated_ngram(["a", "a"], 1, 4)
+        loops(["a", "a"], 1, 4)
 
 
 def test_a_loop_that_begins_in_the_forced_words_is_found() -> None:
@@ -123,3 +125,45 @@ def test_words_piled_up_without_audio_are_found_and_words_said_are_not() -> None
     assert collapsed_words([0.0, 0.1, 0.2, 0.3, 0.4]) == []  # five words a second, fast but real
     assert collapsed_words([1.0, 1.0, 1.5]) == []  # two words at one instant: a cut word, not a pile
     assert collapsed_words([]) == []
+
+
+def _timed(text: str, start: float, seconds_per_word: float) -> list[tuple[str, float, float]]:
+    words = text.split()
+    return [(w, start + i * seconds_per_word, start + (i + 1) * seconds_per_word) for i, w in enumerate(words)]
+
+
+def test_a_sentence_said_twice_on_speech_of_its_own_is_said_again() -> None:
+    said = "a strong wind blew across the field"
+    twice = figures(f"{said}. {said}.", voiced_seconds=6.0)
+    grams = GUARDS.loops_in(twice)
+    assert grams == {tuple(said.split())}
+    words = _timed(said, 0.5, 0.4) + _timed(said, 4.0, 0.35)  # read again, a little faster
+    speech = [(0.4, 3.4), (3.9, 6.5)]
+    assert said_again(grams, words, speech, GUARDS)
+    assert context_fallback_reason(twice, GUARDS, heard_repeat=True) is None
+    assert context_fallback_reason(figures(f"{said}.", truncated=True), GUARDS, heard_repeat=True) == "repetition"
+
+
+def test_copies_piled_up_off_speech_or_squeezed_are_a_loop() -> None:
+    said = "ask not what your country can do for you"
+    grams = {tuple(said.split())}
+    first = _timed(said, 0.0, 0.45)
+    piled = first + _timed(said, 4.24, 0.0) + _timed(said, 4.7, 0.025)  # as tiny.en aligned a real loop
+    speech = [(0.0, 5.0)]
+    assert not said_again(grams, piled, speech, GUARDS)
+    squeezed = first + _timed(said, 4.05, 0.1)  # a second copy in a quarter of the first one's time
+    assert not said_again(grams, squeezed, speech, GUARDS)
+    off_speech = first + _timed(said, 4.5, 0.45)  # where the voice detector heard nothing
+    assert not said_again(grams, off_speech, [(0.0, 4.2)], GUARDS)
+    assert said_again(grams, off_speech, [(0.0, 8.6)], GUARDS)
+
+
+def test_every_repeat_must_be_heard_again() -> None:
+    no = [("no", 0.0, 0.3), ("no", 0.5, 0.64), ("no", 0.8, 1.1)]  # a short "no" between two long ones
+    assert said_again({("no",)}, no, [(0.0, 1.2)], GUARDS)
+    said = "we need them by the meeting"
+    looped = no + _timed(said, 1.5, 0.4) + _timed(said, 3.9, 0.0)
+    assert not said_again({("no",), tuple(said.split())}, looped, [(0.0, 6.0)], GUARDS)
+    # a repeat of the text that alignment does not show (it began in the forced words) is not heard again
+    assert not said_again({("the", "right", "match")}, no, [(0.0, 1.2)], GUARDS)
+    assert not said_again(set(), no, [(0.0, 1.2)], GUARDS)
