@@ -11,10 +11,8 @@ to the last one (`stream_app.streaming.anchoring`). So a word once final is neve
 * **Ticks.** A tick commits the words it and the previous tick of the window agree on
   (LocalAgreement-2, normalised text), never the last word of either (it may still grow) and never a
   word ending less than ``commit_lookahead`` before the tick's end. A word the two hear differently
-  is final as the newer tick heard it once the ``settle_after`` words after it agree and are old
-  enough (a stretch of a few words, heard as more or fewer words the second time, settles the same
-  way where the agreeing words start at the same time), so one unstable word does not hold back the
-  rest until the cut.
+  is final as the newer tick heard it once the ``settle_after`` words after it (by position in both
+  lists) agree and are old enough, so one unstable word does not hold back the rest until the cut.
   The rest is the hypothesis the next tick is compared with.
 * **Cuts.** A cut commits every word its decode found. Speech the decoder left without words is a
   gap (``undecoded_speech``), so a span of speech is always either words or a gap.
@@ -45,8 +43,7 @@ class MergePolicy:
     """The commit rule's margin, and when a word two decodes hear differently stops blocking the rest.
 
     ``settle_after``: a word the last two commit decodes hear differently becomes final as the newer
-    one heard it when the next ``settle_after`` words agree in both (a stretch of up to `SETTLE_STRETCH`
-    words heard as other or more or fewer words likewise; 0: never; it waits
+    one heard it when the next ``settle_after`` words, in the same places, agree (0: never; it waits
     for two decodes that agree on it, or for the window's cut).
     """
 
@@ -278,59 +275,24 @@ class SegmentMerger:
 def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_after: int) -> int:
     """LocalAgreement-2 with its guards: how many leading words of ``now`` may become final.
 
-    With ``settle_after``, a stretch the two passes hear differently (up to `SETTLE_STRETCH` words on
-    either side, as many or not) becomes final as ``now`` heard it when the ``settle_after`` words
-    after it agree in both and end before ``until``: an unstable word, or a start heard as "I am
-    counting" once and "a count in" the next time, no longer holds back every word after it until
-    the window's cut. Where the two stretches differ in length, the agreeing words must also start
-    within `SETTLE_SLACK` of each other, so a phrase said twice is not taken for the place to resume.
+    With ``settle_after``, a word heard differently is passed over (``now``'s reading) when the
+    ``settle_after`` words after it agree and end before ``until``: one unstable word no longer holds
+    back every word after it until the window's cut.
     """
-    count = taken = 0  # words of ``now`` and of ``before`` read so far
-    last_now, last_before = len(now) - 1, len(before) - 1  # the last word of either pass may still grow
-    while count < last_now and taken < last_before:
+    count = 0
+    limit = min(len(before), len(now)) - 1  # the last word of either pass may still grow
+    same = [normalise(b.text) == normalise(n.text) for b, n in zip(before, now, strict=False)]
+    while count < limit:
         if now[count].end > until:
             break
-        if normalise(before[taken].text) == normalise(now[count].text):
-            count, taken = count + 1, taken + 1
-            continue
-        resumed = _resume(before, now, taken, count, until, settle_after) if settle_after else None
-        if resumed is None:
-            break
-        taken, count = resumed
+        if not same[count]:
+            follow = count + settle_after
+            if not settle_after or follow >= limit or now[follow].end > until:
+                break
+            if not all(same[count + 1 : follow + 1]):
+                break
+        count += 1
     return count
-
-
-SETTLE_STRETCH = 4  # words either pass may hear differently before the two agree again
-SETTLE_SLACK = 0.4  # seconds: where the stretches differ in length, the agreeing words start this close
-
-
-def _resume(
-    before: Sequence[Word], now: Sequence[Word], taken: int, count: int, until: float, settle_after: int
-) -> tuple[int, int] | None:
-    """Return where the passes agree again after ``before[taken]`` and ``now[count]`` differ.
-
-    That is the nearest pair of indexes from which ``settle_after`` words agree (old enough, neither
-    pass's last word); None where there is none within `SETTLE_STRETCH`. The older pass's stretch is
-    never empty: words only the newer pass heard ahead of words both heard are, more often than not,
-    final words it heard again, and taking them would write them twice.
-    """
-    options = sorted(
-        ((i, j) for i in range(taken, taken + SETTLE_STRETCH + 1) for j in range(count, count + SETTLE_STRETCH + 1)),
-        key=lambda ij: (ij[0] - taken + ij[1] - count, abs((ij[0] - taken) - (ij[1] - count))),
-    )
-    for i, j in options:
-        if i + settle_after - 1 >= len(before) - 1 or j + settle_after - 1 >= len(now) - 1:
-            continue
-        if any(normalise(before[i + k].text) != normalise(now[j + k].text) for k in range(settle_after)):
-            continue
-        if i - taken != j - count and abs(before[i].start - now[j].start) > SETTLE_SLACK:
-            continue
-        if i == taken:  # the newer pass heard words ahead of the older one's: final words heard again
-            return None
-        if now[j + settle_after - 1].end > until:
-            continue
-        return i, j
-    return None
 
 
 def segment_id(stream_id: str, session: str, index: int) -> str:

@@ -148,47 +148,33 @@ def test_an_unstable_word_waits_when_the_words_that_would_settle_it_include_a_la
     assert not any(s.is_final for s in second)
 
 
-TAIL = [("the", 0.6, 0.7), ("sheep", 0.8, 1.0), ("before", 1.0, 1.3), ("closing", 1.3, 1.6), ("the", 1.6, 1.9)]
-
-
-def _stretch_ticks(first: list[tuple[str, float, float]], second: list[tuple[str, float, float]]) -> list[str]:
+def _second_tick_finals(first: list[tuple[str, float, float]], second: list[tuple[str, float, float]]) -> list[str]:
     merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
-    merger.tick(result(words(*first, *TAIL, ("gate", 1.9, 2.2))), 3 * S)
-    return [
-        s.text
-        for s in merger.tick(result(words(*second, *TAIL, ("gate", 1.9, 2.2), ("a", 3.2, 3.3))), 4 * S)
-        if s.is_final
+    merger.tick(result(words(*first)), 3 * S)
+    return [w.text for s in merger.tick(result(words(*second)), 4 * S) if s.is_final for w in s.words]
+
+
+REST = [("three", 0.6, 0.8), ("four", 0.9, 1.1), ("five", 1.2, 1.4), ("six", 1.5, 1.7)]
+
+
+def test_a_word_only_the_older_decode_heard_is_never_passed_over() -> None:
+    # the newer decode heard "no" as "know" and missed "two": settling on the agreeing words after them
+    # would make "know three four five" final and lose "two", so the stretch waits (for agreement or the cut)
+    older = [("no", 0.0, 0.2), ("two", 0.3, 0.5), *REST]
+    assert _second_tick_finals(older, [("know", 0.0, 0.25), *REST, ("seven", 2.0, 2.2)]) == []
+
+
+def test_a_stretch_heard_as_other_words_waits_for_a_decode_that_agrees() -> None:
+    # "I am counting" once and "a count in" the next time: no reading is more likely than the other, and
+    # a later decode (more audio after it) or the window's cut usually hears it as the whole file does;
+    # settling such stretches cost 1.2 points of WER on unseen speech (bench accuracy --generated 12)
+    older = [("I", 0.0, 0.1), ("am", 0.1, 0.3), ("counting", 0.3, 0.55), *REST]
+    newer = [("a", 0.0, 0.2), ("count", 0.2, 0.45), ("in", 0.45, 0.55), *REST, ("seven", 2.0, 2.2)]
+    assert _second_tick_finals(older, newer) == []
+    # one word heard two ways still settles as the newer decode heard it
+    assert _second_tick_finals([("no", 0.0, 0.2), *REST], [("know", 0.0, 0.2), *REST, ("seven", 2.0, 2.2)]) == [
+        "know",
+        "three",
+        "four",
+        "five",
     ]
-
-
-def test_a_stretch_heard_as_other_words_and_another_number_of_them_settles_as_the_newer_decode_heard_it() -> None:
-    # a stream that began mid-sentence: its first words are heard three ways, the rest alike
-    assert _stretch_ticks(
-        [("I", 0.0, 0.1), ("am", 0.1, 0.3), ("counting", 0.3, 0.6)], [("a", 0.0, 0.2), ("count", 0.2, 0.5)]
-    ) == ["a count the sheep before closing the"]  # "gate" is the first decode's last word
-    assert _stretch_ticks([("the", 0.0, 0.2)], [("I", 0.0, 0.1), ("can't", 0.1, 0.3), ("change", 0.3, 0.6)]) == [
-        "I can't change the sheep before closing the"
-    ]
-
-
-def test_a_stretch_does_not_settle_on_words_said_elsewhere_or_past_its_reach() -> None:
-    # the agreeing words come 1.5 s later in the newer decode: another place, not the same speech
-    late = [(t, a + 1.5, b + 1.5) for t, a, b in TAIL]
-    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
-    merger.tick(result(words(("so", 0.0, 0.5), *TAIL, ("gate", 1.9, 2.2))), 5 * S)
-    second = merger.tick(
-        result(words(("we", 0.0, 0.4), ("go", 0.5, 1.4), *late, ("gate", 3.4, 3.6), ("a", 4.0, 4.1))), 6 * S
-    )
-    assert not any(s.is_final for s in second)
-    # five words heard otherwise before the two decodes agree again: more than a stretch
-    five = [("x", 0.0, 0.1), ("y", 0.1, 0.2), ("z", 0.2, 0.3), ("v", 0.3, 0.4), ("w", 0.4, 0.5)]
-    assert _stretch_ticks([("I", 0.0, 0.1)], five) == []
-
-
-def test_a_stretch_never_settles_on_words_only_the_newer_decode_heard_ahead_of_the_agreeing_ones() -> None:
-    # the newer decode heard two final words again ("so we") ahead of the words both heard
-    merger = SegmentMerger("s", MergePolicy(commit_lookahead=0.5, settle_after=2))
-    merger.tick(result(words(*TAIL, ("gate", 1.9, 2.2))), 3 * S)
-    again = [("so", 0.1, 0.3), ("we", 0.3, 0.5)]
-    second = merger.tick(result(words(*again, *TAIL, ("gate", 1.9, 2.2), ("a", 3.2, 3.3))), 4 * S)
-    assert not any(s.is_final for s in second)
