@@ -66,6 +66,8 @@ class DecodeGuards:
     more (a sentence said again). A fitted decode may generate ``max_tokens_per_second`` tokens per
     second of encoder input (plus a few): one that runs into that cap is looping.
     ``min_words_per_voiced_second`` applies to windows with at least ``min_voiced_seconds`` of speech.
+    The ``repeat_*`` fields are what `said_again` asks of each copy of words said again, shorter
+    repeats and repeats of ``loop_long_ngram`` words or more apart.
     """
 
     no_speech_threshold: float = 0.6
@@ -80,6 +82,8 @@ class DecodeGuards:
     min_voiced_seconds: float = 1.0
     repeat_min_share: float = 0.4  # each copy of words said again lasts at least this share of the longest...
     repeat_min_word_seconds: float = 0.08  # ...and this long per word, mostly over speech (`said_again`)
+    repeat_min_share_long: float = 0.6  # the same for repeats of `loop_long_ngram` words or more (a sentence
+    repeat_min_word_seconds_long: float = 0.12  # read again keeps its pace far better than "no no no" does)
 
     def token_budget(self, seconds: float) -> int:
         """Tokens a fitted decode of ``seconds`` of encoder input may generate (speech runs below 5 a second)."""
@@ -126,11 +130,14 @@ class DecodeFigures:
 def loops(
     words: Sequence[str], repeats: int, max_ngram: int, *, long_ngram: int = 0, after: int = 0
 ) -> list[tuple[int, int, int]]:
-    """Every run of an n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row: (start, size, copies).
+    """Return the runs of an n-gram (1 to ``max_ngram`` words) said ``repeats`` times in a row.
+
+    Each run is (start, size, copies).
 
     ``net net net`` is a 1-gram said three times. With ``long_ngram`` > 0, an n-gram of at least that
     many words said twice in a row counts too (a sentence decoded twice). Only runs that end after
-    the first ``after`` words count (those are context, already judged). Runs come by size, then start.
+    the first ``after`` words count (those are context, already judged). Runs come by size, then start;
+    a run is taken at its first word, so the same words at another phase are not listed again.
     """
     if repeats < 2:
         raise ValueError(f"a loop needs at least two repeats, got {repeats}")
@@ -180,10 +187,13 @@ def said_again(
     ``grams`` are the repeats found in the decode's text (`DecodeGuards.loops_in`), ``words`` its
     aligned words (text, start, end) and ``speech`` the spans VAD heard, in the same seconds. Every
     repeat among the aligned words is judged, and every gram must be one of them: each copy must last
-    ``repeat_min_share`` of its run's longest and ``repeat_min_word_seconds`` per word, and lie over
-    speech for at least half its length. A loop fails: Whisper writes copies the audio does not hold,
-    and alignment squeezes them into the last frames. So does a repeat that began in the forced words
-    (those are not aligned again).
+    ``repeat_min_share`` of its run's longest and ``repeat_min_word_seconds`` per word (the ``_long``
+    values for long repeats), and lie over speech for at least half its length. A loop fails: Whisper
+    writes copies the audio does not hold, and alignment squeezes them into the last frames. So does a
+    repeat that began in the forced words (those are not aligned again), so with ``force_final_words``
+    a sentence said twice across a commit is still rejected. What this cannot see is a copy laid over
+    other speech of a similar length: the caller keeps repeats only in ticks and previews, whose words
+    become final only when two decodes agree on them.
     """
     tokens = [(t, a, b) for text, a, b in words for t in _WORD.split(text.lower()) if t]
     texts = [t for t, _, _ in tokens]
@@ -193,9 +203,12 @@ def said_again(
     for start, size, copies in runs:
         spans = [(tokens[first][1], tokens[first + size - 1][2]) for first in range(start, start + size * copies, size)]
         longest = max(b - a for a, b in spans)
+        long = size >= guards.loop_long_ngram
+        share = guards.repeat_min_share_long if long else guards.repeat_min_share
+        per_word = guards.repeat_min_word_seconds_long if long else guards.repeat_min_word_seconds
         for a, b in spans:
             length = b - a
-            if length < guards.repeat_min_share * longest or length < guards.repeat_min_word_seconds * size:
+            if length < share * longest or length < per_word * size:
                 return False
             if sum(max(0.0, min(b, y) - max(a, x)) for x, y in speech) < 0.5 * length:
                 return False
@@ -209,8 +222,8 @@ def context_fallback_reason(
 
     The checks run in the order of ``FALLBACK_REASONS``; the first that fails names the reason.
     ``coverage=False`` leaves out ``too_few_words``: the caller continues a decode that stopped early
-    and judges the words it misses afterwards (`stopped_early`). ``heard_repeat=True``: the caller
-    found the decode's repeat said again (`said_again`), so only running into the token budget is a loop.
+    and judges the words it misses afterwards (`stopped_early`). ``heard_repeat=True``: leave repeats
+    to `said_again` (the caller judges them after alignment); running into the token budget is still a loop.
     """
     words = figures.words
     if figures.truncated or (not heard_repeat and guards.loops_in(figures)):

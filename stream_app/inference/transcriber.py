@@ -261,11 +261,15 @@ class WhisperTranscriber:
         keys = [(context.frames_for(content_frames(len(item.samples))), len(item.prompt)) for item in items]
         return [(key[0], [items[p] for p in positions]) for key, positions in group_by(keys).items()]
 
-    def _decode(self, items: list[_Item], context: EncoderContext, *, budgeted: bool) -> None:
+    def _decode(
+        self, items: list[_Item], context: EncoderContext, *, budgeted: bool, keep_repeats: bool = False
+    ) -> None:
         """Decode ``items`` (grouped), set their words, resume points and the guard each failed (``fallback``).
 
-        A budgeted decode whose only fault is words it repeats is aligned anyway and kept when every
-        copy lies on speech of its own (`said_again`): said twice, not looping.
+        With ``keep_repeats``, a tick's or preview's decode whose only fault is words it repeats is
+        aligned anyway and kept when every copy lies on speech of its own (`said_again`): said twice,
+        not looping. Their words become final only when two decodes agree; a cut's or a file's are
+        final at once, so theirs are still re-run with the full context.
         """
         language = self.language or "en"
         for frames, group in self._groups(items, context):
@@ -298,7 +302,9 @@ class WhisperTranscriber:
                 item.resume = greedy.resume
                 grams = (
                     self.guards.loops_in(figures)
-                    if item.fallback == "repetition"
+                    if keep_repeats
+                    and not item.job.kind.commits_all
+                    and item.fallback == "repetition"
                     and context_fallback_reason(figures, self.guards, coverage=False, heard_repeat=True) is None
                     else set()
                 )
@@ -323,7 +329,7 @@ class WhisperTranscriber:
         self, items: list[_Item], context: EncoderContext, results: list[WindowTranscript | None], started: float
     ) -> list[_Item]:
         """Decode with fitted context; return the windows to re-run with the full context."""
-        self._decode(items, context, budgeted=True)
+        self._decode(items, context, budgeted=True, keep_repeats=True)
         rerun = []
         for item in items:
             if item.fallback is None:
@@ -383,7 +389,7 @@ class WhisperTranscriber:
                         prompt=self.decoder.prompt(tokenizer, known, PROMPT_TOKENS),
                     )
                 )
-            self._decode(parts, context, budgeted=True)
+            self._decode(parts, context, budgeted=True, keep_repeats=True)
             for (item, seek), part in zip(todo, parts, strict=True):
                 item.rounds += 1
                 fresh = [w for w in part.words if w.end + seek > _last_end(item) + 0.05]

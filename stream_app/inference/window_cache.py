@@ -30,7 +30,8 @@ from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 log = logging.getLogger(__name__)
 
 # Bump when a change alters what a cached window result would contain (decoding options, word timing).
-CODE_VERSION = "4"  # 3: decoder prefix, continuation rounds, undecoded speech; 4: free decodes of final words
+# 3: decoder prefix, continuation rounds, undecoded speech; 4: free decodes of final words; 5: repeats said again kept
+CODE_VERSION = "5"
 
 
 def decoding_options(settings: Settings) -> dict[str, Any]:

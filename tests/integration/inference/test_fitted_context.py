@@ -136,11 +136,11 @@ def said_twice(tmp_path_factory: pytest.TempPathFactory) -> npt.NDArray[np.float
 REPEATED = "A strong wind blew across the field and bent the tall grass."
 
 
-@pytest.mark.parametrize("kind", [DecodeKind.TICK, DecodeKind.PREVIEW, DecodeKind.CUT])
+@pytest.mark.parametrize("kind", [DecodeKind.TICK, DecodeKind.PREVIEW])
 def test_a_sentence_said_twice_is_kept_at_the_fitted_context(
     tiny: WhisperTranscriber, said_twice: npt.NDArray[np.float32], kind: DecodeKind
 ) -> None:
-    """Best-effort decodes were rejected as loops and a cut re-run at 30 s: a stream's finals waited for its cut."""
+    """Ticks and previews were rejected as loops: a stream's finals waited for its window's cut."""
     priority = Priority.INTERIM if kind is DecodeKind.PREVIEW else Priority.FINAL
     job = WindowJob("twice", 0, 0.0, said_twice, priority=priority, kind=kind)
     before = REGISTRY.get_sample_value("stream_app_repeats_heard_total") or 0.0
@@ -151,6 +151,17 @@ def test_a_sentence_said_twice_is_kept_at_the_fitted_context(
     assert REGISTRY.get_sample_value("stream_app_repeats_heard_total") == before + 1
     copies = [w for w in result.words if w.text.lower().startswith("strong")]
     assert copies[1].start - copies[0].start > 3.0  # each copy on its own speech
+
+
+def test_a_cut_that_repeats_a_sentence_is_still_re_run_with_the_full_context(
+    tiny: WhisperTranscriber, said_twice: npt.NDArray[np.float32]
+) -> None:
+    """A cut's words are final at once, with no second decode to agree: its repeats get the 30 s pass."""
+    before = REGISTRY.get_sample_value("stream_app_repeats_heard_total") or 0.0
+    result = tiny.transcribe_windows([WindowJob("twice", 0, 0.0, said_twice, kind=DecodeKind.CUT)])[0]
+    assert result.context_fallback == "repetition" and result.extra["encoder_frames"] == 3000.0
+    assert result.text.lower().count("strong wind blew across the field") == 2, result.text
+    assert REGISTRY.get_sample_value("stream_app_repeats_heard_total") == before
 
 
 def test_a_looping_preview_is_rejected_not_re_run(tiny: WhisperTranscriber, jfk: npt.NDArray[np.float32]) -> None:

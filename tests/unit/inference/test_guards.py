@@ -158,6 +158,16 @@ def test_copies_piled_up_off_speech_or_squeezed_are_a_loop() -> None:
     assert said_again(grams, off_speech, [(0.0, 8.6)], GUARDS)
 
 
+def test_a_sentence_read_again_must_keep_its_pace_better_than_a_word_said_again() -> None:
+    said = "a strong wind blew across the field"
+    grams = {tuple(said.split())}
+    speech = [(0.0, 6.0)]
+    assert said_again(grams, _timed(said, 0.0, 0.4) + _timed(said, 3.0, 0.26), speech, GUARDS)  # 0.65 of the pace
+    assert not said_again(grams, _timed(said, 0.0, 0.4) + _timed(said, 3.0, 0.2), speech, GUARDS)  # half of it
+    no = [("no", 0.0, 0.4), ("no", 0.5, 0.7), ("no", 0.8, 1.2)]  # one "no" half as long as the others
+    assert said_again({("no",)}, no, [(0.0, 1.2)], GUARDS)
+
+
 def test_every_repeat_must_be_heard_again() -> None:
     no = [("no", 0.0, 0.3), ("no", 0.5, 0.64), ("no", 0.8, 1.1)]  # a short "no" between two long ones
     assert said_again({("no",)}, no, [(0.0, 1.2)], GUARDS)

@@ -157,7 +157,7 @@ def _second_tick_finals(first: list[tuple[str, float, float]], second: list[tupl
 REST = [("three", 0.6, 0.8), ("four", 0.9, 1.1), ("five", 1.2, 1.4), ("six", 1.5, 1.7)]
 
 
-def test_a_word_only_the_older_decode_heard_is_never_passed_over() -> None:
+def test_a_word_only_the_older_decode_heard_is_not_passed_over() -> None:
     # the newer decode heard "no" as "know" and missed "two": settling on the agreeing words after them
     # would make "know three four five" final and lose "two", so the stretch waits (for agreement or the cut)
     older = [("no", 0.0, 0.2), ("two", 0.3, 0.5), *REST]
