@@ -12,7 +12,8 @@ to the last one (`stream_app.streaming.anchoring`). So a word once final is neve
   (LocalAgreement-2, normalised text), never the last word of either (it may still grow) and never a
   word ending less than ``commit_lookahead`` before the tick's end. A word the two hear differently
   is final as the newer tick heard it once the ``settle_after`` words after it (by position in both
-  lists) agree and are old enough, so one unstable word does not hold back the rest until the cut.
+  lists, and on the same audio: a word one decode missed shifts the rest) agree and are old enough,
+  so one unstable word does not hold back the rest until the cut.
   The rest is the hypothesis the next tick is compared with.
 * **Cuts.** A cut commits every word its decode found. Speech the decoder left without words is a
   gap (``undecoded_speech``), so a span of speech is always either words or a gap.
@@ -276,8 +277,8 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
     """LocalAgreement-2 with its guards: how many leading words of ``now`` may become final.
 
     With ``settle_after``, a word heard differently is passed over (``now``'s reading) when the
-    ``settle_after`` words after it agree and end before ``until``: one unstable word no longer holds
-    back every word after it until the window's cut.
+    ``settle_after`` words after it agree and end before ``until``, and it and they sit on the same audio
+    in both decodes: one unstable word no longer holds back every word after it until the window's cut.
     """
     count = 0
     limit = min(len(before), len(now)) - 1  # the last word of either pass may still grow
@@ -291,8 +292,23 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
                 break
             if not all(same[count + 1 : follow + 1]):
                 break
+            if not all(_same_place(before[i], now[i]) for i in range(count, follow + 1)):
+                break  # the words line up by position, not in time: one decode heard a word the other missed
         count += 1
     return count
+
+
+SAME_PLACE = 0.15  # seconds: how far two decodes' timings of one word drift apart (Whisper's timestamp jitter)
+
+
+def _same_place(a: Word, b: Word) -> bool:
+    """Whether two decodes put a word on the same audio.
+
+    Their middles lie within the jitter, or within half the shorter word. A word one decode missed
+    shifts the words after it by a whole word.
+    """
+    shorter = min(a.end - a.start, b.end - b.start)
+    return abs((a.start + a.end) - (b.start + b.end)) / 2 <= max(SAME_PLACE, shorter / 2)
 
 
 def segment_id(stream_id: str, session: str, index: int) -> str:

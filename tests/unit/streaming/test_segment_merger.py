@@ -178,3 +178,20 @@ def test_a_stretch_heard_as_other_words_waits_for_a_decode_that_agrees() -> None
         "four",
         "five",
     ]
+
+
+def test_a_word_only_the_older_decode_heard_is_not_passed_over_when_the_words_after_it_repeat() -> None:
+    # older "I X no no no yes", newer "I no no no yes then": by position, "no" stands where "X" stood and
+    # the two "no"s after it agree, but they are a word later in the older decode; settling would lose "X"
+    older = [("I", 0.0, 0.2), ("X", 0.3, 0.5), ("no", 0.6, 0.8), ("no", 0.9, 1.1), ("no", 1.2, 1.4)]
+    newer = [("I", 0.0, 0.2), ("no", 0.6, 0.8), ("no", 0.9, 1.1), ("no", 1.2, 1.4), ("yes", 1.5, 1.7)]
+    assert _second_tick_finals([*older, ("yes", 1.5, 1.7)], [*newer, ("then", 2.0, 2.2)]) == ["I"]
+    # the same words on the same audio, with Whisper's jitter, still settle
+    jittered = [("I", 0.0, 0.2), ("O", 0.35, 0.5), ("no", 0.7, 0.85), ("no", 0.95, 1.1), ("no", 1.25, 1.4)]
+    assert _second_tick_finals([*older, ("yes", 1.5, 1.7)], [*jittered, ("yes", 1.5, 1.7), ("then", 2.0, 2.2)]) == [
+        "I",
+        "O",
+        "no",
+        "no",
+        "no",
+    ]
