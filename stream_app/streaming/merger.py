@@ -282,7 +282,9 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
     """
     count = 0
     limit = min(len(before), len(now)) - 1  # the last word of either pass may still grow
-    same = [normalise(b.text) == normalise(n.text) for b, n in zip(before, now, strict=False)]
+    # the same word on the same audio: where one decode missed a word, the words after it are a word
+    # apart, and among repeats ("no no no" against "no no") they would agree by text alone
+    same = [normalise(b.text) == normalise(n.text) and _same_place(b, n) for b, n in zip(before, now, strict=False)]
     while count < limit:
         if now[count].end > until:
             break
@@ -290,10 +292,8 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
             follow = count + settle_after
             if not settle_after or follow >= limit or now[follow].end > until:
                 break
-            if not all(same[count + 1 : follow + 1]):
+            if not all(same[count + 1 : follow + 1]) or not _same_place(before[count], now[count]):
                 break
-            if not all(_same_place(before[i], now[i]) for i in range(count, follow + 1)):
-                break  # the words line up by position, not in time: one decode heard a word the other missed
         count += 1
     return count
 
