@@ -342,9 +342,8 @@ class StreamSession:
             (committed[i + 1].start - committed[i].end, (committed[i].end + committed[i + 1].start) / 2)
             for i in range(len(committed) - 1)
         ]
-        if committed and self.merger.state.hypothesis:
-            first = self.merger.state.hypothesis[0]
-            boundaries.append((first.start - committed[-1].end, (committed[-1].end + first.start) / 2))
+        # not after the last final word: the gap to the newest decode's first word is where a word that
+        # decode missed would lie (and the biggest gap, so the likeliest pick), and it would be cut out
         candidates = [(gap, at) for gap, at in boundaries if at * SAMPLE_RATE >= start + FRAME]
         eligible = [(gap, at) for gap, at in candidates if at * SAMPLE_RATE <= keep_from] or candidates
         if eligible:

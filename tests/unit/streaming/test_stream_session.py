@@ -385,3 +385,27 @@ def test_a_word_said_again_and_again_stays_as_often_as_said_when_decode_times_sh
     chunks = chunks_of(speech_audio(truth, 6.359375))
     segments = list(transcribe_chunks(chunks, model, LoudnessDetector(), config, policy))
     assert final_words(segments) == [w.text for w in truth]
+
+
+def test_a_window_re_based_past_its_maximum_keeps_a_word_the_newest_decode_missed() -> None:
+    # twenty seconds of "no" without a pause: the window reaches its maximum and is re-based after a final
+    # word. Every other tick misses the short "no" at 4.75 s, so the decodes never agree past it, and the
+    # newest one's first word after the final "no" at 4.0 s starts at 5.5 s: a re-base midway into that
+    # gap would cut the missed word out of every later decode
+    truth = [Word(float(t), t + 0.5, "no", 0.9) for t in range(5)] + [Word(4.75, 5.0, "no", 0.9)]
+    truth += [Word(5.5 + t, 6.0 + t, "no", 0.9) for t in range(20)]
+    seconds = 26.0
+    audio = sum(speech_audio([w], seconds, level=0.1, seed=i) for i, w in enumerate(truth))
+
+    def alternate(request: DecodeRequest, words: list[Word]) -> list[Word]:
+        missed = request.kind is not DecodeKind.CUT and (request.stop // 16000) % 2 == 0
+        return [w for w in words if not (missed and w.start == 4.75)]
+
+    config = LiveConfig.from_seconds(
+        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
+    )
+    model = TruthTranscriber(truth, revise=alternate)
+    segments = list(
+        transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, MergePolicy(commit_lookahead=2.0))
+    )
+    assert [w.start for s in segments if s.is_final for w in s.words] == [w.start for w in truth]
