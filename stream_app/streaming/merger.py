@@ -9,7 +9,8 @@ to the last one (`stream_app.streaming.anchoring`). So a word once final is neve
   preview it rejected changes nothing. The merger keeps every word a trusted decode heard, repeats
   included ("no no no no" is four words).
 * **Ticks.** A tick commits the words it and the previous tick of the window agree on
-  (LocalAgreement-2, normalised text), never the last word of either (it may still grow) and never a
+  (LocalAgreement-2: normalised text, on the same audio, so that "no no" agrees with "no no no" only
+  where the same "no"s are meant), never the last word of either (it may still grow) and never a
   word ending less than ``commit_lookahead`` before the tick's end. A word the two hear differently
   is final as the newer tick heard it once the ``settle_after`` words after it (by position in both
   lists, and on the same audio: a word one decode missed shifts the rest) agree and are old enough,
