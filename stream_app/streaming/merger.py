@@ -197,7 +197,7 @@ class SegmentMerger:
     def rebase(self, start: int) -> None:
         """Start the open window at ``start``: final words before it leave the decoder prefix."""
         s = self._s
-        s.committed = [w for w in s.committed if w.start * SAMPLE_RATE >= start]
+        s.committed = [w for w in s.committed if round(w.start * SAMPLE_RATE) >= start]  # as the start was rounded
 
     # ---- rules -----------------------------------------------------------------------------------
 
@@ -299,17 +299,23 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
     return count
 
 
-SAME_PLACE = 0.15  # seconds: how far two decodes' timings of one word drift apart (Whisper's timestamp jitter)
+MIN_SPAN = 0.1  # seconds: a word shorter than this (alignment gives some no length) counts as this long
 
 
 def _same_place(a: Word, b: Word) -> bool:
-    """Whether two decodes put a word on the same audio.
+    """Whether two decodes put a word on the same audio: the two spans overlap by half the longer one.
 
-    Their middles lie within the jitter, or within half the shorter word. A word one decode missed
-    shifts the words after it by a whole word.
+    Each span counts as at least ``MIN_SPAN`` long, around its middle. A word one decode missed shifts
+    the words after it by a whole word, or hands its audio to a neighbour, which then spans twice as
+    much; Whisper's jitter between two decodes of one word moves its edges by a few frames.
     """
-    shorter = min(a.end - a.start, b.end - b.start)
-    return abs((a.start + a.end) - (b.start + b.end)) / 2 <= max(SAME_PLACE, shorter / 2)
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return min(a1, b1) - max(a0, b0) >= max(a1 - a0, b1 - b0) / 2
+
+
+def _span(word: Word) -> tuple[float, float]:
+    pad = max(0.0, MIN_SPAN - (word.end - word.start)) / 2
+    return word.start - pad, word.end + pad
 
 
 def segment_id(stream_id: str, session: str, index: int) -> str:

@@ -10,8 +10,8 @@ how busy the model is, so a replay of the same audio makes the same events, deco
   ``speech_tail`` after the speech before it and every word of it becomes final, while the window
   stays open, so the next words are decoded with what came before. The window is **cut** there
   instead once its speech spans ``min_window``, or after any silence of ``long_pause``. A window that
-  reaches ``max_window`` is **re-based** (the session moves its start past words already final, or
-  cuts it at its quietest frame when none are).
+  reaches ``max_window`` is **re-based** (the session moves its start into a gap between two words
+  already final, or cuts it at its quietest frame when it has fewer than two).
 * **Commit decodes.** Inside an open window, at every multiple of ``commit_step`` on the stream's
   grid that has speech in the step before it (and at least ``min_decode`` of window before it), the
   window so far is decoded: a **tick**. With ``commit_step_growth`` the step between ticks grows with
@@ -243,7 +243,7 @@ class Planner:
     # ---- re-basing (the session decides where) ------------------------------------------------------
 
     def move_start(self, start: int) -> None:
-        """Move the open window's start to ``start`` (past words already final)."""
+        """Move the open window's start to ``start`` (between two words already final)."""
         s = self.state
         if s.window_start is not None and start > s.window_start:
             s.window_start = start

@@ -333,7 +333,7 @@ class StreamSession:
             self.track.release_before(keep)
 
     def _rebase(self, position: int) -> Cut | None:
-        """Shorten a window that reached its maximum: into a gap between final words if it has two, else cut it."""
+        """Shorten a window that reached its maximum: into a gap between final words (two or more), else cut it."""
         start = self.planner.state.window_start
         assert start is not None
         keep_from = position - self.config.max_window // 2

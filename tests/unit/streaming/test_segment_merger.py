@@ -195,3 +195,19 @@ def test_a_word_only_the_older_decode_heard_is_not_passed_over_when_the_words_af
         "no",
         "no",
     ]
+
+
+def test_a_word_heard_differently_in_another_place_is_not_settled_over() -> None:
+    # the older decode heard "X" at 0.3 s, the newer missed it and heard "Y" at 0.7 s; the words after them
+    # agree on the same audio, but settling "Y" in X's slot would lose X
+    rest = [("three", 1.0, 1.2), ("four", 1.3, 1.5), ("five", 1.6, 1.8)]
+    older = [("I", 0.0, 0.2), ("X", 0.3, 0.5), *rest]
+    assert _second_tick_finals(older, [("I", 0.0, 0.2), ("Y", 0.7, 0.9), *rest, ("six", 2.0, 2.2)]) == ["I"]
+
+
+def test_a_word_that_took_a_missed_word_s_audio_is_not_the_same_word() -> None:
+    # the newer decode missed the second "no" and aligned the third over both: by their middles the two
+    # stand close, but the newer one spans twice the audio
+    older = [("a", 0.0, 0.2), ("no", 0.4, 0.6), ("no", 0.65, 0.85), ("no", 0.9, 1.1), ("no", 1.2, 1.4)]
+    newer = [("a", 0.0, 0.2), ("no", 0.4, 0.85), ("no", 0.9, 1.1), ("no", 1.2, 1.4), ("so", 1.5, 1.7)]
+    assert _second_tick_finals([*older, ("so", 1.5, 1.7)], [*newer, ("go", 2.0, 2.2)]) == ["a"]
