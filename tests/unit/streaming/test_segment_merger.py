@@ -211,3 +211,11 @@ def test_a_word_that_took_a_missed_word_s_audio_is_not_the_same_word() -> None:
     older = [("a", 0.0, 0.2), ("no", 0.4, 0.6), ("no", 0.65, 0.85), ("no", 0.9, 1.1), ("no", 1.2, 1.4)]
     newer = [("a", 0.0, 0.2), ("no", 0.4, 0.85), ("no", 0.9, 1.1), ("no", 1.2, 1.4), ("so", 1.5, 1.7)]
     assert _second_tick_finals([*older, ("so", 1.5, 1.7)], [*newer, ("go", 2.0, 2.2)]) == ["a"]
+
+
+def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> None:
+    # back-to-back words: the gap's middle is the next word's start, 1.001 s, which is 16015.999... samples
+    merger = SegmentMerger("s")
+    merger.state.committed = words(("one", 0.5, 1.001), ("two", 1.001, 1.3))
+    merger.rebase(round(1.001 * S))
+    assert [w.text for w in merger.prefix] == ["two"]
