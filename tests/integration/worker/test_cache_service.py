@@ -23,6 +23,9 @@ from stream_app.wire.chunk import ChunkFormat
 
 L2_PATH = "STREAM_APP_CACHING__L2_PATH"
 REDIS_URL = "STREAM_APP_CACHING__L3_REDIS_URL"
+# a worker behind its audio passes over commit steps it missed, and how far behind it is depends on the
+# machine's load: the two workers must decode the same steps to meet the same keys
+EVERY_STEP = "STREAM_APP_STREAMING__SKIP_MISSED_TICKS"
 HITS = "stream_app_cache_hits_total"
 MISSES = "stream_app_cache_misses_total"
 ERRORS = "stream_app_cache_errors_total"
@@ -59,8 +62,9 @@ def test_first_workers_results_are_the_second_workers_redis_hits(
     with (
         LocalRedisServer(tmp_path / "redis") as server,
         # previews (timing: where the stream is when a step runs) bypass the cache; every other decode is a
-        # function of the audio and the stored state, so the second worker meets the same keys
-        ServiceHarness(settings, env={REDIS_URL: server.url}) as harness,
+        # function of the audio and the stored state when every commit step is decoded, so the second
+        # worker meets the same keys
+        ServiceHarness(settings, env={REDIS_URL: server.url, EVERY_STEP: "false"}) as harness,
     ):
         harness.start("a", env={L2_PATH: str(tmp_path / "l2-a")})
         first = _stream(harness, "first", frames, fmt)
