@@ -119,6 +119,28 @@ def test_every_true_word_is_final_exactly_once_in_order(
     assert {s.segment_id for s in segments if not s.is_final} <= {s.segment_id for s in finals}
 
 
+def _consumed(
+    spoken: tuple[list[Word], list[float], float],
+    revise: Callable[[DecodeRequest, list[Word]], list[Word]],
+    settle_after: int,
+) -> TranscriptAssembler:
+    """Stream the speech through the worker's default rule (free decodes of whole windows, 2 s lookahead)
+    with a truth-telling model that ``revise`` makes mishear, and return what a consumer assembled."""
+    words, levels, seconds = spoken
+    audio = sum(
+        speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
+    )
+    config = LiveConfig.from_seconds(
+        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
+    )
+    policy = MergePolicy(commit_lookahead=2.0, settle_after=settle_after)
+    model = TruthTranscriber(words, revise=revise)
+    assembler = TranscriptAssembler("s")
+    for segment in transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, policy):
+        assembler.add(segment)
+    return assembler
+
+
 def unstable(picks: set[int], truth: list[Word]) -> Callable[[DecodeRequest, list[Word]], list[Word]]:
     """Every tick and preview hears the true words ``picks`` (indexes) differently; cuts hear them right.
 
@@ -153,19 +175,8 @@ def test_a_word_decodes_keep_hearing_differently_settles_once_in_its_place(
     spoken: tuple[list[Word], list[float], float], picks: set[int], settle: int
 ) -> None:
     """An unstable word becomes final once, as one of its readings, and no word around it is lost or doubled."""
-    words, levels, seconds = spoken
-    audio = sum(
-        speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
-    )
-    model = TruthTranscriber(words, revise=unstable(picks, words))
-    config = LiveConfig.from_seconds(
-        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
-    )
-    policy = MergePolicy(commit_lookahead=2.0, settle_after=settle)
-    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, policy))
-    assembler = TranscriptAssembler("s")
-    for segment in segments:
-        assembler.add(segment)
+    words = spoken[0]
+    assembler = _consumed(spoken, unstable(picks, words), settle)
     heard = [w.text.split("~")[0] for s in assembler.final_segments() for w in s.words if w.text != "uhm"]
     assert heard == [w.text for w in words]
     assert assembler.ended
@@ -216,20 +227,10 @@ def missing(picks: set[int], truth: list[Word], *, absorb: bool) -> Callable[[De
 def test_a_word_only_some_decodes_heard_is_not_passed_over_among_repeats(
     spoken: tuple[list[Word], list[float], float], picks: set[int], absorb: bool
 ) -> None:
-    """Where one decode missed a word the next one has, the words after it line up a word apart; settling
-    by position alone would pass over the missed word when they repeat ("I X no no" against "I no no yes")."""
-    words, levels, seconds = spoken
-    audio = sum(
-        speech_audio([w], seconds, level=level, seed=i) for i, (w, level) in enumerate(zip(words, levels, strict=True))
-    )
-    model = TruthTranscriber(words, revise=missing({p % len(words) for p in picks}, words, absorb=absorb))
-    config = LiveConfig.from_seconds(
-        force_final_words=False, decode_context=0.0, utterance_pause=2.0, commit_lookahead=2.0
-    )
-    policy = MergePolicy(commit_lookahead=2.0, settle_after=2)
-    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, policy))
-    assembler = TranscriptAssembler("s")
-    for segment in segments:
-        assembler.add(segment)
+    """Where one decode missed a word the next one has, the words after it line up a word apart: agreement
+    or settling by position alone, or a long window re-based into the gap the missed word leaves, would
+    lose it when the words repeat ("I X no no" against "I no no yes")."""
+    words = spoken[0]
+    assembler = _consumed(spoken, missing({p % len(words) for p in picks}, words, absorb=absorb), 2)
     assert [w.text for s in assembler.final_segments() for w in s.words] == [w.text for w in words]
     assert assembler.ended

@@ -11,7 +11,7 @@ from stream_app.inference.types import DecodeKind, WindowTranscript, Word
 from stream_app.streaming import LiveConfig, MergePolicy, StreamSession, run_session, transcribe_chunks
 from stream_app.streaming.session import DecodeRequest
 from stream_app.testing.fake_model import LoudnessDetector, TruthTranscriber, chunks_of, speech_audio, word_sequence
-from stream_app.wire.chunk import AudioChunk
+from stream_app.wire.chunk import SAMPLE_RATE, AudioChunk
 from stream_app.wire.segment import TranscriptSegment
 
 CONFIG = LiveConfig.from_seconds()
@@ -398,7 +398,7 @@ def test_a_window_re_based_past_its_maximum_keeps_a_word_the_newest_decode_misse
     audio = sum(speech_audio([w], seconds, level=0.1, seed=i) for i, w in enumerate(truth))
 
     def alternate(request: DecodeRequest, words: list[Word]) -> list[Word]:
-        missed = request.kind is not DecodeKind.CUT and (request.stop // 16000) % 2 == 0
+        missed = request.kind is not DecodeKind.CUT and (request.stop // SAMPLE_RATE) % 2 == 0
         return [w for w in words if not (missed and w.start == 4.75)]
 
     config = LiveConfig.from_seconds(
