@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+import psutil
 from faust.types import TP
 
 from stream_app.clients.faust_options import faust_broker_options, faust_web_options
@@ -41,7 +42,7 @@ from stream_app.worker.fencing import OwnerEpochs
 from stream_app.worker.handover import hand_over, moved
 from stream_app.worker.local_store import GUARD_OPTION, GuardedTable, StoreGuard
 from stream_app.worker.log_limits import BurstFilter, limit_library_logs
-from stream_app.worker.membership import GroupTimings, MemberApp, group_instance_id
+from stream_app.worker.membership import GroupTimings, MemberApp, PromptTableManager, group_instance_id
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.partition_ends import partition_end
 from stream_app.worker.partitions import PartitionState
@@ -161,6 +162,7 @@ def create_worker_app(
         table_standby_replicas=worker.standby_replicas,
         loghandlers=[],
         Table=GuardedTable,  # local state holds only what the changelog acknowledged
+        TableManager=PromptTableManager,  # no idle second before the group is joined
         PartitionAssignor=RecentFirstAssignor,  # a replica above its share gives up what it took over last
     )
     app.group_timings = timings
@@ -310,6 +312,7 @@ def _install(worker: WorkerApp) -> None:
     # once its recovery task runs, and a partition claimed or adopted before that reads stale tables
     # (seen: a new owner taking the old owner's epoch).
     restoring = [False]
+    started_up = [False]  # the first restore done: the start's length is logged once
     last = {"tick": time.monotonic(), "lag": 0.0}
     lag = ConsumerLagGauges()
     bursts = BurstFilter()
@@ -371,6 +374,12 @@ def _install(worker: WorkerApp) -> None:
 
     def restored(sender: Any, /, *args: Any, **_: Any) -> None:  # faust's recovery is done: streams resume
         restoring[0] = False
+        if not started_up[0]:
+            started_up[0] = True
+            log.info(
+                "in the group and restored %.1f s after the process started (imports, model, join, tables)",
+                time.time() - psutil.Process().create_time(),
+            )
 
     async def before_stop() -> None:
         report = await hand_over(processor, app.consumer.commit, worker.settings.worker.drain_timeout)

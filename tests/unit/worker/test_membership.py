@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,11 +15,13 @@ from faust.types import TP
 
 from stream_app.config import Settings
 from stream_app.config.exceptions import ConfigError
+from stream_app.worker.app import create_worker_app
 from stream_app.worker.membership import (
     FETCH_WAIT,
     IDLE_FETCH_WAIT,
     MIN_REQUEST_TIMEOUT,
     GroupTimings,
+    PromptTableManager,
     WorkerReadOffsets,
     _Consumer,
     fit_session_timeout,
@@ -116,6 +120,41 @@ async def test_with_every_partition_paused_the_fetcher_looks_again_within_50_ms_
     assert await consumer._wait_next_records(1.0) == ({}, set())
     assert slept == [IDLE_FETCH_WAIT] and IDLE_FETCH_WAIT <= 0.05
     assert consumer.not_waiting_next_records.is_set()  # faust's shutdown waits for this
+
+
+async def test_the_worker_registers_its_tables_at_once_so_it_joins_the_group_a_second_sooner(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = dataclasses.replace(settings.worker, data_dir=str(tmp_path))
+    app = create_worker_app(dataclasses.replace(settings, worker=worker), replica="r1").app  # connects nowhere
+    manager = app.tables
+    assert isinstance(manager, PromptTableManager)
+    slept: list[float] = []
+    started: list[object] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def start_recovery() -> None:
+        started.append(manager.recovery)
+
+    def table_start(name: str) -> Callable[[], Awaitable[None]]:
+        async def maybe_start() -> None:
+            started.append(name)
+
+        return maybe_start
+
+    monkeypatch.setattr(manager, "sleep", sleep)
+    monkeypatch.setattr(manager.recovery, "start", start_recovery)
+    for table in manager.values():  # each would create its changelog topic on the broker
+        monkeypatch.setattr(table, "maybe_start", table_start(table.name))
+    monkeypatch.setattr(app.consumer, "assignment", set)  # nothing assigned before the group is joined
+    await manager.on_start()
+    # faust's manager sleeps 1 s first; the conductor subscribes (joins the group) once this event is set
+    assert slept == [] and manager._tables_registered.is_set()
+    assert started == ["streams", "audio", manager.recovery]
+    assert {table.name for table in manager.values()} == {"streams", "audio"}
+    assert {topic.get_topic_name() for topic in manager._channels.values()} == set(manager.changelog_topics)
 
 
 def test_a_session_below_the_brokers_minimum_is_raised_to_it(settings: Settings) -> None:
