@@ -2,8 +2,11 @@
 
 At most ``capacity`` jobs wait in all heaps together. ``put`` then blocks (or raises
 :class:`PoolSaturated` when asked not to wait); ``is_saturated`` and ``wait_for_capacity`` let a
-consumer pause instead of growing memory. Within one priority, a replica's jobs leave first-in
-first-out. A preview (interim priority) leaves only when no commit decode waits, so under load it can
+consumer pause instead of growing memory. Within one priority, the job of the stream served longest
+ago leaves first (`WindowJob.served_at`: a stream just taken over, or back from a pause, before
+streams decoded a second ago), then first-in first-out (every job of a file, and jobs that give no
+time). A stream runs one decode at a time, so no stream waits for more than one decode of each other
+stream. A preview (interim priority) leaves only when no commit decode waits, so under load it can
 wait for ever while its stream, which runs one step at a time, waits on it: one that waited longer than
 ``preview_max_wait`` fails with :class:`PreviewExpired` the next time a worker takes a job. Where a
 job goes is the caller's choice (the load balancer's), made under the queue's lock from a snapshot of
@@ -42,9 +45,10 @@ class PreviewExpired(PoolError):
 
 @dataclass(order=True)
 class Task:
-    """A queued job with its future; ordered by priority, then submission."""
+    """A queued job with its future; ordered by priority, then when its stream was last served, then submission."""
 
     priority: int
+    served_at: float
     seq: int
     job: WindowJob = field(compare=False)
     future: Future[WindowTranscript] = field(compare=False)
@@ -83,7 +87,7 @@ class JobQueue:
                 if not wait or (remaining is not None and remaining <= 0):
                     raise PoolSaturated(f"pool {self.name!r} has {self._pending} jobs queued (limit {self.capacity})")
                 self.cond.wait(remaining)
-            task = Task(int(job.priority), next(self._seq), job, Future(), time.monotonic())
+            task = Task(int(job.priority), job.served_at, next(self._seq), job, Future(), time.monotonic())
             heapq.heappush(self._heaps[choose()], task)
             self._pending += 1
             self.cond.notify_all()

@@ -70,6 +70,9 @@ class WindowJob:
     # Run alone, in a model call of its own: the stream's windows were in the model when a worker
     # died, so they must not take other streams' windows down with them (or be blamed for theirs).
     isolated: bool = field(default=False, compare=False)
+    # When this stream's previous commit decode on this replica returned (time.monotonic(); 0: none
+    # yet, as for a stream just taken over): within a priority the stream served longest ago goes first.
+    served_at: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class LiveStream:
     epoch: int = 0  # the owner epoch its writes carry (stream_app.worker.fencing)
     input_offset: int = -1  # the newest input offset applied to it (stored with its state)
     busy: bool = False  # a step (inference, publish, state write) is running; no other may start
+    served_at: float = 0.0  # time.monotonic() when its last commit decode here returned (0: none yet; the pool's order)
     dirty: bool = False  # applied changes not yet in the stored header
     waiting: list[Ticket] = field(default_factory=list)  # records done once the next header is stored
     outbox: list[TranscriptSegment] = field(default_factory=list)  # segments to publish before the next write

@@ -171,6 +171,7 @@ class StepRunner:
             on_start=gate if final else None,
             on_finish=gate.finished if isolated and final else None,
             isolated=isolated,
+            served_at=live.served_at,  # a stream taken over (never served here) goes before those served a second ago
         )
         error: BaseException | None = None
         tries = self.limits.max_attempts if final else 1  # a preview is best effort: never retried
@@ -189,6 +190,9 @@ class StepRunner:
                 error = exc
                 self._count_error(live, request, exc, attempt, tries)
                 continue
+            finally:
+                if final:
+                    live.served_at = time.monotonic()
             m.WINDOWS.labels(kind=request.kind.value).inc()
             unanchored = session.unanchored
             segments = session.complete(request, result)

@@ -104,24 +104,43 @@ def test_one_worker_runs_each_stream_in_submission_order(registry: CollectorRegi
         assert [i for s, i in model.seen() if s == stream] == list(range(15))
 
 
-def test_final_windows_run_before_interim_before_batch(registry: CollectorRegistry) -> None:
+def run_order(registry: CollectorRegistry, jobs: Sequence[WindowJob]) -> list[tuple[str, int]]:
+    """Queue ``jobs`` behind a held worker of a one-window-per-call pool; return the order they ran in."""
     model = FakeModel()
     with make_pool(model, registry, max_batch=1) as pool:
         held = hold_worker(pool, model)
-        order = [
-            ("b", 0, Priority.BATCH),
-            ("i", 0, Priority.INTERIM),
-            ("f", 0, Priority.FINAL),
-            ("b", 1, Priority.BATCH),
-            ("f", 1, Priority.FINAL),
-            ("i", 1, Priority.INTERIM),
-        ]
-        fs = [pool.submit(job(s, i, p)) for s, i, p in order]
+        fs = [pool.submit(j) for j in jobs]
         model.release.set()
-        held.result(WAIT)
-        for f in fs:
+        for f in [held, *fs]:
             f.result(WAIT)
-    assert model.seen()[1:] == [("f", 0), ("f", 1), ("i", 0), ("i", 1), ("b", 0), ("b", 1)]
+    return model.seen()[1:]
+
+
+def test_final_windows_run_before_interim_before_batch(registry: CollectorRegistry) -> None:
+    order = [
+        ("b", 0, Priority.BATCH),
+        ("i", 0, Priority.INTERIM),
+        ("f", 0, Priority.FINAL),
+        ("b", 1, Priority.BATCH),
+        ("f", 1, Priority.FINAL),
+        ("i", 1, Priority.INTERIM),
+    ]
+    ran = run_order(registry, [job(s, i, p) for s, i, p in order])
+    assert ran == [("f", 0), ("f", 1), ("i", 0), ("i", 1), ("b", 0), ("b", 1)]
+
+
+def test_within_a_priority_the_stream_served_longest_ago_goes_first(registry: CollectorRegistry) -> None:
+    order = [  # (stream, when its previous commit decode returned; 0: never here, as after a takeover)
+        ("live-a", 100.0, Priority.FINAL),
+        ("live-b", 99.0, Priority.FINAL),
+        ("moved", 0.0, Priority.FINAL),
+        ("preview", 0.0, Priority.INTERIM),
+        ("live-c", 100.0, Priority.FINAL),
+        ("taken-over", 0.0, Priority.FINAL),
+    ]
+    ran = run_order(registry, [dataclasses.replace(job(s, 0, p), served_at=at) for s, at, p in order])
+    # priority first; then the stream waiting since longest; then submission (live-a before live-c)
+    assert [s for s, _ in ran] == ["moved", "taken-over", "live-b", "live-a", "live-c", "preview"]
 
 
 def test_ready_jobs_of_many_streams_share_one_call(registry: CollectorRegistry) -> None:

@@ -100,3 +100,23 @@ async def test_a_preview_dropped_by_the_pool_costs_the_stream_nothing_but_the_pr
     assert PREVIEWS_EXPIRED._value.get() == before + 1
     assert not dead_letters.sent and not transcripts.sent
     assert live.session.plan(previews=True).request is None  # not asked again until a preview step later
+
+
+async def test_a_stream_s_decodes_tell_the_pool_when_it_was_last_served() -> None:
+    store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
+    live = stream_with_a_ready_window(store)  # as after a takeover: never served on this replica
+    served: list[float] = []
+
+    async def transcribe(job: WindowJob) -> WindowTranscript:
+        served.append(job.served_at)
+        return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
+
+    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
+    steps = StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
+    await steps.step(live)
+    returned = live.served_at
+    rng = np.random.default_rng(1)
+    for seq in range(15, 25):  # one more second: the next commit step is due
+        live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
+    await steps.step(live)
+    assert served == [0.0, returned] and returned > 0.0  # first in the pool's order, then by when it was served
