@@ -41,6 +41,7 @@ from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
 from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.pool_metrics import default_metrics
+from stream_app.inference.types import DecodeKind
 from stream_app.inference.vad import SpeechDetector
 from stream_app.streaming import StreamSession
 from stream_app.streaming.word_lags import observe_word_lags
@@ -178,6 +179,7 @@ class _Stream:
     final: list[float] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     done: bool = False
+    served_at: float = 0.0  # when its last commit decode returned (the pool's order, as the worker's)
 
 
 async def _row(
@@ -260,11 +262,15 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
         plan = session.plan(previews=engine.has_room_for_previews(), skip_missed=skip_missed)
         segments = list(plan.segments)
         if plan.request is not None:
+            request = plan.request
             try:
-                result = await engine.transcribe(plan.request.job(session.stream_id, created_at=time.monotonic()))
+                result = await engine.transcribe(request.job(session.stream_id, time.monotonic(), stream.served_at))
             except PreviewExpired:  # as the worker: the stream goes on to its next commit decode
-                session.preview_dropped(plan.request)
+                session.preview_dropped(request)
                 result = None
+            finally:
+                if request.kind is not DecodeKind.PREVIEW:
+                    stream.served_at = time.monotonic()
             if result is not None:
                 segments += session.complete(plan.request, result)
         _observe(stream, segments, time.monotonic())

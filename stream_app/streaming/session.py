@@ -54,8 +54,12 @@ class DecodeRequest:
         """Seconds of audio the decode reads."""
         return (self.stop - self.start) / SAMPLE_RATE
 
-    def job(self, stream_id: str, created_at: float = 0.0) -> WindowJob:
-        """Make the inference request for this decode (previews run at a lower priority)."""
+    def job(self, stream_id: str, created_at: float = 0.0, served_at: float = 0.0) -> WindowJob:
+        """Make the inference request for this decode (previews run at a lower priority).
+
+        ``served_at``: when the stream's previous commit decode returned (0: never, here); the pool
+        serves the stream waiting since longest first.
+        """
         start = self.start / SAMPLE_RATE
         return WindowJob(
             stream_id=stream_id,
@@ -68,6 +72,7 @@ class DecodeRequest:
             prefix_end=max(0.0, self.prefix[-1].end - start) if self.prefix else 0.0,
             kind=self.kind,
             speech=tuple(((a - self.start) / SAMPLE_RATE, (b - self.start) / SAMPLE_RATE) for a, b in self.speech),
+            served_at=served_at,
         )
 
 

@@ -167,11 +167,10 @@ class StepRunner:
         )
         isolated = live.attempts > 0  # alone in the model: taken back when it returns (`AttemptGate.finished`)
         job = dataclasses.replace(
-            request.job(live.stream_id, created_at=time.monotonic()),
+            request.job(live.stream_id, created_at=time.monotonic(), served_at=live.served_at),
             on_start=gate if final else None,
             on_finish=gate.finished if isolated and final else None,
             isolated=isolated,
-            served_at=live.served_at,  # a stream taken over (never served here) goes before those served a second ago
         )
         error: BaseException | None = None
         tries = self.limits.max_attempts if final else 1  # a preview is best effort: never retried
