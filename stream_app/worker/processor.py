@@ -341,7 +341,7 @@ class StreamProcessor:
             log.error("stream %s: stored state unusable while recovering (%s)", live.stream_id, exc)
             return
         fresh.epoch, fresh.origin_ms, fresh.last_chunk_ms = live.epoch, live.origin_ms, live.last_chunk_ms
-        fresh.record_ms, fresh.input_offset = live.record_ms, live.input_offset
+        fresh.record_ms, fresh.input_offset, fresh.served_at = live.record_ms, live.input_offset, live.served_at
         fresh.waiting, fresh.chunk_ends = live.waiting, live.chunk_ends  # the failed step's outbox is made again
         fresh.deferred, fresh.closing = live.deferred, live.closing
         for chunk in live.unstored:

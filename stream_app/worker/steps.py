@@ -177,6 +177,7 @@ class StepRunner:
         for attempt in range(1, tries + 1):
             if attempt > 1:
                 await asyncio.sleep(self.limits.retry.delay(attempt - 1))
+                job = dataclasses.replace(job, served_at=live.served_at)  # a retry waits its turn again
             try:
                 result = await self.transcribe(job)
             except asyncio.CancelledError:

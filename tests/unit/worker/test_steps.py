@@ -4,6 +4,7 @@ import asyncio
 
 import numpy as np
 
+from stream_app.inference.exceptions import InferenceError
 from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
@@ -97,6 +98,7 @@ async def test_a_preview_dropped_by_the_pool_costs_the_stream_nothing_but_the_pr
         live
     )
     assert kinds == ["preview"]
+    assert live.served_at == 0.0  # a preview is not a turn of the stream's: its next commit decode keeps its place
     assert PREVIEWS_EXPIRED._value.get() == before + 1
     assert not dead_letters.sent and not transcripts.sent
     assert live.session.plan(previews=True).request is None  # not asked again until a preview step later
@@ -120,3 +122,21 @@ async def test_a_stream_s_decodes_tell_the_pool_when_it_was_last_served() -> Non
         live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
     await steps.step(live)
     assert served == [0.0, returned] and returned > 0.0  # first in the pool's order, then by when it was served
+
+
+async def test_a_retried_decode_waits_its_turn_again() -> None:
+    store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
+    live = stream_with_a_ready_window(store)
+    served: list[float] = []
+
+    async def transcribe(job: WindowJob) -> WindowTranscript:
+        served.append(job.served_at)
+        if len(served) == 1:
+            raise InferenceError("the model failed once")
+        return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
+
+    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
+    await StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST)).step(
+        live
+    )
+    assert len(served) == 2 and served[0] == 0.0 and served[1] > 0.0  # behind the streams served meanwhile
