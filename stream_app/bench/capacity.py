@@ -272,7 +272,7 @@ async def _work(stream: _Stream, engine: InferenceEngine, detector: SpeechDetect
                 if request.kind is not DecodeKind.PREVIEW:
                     stream.served_at = time.monotonic()
             if result is not None:
-                segments += session.complete(plan.request, result)
+                segments += session.complete(request, result)
         _observe(stream, segments, time.monotonic())
 
 

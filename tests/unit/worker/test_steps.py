@@ -18,11 +18,24 @@ from stream_app.worker.live import LiveStream
 from stream_app.worker.outputs import DeliveryMonitor, Outputs
 from stream_app.worker.records import attempt_key, decode_attempt
 from stream_app.worker.retry import Backoff
-from stream_app.worker.steps import StepLimits, StepRunner
+from stream_app.worker.steps import StepLimits, StepRunner, Transcribe
 from stream_app.worker.store import StreamStore
 
 CONFIG = LiveConfig.from_seconds(preview_step=0.0)
 FAST = Backoff(0.001, 0.001)
+
+
+def runner(
+    store: StreamStore,
+    transcribe: Transcribe,
+    transcripts: RecordingTopic | None = None,
+    dead_letters: RecordingTopic | None = None,
+) -> StepRunner:
+    """A step runner with the default limits, writing to recording topics."""
+    outputs = Outputs(
+        transcripts or RecordingTopic(), dead_letters or RecordingTopic(), DeliveryMonitor(Health()), FAST
+    )
+    return StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
 
 
 def stream_with_a_ready_window(store: StreamStore) -> LiveStream:
@@ -49,9 +62,7 @@ async def test_a_window_start_counts_once_however_often_its_write_is_retried() -
         word = Word(job.start + 0.5, job.start + 1.0, "hello", 0.9)
         return WindowTranscript((word,), "hello", -0.2, 0.01, 1.0, "m", "int8")
 
-    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
-    steps = StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
-    await steps.step(live)
+    await runner(store, transcribe).step(live)
     stored = decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"")
     assert stored == (0, 1)  # one start of one window on header 0: a crash now must not count as three
 
@@ -92,11 +103,8 @@ async def test_a_preview_dropped_by_the_pool_costs_the_stream_nothing_but_the_pr
         raise PreviewExpired("preview 0 of s waited 1.20 s behind commit decodes (limit 1 s)")
 
     dead_letters, transcripts = RecordingTopic(), RecordingTopic()
-    outputs = Outputs(transcripts, dead_letters, DeliveryMonitor(Health()), FAST)
     before = PREVIEWS_EXPIRED._value.get()
-    await StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST)).step(
-        live
-    )
+    await runner(store, transcribe, transcripts, dead_letters).step(live)
     assert kinds == ["preview"]
     assert live.served_at == 0.0  # a preview is not a turn of the stream's: its next commit decode keeps its place
     assert PREVIEWS_EXPIRED._value.get() == before + 1
@@ -113,8 +121,7 @@ async def test_a_stream_s_decodes_tell_the_pool_when_it_was_last_served() -> Non
         served.append(job.served_at)
         return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
 
-    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
-    steps = StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
+    steps = runner(store, transcribe)
     await steps.step(live)
     returned = live.served_at
     rng = np.random.default_rng(1)
@@ -135,8 +142,5 @@ async def test_a_retried_decode_waits_its_turn_again() -> None:
             raise InferenceError("the model failed once")
         return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
 
-    outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
-    await StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST)).step(
-        live
-    )
+    await runner(store, transcribe).step(live)
     assert len(served) == 2 and served[0] == 0.0 and served[1] > 0.0  # behind the streams served meanwhile
