@@ -300,6 +300,8 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
 
 
 MIN_SPAN = 0.1  # seconds: a word shorter than this (alignment gives some no length) counts as this long
+SHORT_WORD = 0.2  # seconds: a word this short has edges no surer than Whisper's jitter between decodes
+SHORT_WORD_JITTER = 0.1  # seconds: two short words whose middles are this close lie on the same audio
 
 
 def _same_place(a: Word, b: Word) -> bool:
@@ -307,8 +309,13 @@ def _same_place(a: Word, b: Word) -> bool:
 
     Each span counts as at least ``MIN_SPAN`` long, around its middle. A word one decode missed shifts
     the words after it by a whole word, or hands its audio to a neighbour, which then spans twice as
-    much; Whisper's jitter between two decodes of one word moves its edges by a few frames.
+    much; Whisper's jitter between two decodes of one word moves its edges by a few frames. For two
+    short words those frames are most of the word (``them`` at 10.44-10.54 s, then 10.40-10.42 s), so
+    two words both at most ``SHORT_WORD`` long are compared by their middles: neither took a neighbour's
+    audio (it would be longer), and a shift by a whole word moves the middle further than the jitter.
     """
+    if max(a.end - a.start, b.end - b.start) <= SHORT_WORD:
+        return abs((a.start + a.end) - (b.start + b.end)) / 2 <= SHORT_WORD_JITTER
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return min(a1, b1) - max(a0, b0) >= max(a1 - a0, b1 - b0) / 2
 

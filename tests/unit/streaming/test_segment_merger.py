@@ -213,6 +213,18 @@ def test_a_word_that_took_a_missed_word_s_audio_is_not_the_same_word() -> None:
     assert _second_tick_finals([*older, ("so", 1.5, 1.7)], [*newer, ("go", 2.0, 2.2)]) == ["a"]
 
 
+def test_a_short_word_whose_edges_jitter_between_decodes_is_the_same_word() -> None:
+    # a real pair of decodes at 8 streams: "them" at 10.44-10.54 s, then at 10.40-10.42 s; by their spans
+    # (each counted as 0.1 s long) they overlap by 0.02 s, yet they are one word heard twice
+    older = [("tell", 0.0, 0.3), ("them", 0.44, 0.54), ("now", 0.6, 0.9), ("please", 1.0, 1.3)]
+    newer = [("tell", 0.0, 0.3), ("them", 0.40, 0.42), ("now", 0.6, 0.9), ("please", 1.0, 1.3), ("ok", 2.0, 2.2)]
+    assert _second_tick_finals(older, newer) == ["tell", "them", "now"]
+    # two short words a whole word apart are not: the newer decode missed "a" and heard "no" where it stood
+    older = [("tell", 0.0, 0.3), ("a", 0.4, 0.5), ("no", 0.6, 0.75), ("no", 0.9, 1.05), ("yes", 1.2, 1.4)]
+    newer = [("tell", 0.0, 0.3), ("no", 0.6, 0.75), ("no", 0.9, 1.05), ("yes", 1.2, 1.4), ("ok", 2.0, 2.2)]
+    assert _second_tick_finals(older, newer) == ["tell"]
+
+
 def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> None:
     # back-to-back words: the gap's middle is the next word's start, 1.001 s, which is 16015.999... samples
     merger = SegmentMerger("s")
