@@ -41,10 +41,12 @@ class AttemptGate:
         mark: Callable[[], Awaitable[object]],
         release: Callable[[], Awaitable[object]] | None = None,
         timeout: float = MARK_TIMEOUT,
+        forget: Callable[[], None] | None = None,
     ) -> None:
         self._loop = loop
         self._mark = mark
         self._release = release
+        self._forget = forget
         self._timeout = timeout
         self._lock = threading.Lock()
         self._future: concurrent.futures.Future[None] | None = None
@@ -75,6 +77,28 @@ class AttemptGate:
         if self._release is None or marked is None:
             return
         self._wait(asyncio.run_coroutine_threadsafe(self._take_back(marked), self._loop), "taken back")
+
+    def returned(self) -> None:
+        """Take the count back in memory only: the model returned an ordinary (not isolated) step's windows.
+
+        Called on the event loop once the step's decode is back. Nothing is written: the stored count
+        stays until the step's state write replaces the header it counts against (a worker killed
+        before that blames the window once more, as before). Without this, a step that publishes
+        nothing (its text unchanged) kept its count, so the stream's next decode ran alone in the model
+        as if a worker had died in it, without previews, and a later crash counted every such step.
+        ``forget`` runs on the loop after the count itself (which may still be on its way), never before.
+        """
+        with self._lock:
+            marked, self._future = self._future, None
+        if marked is None or self._forget is None:
+            return
+        forget = self._forget
+
+        def counted(future: concurrent.futures.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._loop.call_soon_threadsafe(forget)
+
+        marked.add_done_callback(counted)
 
     def _wait(self, future: concurrent.futures.Future[None], what: str) -> None:
         if _on_loop(self._loop):  # never block the loop the count runs on (a transcriber called in-loop)

@@ -12,7 +12,9 @@ run concurrently, so the inference pool batches them. A step:
    (`AttemptGate`, on the pool's thread; the model waits until the count is durable), so a decode that
    kills the process is counted and one that only waited in the queue when a replica died is not. A
    stream with a count runs its decode alone (``isolated``) and takes the count back once the model has
-   returned it. A decode whose state has used up ``max_window_attempts`` is not run again: it is
+   returned it; an ordinary decode's count is taken back in memory when it returns (the stored one
+   waits for the step's state write), so a step that publishes nothing does not make the next one
+   suspect. A decode whose state has used up ``max_window_attempts`` is not run again: it is
    dead-lettered (``poison_window``). A decode that fails ``max_window_attempts`` times is
    dead-lettered (``inference_failed``); a final one leaves a gap in the transcript;
 4. stores the stream's state **with the segments it is about to publish** (the outbox), then publishes
@@ -164,6 +166,7 @@ class StepRunner:
             asyncio.get_running_loop(),
             lambda: self.outputs.durable(self.store.mark_attempt(live), "counting a decode attempt"),
             lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a decode attempt"),
+            forget=lambda: self.store.forget_attempt(live),
         )
         isolated = live.attempts > 0  # alone in the model: taken back when it returns (`AttemptGate.finished`)
         job = dataclasses.replace(
@@ -193,6 +196,8 @@ class StepRunner:
             finally:
                 if final:
                     live.served_at = time.monotonic()
+            if final and not isolated:
+                gate.returned()  # else its count stays and the stream's next decode runs alone
             m.WINDOWS.labels(kind=request.kind.value).inc()
             unanchored = session.unanchored
             segments = session.complete(request, result)

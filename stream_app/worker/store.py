@@ -295,6 +295,11 @@ class StreamStore:
         live.attempts = max(0, live.attempts - 1)
         return self._attempt_write(live)
 
+    @staticmethod
+    def forget_attempt(live: LiveStream) -> None:
+        """Take a window start back in memory only (the model returned it; the stored count waits for the header)."""
+        live.attempts = max(0, live.attempts - 1)
+
     def _attempt_write(self, live: LiveStream) -> Callable[[], Awaitable[object]]:
         partition, key = live.partition, attempt_key(live.stream_id, live.session_token)
         value = encode_attempt(live.version, live.attempts)

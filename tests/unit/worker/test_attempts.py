@@ -100,9 +100,8 @@ async def test_a_finished_window_takes_its_count_back_durably_and_a_later_start_
     assert events == ["mark", "release", "mark"]
 
 
-async def test_a_take_back_never_overtakes_a_count_still_on_its_way() -> None:
-    events: list[str] = []
-    slow = asyncio.Event()
+def _slow_gate(events: list[str], slow: asyncio.Event) -> AttemptGate:
+    """A gate whose count waits for ``slow`` (and times out first); take-backs and forgetting go to ``events``."""
 
     async def mark() -> None:
         await slow.wait()
@@ -111,7 +110,13 @@ async def test_a_take_back_never_overtakes_a_count_still_on_its_way() -> None:
     async def release() -> None:
         events.append("release")
 
-    gate = AttemptGate(asyncio.get_running_loop(), mark, release, timeout=0.1)
+    return AttemptGate(asyncio.get_running_loop(), mark, release, timeout=0.1, forget=lambda: events.append("forget"))
+
+
+async def test_a_take_back_never_overtakes_a_count_still_on_its_way() -> None:
+    events: list[str] = []
+    slow = asyncio.Event()
+    gate = _slow_gate(events, slow)
     await _call_from_thread(gate)  # the count timed out: the window ran uncounted so far
     finishing = asyncio.create_task(asyncio.to_thread(gate.finished))
     await asyncio.sleep(0.3)
@@ -132,3 +137,20 @@ async def test_without_a_take_back_finishing_changes_nothing() -> None:
     await _call_from_thread(gate)
     await asyncio.to_thread(gate.finished)
     assert marks == [1]
+
+
+async def test_an_ordinary_window_s_return_forgets_its_count_in_memory_after_the_count_never_before() -> None:
+    events: list[str] = []
+    slow = asyncio.Event()
+    gate = _slow_gate(events, slow)
+    await _call_from_thread(gate)  # the count timed out: still on its way
+    gate.returned()
+    await asyncio.sleep(0.2)
+    assert events == []  # forgetting first would leave the late count standing
+    slow.set()
+    await asyncio.sleep(0.05)
+    assert events == ["mark", "forget"]  # in memory only: no take-back is written
+    gate.returned()  # nothing counted since: nothing to forget
+    await _call_from_thread(gate)  # the next step's start counts afresh
+    await asyncio.sleep(0.05)
+    assert events == ["mark", "forget", "mark"]

@@ -67,6 +67,35 @@ async def test_a_window_start_counts_once_however_often_its_write_is_retried() -
     assert stored == (0, 1)  # one start of one window on header 0: a crash now must not count as three
 
 
+async def test_a_decode_that_publishes_nothing_leaves_the_next_one_in_company_and_counted_once() -> None:
+    audio = MemoryTable()
+    store = StreamStore(MemoryTable(), audio, CONFIG)
+    live = stream_with_a_ready_window(store)
+    isolated: list[bool] = []
+
+    async def transcribe(job: WindowJob) -> WindowTranscript:
+        isolated.append(job.isolated)
+        assert job.on_start is not None
+        job.on_start()  # the model starts the window: the attempt is counted
+        while decode_attempt(audio.get(0, attempt_key("s", "0.0")) or bytes(16))[1] == 0:
+            await asyncio.sleep(0.001)  # the count is durable before the model runs (the pool waits for it)
+        return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")  # nothing heard: no segment to publish
+
+    steps = runner(store, transcribe)
+    await steps.step(live)
+    rng = np.random.default_rng(1)
+    for seq in range(15, 25):  # a second more: the tick at 2 s is due
+        live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
+        store.write_audio(live)
+    await asyncio.sleep(0)  # the count taken back on the loop
+    assert live.attempts == 0
+    await steps.step(live)
+    # no worker died in the first decode: the second is batched with other streams' decodes, not run
+    # alone, and its count is the first start since the header, not the second
+    assert isolated == [False, False]
+    assert decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"") == (0, 1)
+
+
 async def test_a_stream_behind_its_audio_decodes_at_the_newest_step_unless_told_to_take_every_one() -> None:
     async def first_decode(limits: StepLimits) -> float:
         store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
