@@ -11,12 +11,13 @@ run concurrently, so the inference pool batches them. A step:
 3. runs the decode, counting an attempt against the stored header when the model starts it
    (`AttemptGate`, on the pool's thread; the model waits until the count is durable), so a decode that
    kills the process is counted and one that only waited in the queue when a replica died is not. A
-   stream with a count runs its decode alone (``isolated``) and takes the count back once the model has
-   returned it; an ordinary decode's count is taken back in memory when it returns (the stored one
-   waits for the step's state write), so a step that publishes nothing does not make the next one
-   suspect. A decode whose state has used up ``max_window_attempts`` is not run again: it is
-   dead-lettered (``poison_window``). A decode that fails ``max_window_attempts`` times is
-   dead-lettered (``inference_failed``); a final one leaves a gap in the transcript;
+   stream whose count is one below the limit runs its decode alone (``isolated``,
+   `StepLimits.isolate_from`) and takes the count back once the model has returned it; an ordinary
+   decode's count is taken back in memory when it returns (the stored one waits for the step's state
+   write), so a step that publishes nothing does not make the next one suspect. A decode whose state
+   has used up ``max_window_attempts`` is not run again: it is dead-lettered (``poison_window``). A
+   decode that fails ``max_window_attempts`` times is dead-lettered (``inference_failed``); a final
+   one leaves a gap in the transcript;
 4. stores the stream's state **with the segments it is about to publish** (the outbox), then publishes
    them and waits for the broker, then acknowledges the records the state covers. A replica that dies
    in between is replaced by one that restores the state and publishes the same outbox again: a
@@ -85,6 +86,18 @@ class StepLimits:
     source_topic: str
     retry: Backoff
     skip_missed_ticks: bool = True  # a stream behind its audio passes over the ticks it missed (`Planner`)
+
+    @property
+    def isolate_from(self) -> int:
+        """The attempt count from which a stream's decode runs alone in the model.
+
+        One count below the limit: a stream whose decode was in the model when one worker died (an
+        operator's SIGKILL, a node lost, an OOM kill) decodes in company with the other streams, so a
+        takeover is not serialised behind every such stream; from the next death on it runs alone, so
+        the death after that names it only. A stream that only shared the model with a poison window is
+        blamed at most ``max_attempts - 1`` times and is never given up.
+        """
+        return max(1, self.max_attempts - 1)
 
 
 class StepRunner:
@@ -168,7 +181,8 @@ class StepRunner:
             lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a decode attempt"),
             forget=lambda: self.store.forget_attempt(live),
         )
-        isolated = live.attempts > 0  # alone in the model: taken back when it returns (`AttemptGate.finished`)
+        # alone in the model (taken back durably when it returns, `AttemptGate.finished`) once suspect
+        isolated = live.attempts >= self.limits.isolate_from
         job = dataclasses.replace(
             request.job(live.stream_id, created_at=time.monotonic(), served_at=live.served_at),
             on_start=gate if final else None,

@@ -96,6 +96,28 @@ async def test_a_decode_that_publishes_nothing_leaves_the_next_one_in_company_an
     assert decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"") == (0, 1)
 
 
+async def test_a_decode_that_was_in_a_dead_worker_s_model_runs_alone_only_one_death_before_its_last() -> None:
+    async def isolated(attempts: int, limit: int) -> bool:
+        store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
+        live = stream_with_a_ready_window(store)
+        live.attempts = attempts  # as restored from the changelog's attempt marker
+        jobs: list[WindowJob] = []
+
+        async def transcribe(job: WindowJob) -> WindowTranscript:
+            jobs.append(job)
+            return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
+
+        outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
+        limits = StepLimits(limit, 300.0, "audio.chunks", FAST)
+        await StepRunner(store, outputs, transcribe, LoudnessDetector(), limits).step(live)
+        return jobs[0].isolated
+
+    # one worker died (a SIGKILL, a lost node): the takeover decodes it with the other streams
+    assert not await isolated(attempts=1, limit=3)
+    assert await isolated(attempts=2, limit=3)  # a second death: alone, so a third names it only
+    assert await isolated(attempts=1, limit=2)  # the next death is its last: alone already
+
+
 async def test_a_stream_behind_its_audio_decodes_at_the_newest_step_unless_told_to_take_every_one() -> None:
     async def first_decode(limits: StepLimits) -> float:
         store = StreamStore(MemoryTable(), MemoryTable(), CONFIG)
