@@ -29,6 +29,7 @@ to the last one (`stream_app.streaming.anchoring`). So a word once final is neve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -285,7 +286,8 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
     limit = min(len(before), len(now)) - 1  # the last word of either pass may still grow
     # the same word on the same audio: where one decode missed a word, the words after it are a word
     # apart, and among repeats ("no no no" against "no no") they would agree by text alone
-    same = [normalise(b.text) == normalise(n.text) and _same_place(b, n) for b, n in zip(before, now, strict=False)]
+    places = _same_places(before, now)
+    same = [normalise(b.text) == normalise(n.text) and at for b, n, at in zip(before, now, places, strict=False)]
     while count < limit:
         if now[count].end > until:
             break
@@ -293,7 +295,7 @@ def _agreed(before: Sequence[Word], now: Sequence[Word], until: float, settle_af
             follow = count + settle_after
             if not settle_after or follow >= limit or now[follow].end > until:
                 break
-            if not all(same[count + 1 : follow + 1]) or not _same_place(before[count], now[count]):
+            if not all(same[count + 1 : follow + 1]) or not places[count]:
                 break
         count += 1
     return count
@@ -304,18 +306,37 @@ SHORT_WORD = 0.2  # seconds: a word this short has edges no surer than Whisper's
 SHORT_WORD_JITTER = 0.1  # seconds: two short words whose middles are this close lie on the same audio
 
 
-def _same_place(a: Word, b: Word) -> bool:
+def _same_places(before: Sequence[Word], now: Sequence[Word]) -> list[bool]:
+    """For each position of the two decodes, whether their words there lie on the same audio (`_same_place`)."""
+    room = [min(a, b) for a, b in zip(_room(before), _room(now), strict=False)]
+    return [_same_place(a, b, r) for a, b, r in zip(before, now, room, strict=False)]
+
+
+def _room(words: Sequence[Word]) -> list[float]:
+    """Half the distance from each word's middle to its nearest neighbour's (a middle moved less stays nearer it)."""
+    middles = [(w.start + w.end) / 2 for w in words]
+    out = []
+    for i, middle in enumerate(middles):
+        apart = [abs(middle - middles[j]) for j in (i - 1, i + 1) if 0 <= j < len(middles)]
+        out.append(min(apart) / 2 if apart else math.inf)
+    return out
+
+
+def _same_place(a: Word, b: Word, room: float = math.inf) -> bool:
     """Whether two decodes put a word on the same audio: the two spans overlap by half the longer one.
 
     Each span counts as at least ``MIN_SPAN`` long, around its middle. A word one decode missed shifts
     the words after it by a whole word, or hands its audio to a neighbour, which then spans twice as
     much; Whisper's jitter between two decodes of one word moves its edges by a few frames. For two
     short words those frames are most of the word (``them`` at 10.44-10.54 s, then 10.40-10.42 s), so
-    two words both at most ``SHORT_WORD`` long are compared by their middles: neither took a neighbour's
-    audio (it would be longer), and a shift by a whole word moves the middle further than the jitter.
+    two words both at most ``SHORT_WORD`` long are compared by their middles: within
+    ``SHORT_WORD_JITTER`` and less than ``room``, half the way to a neighbour's middle in either decode
+    (back-to-back short repeats, ``no no no`` at 90 ms each, are closer than the jitter: a shift by one
+    of them must not pass for it).
     """
     if max(a.end - a.start, b.end - b.start) <= SHORT_WORD:
-        return abs((a.start + a.end) - (b.start + b.end)) / 2 <= SHORT_WORD_JITTER
+        moved = abs((a.start + a.end) - (b.start + b.end)) / 2
+        return moved <= SHORT_WORD_JITTER and moved < room
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return min(a1, b1) - max(a0, b0) >= max(a1 - a0, b1 - b0) / 2
 

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.pool import PreviewExpired
+from stream_app.inference.pool import InferenceFailed, PreviewExpired
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.session import DecodeRequest
@@ -94,8 +94,10 @@ class StepLimits:
         One count below the limit: a stream whose decode was in the model when one worker died (an
         operator's SIGKILL, a node lost, an OOM kill) decodes in company with the other streams, so a
         takeover is not serialised behind every such stream; from the next death on it runs alone, so
-        the death after that names it only. A stream that only shared the model with a poison window is
-        blamed at most ``max_attempts - 1`` times and is never given up.
+        the death after that names it only. With a limit of 2 or more, a stream that only shared the
+        model with a poison window is blamed at most ``max_attempts - 1`` times and is never given up
+        (with 1, the first death gives up every decode that was in the model). The price: a poison
+        window kills ``max_attempts - 1`` workers in company, each taking the decodes in flight with it.
         """
         return max(1, self.max_attempts - 1)
 
@@ -206,6 +208,8 @@ class StepRunner:
             except Exception as exc:
                 error = exc
                 self._count_error(live, request, exc, attempt, tries)
+                if final and not isolated and isinstance(exc, InferenceFailed):
+                    gate.returned()  # the model returned (a failure): a retry counts afresh, a give-up holds none
                 continue
             finally:
                 if final:

@@ -225,6 +225,18 @@ def test_a_short_word_whose_edges_jitter_between_decodes_is_the_same_word() -> N
     assert _second_tick_finals(older, newer) == ["tell"]
 
 
+def test_among_back_to_back_short_repeats_a_shift_by_one_word_is_not_jitter() -> None:
+    # 90 ms words with no gap: a shift by one moves a middle 0.09 s, inside the jitter allowed to short
+    # words; it must stay under half the way to a neighbour's middle (a review found both losses below)
+    older = [("yes", 0.5, 0.9), ("no", 1.0, 1.09), ("no", 1.09, 1.18), ("no", 1.18, 1.27), ("okay", 1.4, 1.8)]
+    newer = [("yes", 0.5, 0.9), ("no", 1.09, 1.18), ("no", 1.18, 1.27), ("okay", 1.4, 1.8), ("so", 2.0, 2.2)]
+    assert _second_tick_finals(older, newer) == ["yes"]  # "yes no no" final would lose the first "no"
+    # settling: "a" heard by the older decode only, the repeats after it agreeing one word apart
+    older = [("tell", 0.0, 0.3), ("a", 0.4, 0.46), ("no", 0.46, 0.55), ("no", 0.55, 0.64), ("no", 0.64, 0.73)]
+    newer = [("tell", 0.0, 0.3), ("no", 0.46, 0.55), ("no", 0.55, 0.64), ("no", 0.64, 0.73), ("yes", 0.9, 1.1)]
+    assert _second_tick_finals([*older, ("yes", 0.9, 1.1)], [*newer, ("ok", 2.0, 2.2)]) == ["tell"]
+
+
 def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> None:
     # back-to-back words: the gap's middle is the next word's start, 1.001 s, which is 16015.999... samples
     merger = SegmentMerger("s")

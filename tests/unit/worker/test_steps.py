@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 
 from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.pool import PreviewExpired
+from stream_app.inference.pool import InferenceFailed, PreviewExpired
 from stream_app.inference.types import WindowJob, WindowTranscript, Word
 from stream_app.metrics.health import Health
 from stream_app.metrics.worker_metrics import PREVIEWS_EXPIRED
@@ -36,6 +36,14 @@ def runner(
         transcripts or RecordingTopic(), dead_letters or RecordingTopic(), DeliveryMonitor(Health()), FAST
     )
     return StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
+
+
+async def _settled(live: LiveStream) -> None:
+    """Give the loop up to 0.2 s to take a stream's count back (it follows the count's own write)."""
+    for _ in range(200):
+        if not live.attempts:
+            return
+        await asyncio.sleep(0.001)
 
 
 def stream_with_a_ready_window(store: StreamStore) -> LiveStream:
@@ -87,13 +95,34 @@ async def test_a_decode_that_publishes_nothing_leaves_the_next_one_in_company_an
     for seq in range(15, 25):  # a second more: the tick at 2 s is due
         live.session.feed(AudioChunk("s", seq, seq * 1600, rng.uniform(-0.5, 0.5, 1600).astype(np.float32)))
         store.write_audio(live)
-    await asyncio.sleep(0)  # the count taken back on the loop
+    await _settled(live)  # the count is taken back on the loop
     assert live.attempts == 0
     await steps.step(live)
     # no worker died in the first decode: the second is batched with other streams' decodes, not run
     # alone, and its count is the first start since the header, not the second
     assert isolated == [False, False]
     assert decode_attempt(audio.get(0, attempt_key("s", "0.0")) or b"") == (0, 1)
+
+
+async def test_a_decode_the_model_failed_on_every_try_leaves_no_count_standing() -> None:
+    audio = MemoryTable()
+    store = StreamStore(MemoryTable(), audio, CONFIG)
+    live = stream_with_a_ready_window(store)
+    tries = 0
+
+    async def transcribe(job: WindowJob) -> WindowTranscript:
+        nonlocal tries
+        tries += 1
+        assert job.on_start is not None and not job.isolated
+        job.on_start()
+        while decode_attempt(audio.get(0, attempt_key("s", "0.0")) or bytes(16))[1] == 0:
+            await asyncio.sleep(0.001)
+        raise InferenceFailed(job, "CUDA error: an illegal memory access was encountered")
+
+    await runner(store, transcribe).step(live)  # a commit decode: given up, no gap, nothing published
+    await _settled(live)
+    assert tries == 3
+    assert live.attempts == 0  # the model returned each time: the next decode is not suspect
 
 
 async def test_a_decode_that_was_in_a_dead_worker_s_model_runs_alone_only_one_death_before_its_last() -> None:
