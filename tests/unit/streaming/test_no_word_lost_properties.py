@@ -183,15 +183,17 @@ def test_a_word_decodes_keep_hearing_differently_settles_once_in_its_place(
 
 
 @st.composite
-def repeating_speech(draw: st.DrawFn) -> tuple[list[Word], list[float], float]:
+def repeating_speech(
+    draw: st.DrawFn, lengths: tuple[float, float] = (0.15, 0.5), gaps: tuple[float, float] = (0.05, 0.6)
+) -> tuple[list[Word], list[float], float]:
     """Speech from three words and no pause to close a window, so runs like "no no no" abound."""
     count = draw(st.integers(min_value=4, max_value=40))
     t = draw(st.floats(min_value=0.0, max_value=1.0))
     words: list[Word] = []
     for _ in range(count):
-        duration = draw(st.floats(min_value=0.15, max_value=0.5))
+        duration = draw(st.floats(*lengths))
         words.append(Word(round(t, 3), round(t + duration, 3), draw(st.sampled_from(["no", "so", "go"])), 0.9))
-        t += duration + draw(st.floats(0.05, 0.6))
+        t += duration + draw(st.floats(*gaps))
     return words, [0.1] * count, t + 0.5
 
 
@@ -230,7 +232,31 @@ def test_a_word_only_some_decodes_heard_is_not_passed_over_among_repeats(
     """Where one decode missed a word the next one has, the words after it line up a word apart: agreement
     or settling by position alone, or a long window re-based into the gap the missed word leaves, would
     lose it when the words repeat ("I X no no" against "I no no yes")."""
+    _every_word_once_in_its_place(spoken, picks, absorb)
+
+
+# derandomize: the same examples in every run, so CI fails on a regression, not on a new draw
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spoken=repeating_speech(lengths=(0.06, 0.12), gaps=(0.0, 0.03)),  # the fake model hears no word under 50 ms
+    picks=st.sets(st.integers(0, 39), min_size=1, max_size=4),
+)
+def test_a_word_only_some_decodes_heard_is_not_passed_over_among_short_back_to_back_repeats(
+    spoken: tuple[list[Word], list[float], float], picks: set[int]
+) -> None:
+    """Short words are compared by their middles (their edges jitter by most of their length); among
+    back-to-back short repeats a shift by one word moves a middle less than that jitter and must not pass
+    for it. (Not drawn: a neighbour aligned over the missed word's audio too. Back to back with a missed
+    word at least as long as itself, it overlaps that word by half its own span or more, which the
+    overlap rule takes for the same word: docs/benchmarks/streaming.md, left open.)"""
+    _every_word_once_in_its_place(spoken, picks, absorb=False)
+
+
+def _every_word_once_in_its_place(spoken: tuple[list[Word], list[float], float], picks: set[int], absorb: bool) -> None:
     words = spoken[0]
     assembler = _consumed(spoken, missing({p % len(words) for p in picks}, words, absorb=absorb), 2)
-    assert [w.text for s in assembler.final_segments() for w in s.words] == [w.text for w in words]
+    # by text and where each word ends (an absorbing word keeps its end): among repeats, a word lost
+    # and a neighbour made final twice read as the same text
+    heard = [(w.text, round(w.end, 3)) for s in assembler.final_segments() for w in s.words]
+    assert heard == [(w.text, round(w.end, 3)) for w in words]
     assert assembler.ended
