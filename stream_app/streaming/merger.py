@@ -322,7 +322,7 @@ def _room(words: Sequence[Word]) -> list[float]:
     return out
 
 
-def _same_place(a: Word, b: Word, room: float = math.inf) -> bool:
+def _same_place(a: Word, b: Word, room: float) -> bool:
     """Whether two decodes put a word on the same audio: the two spans overlap by half the longer one.
 
     Each span counts as at least ``MIN_SPAN`` long, around its middle. A word one decode missed shifts

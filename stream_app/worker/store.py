@@ -292,7 +292,7 @@ class StreamStore:
 
         Like `mark_attempt`, the new count is taken once and the returned write may be retried.
         """
-        live.attempts = max(0, live.attempts - 1)
+        self.forget_attempt(live)
         return self._attempt_write(live)
 
     @staticmethod

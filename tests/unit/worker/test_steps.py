@@ -30,12 +30,14 @@ def runner(
     transcribe: Transcribe,
     transcripts: RecordingTopic | None = None,
     dead_letters: RecordingTopic | None = None,
+    max_attempts: int = 3,
 ) -> StepRunner:
-    """A step runner with the default limits, writing to recording topics."""
+    """A step runner with the default limits (or ``max_attempts``), writing to recording topics."""
     outputs = Outputs(
         transcripts or RecordingTopic(), dead_letters or RecordingTopic(), DeliveryMonitor(Health()), FAST
     )
-    return StepRunner(store, outputs, transcribe, LoudnessDetector(), StepLimits(3, 300.0, "audio.chunks", FAST))
+    limits = StepLimits(max_attempts, 300.0, "audio.chunks", FAST)
+    return StepRunner(store, outputs, transcribe, LoudnessDetector(), limits)
 
 
 async def _settled(live: LiveStream) -> None:
@@ -136,9 +138,7 @@ async def test_a_decode_that_was_in_a_dead_worker_s_model_runs_alone_only_one_de
             jobs.append(job)
             return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")
 
-        outputs = Outputs(RecordingTopic(), RecordingTopic(), DeliveryMonitor(Health()), FAST)
-        limits = StepLimits(limit, 300.0, "audio.chunks", FAST)
-        await StepRunner(store, outputs, transcribe, LoudnessDetector(), limits).step(live)
+        await runner(store, transcribe, max_attempts=limit).step(live)
         return jobs[0].isolated
 
     # one worker died (a SIGKILL, a lost node): the takeover decodes it with the other streams
