@@ -307,9 +307,35 @@ SHORT_WORD_JITTER = 0.1  # seconds: two short words whose middles are this close
 
 
 def _same_places(before: Sequence[Word], now: Sequence[Word]) -> list[bool]:
-    """For each position of the two decodes, whether their words there lie on the same audio (`_same_place`)."""
+    """For each position of the two decodes, whether their words there are one word on the same audio.
+
+    They lie on the same audio (`_same_place`), and neither took the audio of a word the other decode has
+    beside that position as well (`_absorbs`).
+    """
     room = [min(a, b) for a, b in zip(_room(before), _room(now), strict=False)]
-    return [_same_place(a, b, r) for a, b, r in zip(before, now, room, strict=False)]
+    near = [_same_place(a, b, r) for a, b, r in zip(before, now, room, strict=False)]
+    return [
+        at and not _absorbs(b, before, i, near) and not _absorbs(a, now, i, near)
+        for i, (a, b, at) in enumerate(zip(before, now, near, strict=False))
+    ]
+
+
+def _absorbs(word: Word, other: Sequence[Word], i: int, near: Sequence[bool]) -> bool:
+    """Whether ``word`` (position ``i`` of one decode) took a neighbour's audio the ``other`` decode has a word on.
+
+    It spans half or more of the ``other`` decode's word at ``i - 1`` or ``i + 1`` while that word has no
+    counterpart on its audio in ``word``'s decode: that decode missed it and aligned its neighbour over both
+    ("no so" heard as one "no" from the start of "no" to the end of "so"). Agreed with either of the two,
+    the word would be made final over the other's audio and the other lost. (Where the neighbour has its
+    counterpart, the overlap is a boundary's jitter.)
+    """
+    w0, w1 = _span(word)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(other) and not (j < len(near) and near[j]):
+            n0, n1 = _span(other[j])
+            if min(w1, n1) - max(w0, n0) >= (n1 - n0) / 2:
+                return True
+    return False
 
 
 def _room(words: Sequence[Word]) -> list[float]:

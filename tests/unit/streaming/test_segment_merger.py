@@ -237,6 +237,21 @@ def test_among_back_to_back_short_repeats_a_shift_by_one_word_is_not_jitter() ->
     assert _second_tick_finals([*older, ("yes", 0.9, 1.1)], [*newer, ("ok", 2.0, 2.2)]) == ["tell"]
 
 
+def test_a_word_stretched_over_a_missed_neighbour_is_not_agreed_with_either() -> None:
+    # the newer decode missed "so" and aligned "no" over both: by overlap (0.5 s of its 1.0 s) it is the
+    # older "no", and agreeing it made "no" final up to 2.0 s, over the audio of "so"
+    older = [("go", 0.5, 1.0), ("no", 1.0, 1.5), ("so", 1.5, 2.0), ("no", 2.0, 2.5), ("go", 2.5, 3.0)]
+    newer = [("go", 0.5, 1.0), ("no", 1.0, 2.0), ("no", 2.0, 2.5), ("go", 2.5, 3.0), ("ok", 3.5, 3.7)]
+    assert _second_tick_finals(older, newer) == ["go"]
+    # the same the other way round: the missed word's neighbour after it starts where the missed word did
+    newer = [("go", 0.5, 1.0), ("no", 1.0, 1.5), ("no", 1.5, 2.5), ("go", 2.5, 3.0), ("ok", 3.5, 3.7)]
+    assert _second_tick_finals(older, newer) == ["go", "no"]
+    # a boundary's jitter is not a missed word: "the" took 0.05 s of the 0.06 s "a", which has its own reading
+    older = [("meet", 0.5, 0.9), ("the", 1.0, 1.3), ("a", 1.3, 1.36), ("team", 1.4, 1.8), ("now", 1.9, 2.2)]
+    newer = [("meet", 0.5, 0.9), ("the", 1.0, 1.35), ("a", 1.35, 1.37), ("team", 1.4, 1.8), ("now", 1.9, 2.2)]
+    assert _second_tick_finals(older, [*newer, ("ok", 3.5, 3.7)]) == ["meet", "the", "a", "team"]
+
+
 def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> None:
     # back-to-back words: the gap's middle is the next word's start, 1.001 s, which is 16015.999... samples
     merger = SegmentMerger("s")
