@@ -32,7 +32,8 @@ class AttemptGate:
     of the step is in the model) takes the count back with ``release`` once the model has returned the
     window, and waits until that is durable too. The step's own state write, which clears the count,
     comes later, after the merge and the broker's acknowledgement of the segments; a worker killed in
-    between by the next suspect window must not blame this one, which ran to its end.
+    between by the next suspect window must not blame this one, which ran to its end. `returned` (the
+    ``on_finish`` of an ordinary window) forgets the count in memory only.
     """
 
     def __init__(
@@ -79,9 +80,10 @@ class AttemptGate:
         self._wait(asyncio.run_coroutine_threadsafe(self._take_back(marked), self._loop), "taken back")
 
     def returned(self) -> None:
-        """Take the count back in memory only: the model returned an ordinary (not isolated) step's windows.
+        """Take the count back in memory only: the model returned an ordinary (not isolated) step's window.
 
-        Called on the event loop once the step's decode is back. Nothing is written: the stored count
+        `WindowJob.on_finish` on the pool's thread, for a result or a failure alike (a retry then counts
+        afresh, and a decode given up holds no count). Nothing is written: the stored count
         stays until the step's state write replaces the header it counts against (a worker killed
         before that blames the window once more, as before). Without this, a step that publishes
         nothing (its text unchanged) kept its count, so the stream's next decode ran alone in the model

@@ -12,9 +12,10 @@ run concurrently, so the inference pool batches them. A step:
    (`AttemptGate`, on the pool's thread; the model waits until the count is durable), so a decode that
    kills the process is counted and one that only waited in the queue when a replica died is not. A
    stream whose count is one below the limit runs its decode alone (``isolated``,
-   `StepLimits.isolate_from`) and takes the count back once the model has returned it; an ordinary
-   decode's count is taken back in memory when it returns (the stored one waits for the step's state
-   write), so a step that publishes nothing does not make the next one suspect. A decode whose state
+   `StepLimits.isolate_from`) and takes the count back durably once the model has returned it; an
+   ordinary decode's count is taken back in memory when the model returns it (`WindowJob.on_finish`,
+   a result or a failure alike; the stored one waits for the step's state write), so a step that
+   publishes nothing does not make the next one suspect. A decode whose state
    has used up ``max_window_attempts`` is not run again: it is dead-lettered (``poison_window``). A
    decode that fails ``max_window_attempts`` times is dead-lettered (``inference_failed``); a final
    one leaves a gap in the transcript;
@@ -42,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.inference.exceptions import InferenceError
-from stream_app.inference.pool import InferenceFailed, PreviewExpired
+from stream_app.inference.pool import PreviewExpired
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.session import DecodeRequest
@@ -183,12 +184,13 @@ class StepRunner:
             lambda: self.outputs.durable(self.store.release_attempt(live), "taking back a decode attempt"),
             forget=lambda: self.store.forget_attempt(live),
         )
-        # alone in the model (taken back durably when it returns, `AttemptGate.finished`) once suspect
+        # alone in the model once suspect; when the model returns the window (a result or a failure) the
+        # count is taken back: durably for a suspect one (`AttemptGate.finished`), else in memory only
         isolated = live.attempts >= self.limits.isolate_from
         job = dataclasses.replace(
             request.job(live.stream_id, created_at=time.monotonic(), served_at=live.served_at),
             on_start=gate if final else None,
-            on_finish=gate.finished if isolated and final else None,
+            on_finish=(gate.finished if isolated else gate.returned) if final else None,
             isolated=isolated,
         )
         error: BaseException | None = None
@@ -208,14 +210,10 @@ class StepRunner:
             except Exception as exc:
                 error = exc
                 self._count_error(live, request, exc, attempt, tries)
-                if final and not isolated and isinstance(exc, InferenceFailed):
-                    gate.returned()  # the model returned (a failure): a retry counts afresh, a give-up holds none
                 continue
             finally:
                 if final:
                     live.served_at = time.monotonic()
-            if final and not isolated:
-                gate.returned()  # else its count stays and the stream's next decode runs alone
             m.WINDOWS.labels(kind=request.kind.value).inc()
             unanchored = session.unanchored
             segments = session.complete(request, result)

@@ -89,6 +89,8 @@ async def test_a_decode_that_publishes_nothing_leaves_the_next_one_in_company_an
         job.on_start()  # the model starts the window: the attempt is counted
         while decode_attempt(audio.get(0, attempt_key("s", "0.0")) or bytes(16))[1] == 0:
             await asyncio.sleep(0.001)  # the count is durable before the model runs (the pool waits for it)
+        assert job.on_finish is not None
+        job.on_finish()  # the model has returned the window
         return WindowTranscript((), "", -0.2, 0.01, 1.0, "m", "int8")  # nothing heard: no segment to publish
 
     steps = runner(store, transcribe)
@@ -119,6 +121,8 @@ async def test_a_decode_the_model_failed_on_every_try_leaves_no_count_standing()
         job.on_start()
         while decode_attempt(audio.get(0, attempt_key("s", "0.0")) or bytes(16))[1] == 0:
             await asyncio.sleep(0.001)
+        assert job.on_finish is not None
+        job.on_finish()  # the model has returned the window, as a failure
         raise InferenceFailed(job, "CUDA error: an illegal memory access was encountered")
 
     await runner(store, transcribe).step(live)  # a commit decode: given up, no gap, nothing published
