@@ -14,7 +14,9 @@ scale: the same whole-file decode of each file delayed by 0.25 s of silence (a r
 quarter second earlier), against the undelayed one, is how far faster-whisper moves from itself on
 the same speech. ``speech_seconds_without_words`` adds up the speech Silero VAD
 hears in each recording that no final word reaches and no gap of a final segment covers: words lost
-without a trace.
+without a trace. ``--transcripts DIR`` keeps each file's texts (the reference, the streamed finals and
+both whole-file decodes, with the words each decode got wrong) as ``DIR/<file>.json``, to read where a
+file's difference comes from.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import argparse
 import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jiwer
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from stream_app.audio.files import decode_audio_file
 from stream_app.bench.common import BENCH_HOME, load_reference_model, reference_options, without_cache
@@ -62,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--generated", type=int, default=0, help="recordings of the sentence grammar added to the corpus (default 0)"
     )
     parser.add_argument("--seed", type=int, default=1000, help="first seed of the generated recordings")
+    parser.add_argument(
+        "--transcripts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write each file's reference, streamed and whole-file texts and their errors to DIR/<file>.json",
+    )
     parser.add_argument(
         "--skip-missed-ticks",
         action="store_true",
@@ -108,6 +119,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "whole_silence_words": words_in_spans(w_words, item.silences),
             }
         )
+    if args.transcripts is not None:
+        args.transcripts.mkdir(parents=True, exist_ok=True)
+        for item, (s_text, _, _), (w_text, _), shifted_text in zip(corpus, streamed, whole, shifted, strict=True):
+            texts = {"streamed": s_text, "whole_file": w_text, "whole_file_shifted": shifted_text}
+            record = transcript_record(item.reference, texts)
+            (args.transcripts / f"{item.path.stem}.json").write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
     references = [item.reference for item in corpus]
     streamed_wer = corpus_wer(references, [text for text, _, _ in streamed])
     whole_wer = corpus_wer(references, [text for text, _ in whole])
@@ -210,6 +227,29 @@ def _whole_file_shifted(model: Any, settings: Settings, corpus: Sequence[CorpusI
         segments, _ = model.transcribe(delayed(decode_audio_file(item.path), REFERENCE_SHIFT_S), **options)
         texts.append(" ".join(segment.text.strip() for segment in segments))
     return texts
+
+
+def transcript_record(reference: str, texts: dict[str, str]) -> dict[str, Any]:
+    """One file's texts for ``--transcripts``: each decode's text, WER and the words it got wrong.
+
+    ``errors`` lists, in order, every difference from the reference after normalisation: ``"-w"`` a
+    reference word the decode left out, ``"+w"`` a word it added, ``"w>v"`` a word it heard as another.
+    """
+    record: dict[str, Any] = {"reference": reference}
+    for name, text in texts.items():
+        out = jiwer.process_words(normalize(reference), normalize(text))
+        truth, heard = out.references[0], out.hypotheses[0]
+        errors: list[str] = []
+        for chunk in out.alignments[0]:
+            said, got = truth[chunk.ref_start_idx : chunk.ref_end_idx], heard[chunk.hyp_start_idx : chunk.hyp_end_idx]
+            if chunk.type == "delete":
+                errors += [f"-{w}" for w in said]
+            elif chunk.type == "insert":
+                errors += [f"+{w}" for w in got]
+            elif chunk.type == "substitute":
+                errors += [f"{a}>{b}" for a, b in zip(said, got, strict=True)]
+        record[name] = {"text": text, "wer": round(word_error_rate(reference, text), 4), "errors": errors}
+    return record
 
 
 def delayed(samples: npt.NDArray[np.float32], seconds: float) -> npt.NDArray[np.float32]:

@@ -1,11 +1,11 @@
-"""The pure parts of `bench accuracy`: the delayed reference recording and the worst file's difference."""
+"""The pure parts of `bench accuracy`: the delayed reference recording, the worst file's difference, a file's texts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from stream_app.bench.accuracy import delayed, worst_difference
+from stream_app.bench.accuracy import delayed, transcript_record, worst_difference
 
 
 def test_a_delayed_recording_is_the_same_samples_after_that_much_silence() -> None:
@@ -26,3 +26,15 @@ def test_the_worst_difference_is_the_largest_signed_one_with_its_file() -> None:
 def test_the_worst_difference_refuses_lists_of_other_lengths() -> None:
     with pytest.raises(ValueError):
         worst_difference(["a.wav"], [0.1, 0.2], [0.1])
+
+
+def test_a_file_s_record_lists_each_decode_s_errors_in_order() -> None:
+    reference = "The meeting is on Thursday, not Tuesday."
+    streamed = "the meeting on thursday not a tuesday"
+    record = transcript_record(reference, {"streamed": streamed, "whole_file": reference})
+    assert record["reference"] == reference
+    assert record["streamed"]["errors"] == ["-is", "+a"]
+    assert record["streamed"]["wer"] == 0.2857  # 2 errors in 7 words
+    assert record["whole_file"] == {"text": reference, "wer": 0.0, "errors": []}
+    swapped = transcript_record("no yes", {"streamed": "no guess"})["streamed"]
+    assert swapped["errors"] == ["yes>guess"]
