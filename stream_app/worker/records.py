@@ -42,6 +42,7 @@ from stream_app.streaming.speech import SpeechTrack
 from stream_app.streaming.state import MergerState
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import segment_from_dict, segment_to_dict
+from stream_app.worker.doc_fields import as_float, as_int, as_str
 from stream_app.worker.exceptions import StateCorrupt
 from stream_app.worker.session_state import (
     config_from_doc,
@@ -302,33 +303,15 @@ def _unframe(data: bytes) -> tuple[bytes, int, Any, bytes]:
     return bytes(magic), int(version), document, body[4 + length :]
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not a whole number")
-    return value
-
-
-def _num(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
 def _marker(d: dict[str, Any]) -> EndedMarker:
     return EndedMarker(
-        last_seq=_int(d["seq"]),
-        end=_int(d["end"]),
-        shift=_int(d["shift"]),
-        session=_str(d["session"]),
-        ended_ms=_int(d["at"]),
-        origin_ms=_int(d["origin"]),
-        input_offset=_int(d.get("input", -1)),
+        last_seq=as_int(d["seq"]),
+        end=as_int(d["end"]),
+        shift=as_int(d["shift"]),
+        session=as_str(d["session"]),
+        ended_ms=as_int(d["at"]),
+        origin_ms=as_int(d["origin"]),
+        input_offset=as_int(d.get("input", -1)),
     )
 
 
@@ -336,32 +319,32 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
     if len(payload) % 4:
         raise StateCorrupt("stream header payload is not whole float32 values")
     values = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-    ntail = _int(d["ntail"])
+    ntail = as_int(d["ntail"])
     if not 0 <= ntail <= values.shape[0]:
         raise ValueError(f"tail of {ntail} samples in a payload of {values.shape[0]} values")
     buffer = d["buf"]
     if not isinstance(buffer, dict):
         raise ValueError("buffer cursor is not an object")
     header = StreamHeader(
-        session=_str(d["session"]),
+        session=as_str(d["session"]),
         config=config_from_doc(d["cfg"]),
         buffer=buffer,
-        base=_int(d["base"]),
-        tail_start=_int(d["tail"]),
+        base=as_int(d["base"]),
+        tail_start=as_int(d["tail"]),
         tail=values[:ntail],
-        page_crcs={_int(page): _int(value) for page, value in d["pages"]},
-        held=[HeldRef(_int(s), _int(o), _int(n), bool(e), _int(c)) for s, o, n, e, c in d["held"]],
+        page_crcs={as_int(page): as_int(value) for page, value in d["pages"]},
+        held=[HeldRef(as_int(s), as_int(o), as_int(n), bool(e), as_int(c)) for s, o, n, e, c in d["held"]],
         speech=speech_from_doc(d["speech"], values[ntail:]),
         planner=planner_from_doc(d["plan"]),
         merger=merger_from_doc(d["merger"]),
         losses=losses_from_doc(d["losses"]),
         outbox=[segment_from_dict(doc) for doc in d["outbox"]],
-        version=_int(d["version"]),
-        origin_ms=_int(d["origin"]),
-        shown_until=_num(d["shown"]),
-        record_ms=_int(d.get("record", 0)),
-        epoch=_int(d.get("epoch", 0)),
-        input_offset=_int(d.get("input", -1)),
+        version=as_int(d["version"]),
+        origin_ms=as_int(d["origin"]),
+        shown_until=as_float(d["shown"]),
+        record_ms=as_int(d.get("record", 0)),
+        epoch=as_int(d.get("epoch", 0)),
+        input_offset=as_int(d.get("input", -1)),
         settling_stored=rule_holds_settling(d["cfg"]),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:
@@ -378,43 +361,43 @@ def _header_v1(d: dict[str, Any], payload: bytes) -> StreamHeader:
     if len(payload) % 4:
         raise StateCorrupt("stream header tail is not whole float32 samples")
     cursor, merger = d["cur"], d["merger"]
-    base = _int(d["base"])
+    base = as_int(d["base"])
     ended = bool(cursor["ended"]) or bool(cursor.get("finished", False))
     buffer = {
-        "seq": _int(cursor["seq"]),
-        "shift": _int(cursor["shift"]),
+        "seq": as_int(cursor["seq"]),
+        "shift": as_int(cursor["shift"]),
         "ended": ended,
         "resume": bool(cursor["resume"]),
         "heard": base,
         "lost": [],
     }
     header = StreamHeader(
-        session=_str(d["session"]),
+        session=as_str(d["session"]),
         config=None,
         buffer=buffer,
         base=base,
-        tail_start=_int(d["tail"]),
+        tail_start=as_int(d["tail"]),
         tail=np.frombuffer(payload, dtype="<f4").astype(np.float32),
-        page_crcs={_int(page): _int(value) for page, value in d["pages"]},
-        held=[HeldRef(_int(s), _int(o), _int(n), bool(e), _int(c)) for s, o, n, e, c in d["held"]],
+        page_crcs={as_int(page): as_int(value) for page, value in d["pages"]},
+        held=[HeldRef(as_int(s), as_int(o), as_int(n), bool(e), as_int(c)) for s, o, n, e, c in d["held"]],
         speech=SpeechTrack(origin=base),
         planner=PlannerState(floor=base),
         merger=MergerState(
-            stream_id=_str(merger["id"]),
-            session=_str(merger["session"]),
-            next_index=_int(merger["idx"]),
-            revision=_int(merger["rev"]),
-            interim_text=_str(merger["interim"]),
+            stream_id=as_str(merger["id"]),
+            session=as_str(merger["session"]),
+            next_index=as_int(merger["idx"]),
+            revision=as_int(merger["rev"]),
+            interim_text=as_str(merger["interim"]),
             ended=bool(merger["ended"]),
-            model=_str(merger["model"][0]),
-            precision=_str(merger["model"][1]),
+            model=as_str(merger["model"][0]),
+            precision=as_str(merger["model"][1]),
         ),
-        version=_int(d["version"]),
-        origin_ms=_int(d["origin"]),
-        shown_until=_num(d["shown"]),
-        record_ms=_int(d.get("record", 0)),
-        epoch=_int(d.get("epoch", 0)),
-        input_offset=_int(d.get("input", -1)),
+        version=as_int(d["version"]),
+        origin_ms=as_int(d["origin"]),
+        shown_until=as_float(d["shown"]),
+        record_ms=as_int(d.get("record", 0)),
+        epoch=as_int(d.get("epoch", 0)),
+        input_offset=as_int(d.get("input", -1)),
     )
     if not header.base <= header.tail_start:
         raise ValueError(f"base {header.base} lies after the tail's start {header.tail_start}")

@@ -22,6 +22,7 @@ from stream_app.streaming.planner import PlannerState
 from stream_app.streaming.speech import SpeechTrack
 from stream_app.streaming.state import MergerState
 from stream_app.wire.segment import Gap
+from stream_app.worker.doc_fields import as_float, as_int, as_str
 
 # Fields are only ever appended: a header written by an earlier release carries a prefix of the list and
 # the fields it lacks take their defaults.
@@ -71,7 +72,7 @@ def planner_from_doc(values: Any) -> PlannerState:
         raise ValueError("planner state has the wrong number of fields")
     state = PlannerState(**dict(zip(PLANNER_FIELDS, values, strict=False)))
     for name in ("scanned", "voiced", "last_voiced_end", "next_tick", "floor"):
-        _int(getattr(state, name))
+        as_int(getattr(state, name))
     return state
 
 
@@ -91,10 +92,10 @@ def speech_from_doc(doc: Any, probs: npt.NDArray[np.float32]) -> SpeechTrack:
     if int(doc["n"]) != probs.shape[0]:
         raise ValueError(f"speech track names {doc['n']} frames, the payload holds {probs.shape[0]}")
     return SpeechTrack(
-        origin=_int(doc["origin"]),
-        first=_int(doc["first"]),
+        origin=as_int(doc["origin"]),
+        first=as_int(doc["first"]),
         probs=probs,
-        model_state=base64.b64decode(_str(doc["state"])),
+        model_state=base64.b64decode(as_str(doc["state"])),
         complete=bool(doc["complete"]),
     )
 
@@ -125,20 +126,20 @@ def merger_from_doc(m: Any) -> MergerState:
     """
     model = m["model"]
     return MergerState(
-        stream_id=_str(m["id"]),
-        session=_str(m["session"]),
-        next_index=_int(m["idx"]),
-        revision=_int(m["rev"]),
-        interim_text=_str(m["interim"]),
+        stream_id=as_str(m["id"]),
+        session=as_str(m["session"]),
+        next_index=as_int(m["idx"]),
+        revision=as_int(m["rev"]),
+        interim_text=as_str(m["interim"]),
         committed=_read_words(m["words"]),
         hypothesis=None if m["hyp"] is None else _read_words(m["hyp"]),
-        hypothesis_at=_int(m["hyp_at"]),
-        gaps=[Gap(_num(a), _num(b), _str(r), _str(d)) for a, b, r, d in m["gaps"]],
-        decodes=_int(m["decodes"]),
+        hypothesis_at=as_int(m["hyp_at"]),
+        gaps=[Gap(as_float(a), as_float(b), as_str(r), as_str(d)) for a, b, r, d in m["gaps"]],
+        decodes=as_int(m["decodes"]),
         ended=bool(m["ended"]),
-        model=_str(model[0]),
-        precision=_str(model[1]),
-        language=_str(model[2]),
+        model=as_str(model[0]),
+        precision=as_str(model[1]),
+        language=as_str(model[2]),
     )
 
 
@@ -149,7 +150,7 @@ def losses_to_doc(losses: tuple[Loss, ...]) -> list[Any]:
 
 def losses_from_doc(doc: Any) -> list[Loss]:
     """Read losses written by `losses_to_doc`."""
-    return [Loss(_int(a), _int(b), _str(r), _str(d)) for a, b, r, d in doc]
+    return [Loss(as_int(a), as_int(b), as_str(r), as_str(d)) for a, b, r, d in doc]
 
 
 def _words(words: list[Word]) -> list[list[Any]]:
@@ -157,22 +158,4 @@ def _words(words: list[Word]) -> list[list[Any]]:
 
 
 def _read_words(doc: Any) -> list[Word]:
-    return [Word(_num(s), _num(e), _str(t), _num(p)) for s, e, t, p in doc]
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not a whole number")
-    return value
-
-
-def _num(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
+    return [Word(as_float(s), as_float(e), as_str(t), as_float(p)) for s, e, t, p in doc]
