@@ -287,7 +287,8 @@ class InferencePool:
                     self._watchdog.call_ended(call)
                     elapsed = time.monotonic() - started
                 for task in batch:  # still inside the gate: the next isolated call starts after these
-                    _announce(task.job, task.job.on_finish, "finish")
+                    if not task.future.done():  # abandoned (timed out): its late return is dropped, as its result
+                        _announce(task.job, task.job.on_finish, "finish")
         finally:
             with self._queue.cond:
                 replica.in_flight -= len(batch)

@@ -65,7 +65,8 @@ class WindowJob:
     on_start: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     # Called on the pool's thread once the model has returned the window (a result or an error), before
     # another isolated call may start: the worker takes the suspect attempt back there, so a window that
-    # ran to its end is not blamed for the next window's crash. Not part of the window's identity.
+    # ran to its end is not blamed for the next window's crash. Not called for a window abandoned past
+    # ``task_timeout`` (its late return is dropped with its result). Not part of the window's identity.
     on_finish: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     # Run alone, in a model call of its own: the stream's windows were in the model when a worker
     # died, so they must not take other streams' windows down with them (or be blamed for theirs).

@@ -225,6 +225,20 @@ def test_a_job_past_its_timeout_fails_and_the_pool_goes_on(registry: CollectorRe
         assert isinstance(stuck.exception(), InferenceTimeout)  # the late result was dropped
 
 
+def test_a_job_abandoned_past_its_timeout_announces_nothing_when_its_call_returns(registry: CollectorRegistry) -> None:
+    # its owner has moved on (a retry, a give-up): a late "finished" would take back a later step's count
+    model = FakeModel()
+    finished: list[str] = []
+    with make_pool(model, registry, task_timeout="200ms") as pool:
+        stuck = pool.submit(dataclasses.replace(job("hold"), on_finish=lambda: finished.append("hold")))
+        with pytest.raises(InferenceTimeout):
+            stuck.result(WAIT)
+        model.release.set()
+        after = dataclasses.replace(job("after"), on_finish=lambda: finished.append("after"))
+        assert pool.submit(after).result(WAIT).text == "after/0"  # the stuck call has returned before it
+    assert finished == ["after"]
+
+
 def test_a_poisoned_job_fails_alone_and_the_pool_keeps_serving(registry: CollectorRegistry) -> None:
     model = FakeModel()
     with make_pool(model, registry, max_batch=8) as pool:
