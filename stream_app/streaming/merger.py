@@ -323,17 +323,19 @@ def _same_places(before: Sequence[Word], now: Sequence[Word]) -> list[bool]:
 def _absorbs(word: Word, other: Sequence[Word], i: int, near: Sequence[bool]) -> bool:
     """Whether ``word`` (position ``i`` of one decode) took a neighbour's audio the ``other`` decode has a word on.
 
-    It spans half or more of the ``other`` decode's word at ``i - 1`` or ``i + 1`` while that word has no
-    counterpart on its audio in ``word``'s decode: that decode missed it and aligned its neighbour over both
-    ("no so" heard as one "no" from the start of "no" to the end of "so"). Agreed with either of the two,
-    the word would be made final over the other's audio and the other lost. (Where the neighbour has its
-    counterpart, the overlap is a boundary's jitter.)
+    That decode missed the word at ``i - 1`` or ``i + 1`` of the ``other`` decode and aligned ``word`` over
+    both ("no so" heard as one "no" from the start of "no" to the end of "so"): ``word`` holds that
+    neighbour's audio, half of it at least and all of it but a boundary's jitter (``SHORT_WORD_JITTER``),
+    while the neighbour has no counterpart at its own position (``near``). Agreed with either of the two,
+    the word would be made final over the other's audio: the other lost, or made final inside its times
+    when later decodes hear it again. A neighbour with a
+    counterpart has only had its boundary moved, and one without length has no audio to take.
     """
-    w0, w1 = _span(word)
     for j in (i - 1, i + 1):
         if 0 <= j < len(other) and not (j < len(near) and near[j]):
-            n0, n1 = _span(other[j])
-            if min(w1, n1) - max(w0, n0) >= (n1 - n0) / 2:
+            length = other[j].end - other[j].start
+            held = min(word.end, other[j].end) - max(word.start, other[j].start)
+            if length > 0 and held >= max(length / 2, length - SHORT_WORD_JITTER):
                 return True
     return False
 
