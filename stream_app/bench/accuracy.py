@@ -15,7 +15,7 @@ quarter second earlier), against the undelayed one, is how far faster-whisper mo
 the same speech. ``speech_seconds_without_words`` adds up the speech Silero VAD
 hears in each recording that no final word reaches and no gap of a final segment covers: words lost
 without a trace. ``--transcripts DIR`` keeps each file's texts (the reference, the streamed finals and
-both whole-file decodes, with the words each decode got wrong) as ``DIR/<file>.json``, to read where a
+both whole-file decodes, with the words each decode got wrong) as ``DIR/<file>.transcripts.json``, to read where a
 file's difference comes from.
 """
 
@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="write each file's reference, streamed and whole-file texts and their errors to DIR/<file>.json",
+        help="write each file's reference, streamed and whole-file texts and their errors to"
+        " DIR/<file>.transcripts.json",
     )
     parser.add_argument(
         "--skip-missed-ticks",
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for item, (s_text, _, _), (w_text, _), shifted_text in zip(corpus, streamed, whole, shifted, strict=True):
             texts = {"streamed": s_text, "whole_file": w_text, "whole_file_shifted": shifted_text}
             record = transcript_record(item.reference, texts)
-            (args.transcripts / f"{item.path.stem}.json").write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+            path = args.transcripts / f"{item.path.stem}.transcripts.json"
+            path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
     references = [item.reference for item in corpus]
     streamed_wer = corpus_wer(references, [text for text, _, _ in streamed])
     whole_wer = corpus_wer(references, [text for text, _ in whole])
