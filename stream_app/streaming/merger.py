@@ -321,21 +321,22 @@ def _same_places(before: Sequence[Word], now: Sequence[Word]) -> list[bool]:
 
 
 def _absorbs(word: Word, other: Sequence[Word], i: int, near: Sequence[bool]) -> bool:
-    """Whether ``word`` (position ``i`` of one decode) took a neighbour's audio the ``other`` decode has a word on.
+    """Whether ``word`` (position ``i`` of one decode) spans a word beside ``i`` in the ``other`` decode too.
 
-    That decode missed the word at ``i - 1`` or ``i + 1`` of the ``other`` decode and aligned ``word`` over
-    both ("no so" heard as one "no" from the start of "no" to the end of "so"): ``word`` holds that
-    neighbour's audio, half of it at least and all of it but a boundary's jitter (``SHORT_WORD_JITTER``),
-    while the neighbour has no counterpart at its own position (``near``). Agreed with either of the two,
-    the word would be made final over the other's audio: the other lost, or made final inside its times
-    when later decodes hear it again. A neighbour with a
-    counterpart has only had its boundary moved, and one without length has no audio to take.
+    It holds half or more of the ``other`` decode's word at ``i - 1`` or ``i + 1`` while that word has no
+    counterpart at its own position (``near``): ``word``'s decode missed a word and aligned its neighbour
+    over both. Stretched forward ("no so" heard as one "no" ending where "so" ended), ``word`` holds the
+    missed word; stretched back (starting where the missed word started), it holds its own reading in the
+    ``other`` decode, a position later there. Agreed, ``word`` would be made final over the missed word's
+    audio: that word lost, or made final inside its times when later decodes hear it again. Half, not
+    all: a later decode's times may be shifted as a whole by a tenth of a second or more. A neighbour
+    with a counterpart has only had a boundary moved, and one without length has no audio to take.
     """
     for j in (i - 1, i + 1):
         if 0 <= j < len(other) and not (j < len(near) and near[j]):
             length = other[j].end - other[j].start
             held = min(word.end, other[j].end) - max(word.start, other[j].start)
-            if length > 0 and held >= max(length / 2, length - SHORT_WORD_JITTER):
+            if length > 0 and held >= length / 2:
                 return True
     return False
 

@@ -82,9 +82,10 @@ class AttemptGate:
     def returned(self) -> None:
         """Take the count back in memory only: the model returned an ordinary (not isolated) step's window.
 
-        `WindowJob.on_finish` on the pool's thread, for a result or a failure alike (a retry then counts
-        afresh, and a decode the model failed on every try holds no count; a call the pool abandoned past
-        its timeout announces nothing, so its count stays until the state write). Nothing is written: the stored count
+        `WindowJob.on_finish` on the pool's thread, for a result or a failure alike: a retry after it
+        counts afresh, and a decode the model failed on every try holds no count. A call the pool
+        abandoned past its timeout announces nothing: a retry reuses its count, and the count goes when
+        a try returns or with the state write. Nothing is written: the stored count
         stays until the step's state write replaces the header it counts against (a worker killed
         before that blames the window once more, as before). Without this, a step that publishes
         nothing (its text unchanged) kept its count, so the stream's next decode ran alone in the model

@@ -258,6 +258,14 @@ def test_a_word_stretched_over_a_missed_neighbour_is_not_agreed_with_either() ->
     older = [("uh", 1.0, 1.05), ("a", 1.05, 1.08), ("cat", 1.3, 1.7), ("x", 3.0, 3.2)]
     newer = [("uh", 1.0, 1.05), ("a", 1.2, 1.23), ("cat", 1.3, 1.7), ("x", 3.0, 3.2)]
     assert _second_tick_finals(older, newer) == ["uh"]
+    # a later decode's times shifted as a whole (0.15 s early here) still hold the missed word's audio:
+    # a review found both agreed on 84c8aaf, which asked for all of the neighbour but 0.1 s
+    older = [("no", 1.0, 1.5), ("so", 1.5, 2.0), ("go", 2.0, 2.5), ("we", 2.5, 3.0), ("ok", 3.0, 3.5)]
+    newer = [("no", 0.85, 1.85), ("go", 1.85, 2.35), ("we", 2.35, 2.85), ("ok", 2.85, 3.35), ("yes", 3.5, 3.7)]
+    assert _second_tick_finals(older, newer) == []  # "no" final up to 1.85 s would lie over "so"
+    older = [("no", 1.0 + k * 0.5, 1.5 + k * 0.5) for k in range(6)]
+    newer = [("no", 0.85, 1.35), ("no", 1.35, 2.35), *[("no", 1.85 + k * 0.5, 2.35 + k * 0.5) for k in (1, 2, 3)]]
+    assert _second_tick_finals(older, newer) == ["no"]  # the stretched second "no" stands for two
 
 
 def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> None:
