@@ -254,14 +254,19 @@ class Planner:
         if self.state.window_start is not None:
             self._close(end)
 
-    def cut_and_reopen(self, at: int) -> Cut:
-        """Cut the open window at ``at`` and open the next one there at once (speech goes on)."""
+    def cut_and_reopen(self, at: int, track: SpeechTrack) -> Cut:
+        """Cut the open window at ``at`` and open the next one there at once (speech goes on).
+
+        The frames already read after ``at`` belong to the next window, and so does their speech (counted at
+        the lower threshold: speech may have begun before ``at``): counted as the cut window's alone, a
+        short word after the cut left the next window below ``min_speech`` and it was never decoded.
+        """
         s = self.state
         step = self.config.commit_step
         voiced, start = s.voiced, s.window_start or 0
         s.floor = at
         s.window_start = at
-        s.voiced = 0
+        s.voiced = track.voiced_samples(at, track.position(s.scanned), self.config.silence_threshold)
         s.silence_start = None
         while step and s.next_tick <= at:
             s.next_tick += step

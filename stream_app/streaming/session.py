@@ -216,7 +216,7 @@ class StreamSession:
                     continue
                 event = cut
             if isinstance(event, Cut):
-                if event.voiced < self.config.min_speech:
+                if event.voiced < self.config.min_speech and not self.merger.state.hypothesis:  # a tick heard words
                     segments.extend(self.merger.cut(None, event.end, last=event.last))
                     self._forget_window(event.end)
                     continue
@@ -359,7 +359,7 @@ class StreamSession:
             self._release()
             return None
         quiet = self.planner.quietest_point(self.track, start + self.config.max_window // 2, position)
-        return self.planner.cut_and_reopen(quiet)
+        return self.planner.cut_and_reopen(quiet, self.track)
 
     def _preview_position(self) -> int | None:
         """Where a preview of the open window would end now (on the preview grid), or None when none is due."""

@@ -196,3 +196,29 @@ def test_a_stream_behind_its_audio_still_ticks_before_its_window_reaches_its_max
     # the window opens at 0 and is re-based at 6 s: the tick there runs first (without the bound every
     # tick up to the re-base was passed over and nothing was final when it came)
     assert ticks == [6 * S]
+
+
+def test_speech_read_after_a_cut_point_counts_for_the_window_reopened_there() -> None:
+    # a window cut at its quietest point behind the reading and reopened there: the frames already read
+    # after that point are the new window's, and a word that ends soon after must count as its speech
+    # (counted as the cut window's alone, 64 ms were left for 112 ms of speech: under `min_speech`, the
+    # last window was never decoded and its word lost)
+    config = LiveConfig(
+        max_window=seconds_to_samples(6),
+        min_window=seconds_to_samples(6),
+        commit_step=0,
+        utterance_pause=seconds_to_samples(2),
+        long_pause=seconds_to_samples(2),
+    )
+    track = track_of([(6.08, True), (1.0, False)])
+    track.finish(track.known_until)
+    planner = Planner(config)
+    rebase = planner.next_event(track, track.known_until, True)
+    assert isinstance(rebase, Rebase)
+    at = rebase.position - FRAME - FRAME // 2  # behind the reading, mid-frame (as `quietest_point` gives)
+    planner.cut_and_reopen(at, track)
+    rest = list(iter(lambda: planner.next_event(track, track.known_until, True), None))
+    cut = rest[0]
+    assert isinstance(cut, Cut) and cut.start == at and cut.last
+    assert cut.voiced == track.voiced_samples(at, track.known_until, config.silence_threshold)
+    assert cut.voiced >= config.min_speech

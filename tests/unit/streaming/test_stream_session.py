@@ -409,3 +409,29 @@ def test_a_window_re_based_past_its_maximum_keeps_a_word_the_newest_decode_misse
         transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, MergePolicy(commit_lookahead=2.0))
     )
     assert [w.start for s in segments if s.is_final for w in s.words] == [w.start for w in truth]
+
+
+def test_a_short_word_across_a_window_s_maximum_is_decoded_in_the_window_cut_there() -> None:
+    # no commit decodes, so nothing is final when the window reaches its 20 s maximum and it is cut at
+    # its quietest point, just before a short last word whose first frames the planner had already read:
+    # that speech counted as the cut window's only, the reopened window held less than `min_speech` and
+    # was never decoded (found by hypothesis with every other tick missing the first word)
+    truth = [Word(1.0 + 0.5 * i, 1.25 + 0.5 * i, "no", 0.9) for i in range(39)] + [Word(20.5, 20.7, "go", 0.9)]
+    audio = sum(speech_audio([w], 22.0, level=0.1, seed=i) for i, w in enumerate(truth))
+    config = LiveConfig.from_seconds(commit_step=0.0, preview_step=0.0, utterance_pause=2.0, long_pause=2.0)
+    model = TruthTranscriber(truth)
+    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, POLICY))
+    assert [c[0] for c in model.log] == ["cut", "cut"]  # the window cut at its maximum, then the rest
+    assert final_words(segments) == [w.text for w in truth]
+
+
+def test_a_window_whose_ticks_heard_words_is_decoded_at_its_cut_however_little_speech_the_vad_found() -> None:
+    # a quiet word the detector hears only 64 ms of: under `min_speech` a cut decodes nothing (a click),
+    # but a tick heard the word and showed it, so the cut decodes it and the final holds it
+    truth = [Word(1.0, 1.6, "whispered", 0.9)]
+    audio = speech_audio([Word(1.5, 1.564, "", 0.9)], 4.0, level=0.1)
+    config = LiveConfig.from_seconds(preview_step=0.0)
+    model = TruthTranscriber(truth)
+    segments = list(transcribe_chunks(chunks_of(audio), model, LoudnessDetector(), config, POLICY))
+    assert [s.text for s in segments if not s.is_final] == ["whispered"]
+    assert final_words(segments) == ["whispered"]
