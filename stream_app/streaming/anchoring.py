@@ -7,9 +7,11 @@ structure that decides how the next words are heard (measured in docs/benchmarks
 its words up to the last final word are dropped here.
 
 The anchor is the decoded word that is the last final word heard again: the same text (normalised)
-ending within `ANCHOR_REACH` of it. The final words compared are those the decode read (lying mostly
-after its start). Among several candidates (a word said more than once, "no no no"), the one whose
-preceding words also repeat the final words before it wins (up to `MATCH_DEPTH` of them); among
+ending within `ANCHOR_REACH` of it. The final words compared are those the decode read: lying mostly
+after its start, on the decode's clock as the candidate sets it (where the candidate ends against the
+last final word is how far this decode's times sit from those of the decodes that made the words final:
+a fifth of a second is common). Among several candidates (a word said more than once, "no no no"), the
+one whose preceding words also repeat the final words before it wins (up to `MATCH_DEPTH` of them); among
 those, the one whose words up to it read most like the final words (fewest words changed, added or
 left out: a word edit distance); then the one closest in time. Everything up to it is dropped. The
 reading's edits keep a repeat said after the final words when the words before them are heard
@@ -54,25 +56,29 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
     if not named:
         return Anchored(list(words), True)
     last, final_end = named[-1][0], named[-1][1].end
-    read = [n for n, f in named if (f.start + f.end) / 2 > read_from] or [last]
     heard = [normalise(w.text) for w in words]
-    candidates: list[tuple[int, float, int]] = []  # (-depth, distance, index)
+    candidates: list[tuple[int, float, int, list[str]]] = []  # (-depth, distance, index, final words read)
     for j, word in enumerate(words):
         distance = abs(word.end - final_end)
         if heard[j] != last or distance > ANCHOR_REACH:
             continue
+        # the final words this decode read, on its own clock as this anchor sets it: two decodes' times for
+        # one word may differ by a fifth of a second, and a final word at the decode's start counted on the
+        # wrong side of it made a repeat of the words read pass for the last final word
+        offset = word.end - final_end
+        read = [n for n, f in named if (f.start + f.end) / 2 + offset > read_from] or [last]
         depth = 1
         while depth < MATCH_DEPTH and depth <= j and depth < len(read):
             if heard[j - depth] != read[-1 - depth]:
                 break
             depth += 1
-        candidates.append((-depth, distance, j))
+        candidates.append((-depth, distance, j, read))
     if not candidates:
         return Anchored([w for w in words if (w.start + w.end) / 2 > final_end], False)
     tied = [c for c in candidates if c[0] == min(c[0] for c in candidates)]
     # the reading's edits decide before time; quadratic in the words, so computed only when a tie needs them
-    edits = reading_edits(heard, read) if len(tied) > 1 else []
-    _, _, anchor = min(tied, key=lambda c: (edits[c[2] + 1] if edits else 0, c[1]))
+    edits = {j: reading_edits(heard[: j + 1], read)[-1] for _, _, j, read in tied} if len(tied) > 1 else {}
+    _, _, anchor, _ = min(tied, key=lambda c: (edits.get(c[2], 0), c[1]))
     return Anchored(list(words[anchor + 1 :]), True)
 
 

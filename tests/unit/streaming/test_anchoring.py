@@ -65,6 +65,18 @@ def test_final_words_before_the_decodes_audio_are_not_looked_for() -> None:
     assert texts(words_after_final(words, final, 2.0).words) == ["no", "go"]
 
 
+def test_a_final_word_at_the_decodes_start_is_read_on_the_decodes_own_clock() -> None:
+    # found by hypothesis (decodes' times shifted as a whole by up to 0.125 s): the first final "no" was
+    # timed by a decode 0.1 s early, so its middle lies just before this decode's start (19.984 s), which
+    # heard it whole, 0.05 s later. Left out of the words read, the decoded "no no" read like the last
+    # final word alone plus a new one, and the last final "no" was kept a second time
+    final = word_sequence([(19.902, 20.058, "no"), (20.558, 20.747, "no")])
+    words = word_sequence(
+        [(19.948, 20.104, "no"), (20.604, 20.792, "no"), (21.292, 21.792, "no"), (22.292, 22.792, "no")]
+    )
+    assert [w.start for w in words_after_final(words, final, 19.984).words] == [21.292, 22.292]
+
+
 def test_among_equal_matches_the_one_closest_in_time_anchors() -> None:
     words = word_sequence([(0.0, 0.3, "no"), (1.0, 1.3, "no"), (1.5, 1.8, "go")])
     assert texts(words_after_final(words, finals("no", 1.25, 1.0), 1.0).words) == ["go"]
