@@ -258,15 +258,17 @@ class Planner:
         """Cut the open window at ``at`` and open the next one there at once (speech goes on).
 
         The frames already read after ``at`` belong to the next window, and so does their speech (counted at
-        the lower threshold: speech may have begun before ``at``): counted as the cut window's alone, a
-        short word after the cut left the next window below ``min_speech`` and it was never decoded.
+        the lower threshold: speech may have begun before ``at``), moved out of the cut window's count:
+        counted as the cut window's, a short word after the cut left the next window below ``min_speech``
+        and it was never decoded.
         """
         s = self.state
         step = self.config.commit_step
-        voiced, start = s.voiced, s.window_start or 0
+        moved = track.voiced_samples(at, track.position(s.scanned), self.config.silence_threshold)
+        voiced, start = max(0, s.voiced - moved), s.window_start or 0
         s.floor = at
         s.window_start = at
-        s.voiced = track.voiced_samples(at, track.position(s.scanned), self.config.silence_threshold)
+        s.voiced = moved
         s.silence_start = None
         while step and s.next_tick <= at:
             s.next_tick += step

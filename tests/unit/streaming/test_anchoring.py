@@ -65,7 +65,7 @@ def test_final_words_before_the_decodes_audio_are_not_looked_for() -> None:
     assert texts(words_after_final(words, final, 2.0).words) == ["no", "go"]
 
 
-def test_a_final_word_at_the_decodes_start_is_read_on_the_decodes_own_clock() -> None:
+def test_a_final_word_just_before_the_decodes_start_that_it_heard_counts_as_read() -> None:
     # found by hypothesis (decodes' times shifted as a whole by up to 0.125 s): the first final "no" was
     # timed by a decode 0.1 s early, so its middle lies just before this decode's start (19.984 s), which
     # heard it whole, 0.05 s later. Left out of the words read, the decoded "no no" read like the last
@@ -75,6 +75,25 @@ def test_a_final_word_at_the_decodes_start_is_read_on_the_decodes_own_clock() ->
         [(19.948, 20.104, "no"), (20.604, 20.792, "no"), (21.292, 21.792, "no"), (22.292, 22.792, "no")]
     )
     assert [w.start for w in words_after_final(words, final, 19.984).words] == [21.292, 22.292]
+
+
+def test_a_final_word_just_after_the_decodes_start_that_it_did_not_hear_moves_no_anchor_onto_a_repeat() -> None:
+    # the first final "no" lies just after the decode's start (1.98 s) as another decode timed it, but this
+    # decode's times sit 0.1 s early and it did not hear it: counted as read, the speaker's next "no" matched
+    # two final words and anchored, and that word was lost
+    final = word_sequence([(1.9, 2.1, "no"), (2.5, 2.7, "no")])
+    words = word_sequence([(2.4, 2.6, "no"), (2.9, 3.1, "no"), (3.3, 3.6, "go")])
+    assert texts(words_after_final(words, final, 1.98).words) == ["no", "go"]
+
+
+def test_a_decode_whose_times_sit_early_still_reads_every_final_word_it_heard() -> None:
+    # "bent no no" final, the decode 0.2 s early: "bent" lies within the times' reach of its start, and
+    # reading the final words without it must not let the speaker's new "no" pass for the last final word
+    final = word_sequence([(0.1, 0.4, "bent"), (0.6, 0.8, "no"), (1.0, 1.2, "no")])
+    words = word_sequence(
+        [(0.1, 0.25, "bent"), (0.4, 0.6, "no"), (0.8, 1.0, "no"), (1.15, 1.3, "no"), (1.45, 1.85, "X")]
+    )
+    assert texts(words_after_final(words, final, 0.07).words) == ["no", "X"]
 
 
 def test_among_equal_matches_the_one_closest_in_time_anchors() -> None:

@@ -216,7 +216,10 @@ def test_speech_read_after_a_cut_point_counts_for_the_window_reopened_there() ->
     rebase = planner.next_event(track, track.known_until, True)
     assert isinstance(rebase, Rebase)
     at = rebase.position - FRAME - FRAME // 2  # behind the reading, mid-frame (as `quietest_point` gives)
-    planner.cut_and_reopen(at, track)
+    counted = planner.state.voiced
+    first = planner.cut_and_reopen(at, track)
+    moved = track.voiced_samples(at, rebase.position, config.silence_threshold)
+    assert first.end == at and first.reopen and first.voiced == counted - moved  # moved, not copied
     rest = list(iter(lambda: planner.next_event(track, track.known_until, True), None))
     cut = rest[0]
     assert isinstance(cut, Cut) and cut.start == at and cut.last
