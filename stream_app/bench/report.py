@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 # the packages whose version changes what a benchmark prints: CTranslate2's kernels decide the words a
-# window decodes to (one corpus gave 0.005 or 0.033 more WER streamed than whole on 4.6.0 and 4.8.5)
+# window decodes to (docs/benchmarks/streaming.md, "A new runtime")
 RUNTIME_PACKAGES = ("ctranslate2", "faster-whisper", "onnxruntime", "numpy")
 
 

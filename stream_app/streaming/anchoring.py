@@ -77,8 +77,12 @@ def words_after_final(words: Sequence[Word], finals: Sequence[Word], read_from: 
     tied = [c for c in candidates if c[0] == min(c[0] for c in candidates)]
     # the reading's edits decide before time, as the decode read best; quadratic in the words, so computed
     # only when a tie needs them
-    edits = [min(column) for column in zip(*(reading_edits(heard, r) for r in readings), strict=True)]
-    _, _, anchor = min(tied, key=lambda c: (edits[c[2] + 1] if len(tied) > 1 else 0, c[1]))
+    edits = (
+        [min(column) for column in zip(*(reading_edits(heard, r) for r in readings), strict=True)]
+        if len(tied) > 1
+        else []
+    )
+    _, _, anchor = min(tied, key=lambda c: (edits[c[2] + 1] if edits else 0, c[1]))
     return Anchored(list(words[anchor + 1 :]), True)
 
 

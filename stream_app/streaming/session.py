@@ -206,7 +206,7 @@ class StreamSession:
             if isinstance(event, Tick):
                 return Plan(tuple(segments), self._request(DecodeKind.TICK, event.position))
             if isinstance(event, Pause):
-                if event.voiced < self.config.min_speech and not self.merger.state.hypothesis:
+                if self._too_little_speech(event.voiced):
                     continue
                 request = self._request(DecodeKind.CUT, event.end)
                 return Plan(tuple(segments), replace(request, keep_open=True))
@@ -216,7 +216,7 @@ class StreamSession:
                     continue
                 event = cut
             if isinstance(event, Cut):
-                if event.voiced < self.config.min_speech and not self.merger.state.hypothesis:  # a tick heard words
+                if self._too_little_speech(event.voiced):
                     segments.extend(self.merger.cut(None, event.end, last=event.last))
                     self._forget_window(event.end)
                     continue
@@ -227,6 +227,13 @@ class StreamSession:
         self._release()
         preview = self._preview() if previews and not self.buffer.ended else None
         return Plan(tuple(segments), preview)
+
+    def _too_little_speech(self, voiced: int) -> bool:
+        """Whether a pause or cut with ``voiced`` samples of speech has nothing to decode (a click).
+
+        Not when a tick of the window heard words: the VAD's count may miss speech the model heard.
+        """
+        return voiced < self.config.min_speech and not self.merger.state.hypothesis
 
     def preview_dropped(self, request: DecodeRequest) -> None:
         """Note that a preview `plan` returned was not run (the model was behind): the next comes a step later."""
