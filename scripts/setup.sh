@@ -55,6 +55,7 @@ if [ ! -x .venv/bin/python ]; then
     log "python3 -m venv .venv"
     python3 -m venv .venv
 fi
-log "pip install -e .[dev,models]"
+log "pip install -c constraints.txt -e .[dev,models]"
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e ".[dev,models]"
+# constraints.txt: the exact versions the tests and the benchmark figures were run on
+.venv/bin/pip install -q -c constraints.txt -e ".[dev,models]"
