@@ -8,6 +8,9 @@ alignment normalises over the token axis, so in a mixed batch a window's word ti
 companions (`test_fitted_context.py` shows one such shift), and a replay that batched differently re-cut
 committed words. Each window's words are then tidied on their own (faster-whisper's rules for one
 segment at offset 0), so a window's words never depend on the others in its batch.
+
+A window of under two mel frames has no encoder frame to align against (`MIN_ALIGNED_FRAMES`): it gets
+no word times, here and in faster-whisper's own loop (`AligningWhisperModel`), instead of an IndexError.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import merge_punctuations
 
+MIN_ALIGNED_FRAMES = 2  # the encoder halves the mel frames: fewer than this leaves nothing to align against
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"  # noqa: RUF001
 _SENTENCE_END = ".。!！?？"  # noqa: RUF001
@@ -48,7 +52,10 @@ def align_words(
         pieces: Each window's timestamped pieces (empty for a window whose words are not wanted).
         frames: Each window's content frames: alignment never reaches past its audio.
     """
-    text_tokens = [[t for p in item for t in p["tokens"] if t < tokenizer.eot] for item in pieces]
+    text_tokens = [
+        [t for p in item for t in p["tokens"] if t < tokenizer.eot] if n >= MIN_ALIGNED_FRAMES else []
+        for item, n in zip(pieces, frames, strict=True)
+    ]
     alignments: list[list[WordTiming]] = [[] for _ in pieces]
     groups = same_length_groups(text_tokens)
     whole = len(groups) == 1 and len(groups[0]) == len(pieces)
@@ -61,6 +68,42 @@ def align_words(
         for row, alignment in zip(rows, found or [[] for _ in rows], strict=True):
             alignments[row] = alignment
     return [words_for_pieces(item, alignment, tokenizer) for item, alignment in zip(pieces, alignments, strict=True)]
+
+
+class AligningWhisperModel(WhisperModel):  # type: ignore[misc]
+    """faster-whisper's model whose ``find_alignment`` gives a window of under two frames no words.
+
+    ctranslate2 from 4.8.1 returns an empty alignment for such a window (before, (token, -1) pairs or a
+    division by zero), and faster-whisper 1.2.1 then raises an IndexError (its pull request #1460, open):
+    its own loop aligns the remainder of a window that ends a frame after the last segment, so one
+    decode failed, and failed again on every retry. Such a window gets no words, as
+    ``find_alignment`` gives text that is all end-of-text.
+    """
+
+    def find_alignment(
+        self,
+        tokenizer: Tokenizer,
+        text_tokens: list[list[int]],
+        encoder_output: Any,
+        num_frames: int | list[int],
+        median_filter_width: int = 7,
+    ) -> list[list[WordTiming]]:
+        """Align the windows that have frames to align against; the others get no words."""
+        frames = [num_frames] * len(text_tokens) if isinstance(num_frames, int) else list(num_frames)
+        kept = [i for i, n in enumerate(frames) if n >= MIN_ALIGNED_FRAMES]
+        if len(kept) == len(frames):
+            return super().find_alignment(  # type: ignore[no-any-return]
+                tokenizer, text_tokens, encoder_output, num_frames, median_filter_width
+            )
+        found: list[list[WordTiming]] = [[] for _ in text_tokens]
+        if kept:
+            output = HostRows(encoder_output).pick(kept)
+            aligned = super().find_alignment(
+                tokenizer, [text_tokens[i] for i in kept], output, [frames[i] for i in kept], median_filter_width
+            )
+            for i, words in zip(kept, aligned, strict=True):
+                found[i] = words
+        return found
 
 
 def same_length_groups(text_tokens: list[list[int]]) -> list[list[int]]:

@@ -39,11 +39,10 @@ from typing import Any
 import ctranslate2
 import numpy as np
 import numpy.typing as npt
-from faster_whisper import WhisperModel
 from faster_whisper.transcribe import get_compression_ratio, merge_punctuations
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from stream_app.inference.alignment import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
+from stream_app.inference.alignment import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, AligningWhisperModel
 from stream_app.inference.buffers import HOP_LENGTH, N_FFT, N_FRAMES, FeatureBufferPool
 from stream_app.inference.context import (
     DEFAULT_CONTEXT,
@@ -163,7 +162,7 @@ class WhisperTranscriber:
         self.vad_options = vad_options or VadOptions(min_silence_duration_ms=500)
         self.guards = guards or DecodeGuards()
         self.context = context or DEFAULT_CONTEXT
-        self._model = WhisperModel(
+        self._model = AligningWhisperModel(
             str(model_path),
             device=device,
             device_index=device_index,
