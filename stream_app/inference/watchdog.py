@@ -2,9 +2,11 @@
 
 ``task_timeout`` counts from the moment a worker takes a job into a model call (queue time is
 bounded by backpressure instead). A job past it fails with :class:`InferenceTimeout` and is
-abandoned: its late result is dropped. The model call itself cannot be interrupted, so the watchdog
-also keeps the start time of every call in progress: ``oldest_call_seconds`` and ``stalled`` tell a
-health check that a thread has been inside CTranslate2 longer than the timeout (a hung call).
+abandoned: its late result is dropped. A call that has returned is past timing out: whatever it
+returned is its jobs' outcome, however close to the deadline it came back. The model call itself
+cannot be interrupted, so the watchdog also keeps the start time of every call in progress:
+``oldest_call_seconds`` and ``stalled`` tell a health check that a thread has been inside
+CTranslate2 longer than the timeout (a hung call).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Watchdog:
         self._cond = threading.Condition()
         self._deadlines: list[tuple[float, int, Task]] = []
         self._calls: dict[int, float] = {}
+        self._call_jobs: dict[int, set[int]] = {}  # each call in progress: its tasks' seq
         self._ids = itertools.count()
         self._closed = False
         self._thread = threading.Thread(target=self._watch, name=f"inference-{name}-watchdog", daemon=True)
@@ -70,15 +73,20 @@ class Watchdog:
         with self._cond:
             call = next(self._ids)
             self._calls[call] = now
+            self._call_jobs[call] = {task.seq for task in tasks}
             for task in tasks:
                 heapq.heappush(self._deadlines, (now + self.task_timeout, task.seq, task))
             self._cond.notify()
         return call
 
     def call_ended(self, call: int) -> None:
-        """Record that the call ``call_started`` returned ``call`` for is over."""
+        """Record that the call ``call_started`` returned ``call`` for is over: its jobs no longer time out."""
         with self._cond:
             self._calls.pop(call, None)
+            ended = self._call_jobs.pop(call, set())
+            if ended:
+                self._deadlines = [entry for entry in self._deadlines if entry[1] not in ended]
+                heapq.heapify(self._deadlines)
 
     def oldest_call_seconds(self) -> float:
         """Seconds the longest-running model call in progress has run (0 when none runs)."""
