@@ -97,13 +97,16 @@ def _utterances(folder: Path, wanted: set[tuple[int, int, int]]) -> dict[tuple[i
 
 
 def load_reference_model(settings: Settings) -> Any:
-    """Load faster-whisper's `WhisperModel` exactly as configured (model, device, precision, threads)."""
-    from faster_whisper import WhisperModel
+    """Load faster-whisper's `WhisperModel` exactly as configured (model, device, precision, threads).
 
+    As `AligningWhisperModel`: the same words, except that a window of under two frames gets none where
+    faster-whisper 1.2.1 on ctranslate2 >= 4.8.1 raises an IndexError (the service's model does the same).
+    """
+    from stream_app.inference.alignment import AligningWhisperModel
     from stream_app.inference.models import resolve_model
 
     opt = settings.optimization
-    return WhisperModel(
+    return AligningWhisperModel(
         str(resolve_model(opt.model, expand_path(opt.model_cache_dir))),
         device=opt.device,
         device_index=opt.device_index,

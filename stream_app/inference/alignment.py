@@ -88,22 +88,20 @@ class AligningWhisperModel(WhisperModel):  # type: ignore[misc]
         num_frames: int | list[int],
         median_filter_width: int = 7,
     ) -> list[list[WordTiming]]:
-        """Align the windows that have frames to align against; the others get no words."""
+        """Align the windows that have frames to align against; the others get no words.
+
+        The short ones go through the same call as if they had the least frames that align (their rows
+        are never picked apart: an encoder output on any device stays where it is) and are then blanked.
+        """
         frames = [num_frames] * len(text_tokens) if isinstance(num_frames, int) else list(num_frames)
-        kept = [i for i, n in enumerate(frames) if n >= MIN_ALIGNED_FRAMES]
-        if len(kept) == len(frames):
+        short = {i for i, n in enumerate(frames) if n < MIN_ALIGNED_FRAMES}
+        if not short:
             return super().find_alignment(  # type: ignore[no-any-return]
                 tokenizer, text_tokens, encoder_output, num_frames, median_filter_width
             )
-        found: list[list[WordTiming]] = [[] for _ in text_tokens]
-        if kept:
-            output = HostRows(encoder_output).pick(kept)
-            aligned = super().find_alignment(
-                tokenizer, [text_tokens[i] for i in kept], output, [frames[i] for i in kept], median_filter_width
-            )
-            for i, words in zip(kept, aligned, strict=True):
-                found[i] = words
-        return found
+        padded = [max(n, MIN_ALIGNED_FRAMES) for n in frames]
+        found = super().find_alignment(tokenizer, text_tokens, encoder_output, padded, median_filter_width)
+        return [[] if i in short else words for i, words in enumerate(found)]
 
 
 def same_length_groups(text_tokens: list[list[int]]) -> list[list[int]]:

@@ -51,8 +51,9 @@ def test_a_call_that_returned_is_not_timed_out_however_late_the_watchdog_looks()
     try:
         returned, marker = task(1), task(2)
         call = watchdog.call_started([returned])
-        clock.now += 6.0  # past its deadline, but the watchdog has not looked yet
-        watchdog.call_ended(call)
+        with watchdog._cond:  # the call returns past its deadline, before the watchdog has looked
+            clock.now += 6.0
+            watchdog.call_ended(call)
         watchdog.call_started([marker])  # a call that is still running when its deadline passes
         clock.now += 6.0
         watchdog.call_started([])  # wakes the watchdog: both deadlines have passed, the returned call's first
