@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream_app.streaming import LiveConfig, MergePolicy, StreamSession
 from stream_app.testing.tables import MemoryTable, state_fingerprint
@@ -13,7 +15,17 @@ from stream_app.wire.chunk import AudioChunk
 from stream_app.worker.exceptions import Fenced, StateCorrupt
 from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence
 from stream_app.worker.live import LiveStream
-from stream_app.worker.records import PAGE_SAMPLES, EndedMarker, StreamHeader, decode_stream_record, page_key
+from stream_app.worker.records import (
+    PAGE_SAMPLES,
+    EndedMarker,
+    StreamHeader,
+    crc,
+    decode_samples,
+    decode_stream_record,
+    encode_header,
+    encode_samples,
+    page_key,
+)
 from stream_app.worker.store import StreamStore
 from stream_app.worker.tables import WriteStamp
 
@@ -129,6 +141,86 @@ async def test_a_missing_or_stale_page_is_detected_not_transcribed() -> None:
     del audio.data[0][key]
     with pytest.raises(StateCorrupt, match="missing"):
         restore(store)
+
+
+@pytest.mark.parametrize("released_later", [None, 3 * PAGE_SAMPLES + 100])
+async def test_a_stream_restored_with_its_start_inside_a_page_stores_that_page_readably(
+    released_later: int | None,
+) -> None:
+    # a pause keeps only the audio from just before its end: the start fell inside the last, partial page.
+    # The replica that took the stream over wrote that page from the start on, past the page's end, and
+    # the next take-over found it "stale or damaged" (or holding other samples): the stream started afresh.
+    P = PAGE_SAMPLES
+    store, _, audio = new_store()
+    recorded = noise(6 * P)
+    chunks = chunks_of(recorded, 1600)
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks[:25])  # 2.5 pages
+    live.session.buffer.release_to(2 * P + 4000)
+    await store.write_header(live)
+    taken = restore(store)
+    assert taken.pages_written_until % P == 0
+    feed(taken, store, chunks[25:45])  # to 4.5 pages: page 2 and 3 become whole
+    if released_later is not None:
+        taken.session.buffer.release_to(released_later)
+    await store.write_header(taken)
+    again = restore(store)  # the next take-over
+    assert state_fingerprint(again.session) == state_fingerprint(taken.session)
+    stored = store.read(0, "s")
+    assert isinstance(stored, StreamHeader) and 3 in stored.page_crcs
+    for page in stored.page_crcs:  # each page holds its own samples, up to its end (from its start when whole)
+        start, samples = decode_samples(audio.data[0][page_key("s", "0.0", page)])
+        assert page * P <= start <= max(page * P, taken.session.buffer.base)
+        assert np.array_equal(samples, recorded[start : (page + 1) * P])
+
+
+async def test_a_page_an_earlier_release_wrote_from_inside_it_is_still_read() -> None:
+    # releases before this fix wrote such a page from the stream's start a whole page on, and hashed that
+    P = PAGE_SAMPLES
+    store, streams, audio = new_store()
+    recorded = noise(6 * P)
+    chunks = chunks_of(recorded, 1600)
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    feed(live, store, chunks[:25])
+    live.session.buffer.release_to(2 * P + 4000)
+    await store.write_header(live)
+    taken = restore(store)
+    feed(taken, store, chunks[25:45])
+    await store.write_header(taken)
+    stored = store.read(0, "s")
+    assert isinstance(stored, StreamHeader)
+    base = taken.session.buffer.base
+    audio.data[0][page_key("s", "0.0", 2)] = encode_samples(base, recorded[base : base + P])
+    old = dataclasses.replace(stored, page_crcs={**stored.page_crcs, 2: crc(recorded[base : base + P])})
+    streams.data[0][b"s"] = encode_header(old)
+    assert state_fingerprint(restore(store).session) == state_fingerprint(taken.session)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(1, 12), st.integers(0, PAGE_SAMPLES * 2), st.booleans()), min_size=1, max_size=8
+    )
+)
+def test_every_take_over_restores_the_state_stored_before_it(steps: list[tuple[int, int, bool]]) -> None:
+    # each step: chunks fed, audio released behind the end (at most two pages kept), a take-over or not
+    asyncio.run(take_overs(steps))
+
+
+async def take_overs(steps: list[tuple[int, int, bool]]) -> None:
+    store, _, _ = new_store()
+    chunks = chunks_of(noise(100 * 1600), 1600)
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    fed = 0
+    for count, kept, take_over in steps:
+        feed(live, store, chunks[fed : fed + count])
+        fed += count
+        live.session.buffer.release_to(max(live.session.buffer.base, live.session.buffer.state.audio.end - kept))
+        await store.write_header(live)
+        if take_over:
+            restored = restore(store)
+            assert state_fingerprint(restored.session) == state_fingerprint(live.session)
+            live = restored
 
 
 async def test_a_failed_changelog_write_is_raised_and_the_retry_stores_everything() -> None:
