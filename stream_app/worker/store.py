@@ -144,9 +144,7 @@ class StreamStore:
         if start > need or start + int(samples.shape[0]) < stop:
             raise StateCorrupt(f"stream {stream_id}: audio page {page} holds [{start}, {start + samples.shape[0]})")
         part = samples[need - start : stop - start]
-        if crc(part) != header.page_crcs[page] and not (start == need and crc(samples) == header.page_crcs[page]):
-            # (the second form: a page that releases before 2026-12-07 wrote from a start inside it, a
-            # page's length on, after a take-over; its header's CRC covers what it holds)
+        if crc(part) != header.page_crcs[page]:
             raise StateCorrupt(f"stream {stream_id}: audio page {page} is stale or damaged (CRC mismatch)")
         return part
 
