@@ -182,7 +182,7 @@ class StreamStore:
         """
         buf = live.session.buffer.state
         base, end = buf.audio.base, buf.audio.end
-        position = max(live.pages_written_until // P * P, base // P * P)  # page k starts at max(k * P, base)
+        position = max(live.pages_written_until, base // P * P)  # page-aligned: page k holds max(k * P, base) on
         if live.lowest_page is None:
             live.lowest_page = position // P
         stamp = self._stamp(live)  # a scope that lost its partition writes nothing (raises Fenced)
