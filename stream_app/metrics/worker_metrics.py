@@ -55,6 +55,10 @@ FENCED_WRITES = Counter(
     "State writes of an owner that lost its partition: refused when written, or ignored when restored",
     ["where"],
 )
+TAKE_OVER_RETRIES = Counter(
+    "stream_app_take_over_retries_total",
+    "Take-overs repeated under a higher owner epoch: another replica fenced the partition after this one restored it",
+)
 STATE_RESETS = Counter(
     "stream_app_state_resets_total", "Streams whose stored state was missing, stale or damaged and was started anew"
 )
@@ -83,7 +87,8 @@ PARTITIONS_MOVED = Counter(
 )
 CHANGELOG_RECORDS_RESTORED = Counter(
     "stream_app_changelog_records_restored_total",
-    "Changelog records applied to the local tables: keeping a standby copy warm, or restoring an active partition",
+    "Changelog records applied to the local tables: keeping a standby copy warm, restoring an active partition, "
+    "or catching up with what its last owner wrote before the take-over's fence",
     ["role"],
 )
 HANDOVERS = Counter(

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Iterator
 
 from stream_app.streaming import LiveConfig, StreamSession
+from stream_app.worker.catch_up import TakeOver
 from stream_app.worker.live import LiveStream
 from stream_app.worker.records import encode_header
 from stream_app.worker.store import StreamStore
@@ -50,6 +51,16 @@ class MemoryTable:
     def keys(self, partition: int) -> Iterator[bytes]:
         """Iterate one partition's keys (bookkeeping keys left out, as `ChangelogTable` does)."""
         yield from sorted(key for key in self.data.get(partition, {}) if not is_internal(key))
+
+    async def fence(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp) -> TakeOver:
+        """Write a fence; one dict is every owner's state, so there is never anything to catch up."""
+        before = self.get(partition, key)
+        await self.put(partition, key, value, stamp)
+        return TakeOver(0, 0, before)
+
+    async def catch_up(self, partition: int, take_over: TakeOver) -> int:
+        """Nothing to catch up (see `fence`)."""
+        return 0
 
     def _ack(self) -> Awaitable[object]:
         self.writes += 1

@@ -36,6 +36,7 @@ from stream_app.metrics.health import Health
 from stream_app.metrics.lag import ConsumerLagGauges, PartitionSample
 from stream_app.worker.acks import PartitionAcks
 from stream_app.worker.assignment import RecentFirstAssignor
+from stream_app.worker.catch_up import KafkaChangelogReader
 from stream_app.worker.exceptions import Fenced
 from stream_app.worker.faults import FaultInjector, parse_window_crashes, parse_window_failures
 from stream_app.worker.fencing import OwnerEpochs
@@ -195,7 +196,10 @@ def create_worker_app(
     backoff = Backoff(maximum=worker.retry_backoff_max)
     outputs = Outputs(output_topic, dlq_topic, monitor, backoff, replica=name)
     live_config = live_config_for(settings)
-    store = StreamStore(ChangelogTable(tables["streams"]), ChangelogTable(tables["audio"]), live_config, OwnerEpochs())
+    reader = KafkaChangelogReader(kafka)  # a take-over reads back what the last owner wrote before its fence
+    store = StreamStore(
+        ChangelogTable(tables["streams"], reader), ChangelogTable(tables["audio"], reader), live_config, OwnerEpochs()
+    )
     streaming = settings.streaming
     transcribe: Transcribe = engine.transcribe
     if worker.inject_window_failures or worker.inject_window_crashes:

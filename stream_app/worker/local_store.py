@@ -28,17 +28,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import rocksdict
 from faust.stores.rocksdb import Store as FaustRocksStore
+from faust.types import TP
 
 from stream_app.metrics import worker_metrics as m
+from stream_app.worker.catch_up import ChangelogRecord, TakeOver
+from stream_app.worker.exceptions import Fenced
 from stream_app.worker.fencing import FENCE_KEY, decode_fence, restore_decision
-from stream_app.worker.tables import INTERNAL_PREFIX, stamp_from_headers
+from stream_app.worker.tables import INTERNAL_PREFIX, stamp_from_headers, written_by_this_process
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class GuardedStore(FaustRocksStore):
         self._incarnations: dict[int, int] = {}
         self._unsure: set[int] = set()  # partitions with a write that may have landed unacknowledged
         self._active: set[int] = set()  # the partitions this replica's copy was the active one of
+        self._held: dict[int, TakeOver] = {}  # partitions being taken over: where local state stopped
 
     # ---- the live owner's writes ---------------------------------------------------------------------
 
@@ -85,13 +89,16 @@ class GuardedStore(FaustRocksStore):
             # the offset past the record, or the files would claim it and a restart would never read it.
             self._unsure.add(partition)
             return False
+        if key == FENCE_KEY and partition in self._held:
+            return True  # a take-over's fence: `catch_up` stores it with the records before it
         db = self._db_for_partition(partition)
         batch = rocksdict.WriteBatch(raw_mode=True)
         if value is None:
             batch.delete(key)
         else:
             batch.put(key, value)
-        if partition not in self._unsure:  # an unsure partition's files are in step only up to their offset
+        # an unsure partition's files are in step only up to their offset; a held one's up to its take-over
+        if partition not in self._unsure and partition not in self._held:
             batch.put(self.offset_key, str(changelog_offset).encode())
             batch.put(SYNCED_KEY, _now_ms())
         db.write(batch)
@@ -171,46 +178,95 @@ class GuardedStore(FaustRocksStore):
             applied[message.tp] = offsets[message.tp] = message.offset
             m.CHANGELOG_RECORDS_RESTORED.labels(role="standby" if message.tp in standbys else "active").inc()
             pending = changes.setdefault(partition, {})
-            current = pending[key] if key in pending else self._db_for_partition(partition).get(key)
             fence = decode_fence(pending[FENCE_KEY] if FENCE_KEY in pending else self._local_fence(partition))
-            stamp = stamp_from_headers(message.headers)
-            marker = (
-                None
-                if stamp is None or self.guard.fenced_value is None
-                else self.guard.fenced_value(stamp.epoch, fence)
-            )
-            decision = restore_decision(
-                key,
-                None if value is None else bytes(value),
-                stamp,
-                fence,
-                has_value=current is not None,
-                fenced_value=marker,
-            )
-            if decision.fenced:
-                m.FENCED_WRITES.labels(where="restore").inc()
-                log.warning(
-                    "%s[%d]@%d: a write of replaced owner epoch %s after the fence of epoch %d is not restored",
-                    self.table_name,
-                    partition,
-                    message.offset,
-                    None if stamp is None else stamp.epoch,
-                    fence,
-                )
-            if decision.write:
-                pending[key] = decision.value
+            value = None if value is None else bytes(value)
+            self._restore(partition, pending, fence, key, value, message.headers, message.offset)
         for partition, pending in changes.items():
-            write = rocksdict.WriteBatch(raw_mode=True)
-            for key, value in pending.items():
-                if value is None:
-                    write.delete(key)
-                else:
-                    write.put(key, value)
-            write.put(SYNCED_KEY, _now_ms())
-            self._db_for_partition(partition).write(write)
+            self._db_for_partition(partition).write(_write_batch(pending))
         for tp, offset in offsets.items():
             if offset > _or_minus_one(self.persisted_offset(tp)):  # an acknowledged write may be newer
                 self.set_persisted_offset(tp, offset)
+
+    def _restore(
+        self,
+        partition: int,
+        pending: dict[bytes, bytes | None],
+        fence: int,
+        key: bytes,
+        value: bytes | None,
+        headers: Any,
+        offset: int,
+    ) -> None:
+        """Decide one restored record (``fence`` being the newest before it) into ``pending``."""
+        current = pending[key] if key in pending else self._db_for_partition(partition).get(key)
+        stamp = stamp_from_headers(headers)
+        guard = self.guard.fenced_value
+        marker = None if stamp is None or guard is None else guard(stamp.epoch, fence)
+        decision = restore_decision(key, value, stamp, fence, has_value=current is not None, fenced_value=marker)
+        if decision.fenced:
+            m.FENCED_WRITES.labels(where="restore").inc()
+            log.warning(
+                "%s[%d]@%d: a write of replaced owner epoch %s after the fence of epoch %d is not restored",
+                self.table_name,
+                partition,
+                offset,
+                None if stamp is None else stamp.epoch,
+                fence,
+            )
+        if decision.write:
+            pending[key] = decision.value
+
+    # ---- a take-over: what the last owner wrote between the restore and the fence (catch_up.py) -------
+
+    def hold(self, partition: int) -> TakeOver:
+        """Start (or go on with) this incarnation's take-over of ``partition``: where local state stops.
+
+        From now on until `catch_up`, the files keep their offset and their fence: the fence's
+        acknowledgement is not applied (a restore of the files would judge the records before it by
+        it), so a replica stopped in between restores the range from the changelog. Asked again (the
+        fence write retried), the same mark is returned.
+        """
+        held = self._held.get(partition)
+        if held is None:
+            topic = self.table.changelog_topic.get_topic_name()
+            start = _or_minus_one(self.persisted_offset(TP(topic, partition))) + 1
+            held = self._held[partition] = TakeOver(start, -1, self._local_fence(partition))
+        return held
+
+    def catch_up(self, partition: int, records: Sequence[ChangelogRecord], take_over: TakeOver) -> int:
+        """Apply the records between local state's end and this owner's fence; returns the newest fence among them.
+
+        Records are decided as a restore decides them, against the fences before them; this owner's
+        fence is stored after them, with the fence's offset unless a write may have landed unseen.
+
+        Raises:
+            Fenced: the partition was revoked since the take-over began (its next take-over catches up).
+        """
+        held = self._held.get(partition)
+        if held is None or (held.start, held.fence_before) != (take_over.start, take_over.fence_before):
+            raise Fenced(f"{self.table_name}[{partition}]: revoked while it was being taken over")
+        pending: dict[bytes, bytes | None] = {}
+        fence_value, newest = take_over.fence_before, 0
+        for record in records:
+            if not take_over.start <= record.offset < take_over.end:
+                continue
+            m.CHANGELOG_RECORDS_RESTORED.labels(role="catch_up").inc()
+            if record.key == FENCE_KEY:
+                fence_value = record.value
+                if not written_by_this_process(record.headers):  # another replica's take-over
+                    newest = max(newest, decode_fence(record.value))
+                continue
+            fence = decode_fence(fence_value)
+            self._restore(partition, pending, fence, record.key, record.value, record.headers, record.offset)
+        # a write failed and may have landed unseen (unsure): the files stay in step up to where the
+        # take-over began, fence and offset alike, so a restart restores the range again, and the
+        # partition stays held (its offset put) until it is assigned again
+        if partition not in self._unsure:
+            pending[FENCE_KEY] = take_over.fence
+            pending[self.offset_key] = str(take_over.end).encode()
+            del self._held[partition]
+        self._db_for_partition(partition).write(_write_batch(pending))
+        return newest
 
     def _standby_tps(self) -> Any:
         return self._assigned("standbys") or set()
@@ -280,6 +336,7 @@ class GuardedStore(FaustRocksStore):
     def _next_incarnation(self, partition: int) -> None:
         self._incarnations[partition] = self.incarnation(partition) + 1
         self._unsure.discard(partition)  # recovery reads the changelog from the last offset applied
+        self._held.pop(partition, None)  # a take-over under way is the old incarnation's
 
 
 class GuardedTable(faust.Table):  # type: ignore[type-arg]
@@ -298,6 +355,18 @@ class GuardedTable(faust.Table):  # type: ignore[type-arg]
             loop=self.loop,
             options=self.options,
         )
+
+
+def _write_batch(changes: dict[bytes, bytes | None]) -> Any:
+    """One RocksDB write batch of ``changes`` (None: a deletion), noting the files in step now."""
+    write = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in changes.items():
+        if value is None:
+            write.delete(key)
+        else:
+            write.put(key, value)
+    write.put(SYNCED_KEY, _now_ms())
+    return write
 
 
 def _or_minus_one(offset: int | None) -> int:

@@ -522,10 +522,27 @@ class StreamProcessor:
         self.store.release(partition)
 
     async def _claim(self, part: PartitionState) -> None:
-        epoch = self.store.next_epoch(part.partition)
-        await self.outputs.durable(self.store.fence(part.partition, epoch), "fencing the partition's last owner")
+        found = 0  # the newest fence another owner wrote after this replica's restore
+        caught_up = 0  # changelog offsets between the restore and the fence, every try
+        while True:
+            epoch = max(self.store.next_epoch(part.partition), found + 1)
+            fenced = await self.outputs.durable(
+                self.store.fence(part.partition, epoch), "fencing the partition's last owner"
+            )
+            found = await self.outputs.durable(
+                self.store.catch_up(part.partition, fenced), "reading what the last owner wrote before the fence"
+            )
+            caught_up += sum(max(0, mark.end - mark.start) for mark in fenced)
+            if found < epoch:
+                break
+            m.TAKE_OVER_RETRIES.inc()
+            log.warning(
+                "partition %d: owner epoch %d was taken by another replica before its fence landed; taking over again",
+                part.partition,
+                found,
+            )
         part.epoch = epoch
-        log.info("partition %d: owner epoch %d", part.partition, epoch)
+        log.info("partition %d: owner epoch %d (%d changelog offset(s) caught up)", part.partition, epoch, caught_up)
 
     async def _claim_and_adopt(self, part: PartitionState) -> None:
         await self.claim(part)

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from stream_app.streaming import LiveConfig, MergePolicy, SegmentMerger, StreamBuffer, StreamSession
 from stream_app.streaming.samples import SampleQueue
 from stream_app.streaming.state import BufferState, PendingChunk
+from stream_app.worker.catch_up import TakeOver
 from stream_app.worker.exceptions import StateCorrupt
 from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence, encode_fence
 from stream_app.worker.live import LiveStream
@@ -53,6 +55,7 @@ from stream_app.worker.records import (
 from stream_app.worker.tables import TableIO, WriteStamp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 P = PAGE_SAMPLES
 _CURSOR_INTS = ("seq", "shift", "heard")
@@ -333,21 +336,42 @@ class StreamStore:
         fences = (decode_fence(table.get(partition, FENCE_KEY)) for table in (self.streams, self.audio))
         return max(fences) + 1
 
-    def fence(self, partition: int, epoch: int) -> Callable[[], Awaitable[object]]:
+    def fence(self, partition: int, epoch: int) -> Callable[[], Awaitable[tuple[TakeOver, TakeOver]]]:
         """Own ``partition`` under ``epoch``; returns the fence write for both changelogs (retry it until done).
 
         The fence must be durable before the owner's first state write, so that every late write of a
-        replaced owner comes after it in the changelog (where a restore recognises it).
+        replaced owner comes after it in the changelog (where a restore recognises it). What the last
+        owner wrote before it is then read back with `catch_up`.
         """
         if self.owners is not None:
             self.owners.grant(partition, epoch)
         stamp, value = WriteStamp(epoch), encode_fence(epoch)
+        tables = (self.streams, self.audio)
+        tries: dict[int, asyncio.Future[TakeOver]] = {}  # a retry writes only the fences that failed
 
-        async def write() -> None:
+        async def write() -> tuple[TakeOver, TakeOver]:
             self._check(partition, epoch, -1)
-            await asyncio.gather(*(t.put(partition, FENCE_KEY, value, stamp) for t in (self.streams, self.audio)))
+            writes = (partial(t.fence, partition, FENCE_KEY, value, stamp) for t in tables)
+            streams, audio = await _each(_again_if_failed(tries, i, w) for i, w in enumerate(writes))
+            return streams, audio
 
         return write
+
+    def catch_up(self, partition: int, fenced: tuple[TakeOver, TakeOver]) -> Callable[[], Awaitable[int]]:
+        """Return the read-back of what both changelogs got between the restore and ``fenced`` (retry it until done).
+
+        Its result is the newest fence found there: at or above the epoch taken, another replica took
+        the partition over meanwhile, and the take-over must be repeated above it.
+        """
+        tables = (self.streams, self.audio)
+        tries: dict[int, asyncio.Future[int]] = {}  # a retry reads only the tables that failed, keeping what one found
+
+        async def read() -> int:
+            reads = (partial(t.catch_up, partition, fenced[i]) for i, t in enumerate(tables))
+            found = await _each(_again_if_failed(tries, i, r) for i, r in enumerate(reads))
+            return max(found)
+
+        return read
 
     def release(self, partition: int) -> None:
         """Refuse every write for ``partition`` from now on (it was revoked)."""
@@ -430,3 +454,22 @@ def _forget(write: Awaitable[object]) -> None:
 def _log_failed_delete(future: asyncio.Future[object]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.debug("deleting an unused audio record failed: %s", future.exception())
+
+
+def _again_if_failed(
+    tries: dict[int, asyncio.Future[T]], index: int, start: Callable[[], Awaitable[T]]
+) -> asyncio.Future[T]:
+    """Return try ``index``: the one under way or done, or a new one where the last failed or was cancelled."""
+    attempt = tries.get(index)
+    if attempt is None or (attempt.done() and (attempt.cancelled() or attempt.exception() is not None)):
+        attempt = tries[index] = asyncio.ensure_future(start())
+    return attempt
+
+
+async def _each(tries: Iterable[Awaitable[T]]) -> list[T]:
+    """Await every try to its end (none is left running when one fails), then raise the first failure."""
+    outcomes = await asyncio.gather(*tries, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from faust.stores.rocksdb import Store as FaustRocksStore
+
+from stream_app.worker.catch_up import ChangelogReader, ChangelogRecord, TakeOver
 
 # faust's RocksDB store keeps the changelog offset it has applied under this key, beside our records
 FAUST_OFFSET_KEY: bytes = FaustRocksStore.offset_key
@@ -37,6 +40,10 @@ def is_internal(key: bytes) -> bool:
 
 EPOCH_HEADER = "stream-app-epoch"
 INPUT_OFFSET_HEADER = "stream-app-input-offset"
+# a fence record's header naming the process that wrote it: a take-over's catch-up tells its own
+# fences (a retried write that landed twice, an abandoned take-over of this process) from another's
+FENCER_HEADER = "stream-app-fencer"
+THIS_PROCESS = uuid.uuid4().hex.encode()
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ def stamp_from_headers(headers: Any) -> WriteStamp | None:
         return None
 
 
+def written_by_this_process(headers: Any) -> bool:
+    """Whether a fence record with these headers was written by this process."""
+    found = dict(headers.items() if isinstance(headers, dict) else headers or ())
+    return found.get(FENCER_HEADER) == THIS_PROCESS
+
+
 class TableIO(Protocol):
     """A key-value table split by partition, whose writes return the changelog's acknowledgement."""
 
@@ -84,6 +97,14 @@ class TableIO(Protocol):
 
     def keys(self, partition: int) -> Iterator[bytes]:
         """Iterate one partition's keys (bookkeeping keys such as faust's offset are not listed)."""
+        ...
+
+    def fence(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp) -> Awaitable[TakeOver]:
+        """Write a take-over's fence record; the result says where it landed and where local state stopped."""
+        ...
+
+    def catch_up(self, partition: int, take_over: TakeOver) -> Awaitable[int]:
+        """Apply what the changelog holds between local state and the fence; returns the newest fence among it."""
         ...
 
 
@@ -106,6 +127,14 @@ class LocalFiles(Protocol):
         """Note a failed changelog write (it may have landed)."""
         ...
 
+    def hold(self, partition: int) -> TakeOver:
+        """Start a take-over: where local state stops (its offset is held there until `catch_up`)."""
+        ...
+
+    def catch_up(self, partition: int, records: Sequence[ChangelogRecord], take_over: TakeOver) -> int:
+        """Apply the records between local state and the fence; returns the newest fence among them."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Pending:
@@ -118,8 +147,9 @@ class _Pending:
 class ChangelogTable:
     """`TableIO` over one faust RocksDB table (rocksdict driver, raw bytes) with a `GuardedStore`."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, reader: ChangelogReader | None = None) -> None:
         self._table = table
+        self._reader = reader  # None: a take-over never reads its changelog back (a table used alone)
         self._order = itertools.count()
         self._pending: dict[tuple[int, bytes], dict[int, _Pending]] = {}  # (partition, key) -> write no. -> write
         self._applied: dict[tuple[int, bytes], int] = {}  # the newest write applied locally, per key in flight
@@ -168,7 +198,37 @@ class ChangelogTable:
             if value is not None and not is_internal(key):
                 yield key
 
-    def _send(self, partition: int, key: bytes, value: bytes | None, stamp: WriteStamp | None) -> Awaitable[object]:
+    async def fence(self, partition: int, key: bytes, value: bytes, stamp: WriteStamp) -> TakeOver:
+        """Write a take-over's fence (`stream_app.worker.catch_up`): local state's end is held until `catch_up`."""
+        held = self._store.hold(partition)
+        sent = await self._send(partition, key, value, stamp, [(FENCER_HEADER, THIS_PROCESS)])
+        offset = getattr(sent, "offset", None)
+        if not isinstance(offset, int):
+            raise TypeError(f"{self.name}[{partition}]: the fence's acknowledgement carries no offset ({sent!r})")
+        return replace(held, end=offset, fence=value)
+
+    async def catch_up(self, partition: int, take_over: TakeOver) -> int:
+        """Read the changelog between local state's end and the fence back, and apply it.
+
+        Raises:
+            ConnectionError: the changelog could not be read (retry it).
+        """
+        records: Sequence[ChangelogRecord] = ()
+        if take_over.gap:
+            if self._reader is None:  # not applied: the offset stays held, so a restart reads them
+                return 0
+            topic = self._table.changelog_topic.get_topic_name()
+            records = await self._reader.read(topic, partition, take_over.start, take_over.end)
+        return self._store.catch_up(partition, records, take_over)
+
+    def _send(
+        self,
+        partition: int,
+        key: bytes,
+        value: bytes | None,
+        stamp: WriteStamp | None,
+        extra_headers: list[tuple[str, bytes]] | None = None,
+    ) -> Awaitable[object]:
         store, number = self._store, next(self._order)
         incarnation = store.incarnation(partition)
         slot = (partition, key)
@@ -183,7 +243,7 @@ class ChangelogTable:
             key=key,
             value=value,
             partition=partition,
-            headers=None if stamp is None else stamp.headers(),
+            headers=[*(stamp.headers() if stamp else []), *(extra_headers or [])] or None,
             key_serializer="raw",
             value_serializer="raw",
             callback=acknowledged,
