@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -99,8 +100,9 @@ class AttemptGate:
         forget = self._forget
 
         def counted(future: concurrent.futures.Future[None]) -> None:
-            if not future.cancelled() and future.exception() is None:
-                self._loop.call_soon_threadsafe(forget)
+            if not future.cancelled() and future.exception() is None and not self._loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the worker has stopped
+                    self._loop.call_soon_threadsafe(forget)
 
         marked.add_done_callback(counted)
 

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import threading
 import time
+
+import pytest
 
 from stream_app.worker.attempts import AttemptGate
 
@@ -154,3 +158,23 @@ async def test_an_ordinary_window_s_return_forgets_its_count_in_memory_after_the
     await _call_from_thread(gate)  # the next step's start counts afresh
     await asyncio.sleep(0.05)
     assert events == ["mark", "forget", "mark"]
+
+
+def test_a_count_that_lands_after_the_worker_stopped_forgets_nothing_and_raises_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seen at a SIGTERM stop: the count's future completed once the loop had closed ("Event loop is closed")."""
+    loop = asyncio.new_event_loop()
+    forgotten: list[int] = []
+
+    async def mark() -> None:
+        pass
+
+    gate = AttemptGate(loop, mark, forget=lambda: forgotten.append(1))
+    count: concurrent.futures.Future[None] = concurrent.futures.Future()
+    gate._future = count  # a count on its way, as `start` leaves it
+    gate.returned()
+    loop.close()
+    with caplog.at_level(logging.ERROR):
+        count.set_result(None)
+    assert forgotten == [] and not [r for r in caplog.records if r.levelno >= logging.ERROR]
