@@ -29,6 +29,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_app.clients.kafka_config import consumer_config
 from stream_app.config.settings import KafkaSettings
+from stream_app.wire.headers import headers_to_list
 
 READ_TIMEOUT = 30.0  # seconds for one range; the take-over retries a failed read
 READ_THREADS = 4  # ranges read at once (a replica taking several partitions over reads two per partition)
@@ -122,7 +123,7 @@ class KafkaChangelogReader:
                     return found
                 key = message.key()
                 found.append(ChangelogRecord(offset, key if isinstance(key, bytes) else b"", message.value(),
-                                             _headers(message.headers())))  # fmt: skip
+                                             headers_to_list(message.headers())))  # fmt: skip
                 if offset >= end - 1:
                     return found
         except KafkaException as exc:
@@ -130,9 +131,3 @@ class KafkaChangelogReader:
         finally:
             consumer.close()
         raise ConnectionError(f"{topic}[{partition}] not read from {start} to {end} in {self._timeout:.0f} s")
-
-
-def _headers(raw: object) -> list[tuple[str, bytes]]:
-    """Return a record's headers as (name, bytes) pairs (confluent-kafka gives a list, or None)."""
-    pairs = raw.items() if isinstance(raw, dict) else raw if isinstance(raw, list) else ()
-    return [(str(name), value if isinstance(value, bytes) else str(value or "").encode()) for name, value in pairs]

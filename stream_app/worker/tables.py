@@ -65,7 +65,7 @@ class WriteStamp:
 
 def stamp_from_headers(headers: Any) -> WriteStamp | None:
     """Read a changelog record's stamp (None for records of an earlier release, or of other writers)."""
-    found = dict(headers.items() if isinstance(headers, dict) else headers or ())
+    found = _header_map(headers)
     epoch = found.get(EPOCH_HEADER)
     try:
         offset = found.get(INPUT_OFFSET_HEADER)
@@ -76,8 +76,12 @@ def stamp_from_headers(headers: Any) -> WriteStamp | None:
 
 def written_by_this_process(headers: Any) -> bool:
     """Whether a fence record with these headers was written by this process."""
-    found = dict(headers.items() if isinstance(headers, dict) else headers or ())
-    return found.get(FENCER_HEADER) == THIS_PROCESS
+    return _header_map(headers).get(FENCER_HEADER) == THIS_PROCESS
+
+
+def _header_map(headers: Any) -> dict[str, Any]:
+    """Return a changelog record's headers by name (faust: a mapping or pairs; confluent-kafka: pairs or None)."""
+    return dict(headers.items() if isinstance(headers, dict) else headers or ())
 
 
 class TableIO(Protocol):
