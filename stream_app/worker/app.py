@@ -396,6 +396,11 @@ def _install(worker: WorkerApp) -> None:
             report.steps_abandoned,
             report.streams_unstored,
         )
+        # Every partition is closed before the group is left (`MemberApp.on_stop`): a step left to the next
+        # owner that returns after it publishes and stores nothing, and no write of this owner lands after
+        # the next owner's fence.
+        for partition in list(processor.partitions):
+            _close_partition(processor, partition)
 
     def commit_position(tp: TP) -> tuple[bool, int | None]:
         if tp.topic != topic:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from aiokafka.partitioner import murmur2
 
 from stream_app.audio.files import read_native_audio
 from stream_app.clients.chunking import prepare_audio
@@ -26,7 +27,15 @@ from stream_app.testing.wer import word_error_rate
 from stream_app.worker.app import STANDBY_BUFFER, TABLES
 from stream_app.worker.outputs import REPLICA_HEADER
 
-STREAMS = [f"handover-{i}" for i in range(6)]  # over 4 partitions: both replicas own some
+# keys on every one of the 4 partitions (murmur2, as the publisher partitions): whichever two a replica
+# owns, it transcribes some of the streams (0-5 all hash to partitions 0 and 2)
+STREAMS = [f"handover-{i}" for i in (0, 1, 2, 8, 9, 10)]
+
+
+def partition_of(stream_id: str, partitions: int) -> int:
+    return (murmur2(stream_id.encode()) & 0x7FFFFFFF) % partitions
+
+
 LONG_SESSION = {"STREAM_APP_WORKER__SESSION_TIMEOUT": "60s"}  # a replica that does not leave holds on 60 s
 
 
@@ -78,6 +87,7 @@ def test_a_stopped_replicas_streams_continue_on_another_replica_with_no_missing_
 ) -> None:
     frames, fmt = twice(jfk_path, 3)
     with ServiceHarness(settings, env=LONG_SESSION) as harness:
+        assert {partition_of(sid, harness.partitions or 0) for sid in STREAMS} == set(range(harness.partitions or 0))
         harness.start("a", wait=0)
         harness.start("b", wait=0)
         harness.wait_ready("a")
@@ -95,6 +105,9 @@ def test_a_stopped_replicas_streams_continue_on_another_replica_with_no_missing_
         log = harness.log_tail("a", 200)
         seen = publishers(harness, STREAMS)
     assert "handed over in" in log and "LeaveGroup request succeeded" in log, log
+    # it leaves the group before faust closes its tables (the partitions move that much sooner), for good
+    assert log.index("left the consumer group in") < log.index("GuardedTable: streams]: Stopping"), log
+    assert "re-joining group" not in log.split("left the consumer group in", 1)[1], log
     moved = [sid for sid, items in seen.items() if any(r == "a" for at, r in items if at < stopped_at)]
     assert moved, seen  # the premise: the stopped replica was transcribing some of the streams
     for sid in moved:

@@ -26,6 +26,7 @@ from stream_app.worker.membership import (
     _Consumer,
     fit_session_timeout,
     group_instance_id,
+    leave_group,
     leave_on_close,
     new_commit_offset,
 )
@@ -70,6 +71,59 @@ def test_a_static_member_is_made_to_leave_when_it_closes() -> None:
     leave_on_close(SimpleNamespace(_coordinator=coordinator))
     assert coordinator._group_instance_id is None  # aiokafka then sends LeaveGroup on close
     leave_on_close(SimpleNamespace(_coordinator=None))  # not started yet: nothing to do
+
+
+class StandInCoordinator:
+    """aiokafka's `GroupCoordinator` as `leave_group` meets it: LeaveGroup only by a dynamic member."""
+
+    def __init__(self, instance_id: str | None, answer_after: float | None) -> None:
+        self._group_instance_id = instance_id
+        self.generation = 7
+        self.answer_after = answer_after  # None: the broker never answers
+        self.leaves_sent = 0
+        self.heartbeating = True
+
+    async def _stop_heartbeat_task(self) -> None:
+        self.heartbeating = False
+
+    async def _maybe_leave_group(self) -> None:
+        if self.generation > 0 and self._group_instance_id is None:
+            self.leaves_sent += 1
+            if self.answer_after is None:
+                await asyncio.Event().wait()
+            await asyncio.sleep(self.answer_after)
+        self.generation = -1
+
+
+class StandInConsumer:
+    def __init__(self, coordinator: StandInCoordinator | None) -> None:
+        self._coordinator = coordinator
+        self.subscribed = True
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def unsubscribe(self) -> None:  # as aiokafka: no rejoin after it, LeaveGroup sent in a task
+        self.subscribed = False
+        if self._coordinator is not None:
+            self.tasks.append(asyncio.create_task(self._coordinator._maybe_leave_group()))
+
+
+async def test_a_stop_leaves_the_group_at_once_as_a_static_member_too_and_for_good() -> None:
+    coordinator = StandInCoordinator("stream-app-worker-1", answer_after=0.02)
+    consumer = StandInConsumer(coordinator)
+    assert await leave_group(consumer, timeout=1.0)
+    assert coordinator.leaves_sent == 1 and coordinator.generation == -1  # the broker answered
+    assert not consumer.subscribed  # aiokafka rejoins a subscribed member that left; this one never
+    assert not coordinator.heartbeating  # a heartbeat after the leave is refused by the broker
+
+
+async def test_a_leave_the_broker_does_not_answer_is_reported_not_waited_for() -> None:
+    coordinator = StandInCoordinator(None, answer_after=None)
+    consumer = StandInConsumer(coordinator)
+    assert not await leave_group(consumer, timeout=0.05)
+    assert coordinator.leaves_sent == 1
+    for task in consumer.tasks:
+        task.cancel()
+    assert await leave_group(StandInConsumer(None), timeout=0.05)  # never started: not a member
 
 
 def test_the_worker_decides_the_commits_of_its_partitions_and_faust_of_the_rest() -> None:
