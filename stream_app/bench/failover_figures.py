@@ -99,6 +99,7 @@ def event_row(
         "resume_max_s": _r(max(resumes, default=NAN)),
         "final_lag_p95_s": _r(percentile(lags, 95)),
         "control_p95_s": _r(percentile(control, 95)),
+        "left_group_s": _r(NAN if event.left_group_s is None else event.left_group_s),
     }
 
 
@@ -117,6 +118,19 @@ def phase_summary(
         f"{phase}_resume_max_s": _r(max(resumes, default=NAN)),
         f"{phase}_final_lag_p95_s": _r(percentile(lags, 95)),
         f"{phase}_control_p95_s": _r(percentile(control, 95)),
+        **_left_group(events, phase),
+    }
+
+
+def _left_group(events: Sequence[Disruption], phase: str) -> dict[str, Any]:
+    """Return the slowest stop's time from its SIGTERM to its LeaveGroup answer (phases with stops only)."""
+    stops = [e for e in events if e.kind in ("terminate", "remove")]
+    if not stops:
+        return {}
+    left = [e.left_group_s for e in stops if e.left_group_s is not None]
+    return {  # a stop that never left made the group wait for its session timeout
+        f"{phase}_stop_left_group_max_s": _r(max(left, default=NAN)),
+        f"{phase}_stops_not_leaving_group": len(stops) - len(left),
     }
 
 

@@ -47,6 +47,7 @@ class Disruption:
     until: float  # the next event, or the end of the run
     from_event: bool = True  # the first change of owner is measured from ``at`` (else from the stream's silence)
     every_stream: bool = False  # every publishing stream is touched (the broker)
+    left_group_s: float | None = None  # a stop: from the signal to the replica's LeaveGroup answer (its log)
 
 
 def resume_times(published: Mapping[str, Sequence[Published]], event: Disruption) -> dict[str, float]:

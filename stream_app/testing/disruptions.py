@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from stream_app.bench.resume import Disruption
 from stream_app.testing.private_stack import PrivateStack
@@ -20,6 +21,38 @@ from stream_app.testing.service import ServiceHarness
 LIVE_STREAMS = re.compile(r"^stream_app_live_streams (\S+)$", re.MULTILINE)
 OWNED = re.compile(r'^stream_app_partition_owned\{partition="(\d+)"\} 1\.0$', re.MULTILINE)
 READY_TIMEOUT = 300.0
+STOP_LOG_LINES = 2000  # a stop's part of a replica log (its signal to its exit) is a few dozen lines
+LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] (.*)$")
+SIGNAL = "Signal received: 15"
+LEFT = "LeaveGroup request succeeded"
+
+
+def signal_to_leave(log: str) -> float | None:
+    """Return the seconds from a replica's last SIGTERM to its LeaveGroup answer, from its log.
+
+    That is how long the rest of the group waited before it could move the partitions. None when the
+    log shows no SIGTERM, or no answered LeaveGroup after it (the replica left by its session timeout).
+    """
+    stops = stop_leave_times(log)
+    return stops[-1] if stops else None
+
+
+def stop_leave_times(log: str) -> list[float | None]:
+    """Return, for each SIGTERM in a replica's log (it spans restarts), the seconds to its LeaveGroup answer."""
+    stops: list[tuple[datetime, datetime | None]] = []
+    for line in log.splitlines():
+        match = LOG_LINE.match(line)
+        if match is None:
+            continue
+        if SIGNAL in match.group(2):
+            stops.append((_stamp(match.group(1)), None))
+        elif LEFT in match.group(2) and stops and stops[-1][1] is None:
+            stops[-1] = (stops[-1][0], _stamp(match.group(1)))
+    return [None if left is None else round((left - signalled).total_seconds(), 3) for signalled, left in stops]
+
+
+def _stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
 
 
 def live_streams(metrics: str) -> float:
@@ -70,8 +103,12 @@ class Disruptor:
         """SIGTERM ``name`` (a graceful stop: it hands over and leaves); start it again if ``restart``."""
         at = self.clock()
         self.harness.stop(name)
+        exited = self.clock() - at
+        left = signal_to_leave(self.harness.log_tail(name, STOP_LOG_LINES))
         kind = "terminate" if restart else "remove"
-        self._note(Disruption(phase, kind, name, at, at), f"SIGTERM {name} (exited after {self.clock() - at:.1f} s)")
+        event = Disruption(phase, kind, name, at, at, left_group_s=left)
+        left_text = "never" if left is None else f"{left:.2f} s"
+        self._note(event, f"SIGTERM {name} (left the group after {left_text}, exited after {exited:.1f} s)")
         if restart:
             self.harness.start(name, wait=0)
             self.harness.wait_ready(name, READY_TIMEOUT)
