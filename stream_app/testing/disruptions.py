@@ -24,7 +24,7 @@ READY_TIMEOUT = 300.0
 STOP_LOG_LINES = 2000  # a stop's part of a replica log (its signal to its exit) is a few dozen lines
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] (.*)$")
 SIGNAL = "Signal received: 15"
-LEFT = "LeaveGroup request succeeded"
+LEFT = ("left the consumer group in", "LeaveGroup request succeeded")  # the worker's line; aiokafka's (before ad8fc0a)
 
 
 def signal_to_leave(log: str) -> float | None:
@@ -46,7 +46,7 @@ def stop_leave_times(log: str) -> list[float | None]:
             continue
         if SIGNAL in match.group(2):
             stops.append((_stamp(match.group(1)), None))
-        elif LEFT in match.group(2) and stops and stops[-1][1] is None:
+        elif any(left in match.group(2) for left in LEFT) and stops and stops[-1][1] is None:
             stops[-1] = (stops[-1][0], _stamp(match.group(1)))
     return [None if left is None else round((left - signalled).total_seconds(), 3) for signalled, left in stops]
 

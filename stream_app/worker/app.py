@@ -386,7 +386,14 @@ def _install(worker: WorkerApp) -> None:
             )
 
     async def before_stop() -> None:
-        report = await hand_over(processor, app.consumer.commit, worker.settings.worker.drain_timeout)
+        try:
+            report = await hand_over(processor, app.consumer.commit, worker.settings.worker.drain_timeout)
+        finally:
+            # Every partition is closed before the group is left (`MemberApp._stop_consumer`): a step left to
+            # the next owner that returns after it publishes and stores nothing, and no write of this owner
+            # lands after the next owner's fence.
+            for partition in list(processor.partitions):
+                _close_partition(processor, partition)
         m.HANDOVERS.labels(outcome="finished").inc(report.steps_in_flight - report.steps_abandoned)
         m.HANDOVERS.labels(outcome="abandoned").inc(report.steps_abandoned)
         log.info(
@@ -396,11 +403,6 @@ def _install(worker: WorkerApp) -> None:
             report.steps_abandoned,
             report.streams_unstored,
         )
-        # Every partition is closed before the group is left (`MemberApp.on_stop`): a step left to the next
-        # owner that returns after it publishes and stores nothing, and no write of this owner lands after
-        # the next owner's fence.
-        for partition in list(processor.partitions):
-            _close_partition(processor, partition)
 
     def commit_position(tp: TP) -> tuple[bool, int | None]:
         if tp.topic != topic:

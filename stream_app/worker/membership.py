@@ -52,6 +52,9 @@ from functools import cached_property
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.group import LeaveGroupRequest
+from faust.exceptions import ConsumerNotStarted
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -142,28 +145,35 @@ def leave_on_close(consumer: Any) -> None:
         coordinator._group_instance_id = None
 
 
-async def leave_group(consumer: Any, timeout: float = LEAVE_TIMEOUT, poll: float = 0.01) -> bool:
+async def leave_group(consumer: Any, timeout: float = LEAVE_TIMEOUT) -> bool:
     """Leave the group now and for good: LeaveGroup sent (a static member too), no rejoin after it.
 
-    ``consumer`` is the aiokafka consumer, called from its own loop. Unsubscribing is aiokafka's way to
-    leave without closing: the coordinator sends LeaveGroup and then waits for a new subscription
-    instead of rejoining, and no rebalance callback runs. Returns whether the member had left (the
-    broker answered, or it was in no generation) within ``timeout``; the close then sends nothing more.
+    ``consumer`` is the aiokafka consumer, called from its own loop. It is unsubscribed as
+    ``AIOKafkaConsumer.unsubscribe`` does (its coordinator then waits for a new subscription instead of
+    rejoining, and no rebalance callback runs), but the LeaveGroup is sent here rather than in
+    aiokafka's fire-and-forget task, which forgets the member whether the broker answered or not.
+    Returns whether it left; if not, the member is kept and the consumer's close sends LeaveGroup again.
     """
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is None:  # never started: not a member
         return True
     leave_on_close(consumer)
-    consumer.unsubscribe()
-    deadline = asyncio.get_running_loop().time() + timeout
-    while coordinator.generation > 0:  # reset once the LeaveGroup is answered (or failed)
-        if asyncio.get_running_loop().time() >= deadline:
-            break
-        await asyncio.sleep(poll)
+    consumer._subscription.unsubscribe()
+    consumer._client.set_topics([])
+    left = True
+    if coordinator.generation > 0:  # in a generation: the broker knows this member
+        request = LeaveGroupRequest(coordinator.group_id, coordinator.member_id)
+        try:
+            await asyncio.wait_for(coordinator._send_req(request), timeout)
+        except (TimeoutError, KafkaError) as error:
+            log.warning("LeaveGroup failed (%r): the consumer's close sends it again", error)
+            left = False
+        else:
+            coordinator.reset_generation()
     # aiokafka heartbeats until it rejoins or closes; a heartbeat of the member that left is refused
     # ("member_id was not recognized; resetting and re-joining group", though it rejoins nothing)
     await coordinator._stop_heartbeat_task()
-    return bool(coordinator.generation <= 0)
+    return left
 
 
 # (topic partition) -> (whether the worker decides this partition's commits, the offset it may commit)
@@ -198,7 +208,9 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         await super().on_thread_stop()
 
     async def leave_group(self) -> bool:
-        """Leave the group from the consumer's own thread (`leave_group`)."""
+        """Leave the group from the consumer's own thread (`leave_group`); True if there was none to leave."""
+        if self._consumer is None or self.should_stop:  # not started, or stopping: its close leaves
+            return True
         return bool(await self.call_thread(self._leave_group))
 
     async def _leave_group(self) -> bool:
@@ -359,28 +371,55 @@ class MemberApp(faust.App):
         return QueueKeepingFlowControl(loop=self.loop)
 
     async def on_stop(self) -> None:
-        """Run ``before_stop``, leave the group, then faust's own stop (tables closed, consumer closed)."""
+        """Run ``before_stop``, then faust's own stop, which leaves the group before closing the tables."""
         hook = self.before_stop
         if hook is not None:
             try:
                 await hook()
             except Exception:  # the stop goes on: the next owner re-reads whatever was not committed
                 log.exception("handing the partitions over failed; stopping anyway")
-        await self._leave_group()
         await super().on_stop()
 
-    async def _leave_group(self) -> None:
+    async def _stop_consumer(self) -> None:
+        """Stop reading, leave the group, close the tables: faust's `App._stop_consumer` with the leave added.
+
+        faust revokes the tables' partitions, stops the flow and the fetcher, and closes the tables; it
+        leaves the group only when its consumer closes, after the agents. Here the group is left before
+        the tables close, once the fetcher and the tables' recovery (which seeks and reads the consumer)
+        have stopped.
+        """
         consumer = self._consumer  # not `self.consumer`: a stop before the start creates none
-        if consumer is None or not isinstance(consumer, _Consumer):
+        if consumer is None:
             return
+        try:
+            assignment = consumer.assignment()
+        except ConsumerNotStarted:
+            return
+        if assignment:
+            self.tables.on_partitions_revoked(assignment)
+            consumer.stop_flow()
+            self.flow_control.suspend()
+            consumer.pause_partitions(assignment)
+            self.flow_control.clear()
+            await self._stop_fetcher()
+            await self._consumer_wait_empty(consumer, self.log)
+        recovery = getattr(self.tables, "_recovery", None)
+        if recovery is not None:
+            await recovery.stop()
+        if isinstance(consumer, _Consumer):
+            await self._leave_group(consumer)
+        if assignment:
+            await self.tables.stop()
+
+    async def _leave_group(self, consumer: _Consumer) -> None:
         started = time.monotonic()
         try:
             left = await asyncio.wait_for(consumer.leave_group(), LEAVE_TIMEOUT + 1.0)
         except Exception as error:  # the consumer's close tries again (it sends LeaveGroup if still a member)
             log.warning("could not leave the consumer group before closing (%r); leaving as the consumer closes", error)
             return
-        log.info(
-            "%s the consumer group in %.2f s, before closing the tables and the consumer",
-            "left" if left else "sent LeaveGroup (no answer yet) to",
-            time.monotonic() - started,
-        )
+        if left:
+            log.info(
+                "left the consumer group in %.2f s, before closing the tables and the consumer",
+                time.monotonic() - started,
+            )

@@ -32,7 +32,7 @@ def test_each_event_lasts_until_the_next_and_the_last_until_the_end() -> None:
 STOP_LOG = """[2026-12-07 16:41:09,289] [9926] [INFO] [^Worker]: Signal received: 15 (15)
 [2026-12-07 16:41:10,389] [9926] [INFO] handed over in 1.08 s: 1 step(s) finished, 6 left to the next owner
 +Topic Partition Set--+------------+
-[2026-12-07 16:41:10,434] [9926] [INFO] LeaveGroup request succeeded
+[2026-12-07 16:41:10,434] [9926] [INFO] left the consumer group in 0.04 s, before closing the tables and the consumer
 [2026-12-07 16:41:11,020] [9926] [INFO] LeaveGroup request succeeded
 """
 
@@ -40,7 +40,7 @@ STOP_LOG = """[2026-12-07 16:41:09,289] [9926] [INFO] [^Worker]: Signal received
 def test_a_stop_is_timed_from_its_signal_to_its_first_leave_group_answer() -> None:
     assert signal_to_leave(STOP_LOG) == 1.145
     earlier = "[2026-12-07 16:30:00,000] [9000] [INFO] [^Worker]: Signal received: 15 (15)\n"
-    earlier += "[2026-12-07 16:30:00,500] [9000] [INFO] LeaveGroup request succeeded\n"
+    earlier += "[2026-12-07 16:30:00,500] [9000] [INFO] LeaveGroup request succeeded\n"  # aiokafka's, before
     assert signal_to_leave(earlier + STOP_LOG) == 1.145  # the replica's last stop (its log spans restarts)
     assert stop_leave_times(earlier + STOP_LOG) == [0.5, 1.145]
 

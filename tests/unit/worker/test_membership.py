@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.group import LeaveGroupRequest_v1
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
@@ -74,56 +76,74 @@ def test_a_static_member_is_made_to_leave_when_it_closes() -> None:
 
 
 class StandInCoordinator:
-    """aiokafka's `GroupCoordinator` as `leave_group` meets it: LeaveGroup only by a dynamic member."""
+    """aiokafka's `GroupCoordinator` as `leave_group` meets it; the broker's answer is ``answer``."""
 
-    def __init__(self, instance_id: str | None, answer_after: float | None) -> None:
+    group_id = "stream-app"
+    member_id = "r1-6f1c"
+
+    def __init__(self, instance_id: str | None, answer: str = "ok", generation: int = 7) -> None:
         self._group_instance_id = instance_id
-        self.generation = 7
-        self.answer_after = answer_after  # None: the broker never answers
-        self.leaves_sent = 0
+        self.generation = generation
+        self.answer = answer  # ok, error, none
+        self.sent: list[tuple[str, str, str | None]] = []  # (request, member id, instance id when sent)
         self.heartbeating = True
+
+    async def _send_req(self, request: Any) -> object:
+        struct = request.build(LeaveGroupRequest_v1)  # what goes on the wire
+        self.sent.append((type(struct).__name__, struct.member_id, self._group_instance_id))
+        if self.answer == "error":
+            raise KafkaConnectionError("broker gone")
+        if self.answer == "none":
+            await asyncio.Event().wait()
+        return object()
+
+    def reset_generation(self) -> None:
+        self.generation, self.member_id = -1, ""
 
     async def _stop_heartbeat_task(self) -> None:
         self.heartbeating = False
-
-    async def _maybe_leave_group(self) -> None:
-        if self.generation > 0 and self._group_instance_id is None:
-            self.leaves_sent += 1
-            if self.answer_after is None:
-                await asyncio.Event().wait()
-            await asyncio.sleep(self.answer_after)
-        self.generation = -1
 
 
 class StandInConsumer:
     def __init__(self, coordinator: StandInCoordinator | None) -> None:
         self._coordinator = coordinator
         self.subscribed = True
-        self.tasks: list[asyncio.Task[None]] = []
+        self.topics: list[str] | None = ["chunks"]
+        self._subscription = SimpleNamespace(unsubscribe=self._unsubscribe)
+        self._client = SimpleNamespace(set_topics=self._set_topics)
 
-    def unsubscribe(self) -> None:  # as aiokafka: no rejoin after it, LeaveGroup sent in a task
+    def _unsubscribe(self) -> None:  # aiokafka's coordinator then waits for a subscription: no rejoin
         self.subscribed = False
-        if self._coordinator is not None:
-            self.tasks.append(asyncio.create_task(self._coordinator._maybe_leave_group()))
+
+    def _set_topics(self, topics: list[str]) -> None:
+        self.topics = topics
 
 
 async def test_a_stop_leaves_the_group_at_once_as_a_static_member_too_and_for_good() -> None:
-    coordinator = StandInCoordinator("stream-app-worker-1", answer_after=0.02)
+    coordinator = StandInCoordinator("stream-app-worker-1")
     consumer = StandInConsumer(coordinator)
     assert await leave_group(consumer, timeout=1.0)
-    assert coordinator.leaves_sent == 1 and coordinator.generation == -1  # the broker answered
-    assert not consumer.subscribed  # aiokafka rejoins a subscribed member that left; this one never
+    assert coordinator.sent == [("LeaveGroupRequest_v1", "r1-6f1c", None)]  # by member id, instance id cleared
+    assert coordinator.generation == -1  # the broker answered: the close sends nothing more
+    assert not consumer.subscribed and consumer.topics == []  # aiokafka rejoins a subscribed member; not this one
     assert not coordinator.heartbeating  # a heartbeat after the leave is refused by the broker
 
 
-async def test_a_leave_the_broker_does_not_answer_is_reported_not_waited_for() -> None:
-    coordinator = StandInCoordinator(None, answer_after=None)
+@pytest.mark.parametrize("answer", ["error", "none"])
+async def test_a_leave_the_broker_refuses_or_never_answers_keeps_the_member_for_the_close(answer: str) -> None:
+    coordinator = StandInCoordinator(None, answer=answer)
     consumer = StandInConsumer(coordinator)
     assert not await leave_group(consumer, timeout=0.05)
-    assert coordinator.leaves_sent == 1
-    for task in consumer.tasks:
-        task.cancel()
-    assert await leave_group(StandInConsumer(None), timeout=0.05)  # never started: not a member
+    assert len(coordinator.sent) == 1 and not consumer.subscribed
+    assert coordinator.generation == 7  # still a member: aiokafka's close sends LeaveGroup again
+
+
+async def test_a_consumer_in_no_generation_or_never_started_has_nothing_to_leave() -> None:
+    coordinator = StandInCoordinator(None, generation=-1)
+    consumer = StandInConsumer(coordinator)
+    assert await leave_group(consumer, timeout=0.05)
+    assert coordinator.sent == [] and not consumer.subscribed
+    assert await leave_group(StandInConsumer(None), timeout=0.05)
 
 
 def test_the_worker_decides_the_commits_of_its_partitions_and_faust_of_the_rest() -> None:
