@@ -52,7 +52,7 @@ from functools import cached_property
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, NoError, UnknownMemberIdError, for_code
 from aiokafka.protocol.group import LeaveGroupRequest
 from faust.exceptions import ConsumerNotStarted
 from faust.tables import TableManager
@@ -65,6 +65,7 @@ from stream_app.worker.flow_control import QueueKeepingFlowControl
 log = logging.getLogger(__name__)
 
 LEAVE_TIMEOUT = 5.0  # s; how long a stop waits for the broker to answer its LeaveGroup
+LEAVE_RETRY = 0.1  # s; between LeaveGroup tries (a coordinator lost or moving)
 MIN_REQUEST_TIMEOUT = 30.0  # s; faust's 90 s default only delays noticing a hung connection
 IDLE_FETCH_WAIT = 0.05  # s; how often a consumer with every partition paused looks for a resumed one
 FETCH_WAIT = 0.1  # s; the longest a fetch waits for records of its partitions (faust: 1 s)
@@ -151,8 +152,9 @@ async def leave_group(consumer: Any, timeout: float = LEAVE_TIMEOUT) -> bool:
     ``consumer`` is the aiokafka consumer, called from its own loop. It is unsubscribed as
     ``AIOKafkaConsumer.unsubscribe`` does (its coordinator then waits for a new subscription instead of
     rejoining, and no rebalance callback runs), but the LeaveGroup is sent here rather than in
-    aiokafka's fire-and-forget task, which forgets the member whether the broker answered or not.
-    Returns whether it left; if not, the member is kept and the consumer's close sends LeaveGroup again.
+    aiokafka's fire-and-forget task, which forgets the member whether the broker answered or not and
+    never looks for a coordinator it lost. Returns whether it left within ``timeout``; if not, the
+    member is kept and the consumer's close sends LeaveGroup once more.
     """
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is None:  # never started: not a member
@@ -162,11 +164,10 @@ async def leave_group(consumer: Any, timeout: float = LEAVE_TIMEOUT) -> bool:
     consumer._client.set_topics([])
     left = True
     if coordinator.generation > 0:  # in a generation: the broker knows this member
-        request = LeaveGroupRequest(coordinator.group_id, coordinator.member_id)
         try:
-            await asyncio.wait_for(coordinator._send_req(request), timeout)
-        except (TimeoutError, KafkaError) as error:
-            log.warning("LeaveGroup failed (%r): the consumer's close sends it again", error)
+            await asyncio.wait_for(_send_leave(coordinator), timeout)
+        except TimeoutError:
+            log.warning("LeaveGroup not answered within %g s: the consumer's close sends it again", timeout)
             left = False
         else:
             coordinator.reset_generation()
@@ -174,6 +175,25 @@ async def leave_group(consumer: Any, timeout: float = LEAVE_TIMEOUT) -> bool:
     # ("member_id was not recognized; resetting and re-joining group", though it rejoins nothing)
     await coordinator._stop_heartbeat_task()
     return left
+
+
+async def _send_leave(coordinator: Any) -> None:
+    """Send LeaveGroup until the coordinator answers it (the caller bounds the time).
+
+    A lost coordinator is looked up again; an answer that the member is unknown counts as left.
+    """
+    while True:
+        try:
+            await coordinator.ensure_coordinator_known()
+            response = await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))
+        except KafkaError as error:
+            log.info("LeaveGroup: %r; trying again", error)
+        else:
+            answer = for_code(response.error_code)
+            if answer in (NoError, UnknownMemberIdError):
+                return
+            log.info("LeaveGroup answered %s; trying again", answer.__name__)
+        await asyncio.sleep(LEAVE_RETRY)
 
 
 # (topic partition) -> (whether the worker decides this partition's commits, the offset it may commit)
@@ -207,10 +227,18 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             leave_on_close(self._consumer)
         await super().on_thread_stop()
 
+    left_group = False  # once left, faust's conductor subscribing again (a topic set change) is ignored
+
+    async def subscribe(self, topics: Any) -> None:
+        if self.left_group:
+            return
+        await super().subscribe(topics)
+
     async def leave_group(self) -> bool:
         """Leave the group from the consumer's own thread (`leave_group`); True if there was none to leave."""
         if self._consumer is None or self.should_stop:  # not started, or stopping: its close leaves
             return True
+        self.left_group = True
         return bool(await self.call_thread(self._leave_group))
 
     async def _leave_group(self) -> bool:
@@ -386,7 +414,7 @@ class MemberApp(faust.App):
         faust revokes the tables' partitions, stops the flow and the fetcher, and closes the tables; it
         leaves the group only when its consumer closes, after the agents. Here the group is left before
         the tables close, once the fetcher and the tables' recovery (which seeks and reads the consumer)
-        have stopped.
+        have stopped (the recovery first: a restore going on resumes the flow and starts the fetcher).
         """
         consumer = self._consumer  # not `self.consumer`: a stop before the start creates none
         if consumer is None:
@@ -395,6 +423,9 @@ class MemberApp(faust.App):
             assignment = consumer.assignment()
         except ConsumerNotStarted:
             return
+        recovery = getattr(self.tables, "_recovery", None)
+        if recovery is not None:  # first: a restore resumes the flow and restarts the fetcher as it goes on
+            await recovery.stop()
         if assignment:
             self.tables.on_partitions_revoked(assignment)
             consumer.stop_flow()
@@ -403,9 +434,6 @@ class MemberApp(faust.App):
             self.flow_control.clear()
             await self._stop_fetcher()
             await self._consumer_wait_empty(consumer, self.log)
-        recovery = getattr(self.tables, "_recovery", None)
-        if recovery is not None:
-            await recovery.stop()
         if isinstance(consumer, _Consumer):
             await self._leave_group(consumer)
         if assignment:

@@ -76,26 +76,32 @@ def test_a_static_member_is_made_to_leave_when_it_closes() -> None:
 
 
 class StandInCoordinator:
-    """aiokafka's `GroupCoordinator` as `leave_group` meets it; the broker's answer is ``answer``."""
+    """aiokafka's `GroupCoordinator` as `leave_group` meets it; the broker answers with ``answers`` in turn."""
 
     group_id = "stream-app"
     member_id = "r1-6f1c"
 
-    def __init__(self, instance_id: str | None, answer: str = "ok", generation: int = 7) -> None:
+    def __init__(self, instance_id: str | None, *answers: str, generation: int = 7) -> None:
         self._group_instance_id = instance_id
         self.generation = generation
-        self.answer = answer  # ok, error, none
+        self.answers = list(answers) or ["ok"]  # ok, unknown member, not coordinator, error (raised), none
         self.sent: list[tuple[str, str, str | None]] = []  # (request, member id, instance id when sent)
+        self.lookups = 0
         self.heartbeating = True
+
+    async def ensure_coordinator_known(self) -> None:
+        self.lookups += 1
 
     async def _send_req(self, request: Any) -> object:
         struct = request.build(LeaveGroupRequest_v1)  # what goes on the wire
         self.sent.append((type(struct).__name__, struct.member_id, self._group_instance_id))
-        if self.answer == "error":
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if answer == "error":
             raise KafkaConnectionError("broker gone")
-        if self.answer == "none":
+        if answer == "none":
             await asyncio.Event().wait()
-        return object()
+        codes = {"ok": 0, "unknown member": 25, "not coordinator": 16}
+        return SimpleNamespace(error_code=codes[answer])
 
     def reset_generation(self) -> None:
         self.generation, self.member_id = -1, ""
@@ -129,12 +135,22 @@ async def test_a_stop_leaves_the_group_at_once_as_a_static_member_too_and_for_go
     assert not coordinator.heartbeating  # a heartbeat after the leave is refused by the broker
 
 
-@pytest.mark.parametrize("answer", ["error", "none"])
-async def test_a_leave_the_broker_refuses_or_never_answers_keeps_the_member_for_the_close(answer: str) -> None:
-    coordinator = StandInCoordinator(None, answer=answer)
+@pytest.mark.parametrize("answers", [("error", "ok"), ("not coordinator", "ok"), ("unknown member",)])
+async def test_a_leave_is_sent_again_until_the_coordinator_answers_that_the_member_is_gone(
+    answers: tuple[str, ...],
+) -> None:
+    coordinator = StandInCoordinator(None, *answers)
+    assert await leave_group(StandInConsumer(coordinator), timeout=2.0)
+    assert len(coordinator.sent) == len(answers) and coordinator.lookups == len(answers)  # a lost one looked up
+    assert coordinator.generation == -1
+
+
+@pytest.mark.parametrize("answer", ["error", "not coordinator", "none"])
+async def test_a_leave_never_answered_in_time_keeps_the_member_for_the_close(answer: str) -> None:
+    coordinator = StandInCoordinator(None, answer)
     consumer = StandInConsumer(coordinator)
-    assert not await leave_group(consumer, timeout=0.05)
-    assert len(coordinator.sent) == 1 and not consumer.subscribed
+    assert not await leave_group(consumer, timeout=0.3)
+    assert coordinator.sent and not consumer.subscribed and not coordinator.heartbeating
     assert coordinator.generation == 7  # still a member: aiokafka's close sends LeaveGroup again
 
 
