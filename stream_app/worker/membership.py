@@ -9,8 +9,9 @@ both, since most of them touch private attributes):
   (``GroupCoordinator._maybe_leave_group``), so a stopped replica's partitions would wait for the
   session timeout. The instance id is cleared, and aiokafka then sends the LeaveGroup (v0/v1, by
   member id) that the broker honours: the partitions move at once. A stop leaves as soon as its
-  partitions are handed over (`leave_group`), before faust closes the tables and the agents (faust
-  would send it only when its consumer closes, last but the producer: 0.9 s later on a loaded machine).
+  partitions are handed over and nothing reads the consumer any more (`leave_group`,
+  `MemberApp._stop_consumer`), before faust closes the tables and the agents (faust would send it
+  only when its consumer closes, last but the producer: 0.6-1.0 s later on a loaded machine).
 * **No idle second after a rebalance.** With every partition paused (while the tables are restored)
   faust's fetcher sleeps a whole second before it looks again; here it looks every 50 ms.
 * **No idle second at start.** faust's table manager sleeps a second before it registers the tables
