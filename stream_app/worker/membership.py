@@ -216,6 +216,8 @@ def new_commit_offset(consumer: Any, tp: Any, faust_offset: Callable[[Any], int 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust's consumer thread with the fetch long-poll of the app's timings, leaving the group on stop."""
 
+    left_group = False  # once left, faust's conductor subscribing again (a topic set change) is ignored
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         timings: GroupTimings | None = getattr(self.app, "group_timings", None)
@@ -227,8 +229,6 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         if self._consumer is not None:
             leave_on_close(self._consumer)
         await super().on_thread_stop()
-
-    left_group = False  # once left, faust's conductor subscribing again (a topic set change) is ignored
 
     async def subscribe(self, topics: Any) -> None:
         if self.left_group:
