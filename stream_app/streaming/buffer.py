@@ -31,7 +31,9 @@ from stream_app.streaming.config import LiveConfig
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.wire.chunk import AudioChunk
 
-LOST_MEMORY = 256  # declared-lost sequence numbers remembered, so a late one is told from a duplicate
+LOST_MEMORY = 256  # runs of declared-lost sequence numbers remembered, so a late one is told from a duplicate
+
+SeqRun = tuple[int, int]  # sequence numbers [first, end): one hole declared lost
 
 
 @dataclass(frozen=True)
@@ -89,19 +91,19 @@ class StreamBuffer:
     def __init__(self, config: LiveConfig, *, first_seq: int = 0, resume_at: int | None = None) -> None:
         self.config = config
         self._s = BufferState(next_seq=first_seq)
-        self._lost: list[int] = []
+        self._lost: list[SeqRun] = []
         if resume_at is not None:
             self._s.audio.reset(resume_at)
             self._s.heard_until = resume_at
             self._s.resume_at_first = True
 
     @classmethod
-    def from_state(cls, config: LiveConfig, state: BufferState, lost: list[int] | None = None) -> StreamBuffer:
+    def from_state(cls, config: LiveConfig, state: BufferState, lost: list[SeqRun] | None = None) -> StreamBuffer:
         """Wrap a state (restored from the worker's tables)."""
         buffer = cls.__new__(cls)
         buffer.config = config
         buffer._s = state
-        buffer._lost = list(lost or [])
+        buffer._lost = list(lost or [])[-LOST_MEMORY:]
         return buffer
 
     @property
@@ -110,8 +112,8 @@ class StreamBuffer:
         return self._s
 
     @property
-    def lost_seqs(self) -> list[int]:
-        """The most recent sequence numbers declared lost (stored with the state)."""
+    def lost_runs(self) -> list[SeqRun]:
+        """The most recent holes declared lost, as runs of sequence numbers (stored with the state)."""
         return list(self._lost)
 
     @property
@@ -170,8 +172,7 @@ class StreamBuffer:
         """Apply one chunk according to the ordering, gap, overlap and cap rules of this module."""
         s, out = self._s, _Outcome()
         if chunk.seq < s.next_seq or chunk.seq in s.pending:
-            if chunk.seq in self._lost:
-                self._lost.remove(chunk.seq)
+            if _take(self._lost, chunk.seq):
                 out.late_lost.append(chunk.seq)
             else:
                 out.duplicates.append(chunk.seq)
@@ -218,7 +219,7 @@ class StreamBuffer:
         s = self._s
         first_held = min(s.pending)
         out.lost = (s.next_seq, first_held - s.next_seq)
-        self._lost = (self._lost + list(range(s.next_seq, first_held)))[-LOST_MEMORY:]
+        self._lost = [*self._lost, (s.next_seq, first_held)][-LOST_MEMORY:]  # a run: a hole of any size costs one entry
         s.next_seq = first_held
         self._drain(out)
 
@@ -280,3 +281,13 @@ class StreamBuffer:
                 )
             )
             s.heard_until = start + excess
+
+
+def _take(runs: list[SeqRun], seq: int) -> bool:
+    """Remove ``seq`` from the lost runs (splitting its run); False when it is in none (a duplicate)."""
+    for i, (first, end) in enumerate(runs):
+        if first <= seq < end:
+            runs[i : i + 1] = [run for run in ((first, seq), (seq + 1, end)) if run[0] < run[1]]
+            del runs[:-LOST_MEMORY]
+            return True
+    return False

@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from stream_app.streaming import LiveConfig, MergePolicy, SegmentMerger, StreamBuffer, StreamSession
+from stream_app.streaming.buffer import LOST_MEMORY, SeqRun
 from stream_app.streaming.samples import SampleQueue
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.worker.catch_up import TakeOver
@@ -263,7 +264,7 @@ class StreamStore:
         return StreamHeader(
             session=live.session_token,
             config=session.config,
-            buffer=_cursor(buf, session.buffer.lost_seqs),
+            buffer=_cursor(buf, session.buffer.lost_runs),
             base=base,
             tail_start=tail_start,
             tail=buf.audio.slice(tail_start, end),
@@ -392,28 +393,56 @@ class StreamStore:
         return WriteStamp(epoch, input_offset)
 
 
-def _cursor(buf: BufferState, lost: list[int]) -> dict[str, Any]:
+def _cursor(buf: BufferState, lost: list[SeqRun]) -> dict[str, Any]:
     return {
         "seq": buf.next_seq,
         "shift": buf.shift,
         "ended": buf.ended,
         "resume": buf.resume_at_first,
         "heard": buf.heard_until,
-        "lost": lost,
+        "lost_runs": [list(run) for run in lost],
+        "lost": _newest_seqs(lost, LOST_MEMORY),  # what a reader of an earlier release takes
     }
+
+
+def _newest_seqs(runs: list[SeqRun], count: int) -> list[int]:
+    """Return the ``count`` newest sequence numbers of the runs, oldest first (never more than ``count`` built)."""
+    out: list[int] = []
+    for first, end in reversed(runs):
+        out[:0] = range(max(first, end - (count - len(out))), end)
+        if len(out) >= count:
+            break
+    return out
+
+
+def _lost_runs(cur: dict[str, Any]) -> list[SeqRun]:
+    """Return the cursor's lost runs (a cursor of an earlier release lists single sequence numbers under ``lost``)."""
+    if "lost_runs" in cur:
+        runs = cur["lost_runs"]
+        if not isinstance(runs, list) or not all(
+            isinstance(r, list)
+            and len(r) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in r)
+            and r[0] < r[1]
+            for r in runs
+        ):
+            raise StateCorrupt(f"cursor's lost runs {runs!r} are not [first, end) pairs of whole numbers")
+        return [(r[0], r[1]) for r in runs]
+    lost = cur["lost"]
+    if not isinstance(lost, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in lost):
+        raise StateCorrupt(f"cursor's lost sequence numbers {lost!r} are not whole numbers")
+    return [(seq, seq + 1) for seq in lost]
 
 
 def _buffer_state(
     header: StreamHeader, audio: SampleQueue, pending: dict[int, PendingChunk]
-) -> tuple[BufferState, list[int]]:
+) -> tuple[BufferState, list[SeqRun]]:
     cur = header.buffer
     try:
         ints = {name: cur[name] for name in _CURSOR_INTS}
         if any(isinstance(v, bool) or not isinstance(v, int) for v in ints.values()):
             raise StateCorrupt(f"cursor {cur!r} has a value that is not a whole number")
-        lost = cur["lost"]
-        if not isinstance(lost, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in lost):
-            raise StateCorrupt(f"cursor's lost sequence numbers {lost!r} are not whole numbers")
+        lost = _lost_runs(cur)
         state = BufferState(
             next_seq=ints["seq"],
             shift=ints["shift"],
@@ -428,7 +457,7 @@ def _buffer_state(
     window = header.planner.window_start
     if window is not None and not state.resume_at_first and window < audio.base:
         raise StateCorrupt(f"the open window starts at {window}, before the audio kept from {audio.base}")
-    return state, list(lost)
+    return state, lost
 
 
 async def _all(live: LiveStream) -> None:

@@ -40,6 +40,30 @@ def test_a_hole_declared_lost_is_a_gap_and_its_late_chunk_is_reported_not_droppe
     assert late.late_lost == (1,) and not late.duplicates
 
 
+def test_a_hole_of_any_size_is_remembered_as_one_run_so_a_far_ahead_seq_costs_no_memory() -> None:
+    buffer = StreamBuffer(CONFIG)
+    buffer.apply(chunk(0, 0, 10))
+    far = 10**15  # a recorder's (or a forger's) seq far ahead: building the hole seq by seq ran out of memory
+    assert buffer.apply(chunk(far, 10, 10, eos=True)).held == (far,)
+    closed = buffer.close()
+    assert closed.accepted == (far,) and buffer.ended
+    assert buffer.lost_runs == [(1, far)]
+    assert [loss.detail for loss in closed.losses] == [f"chunks 1..{far - 1} never arrived"]
+
+
+def test_every_late_chunk_of_a_long_hole_is_late_not_a_duplicate() -> None:
+    buffer = StreamBuffer(CONFIG)
+    buffer.apply(chunk(0, 0, 10))
+    for seq in range(400, 405):  # 1..399 missing: more than the 256 single numbers remembered before
+        buffer.apply(chunk(seq, seq * 10, 10))
+    assert buffer.lost_runs == [(1, 400)]
+    outcomes = [buffer.apply(chunk(seq, seq * 10, 10)) for seq in (1, 143, 144, 399, 200)]
+    assert [o.late_lost for o in outcomes] == [(1,), (143,), (144,), (399,), (200,)]
+    assert not any(o.duplicates for o in outcomes)
+    assert buffer.lost_runs == [(2, 143), (145, 200), (201, 399)]
+    assert buffer.apply(chunk(143, 1430, 10)).duplicates == (143,)  # once late, again a duplicate
+
+
 def test_an_end_of_stream_held_behind_a_hole_waits_for_it() -> None:
     buffer = StreamBuffer(CONFIG)
     buffer.apply(chunk(0, 0, 10))

@@ -68,6 +68,25 @@ async def test_state_round_trip_is_exact_and_headers_stay_small() -> None:
     assert len(audio.data[0]) == 5  # five whole pages, the rest is in the header
 
 
+async def test_holes_declared_lost_are_restored_as_runs_and_an_earlier_release_reads_its_own_list() -> None:
+    store, _, _ = new_store()
+    live = LiveStream("s", 0, StreamSession("s", CONFIG, session="0.0"))
+    far = 10**12
+    feed(live, store, [AudioChunk("s", 0, 0, noise(1600)), AudioChunk("s", far, 1600, noise(1600), end_of_stream=True)])
+    live.session.buffer.close()
+    await store.write_header(live)
+    restored = restore(store)
+    assert restored.session.buffer.lost_runs == [(1, far)]
+    header = store.read(0, "s")
+    assert isinstance(header, StreamHeader)
+    assert header.buffer["lost"] == list(range(far - 256, far))  # what a replica of an earlier release reads: bounded
+    earlier = dataclasses.replace(header, buffer={k: v for k, v in header.buffer.items() if k != "lost_runs"})
+    assert store.restore(0, "s", earlier).session.buffer.lost_runs == [(seq, seq + 1) for seq in range(far - 256, far)]
+    damaged = dataclasses.replace(header, buffer={**header.buffer, "lost_runs": [[5, 5]]})
+    with pytest.raises(StateCorrupt, match="lost runs"):
+        store.restore(0, "s", damaged)
+
+
 async def test_a_restored_stream_keeps_the_merge_rule_it_was_started_with() -> None:
     # a rolling upgrade that changes the settling rule or the commit margin must not change how a moved
     # stream's replayed decodes become finals (they would publish other words under used segment ids)
