@@ -10,7 +10,8 @@ H_DETAIL = "dlq_detail"
 H_SOURCE_TOPIC = "dlq_source_topic"
 H_SOURCE_PARTITION = "dlq_source_partition"
 H_SOURCE_OFFSET = "dlq_source_offset"
-_DLQ_HEADERS = {H_REASON, H_DETAIL, H_SOURCE_TOPIC, H_SOURCE_PARTITION, H_SOURCE_OFFSET}
+H_VALUE_DROPPED = "dlq_value_dropped"  # the refused value's size, when the topic would not take it
+_DLQ_HEADERS = {H_REASON, H_DETAIL, H_SOURCE_TOPIC, H_SOURCE_PARTITION, H_SOURCE_OFFSET, H_VALUE_DROPPED}
 MAX_DETAIL = 1024  # characters of the human-readable detail kept in the header
 
 
@@ -40,3 +41,13 @@ def dead_letter_record(
         (H_SOURCE_OFFSET, str(offset).encode()),
     ]
     return key, value, kept
+
+
+def without_value(value: bytes | None, headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Return the headers of a dead letter sent without its ``value`` (the topic refused it as too large).
+
+    What it was and where it came from stay in the headers; the value can be read again at
+    ``dlq_source_topic`` / ``dlq_source_partition`` / ``dlq_source_offset`` while the input topic keeps it.
+    """
+    kept = [(name, raw) for name, raw in headers if name.lower() != H_VALUE_DROPPED]
+    return [*kept, (H_VALUE_DROPPED, str(len(value or b"")).encode())]

@@ -16,8 +16,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
+from stream_app.wire.dlq import without_value
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import encode_segment
 from stream_app.worker.retry import Backoff, RateLimitedLog, retry_forever
@@ -25,6 +28,18 @@ from stream_app.worker.stalls import RetryLoops
 from stream_app.worker.tables import EPOCH_HEADER
 
 log = logging.getLogger(__name__)
+
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)  # the broker's or the client's size limit: final
+
+
+def too_large(error: BaseException | None) -> bool:
+    """Whether a send failed because the record is too large (faust wraps the client's error in its own)."""
+    while error is not None:
+        if isinstance(error, TOO_LARGE):
+            return True
+        error = error.__cause__
+    return False
+
 
 T = TypeVar("T")
 
@@ -119,11 +134,29 @@ class Outputs:
         return time.time()
 
     async def dead_letter(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        """Send one record to the dead-letter topic and wait until the broker has it."""
+        """Send one record to the dead-letter topic and wait until the broker has it.
+
+        A record the topic refuses as too large (the refused chunk plus the ``dlq_*`` headers can pass the
+        topic's limit) would be refused on every retry and hold its partition's acknowledgements for good:
+        it goes once more without its value, with the value's size in ``dlq_value_dropped``.
+        """
 
         async def send() -> None:
-            fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
-            await self.monitor.watch(fut)
+            nonlocal value, headers
+            try:
+                fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
+                await self.monitor.watch(fut)
+            except Exception as exc:
+                if not value or not too_large(exc):
+                    raise
+                log.error(
+                    "the dead-letter topic refused a record of %d bytes (%s): sending it without its value",
+                    len(value),
+                    exc,
+                )
+                headers, value = without_value(value, headers), None
+                fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
+                await self.monitor.watch(fut)
 
         await retry_forever(send, what="dead-lettering a record", backoff=self.backoff, log=self._log, watch=self.loops)
 

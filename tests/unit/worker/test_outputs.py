@@ -4,6 +4,8 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
@@ -84,3 +86,57 @@ async def test_every_segment_names_the_replica_and_owner_epoch_that_published_it
     assert [dict(r.headers or []) for r in topic.sent] == [
         {REPLICA_HEADER: b"stream-app-worker-1", EPOCH_HEADER: b"7"}
     ] * 2
+
+
+class SizeLimitedTopic(RecordingTopic):
+    """Refuses a record whose value passes ``limit`` bytes, as the broker does (faust wraps the client's error)."""
+
+    def __init__(self, limit: int, *, wrapped: bool) -> None:
+        super().__init__()
+        self.limit, self.wrapped, self.refused = limit, wrapped, 0
+
+    async def send(
+        self, key: bytes | None = None, value: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[None]:
+        if len(value or b"") > self.limit:
+            self.refused += 1
+            if self.wrapped:
+                try:
+                    raise MessageSizeTooLargeError()
+                except MessageSizeTooLargeError as exc:
+                    raise ProducerSendError(f"Error while sending: {exc!r}") from exc
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.set_exception(MessageSizeTooLargeError())
+            return future
+        return await super().send(key, value, headers)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["refused-by-the-broker", "refused-by-the-client"])
+async def test_a_dead_letter_too_large_for_its_topic_goes_without_its_value_instead_of_blocking_forever(
+    wrapped: bool,
+) -> None:
+    dlq = SizeLimitedTopic(1000, wrapped=wrapped)
+    outputs = Outputs(RecordingTopic(), dlq, DeliveryMonitor(Health()), FAST)
+    headers = [("dlq_reason", b"bad_time"), ("dlq_source_offset", b"7")]
+    await asyncio.wait_for(outputs.dead_letter(b"s", b"x" * 1001, headers), 5)
+    (record,) = dlq.sent
+    assert dlq.refused == 1 and record.key == b"s" and record.value is None
+    assert record.headers == [*headers, ("dlq_value_dropped", b"1001")]
+
+
+async def test_a_dead_letter_refused_for_another_reason_is_retried_with_its_value() -> None:
+    tries: list[int] = []
+
+    class Flaky(RecordingTopic):
+        async def send(
+            self, key: bytes | None = None, value: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+        ) -> asyncio.Future[None]:
+            tries.append(1)
+            if len(tries) < 3:
+                raise KafkaConnectionError("broker restarting")
+            return await super().send(key, value, headers)
+
+    dlq = Flaky()
+    outputs = Outputs(RecordingTopic(), dlq, DeliveryMonitor(Health()), FAST)
+    await asyncio.wait_for(outputs.dead_letter(b"s", b"x" * 10, [("dlq_reason", b"bad_time")]), 5)
+    assert len(tries) == 3 and [r.value for r in dlq.sent] == [b"x" * 10]
