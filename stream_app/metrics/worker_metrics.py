@@ -13,6 +13,10 @@ GAPS = Counter("stream_app_gaps_total", "Gaps in streams (lost sequence numbers 
 DROPPED_AUDIO = Counter(
     "stream_app_dropped_audio_seconds_total", "Audio dropped because a stream's buffer cap was reached"
 )
+OVERLAPPING_AUDIO = Counter(
+    "stream_app_overlapping_audio_seconds_total",
+    "Audio dropped because its chunk's offset put it on stream time already received (the first audio is kept)",
+)
 WINDOWS = Counter("stream_app_windows_total", "Windows transcribed, by kind", ["kind"])
 WINDOW_ERRORS = Counter("stream_app_window_errors_total", "Windows whose inference failed, by error", ["error"])
 SEGMENTS = Counter("stream_app_segments_total", "Transcript segments published, by kind", ["kind"])

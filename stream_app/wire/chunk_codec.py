@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from stream_app.audio.pcm import SAMPLE_BYTES, pcm_chunk_to_model_input
 from stream_app.wire.chunk import AudioChunk, ChunkFormat
@@ -135,12 +136,9 @@ def decode_chunk(key: bytes | None, value: bytes | None, headers: HeadersLike, *
         )
     if not payload and not end_of_stream:
         raise ChunkRejected("empty_payload", "a chunk without samples must be the end of its stream")
-    if fmt.encoding == "f32le" and not np.isfinite(np.frombuffer(payload, dtype="<f4")).all():
-        raise ChunkRejected("non_finite_samples", "the f32le payload holds NaN or infinite samples")
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked just below
-        offset16, samples = pcm_chunk_to_model_input(payload, fmt.encoding, fmt.sample_rate, fmt.channels, offset)
-    if fmt.encoding == "f32le" and not np.isfinite(samples).all():  # finite but huge: overflowed in the mix
-        raise ChunkRejected("non_finite_samples", "the f32le samples overflow when down-mixed or resampled")
+    if fmt.encoding == "f32le":
+        _check_float_samples(np.frombuffer(payload, dtype="<f4"))
+    offset16, samples = pcm_chunk_to_model_input(payload, fmt.encoding, fmt.sample_rate, fmt.channels, offset)
     extra = {name[3:]: val for name, val in fields.items() if name.startswith("ce_") and name not in _KNOWN}
     return AudioChunk(
         stream_id=stream_id,
@@ -215,3 +213,21 @@ def _time_ms(raw: str) -> int:
     except ValueError:
         raise ChunkRejected("bad_time", f"ce_time={raw!r} is not a valid date and time") from None
     return int(when.timestamp() * 1000)
+
+
+F32_LIMIT = 1000.0  # full scale is 1.0: 60 dB above it is a recorder's bug (int16 values sent as floats), not audio
+
+
+def _check_float_samples(samples: npt.NDArray[np.float32]) -> None:
+    """Refuse float samples that are not numbers, or so far past full scale that features would overflow.
+
+    A window's log-mel of samples near 1e17 is infinite, and the whole window (the stream's good audio in it
+    too) would decode to nothing.
+    """
+    if not np.isfinite(samples).all():
+        raise ChunkRejected("non_finite_samples", "the f32le payload holds NaN or infinite samples")
+    if samples.shape[0] and float(np.abs(samples).max()) > F32_LIMIT:
+        raise ChunkRejected(
+            "out_of_range_samples",
+            f"an f32le sample of {float(np.abs(samples).max()):.3g} is past {F32_LIMIT:g} (full scale is 1.0)",
+        )

@@ -15,6 +15,7 @@ DECODER_REASONS = (
     "empty_payload",
     "oversized",
     "non_finite_samples",
+    "out_of_range_samples",
     "bad_seq",
     "bad_offset",
     "bad_time",

@@ -579,6 +579,16 @@ class StreamProcessor:
         for loss in applied.losses:
             m.GAPS.inc()
             self._log.log(logging.WARNING, f"gap:{stream_id}", "stream %s: %s: %s", stream_id, loss.reason, loss.detail)
+        if applied.overlap_samples:
+            m.OVERLAPPING_AUDIO.inc(applied.overlap_samples / SAMPLE_RATE)
+            self._log.log(
+                logging.WARNING,
+                f"overlap:{stream_id}",
+                "stream %s: %d samples of a chunk repeat stream time already received (its offset is behind the "
+                "audio sent before it): dropped, the earlier audio kept",
+                stream_id,
+                applied.overlap_samples,
+            )
         if applied.dropped_samples:
             m.DROPPED_AUDIO.inc(applied.dropped_samples / SAMPLE_RATE)
             self._log.log(

@@ -112,6 +112,9 @@ def _case(reason: str) -> tuple[bytes | None, bytes | None, list[tuple[str, byte
         case "non_finite_samples":
             samples = np.array([0.1, np.nan, 0.2, np.inf], dtype="<f4")
             return encode_chunk("s", 0, 0, samples.tobytes(), f32, False, "t")
+        case "out_of_range_samples":
+            samples = np.array([0.1, -0.5, 2e3, 0.2], dtype="<f4")  # finite, 66 dB past full scale
+            return encode_chunk("s", 0, 0, samples.tobytes(), f32, False, "t")
         case "bad_seq":
             return _good(ce_seq=b"-1")
         case "bad_offset":
@@ -212,10 +215,16 @@ def test_mutated_records_only_ever_raise_chunk_rejected() -> None:
     assert 0 < accepted < 2000
 
 
-def test_huge_finite_float_samples_that_overflow_in_the_mix_are_rejected() -> None:
+def test_huge_finite_float_samples_are_rejected_before_they_can_overflow_anything() -> None:
     fmt = ChunkFormat("f32le", 16_000, 2)
     pcm = np.full(3200, 3e38, dtype="<f4").tobytes()  # finite, but the two channels' sum is not
     key, value, headers = encode_chunk("s", 0, 0, pcm, fmt, False, "test:recorder")
     with pytest.raises(ChunkRejected) as caught:
         decode_chunk(key, value, headers, max_bytes=1 << 20)
-    assert caught.value.reason == "non_finite_samples"
+    assert caught.value.reason == "out_of_range_samples"
+
+
+def test_float_samples_a_little_past_full_scale_are_audio() -> None:
+    samples = np.array([0.5, -1.7, 1.2, 999.0], dtype="<f4")  # a hot recorder's clipping, not a bug
+    key, value, headers = encode_chunk("s", 0, 0, samples.tobytes(), ChunkFormat("f32le", 16_000, 1), False, "t")
+    np.testing.assert_array_equal(decode_chunk(key, value, headers, max_bytes=MAX).samples, samples)

@@ -73,19 +73,27 @@ class Worker:
         self.tickets: list[Ticket] = []
 
     def record(
-        self, stream_id: str, timestamp: float, seq: int | None = None, *, loud: bool = False, end: bool = False
+        self,
+        stream_id: str,
+        timestamp: float,
+        seq: int | None = None,
+        *,
+        loud: bool = False,
+        end: bool = False,
+        offset: int | None = None,
     ) -> None:
         """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq).
 
         The chunk is digital silence, or with ``loud`` noise the stand-in voice detector calls speech; with
-        ``end`` it is the stream's last.
+        ``end`` it is the stream's last. Its sample ``offset`` is ``seq`` chunks in unless given.
         """
         if seq is None:
             seq = self.seqs.get(stream_id, 0)
         self.seqs[stream_id] = max(self.seqs.get(stream_id, 0), seq + 1)
         samples = np.random.default_rng(seq).integers(-3000, 3000, 1600) if loud else np.zeros(1600)
         pcm = samples.astype("<i2").tobytes()
-        key, value, headers = encode_chunk(stream_id, seq, seq * 1600, pcm, PCM, end, "test")
+        at = seq * 1600 if offset is None else offset
+        key, value, headers = encode_chunk(stream_id, seq, at, pcm, PCM, end, "test")
         ticket = self.part.acks.add(self.offset, object())
         self.tickets.append(ticket)
         rec = InputRecord(key, value, headers, "in", 0, self.offset, timestamp_ms=int(timestamp * 1000))

@@ -7,6 +7,7 @@ import logging
 import pytest
 from processor_standin import T0, Worker
 
+from stream_app.metrics import worker_metrics as m
 from stream_app.wire.dlq import H_REASON
 
 
@@ -62,3 +63,16 @@ async def test_records_of_an_ended_stream_read_again_after_a_restart_are_acknowl
     await successor.tick(1.0)
     [letter] = successor.outputs.dlq_topic.sent
     assert dict(letter.headers or [])[H_REASON] == b"after_end"
+
+
+async def test_audio_a_chunk_repeats_over_stream_time_already_received_is_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = Worker()
+    before = m.OVERLAPPING_AUDIO._value.get()
+    worker.record("a", T0, seq=0)
+    with caplog.at_level(logging.WARNING, logger="stream_app.worker.processor"):
+        worker.record("a", T0 + 0.1, seq=1, offset=800)  # its offset half a chunk behind the audio sent before it
+    await worker.tick(1.0)
+    assert m.OVERLAPPING_AUDIO._value.get() - before == pytest.approx(0.05)
+    assert "stream a: 800 samples of a chunk repeat stream time already received" in caplog.text
