@@ -154,11 +154,14 @@ class BatchDecoder:
         greedy = []
         for result, prefix, cap, content in zip(results, prefixes, caps, contents, strict=True):
             sequence = list(result.sequences_ids[0])
+            # CTranslate2 scores a forced token 0 and divides the sum by the whole sequence's length, the
+            # forced prefix included: the new tokens' log-probability is the score times that length
+            logprob = float(result.scores[0]) * len(sequence)
             if sequence[: len(prefix)] == prefix:
                 sequence = sequence[len(prefix) :]
             tokens = sequence[:cap]
             truncated = len(sequence) >= cap
-            avg_logprob = float(result.scores[0]) * len(sequence) / (len(sequence) + 1) if sequence else 0.0
+            avg_logprob = logprob / (len(sequence) + 1) if sequence else 0.0  # as faster-whisper averages
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
             resume = self._resume(tokenizer, prefix + tokens, content)
             greedy.append(Greedy(tokens, text, avg_logprob, float(result.no_speech_prob), truncated, resume))
