@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 ADOPT_BATCH = 256  # keys read between yields to the event loop while adopting a restored partition
 RECOVERY_LIMIT = 3  # steps failing on a bug from the same stored state before its decode is given up
+RECOVERY_BACKOFF = 0.1  # s before a failed step runs again, doubled for each failure in a row...
+RECOVERY_BACKOFF_MAX = 30.0  # ...up to this: a step failing outside its decode must not spin the loop
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class StreamProcessor:
         self._log = RateLimitedLog(log)
         self._last_flush = 0.0
         self._recoveries: dict[tuple[str, int], int] = {}
+        self._failures: dict[str, int] = {}  # steps failed in a row, per stream (the retry's backoff)
 
     # ---- records ----------------------------------------------------------------------------------
 
@@ -310,6 +313,7 @@ class StreamProcessor:
                 return
             finally:
                 live.busy = False
+            self._failures.pop(live.stream_id, None)
             self._after(live, part, evicted_by="idle" if close else "end_of_stream")
 
         if part.scope.spawn(run(), name=f"step-{live.stream_id}") is None:
@@ -360,10 +364,24 @@ class StreamProcessor:
             self._recoveries.pop(key, None)
         part.streams[live.stream_id] = fresh
         part.dirty.add(live.stream_id)
-        if close or fresh.closing:
-            self._run(fresh, part, close=True)
-        else:
-            self.schedule(fresh, part)
+        failures = self._failures[live.stream_id] = self._failures.get(live.stream_id, 0) + 1
+        delay = min(RECOVERY_BACKOFF_MAX, RECOVERY_BACKOFF * 2 ** (failures - 1))
+        fresh.busy = True  # no step until the backoff is over (records still arrive and are applied by it)
+
+        async def again() -> None:
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                fresh.busy = False
+            if part.streams.get(live.stream_id) is not fresh:
+                return  # evicted or replaced meanwhile
+            if close or fresh.closing:
+                self._run(fresh, part, close=True)
+            else:
+                self.schedule(fresh, part)
+
+        if part.scope.spawn(again(), name=f"retry-{live.stream_id}") is None:
+            fresh.busy = False
 
     def _after(self, live: LiveStream, part: PartitionState, evicted_by: str) -> None:
         if not live.dirty:
