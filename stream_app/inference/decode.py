@@ -133,8 +133,8 @@ class BatchDecoder:
         contents, features = self._features(audios, frames)
         encoder_output = model.encode(features)
         longest = max(len(p) for p in prefixes)
-        room = MAX_STEPS - longest
-        caps = [min(room, b) for b in budgets] if budgets is not None else [room] * len(audios)
+        rooms = [MAX_STEPS - len(p) for p in prefixes]  # each window's own: never its companions' prefixes
+        caps = [min(room, b) for room, b in zip(rooms, budgets, strict=True)] if budgets is not None else rooms
         max_length = min(model.max_length, len(prompts[0]) + 2 * (longest + max(caps) + 1))
         results = model.model.generate(
             encoder_output,

@@ -85,3 +85,24 @@ def test_the_average_log_probability_of_a_forced_decode_is_that_of_its_new_token
     # -14 over the new tokens: below faster-whisper's log_prob_threshold (-1.0), so the guards hear it;
     # averaged over the forced prefix too it read as -0.5 and passed
     assert greedy.avg_logprob == pytest.approx(-14.0 / (len(new) + 1))
+
+
+def test_a_window_s_token_room_does_not_depend_on_the_prefixes_of_the_windows_beside_it(
+    model: WhisperModel, jfk_path: Path
+) -> None:
+    decoder = BatchDecoder(model)
+    audio = decode_audio(str(jfk_path))
+    tokenizer = decoder.tokenizer("en")
+    prompt = decoder.prompt(tokenizer, "")
+    long_text = tokenizer.encode(" word" * 150)  # 150 new tokens: room for them alone, not after a 100-token prefix
+    forced = decoder.prefix(tokenizer, "so" + " and so" * 50)
+    assert len(forced) > 90
+    real = model.model
+    model.model = _ScoredModel(model, prompt, long_text, new_logprob=-15.0)  # type: ignore[assignment]
+    try:
+        group = decoder.decode([audio, audio], 1200, [prompt, prompt], "en", prefixes=[[], forced])
+    finally:
+        model.model = real
+    alone, beside = group.greedy
+    assert alone.tokens == long_text and not alone.truncated  # cut at 224 - 100 tokens before, as "repetition"
+    assert beside.truncated  # 100 forced + 150 new passes its own room
