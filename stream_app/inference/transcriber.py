@@ -473,8 +473,20 @@ class WhisperTranscriber:
         self._decode(trial, FULL_CONTEXT, budgeted=False)
         for item, retry in zip(again, trial, strict=True):
             item.full_done = True
-            if retry.fallback is None and _covered(retry) > _covered(item):
-                item.words, item.segments = retry.words, retry.segments
+            if retry.fallback is not None:
+                continue
+            # only where the window has no words: the retry may miss a stretch the window heard
+            spans = self._uncovered(item)
+            found = [
+                w
+                for w in retry.words
+                if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)
+                and not any(w.start < o.end and o.start < w.end for o in item.words)
+            ]
+            if found:
+                item.words = sorted([*item.words, *found], key=lambda w: w.start)
+                kept = [s for s in retry.segments if any(s.start < w.end and w.start < s.end for w in found)]
+                item.segments = [*item.segments, *kept]
 
     def _uncovered(self, item: _Item, until: float | None = None) -> list[tuple[float, float]]:
         """Voiced spans after the prefix (and before ``until``) that no word reaches, `MIN_UNDECODED` each."""
@@ -654,10 +666,6 @@ def _drop_words(segments: list[Segment], count: int) -> list[Segment]:
 
 def _last_end(item: _Item) -> float:
     return item.words[-1].end if item.words else item.prefix_end
-
-
-def _covered(item: _Item) -> float:
-    return sum(w.end - w.start for w in item.words)
 
 
 def _shift(word: Word, by: float) -> Word:
