@@ -37,6 +37,7 @@ from stream_app.clients.stall_watch import StallWatch
 from stream_app.config.settings import PublisherSettings
 from stream_app.wire.chunk import ChunkFormat
 from stream_app.wire.chunk_codec import encode_chunk
+from stream_app.wire.stream_key import check_stream_key, new_stream_key
 
 log = logging.getLogger(__name__)
 librdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
@@ -240,6 +241,7 @@ class ChunkPublisher:
         self.source = source
         self.limits = limits or DeliveryLimits()
         self.replacements = 0  # stalled producers replaced so far
+        self._stream_keys: dict[str, str] = {}  # the key each stream's chunks carry (stream_app.wire.stream_key)
         self._last_outage_log = 0.0
         self._access = config.get("error_cb")  # names a refused password or certificate (kafka_errors)
         self._config: dict[str, Any] = {
@@ -363,6 +365,19 @@ class ChunkPublisher:
         )
         return self.publish_chunks(stream_id, chunks, fmt, realtime=realtime, on_progress=on_progress)
 
+    def stream_key(self, stream_id: str) -> str:
+        """Return the key this publisher sends with ``stream_id``'s chunks (a new random one on first use).
+
+        Only chunks with this key are taken for the stream: a recorder that restarts and goes on with the
+        same stream id keeps the key (`use_stream_key`).
+        """
+        return self._stream_keys.setdefault(stream_id, new_stream_key())
+
+    def use_stream_key(self, stream_id: str, key: str) -> None:
+        """Send ``key`` with ``stream_id``'s chunks from now on (the key of a stream this recorder began earlier)."""
+        check_stream_key(key)
+        self._stream_keys[stream_id] = key
+
     def publish_chunks(
         self,
         stream_id: str,
@@ -395,7 +410,14 @@ class ChunkPublisher:
                 first_start = chunk.start if first_start is None else first_start
                 self._wait_until(started + chunk.start - first_start + chunk.duration)
             key, value, headers = encode_chunk(
-                stream_id, chunk.seq, chunk.offset, chunk.pcm, fmt, chunk.end_of_stream, self.source
+                stream_id,
+                chunk.seq,
+                chunk.offset,
+                chunk.pcm,
+                fmt,
+                chunk.end_of_stream,
+                self.source,
+                stream_key=self.stream_key(stream_id),
             )
             held = _Held(key, value, list(headers), report, deliveries, time.monotonic())
             report.blocked_seconds += self._produce(held)

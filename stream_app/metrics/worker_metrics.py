@@ -13,6 +13,10 @@ GAPS = Counter("stream_app_gaps_total", "Gaps in streams (lost sequence numbers 
 DROPPED_AUDIO = Counter(
     "stream_app_dropped_audio_seconds_total", "Audio dropped because a stream's buffer cap was reached"
 )
+WRONG_KEYS = Counter(
+    "stream_app_wrong_stream_key_chunks_total",
+    "Chunks refused because they did not carry their stream's key (dead-lettered as wrong_stream_key)",
+)
 OVERLAPPING_AUDIO = Counter(
     "stream_app_overlapping_audio_seconds_total",
     "Audio dropped because its chunk's offset put it on stream time already received (the first audio is kept)",

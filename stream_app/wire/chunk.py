@@ -38,6 +38,7 @@ class AudioChunk:
     produced_at_ms: int = 0  # ce_time of the chunk, epoch milliseconds (latency is measured from it)
     source_format: ChunkFormat | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    key_digest: str = ""  # digest of its ce_streamkey (stream_app.wire.stream_key); "" when it carried none
 
     @property
     def end(self) -> int:

@@ -21,6 +21,7 @@ from stream_app.wire.chunk import AudioChunk, ChunkFormat
 from stream_app.wire.content_type import format_content_type, parse_content_type
 from stream_app.wire.exceptions import ChunkRejected
 from stream_app.wire.headers import HeadersLike, headers_to_dict
+from stream_app.wire.stream_key import H_STREAM_KEY, check_stream_key, key_digest
 
 SPEC_VERSION = "1.0"
 CHUNK_EVENT_TYPE = "dev.stream-app.audio.chunk"
@@ -38,7 +39,7 @@ H_OFFSET = "ce_streamoffset"
 H_END_OF_STREAM = "ce_endofstream"
 
 REQUIRED_HEADERS = (H_SPECVERSION, H_ID, H_SOURCE, H_TYPE, H_CONTENT_TYPE, H_SEQ, H_OFFSET)
-_KNOWN = {*REQUIRED_HEADERS, H_TIME, H_END_OF_STREAM}
+_KNOWN = {*REQUIRED_HEADERS, H_TIME, H_END_OF_STREAM, H_STREAM_KEY}
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -55,6 +56,7 @@ def encode_chunk(
     source: str,
     event_id: str | None = None,
     time: datetime | None = None,
+    stream_key: str | None = None,
 ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """Build one chunk record.
 
@@ -68,6 +70,7 @@ def encode_chunk(
         source: CloudEvents source, a URI-reference naming the recorder.
         event_id: CloudEvents id; a random UUID when not given.
         time: when the audio was captured; now when not given.
+        stream_key: the stream's key (`stream_app.wire.stream_key`), the same on every chunk of the stream.
 
     Returns:
         ``(key, value, headers)`` ready for ``Producer.produce``.
@@ -76,6 +79,8 @@ def encode_chunk(
         ValueError: the arguments would make a chunk the decoder rejects.
     """
     check_stream_id(stream_id)
+    if stream_key is not None:
+        check_stream_key(stream_key)
     if not 0 <= seq <= MAX_POSITION or not 0 <= offset <= MAX_POSITION:
         raise ValueError(f"seq ({seq}) and offset ({offset}) must be non-negative int64 values")
     frame_bytes = SAMPLE_BYTES[fmt.encoding] * fmt.channels
@@ -93,6 +98,8 @@ def encode_chunk(
         (H_OFFSET, str(offset).encode()),
         (H_END_OF_STREAM, b"true" if end_of_stream else b"false"),
     ]
+    if stream_key is not None:
+        headers.append((H_STREAM_KEY, stream_key.encode()))
     return stream_id.encode("utf-8"), bytes(pcm_bytes), headers
 
 
@@ -129,6 +136,12 @@ def decode_chunk(key: bytes | None, value: bytes | None, headers: HeadersLike, *
     offset = _position(fields[H_OFFSET], "bad_offset", H_OFFSET)
     end_of_stream = _end_of_stream(fields.get(H_END_OF_STREAM, "false"))
     produced_at_ms = _time_ms(fields[H_TIME]) if H_TIME in fields else 0
+    stream_key = fields.get(H_STREAM_KEY)
+    if stream_key is not None:
+        try:
+            check_stream_key(stream_key)
+        except ValueError as exc:
+            raise ChunkRejected("bad_header", f"{H_STREAM_KEY}: {exc}") from None
     frame_bytes = SAMPLE_BYTES[fmt.encoding] * fmt.channels
     if len(payload) % frame_bytes:
         raise ChunkRejected(
@@ -152,6 +165,7 @@ def decode_chunk(key: bytes | None, value: bytes | None, headers: HeadersLike, *
         produced_at_ms=produced_at_ms,
         source_format=fmt,
         extra=extra,
+        key_digest=key_digest(stream_key),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stream_app.wire.exceptions import ChunkRejected
 from stream_app.wire.headers import HeadersLike, headers_to_list
+from stream_app.wire.stream_key import H_STREAM_KEY
 
 H_REASON = "dlq_reason"
 H_DETAIL = "dlq_detail"
@@ -27,12 +28,18 @@ def dead_letter_record(
     """Build the DLQ record for a rejected chunk.
 
     The original key, value and headers are kept unchanged, so the record can be inspected or
-    replayed as it arrived; ``dlq_*`` headers from an earlier trip through a DLQ are replaced.
+    replayed as it arrived; ``dlq_*`` headers from an earlier trip through a DLQ are replaced, and the
+    stream key (``ce_streamkey``) is left out.
 
     Returns:
         ``(key, value, headers)`` for ``Producer.produce`` (or faust's ``send``).
     """
-    kept = [(name, raw) for name, raw in headers_to_list(headers) if name.lower() not in _DLQ_HEADERS]
+    # the stream key stays with the worker: a reader of the dead letters could write to the stream with it
+    kept = [
+        (name, raw)
+        for name, raw in headers_to_list(headers)
+        if name.lower() not in _DLQ_HEADERS and name.lower() != H_STREAM_KEY
+    ]
     kept += [
         (H_REASON, error.reason.encode()),
         (H_DETAIL, error.detail[:MAX_DETAIL].encode("utf-8", errors="replace")),

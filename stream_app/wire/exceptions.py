@@ -26,9 +26,9 @@ DECODER_REASONS = (
 # Every reason a DLQ record's `dlq_reason` header can carry: the decoder's, and the worker failing on an
 # accepted chunk (a bug, logged with its traceback; the partition and the other streams go on).
 # After decoding: a chunk of a stream that already ended (late or replayed after its end), a chunk that
-# came after the worker declared it lost (its span is a lost_chunks gap already), and a record the worker
-# failed on (a bug of ours, counted as such).
-REJECTION_REASONS = (*DECODER_REASONS, "after_end", "late_chunk", "processing_error")
+# came after the worker declared it lost (its span is a lost_chunks gap already), a chunk whose stream key
+# is not its stream's (stream_app.wire.stream_key), and a record the worker failed on (a bug of ours).
+REJECTION_REASONS = (*DECODER_REASONS, "after_end", "late_chunk", "wrong_stream_key", "processing_error")
 
 
 class ChunkRejected(ValueError):

@@ -34,6 +34,7 @@ class LiveStream:
     record_ms: int = 0  # broker timestamp of the newest input record applied (its idle end counts from it)
     epoch: int = 0  # the owner epoch its writes carry (stream_app.worker.fencing)
     input_offset: int = -1  # the newest input offset applied to it (stored with its state)
+    key_digest: str = ""  # digest of the stream key its first chunk carried ("": none, anyone may write to it)
     busy: bool = False  # a step (inference, publish, state write) is running; no other may start
     served_at: float = 0.0  # time.monotonic() when its last commit decode here returned (0: none yet; the pool's order)
     dirty: bool = False  # applied changes not yet in the stored header

@@ -123,7 +123,7 @@ class StreamProcessor:
                 live.deferred.append((record, ticket))
                 return
             live = live or self._open(chunk, record, ticket, part)
-            if live is not None:
+            if live is not None and self._keyed(live.key_digest, chunk, record, ticket, part):
                 self._apply(live, chunk, record, ticket, part)
         except Fenced as exc:  # the partition was revoked while the reader waited: its next owner reads it
             m.FENCED_WRITES.labels(where="write").inc()
@@ -167,6 +167,8 @@ class StreamProcessor:
             live.outbox.extend(live.session.merger.flush(chunk.offset))
             return live
         if isinstance(stored, EndedMarker):
+            if not self._keyed(stored.key_digest, chunk, record, ticket, part):
+                return None
             if chunk.seq <= stored.last_seq and record.offset <= stored.input_offset:
                 # read again after a restart or a hand-over: the stream ended before its offset was committed
                 m.CHUNKS.labels(outcome="duplicate").inc()
@@ -183,6 +185,7 @@ class StreamProcessor:
                 return None
             log.info("stream %s resumes after its end at seq %d: session %s", chunk.stream_id, stored.last_seq, token)
             live = self._start(chunk, record, part, token, first_seq=stored.last_seq + 1, resume_at=stored.end)
+            live.key_digest = stored.key_digest or chunk.key_digest
             live.session.buffer.state.shift = stored.shift
             live.origin_ms = stored.origin_ms or live.origin_ms
             return live
@@ -202,8 +205,22 @@ class StreamProcessor:
         session = StreamSession(chunk.stream_id, self.live_config, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
         live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
+        live.key_digest = chunk.key_digest  # the first chunk's key is the stream's (none: open to every writer)
         part.streams[chunk.stream_id] = live
         return live
+
+    def _keyed(self, digest: str, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState) -> bool:
+        """Whether the chunk carries its stream's key (a stream started without one takes any chunk).
+
+        A chunk with another key, or none, is dead-lettered as ``wrong_stream_key``: the stream is untouched.
+        """
+        if not digest or chunk.key_digest == digest:
+            return True
+        m.WRONG_KEYS.inc()
+        carried = "another key" if chunk.key_digest else "no key"
+        detail = f"seq {chunk.seq} carries {carried}, not the key stream {chunk.stream_id!r} started with"
+        self._reject(record, ChunkRejected("wrong_stream_key", detail), ticket, part)
+        return False
 
     def _apply(
         self, live: LiveStream, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState
@@ -346,6 +363,7 @@ class StreamProcessor:
             return
         fresh.epoch, fresh.origin_ms, fresh.last_chunk_ms = live.epoch, live.origin_ms, live.last_chunk_ms
         fresh.record_ms, fresh.input_offset, fresh.served_at = live.record_ms, live.input_offset, live.served_at
+        fresh.key_digest = live.key_digest
         fresh.waiting, fresh.chunk_ends = live.waiting, live.chunk_ends  # the failed step's outbox is made again
         fresh.deferred, fresh.closing = live.deferred, live.closing
         for chunk in live.unstored:

@@ -107,6 +107,7 @@ class StreamHeader:
     record_ms: int = 0  # broker timestamp of the newest input record applied (idle ends follow record time)
     epoch: int = 0  # owner epoch of the partition's writer (stream_app.worker.fencing)
     input_offset: int = -1  # the newest input offset applied to the stream (-1: not known)
+    key_digest: str = ""  # digest of the stream's key (stream_app.wire.stream_key; "": none, or an earlier release)
     # False for a rule stored by the release that settled by its configuration without storing how
     # (be5a202): the restoring replica's `settle_after` applies, as it did then. Not stored.
     settling_stored: bool = True
@@ -128,6 +129,7 @@ class EndedMarker:
     ended_ms: int  # wall-clock ms when it ended (the marker expires after the retention)
     origin_ms: int = 0
     input_offset: int = -1  # the newest input offset the stream applied (-1: not known, an older release's marker)
+    key_digest: str = ""  # the ended stream's key digest: only its recorder may resume it
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -223,6 +225,7 @@ def encode_header(header: StreamHeader) -> bytes:
             "record": header.record_ms,
             "epoch": header.epoch,
             "input": header.input_offset,
+            "key": header.key_digest,
         }
     )
     payload = np.ascontiguousarray(header.tail, dtype="<f4").tobytes()
@@ -241,6 +244,7 @@ def encode_marker(marker: EndedMarker) -> bytes:
             "at": marker.ended_ms,
             "origin": marker.origin_ms,
             "input": marker.input_offset,
+            "key": marker.key_digest,
         }
     )
     return _frame(ENDED_MAGIC, document, b"")
@@ -312,6 +316,7 @@ def _marker(d: dict[str, Any]) -> EndedMarker:
         ended_ms=as_int(d["at"]),
         origin_ms=as_int(d["origin"]),
         input_offset=as_int(d.get("input", -1)),
+        key_digest=as_str(d.get("key", "")),
     )
 
 
@@ -345,6 +350,7 @@ def _header(d: dict[str, Any], payload: bytes) -> StreamHeader:
         record_ms=as_int(d.get("record", 0)),
         epoch=as_int(d.get("epoch", 0)),
         input_offset=as_int(d.get("input", -1)),
+        key_digest=as_str(d.get("key", "")),
         settling_stored=rule_holds_settling(d["cfg"]),
     )
     if not header.base <= header.tail_start or header.tail_start - header.base > 2**40:

@@ -163,6 +163,7 @@ class StepRunner:
                 ended_ms=int(self.clock() * 1000),
                 origin_ms=live.origin_ms,
                 input_offset=live.input_offset,
+                key_digest=live.key_digest,
             )
             await self.outputs.durable(lambda: self.store.end(live, marker), "storing an ended stream's marker")
             live.evicting = True

@@ -130,6 +130,7 @@ class StreamStore:
             shown_until=header.shown_until,
             record_ms=header.record_ms,
             input_offset=header.input_offset,
+            key_digest=header.key_digest,
             # the tail is paged from its page's start: a base inside it starts that page's samples, not its key
             pages_written_until=tail_start // P * P,
             lowest_page=base // P,
@@ -281,6 +282,7 @@ class StreamStore:
             record_ms=live.record_ms,
             epoch=live.epoch,
             input_offset=live.input_offset,
+            key_digest=live.key_digest,
         )
 
     def mark_attempt(self, live: LiveStream) -> Callable[[], Awaitable[object]]:

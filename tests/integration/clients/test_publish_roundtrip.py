@@ -16,6 +16,7 @@ from stream_app.wire.chunk import AudioChunk
 from stream_app.wire.chunk_codec import decode_chunk
 from stream_app.wire.headers import headers_to_dict
 from stream_app.wire.schema import validate_chunk_headers
+from stream_app.wire.stream_key import key_digest
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,7 @@ def test_jfk_chunks_reassemble_into_the_file(
         chunks.append(decode_chunk(msg.key(), msg.value(), msg.headers(), max_bytes=1_000_000))
 
     assert [c.seq for c in chunks] == list(range(report.chunks))  # one partition keeps the order
+    assert {c.key_digest for c in chunks} == {key_digest(publisher.stream_key("jfk-1"))}  # one key, every chunk
     assert [c.end_of_stream for c in chunks] == [False] * (report.chunks - 1) + [True]
     assert all(c.source_format is not None and c.source_format.sample_rate == rate for c in chunks)
     assert all(c.source_format is not None and c.source_format.channels == channels for c in chunks)

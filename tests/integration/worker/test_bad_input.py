@@ -21,9 +21,11 @@ from stream_app.wire.chunk_codec import encode_chunk
 FMT = ChunkFormat("s16le", 16_000, 1)
 
 
-def good_records(stream_id: str, frames: np.ndarray, chunk_ms: float = 200.0) -> list[tuple[bytes, bytes, list]]:
+def good_records(
+    stream_id: str, frames: np.ndarray, chunk_ms: float = 200.0, key: str | None = None
+) -> list[tuple[bytes, bytes, list]]:
     return [
-        encode_chunk(stream_id, c.seq, c.offset, c.pcm, FMT, c.end_of_stream, "test:recorder")
+        encode_chunk(stream_id, c.seq, c.offset, c.pcm, FMT, c.end_of_stream, "test:recorder", stream_key=key)
         for c in plan_chunks(frames, FMT, chunk_ms)
     ]
 
@@ -37,8 +39,10 @@ def test_bad_records_go_to_the_dead_letter_topic_and_streams_go_on(
     settings: Settings, jfk_path: Path, jfk_reference: str
 ) -> None:
     frames, _ = prepare_audio(read_native_audio(jfk_path), "s16le16k", "s16le")
-    good = good_records("good", frames)
+    good = good_records("good", frames, key="the-good-recorder-s-key")
     _key, value, headers = good[3]
+    # another writer ends "good" far ahead of its audio: before stream keys its recorder was cut off
+    forged = encode_chunk("good", 9_999, 16_000 * 60, b"", FMT, True, "test:forger", stream_key="a-guess")
     one_second = float_to_pcm(np.zeros((16000, 1), np.float32), "s16le")
     nan_payload = np.full(1600, np.nan, dtype="<f4").tobytes()
     bad = {
@@ -63,6 +67,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_streams_go_on(
         "misaligned_payload": (b"bad-7", value + b"\x01", headers),
         "bad_seq": (b"bad-8", value, with_header(headers, "ce_seq", b"minus-one")),
         "empty_key": (None, value, headers),
+        "wrong_stream_key": forged,
     }
     # the good stream arrives shuffled within small groups and with every chunk sent twice
     shuffled = []

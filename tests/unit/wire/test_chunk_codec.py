@@ -12,6 +12,7 @@ from stream_app.wire.chunk_codec import CHUNK_EVENT_TYPE, decode_chunk, encode_c
 from stream_app.wire.exceptions import DECODER_REASONS, ChunkRejected
 from stream_app.wire.headers import headers_to_dict
 from stream_app.wire.schema import validate_chunk_headers
+from stream_app.wire.stream_key import key_digest
 
 MAX = 1_000_000
 
@@ -228,3 +229,23 @@ def test_float_samples_a_little_past_full_scale_are_audio() -> None:
     samples = np.array([0.5, -1.7, 1.2, 999.0], dtype="<f4")  # a hot recorder's clipping, not a bug
     key, value, headers = encode_chunk("s", 0, 0, samples.tobytes(), ChunkFormat("f32le", 16_000, 1), False, "t")
     np.testing.assert_array_equal(decode_chunk(key, value, headers, max_bytes=MAX).samples, samples)
+
+
+def test_a_stream_key_is_carried_as_its_digest_only() -> None:
+    fmt = ChunkFormat("s16le", 16_000, 1)
+    key, value, headers = encode_chunk("s", 0, 0, bytes(320), fmt, False, "t", stream_key="k3y-of-the-recorder")
+    chunk = decode_chunk(key, value, headers, max_bytes=MAX)
+    assert chunk.key_digest == key_digest("k3y-of-the-recorder") and len(chunk.key_digest) == 32
+    assert "k3y-of-the-recorder" not in repr(chunk)
+    assert decode_chunk(*encode_chunk("s", 0, 0, bytes(320), fmt, False, "t"), max_bytes=MAX).key_digest == ""
+    assert key_digest("another") != chunk.key_digest
+
+
+@pytest.mark.parametrize("bad", [b"", b"with space", "caf\u00e9".encode(), b"x" * 257])
+def test_a_malformed_stream_key_is_refused(bad: bytes) -> None:
+    key, value, headers = _good()
+    with pytest.raises(ChunkRejected) as caught:
+        decode_chunk(key, value, [*headers, ("ce_streamkey", bad)], max_bytes=MAX)
+    assert caught.value.reason == "bad_header"
+    with pytest.raises(ValueError):
+        encode_chunk("s", 0, 0, b"", ChunkFormat("s16le", 16_000, 1), True, "t", stream_key=bad.decode("utf-8"))

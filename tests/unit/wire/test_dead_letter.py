@@ -46,3 +46,11 @@ def test_dead_letter_survives_records_without_key_value_or_headers() -> None:
     key, value, headers = dead_letter_record(None, None, None, error, "t", 0, 0)
     assert (key, value) == (None, None)
     assert dict(headers)["dlq_reason"] == b"empty_key"
+
+
+def test_a_dead_letter_never_carries_the_stream_key() -> None:
+    headers = [("ce_seq", b"0"), ("ce_streamkey", b"secret-key-123"), ("CE_STREAMKEY", b"again")]
+    error = ChunkRejected("missing_header", "missing ce_id")
+    _, _, out = dead_letter_record(b"s", b"", headers, error, "audio.chunks", 0, 1)
+    assert [name for name, _ in out if name.lower() == "ce_streamkey"] == []
+    assert ("ce_seq", b"0") in out

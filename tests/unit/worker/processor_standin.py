@@ -81,11 +81,13 @@ class Worker:
         loud: bool = False,
         end: bool = False,
         offset: int | None = None,
+        key: str | None = None,
     ) -> None:
         """The reader gets a 0.1 s chunk of ``stream_id`` stamped ``timestamp`` by the broker (the next seq).
 
         The chunk is digital silence, or with ``loud`` noise the stand-in voice detector calls speech; with
-        ``end`` it is the stream's last. Its sample ``offset`` is ``seq`` chunks in unless given.
+        ``end`` it is the stream's last. Its sample ``offset`` is ``seq`` chunks in unless given; ``key`` is the
+        stream key it carries.
         """
         if seq is None:
             seq = self.seqs.get(stream_id, 0)
@@ -93,10 +95,10 @@ class Worker:
         samples = np.random.default_rng(seq).integers(-3000, 3000, 1600) if loud else np.zeros(1600)
         pcm = samples.astype("<i2").tobytes()
         at = seq * 1600 if offset is None else offset
-        key, value, headers = encode_chunk(stream_id, seq, at, pcm, PCM, end, "test")
+        record_key, value, headers = encode_chunk(stream_id, seq, at, pcm, PCM, end, "test", stream_key=key)
         ticket = self.part.acks.add(self.offset, object())
         self.tickets.append(ticket)
-        rec = InputRecord(key, value, headers, "in", 0, self.offset, timestamp_ms=int(timestamp * 1000))
+        rec = InputRecord(record_key, value, headers, "in", 0, self.offset, timestamp_ms=int(timestamp * 1000))
         self.processor.handle(rec, ticket, self.part)
         self.offset += 1
 

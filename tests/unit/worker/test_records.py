@@ -320,3 +320,13 @@ def test_the_owner_epoch_and_input_offset_round_trip_and_an_earlier_header_reads
 def test_a_fenced_marker_reads_as_lost_state() -> None:
     with pytest.raises(StateCorrupt, match="replaced owner"):
         decode_stream_record(encode_fenced(3, 4))
+
+
+def test_the_stream_key_digest_round_trips_in_headers_and_markers_and_earlier_records_read_none() -> None:
+    decoded = decode_stream_record(encode_header(header(key_digest="ab" * 16)))
+    assert isinstance(decoded, StreamHeader) and decoded.key_digest == "ab" * 16
+    older = _reframe(encode_header(header(key_digest="ab" * 16)), lambda doc: doc.pop("key"))
+    decoded = decode_stream_record(older)
+    assert isinstance(decoded, StreamHeader) and decoded.key_digest == ""
+    marker = EndedMarker(last_seq=9, end=16_000, shift=0, session="0.5", ended_ms=1, key_digest="cd" * 16)
+    assert decode_stream_record(encode_marker(marker)) == marker
