@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from stream_app.audio.exceptions import AudioFileError
 from stream_app.audio.files import read_native_audio
 from stream_app.audio.live_input import open_live_input
@@ -151,7 +153,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             if watch is None:
                 return 0
             return report_outcome(settings, report, watch, args.confirm, topic)
-    except (AudioFileError, ValueError, PublishError, KafkaAccessError, RuntimeError) as exc:
+    except (AudioFileError, ValueError, PublishError, KafkaAccessError, KafkaException, RuntimeError) as exc:
         print(f"stream-app publish: {exc}", file=sys.stderr)
         return 1
 

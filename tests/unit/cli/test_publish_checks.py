@@ -49,3 +49,18 @@ def test_refusals_are_summed_and_advised() -> None:
         "after_end: the stream id ended recently (within streaming.ended_retention, 5 min by default); "
         "publish under a new stream id"
     ]
+
+
+def test_a_producer_failing_fatally_is_a_message_and_exit_status_1_not_a_traceback(
+    jfk_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from stream_app.cli import publish
+
+    def fatal(*_: object, **__: object) -> None:
+        raise KafkaException(KafkaError(KafkaError._FATAL, "idempotent producer fenced", fatal=True))
+
+    monkeypatch.setattr(publish, "_send", fatal)
+    assert main(["publish", str(jfk_path), "--connect-timeout", "0", "--confirm", "0"]) == 1
+    assert "idempotent producer fenced" in capsys.readouterr().err
