@@ -13,6 +13,10 @@ GAPS = Counter("stream_app_gaps_total", "Gaps in streams (lost sequence numbers 
 DROPPED_AUDIO = Counter(
     "stream_app_dropped_audio_seconds_total", "Audio dropped because a stream's buffer cap was reached"
 )
+DEAD_LETTERS_REFUSED = Counter(
+    "stream_app_dead_letters_refused_total",
+    "Records acknowledged without a dead letter: the dead-letter topic refused even their bare dlq_* headers",
+)
 WRONG_KEYS = Counter(
     "stream_app_wrong_stream_key_chunks_total",
     "Chunks refused because they did not carry their stream's key (dead-lettered as wrong_stream_key)",

@@ -12,7 +12,16 @@ H_SOURCE_TOPIC = "dlq_source_topic"
 H_SOURCE_PARTITION = "dlq_source_partition"
 H_SOURCE_OFFSET = "dlq_source_offset"
 H_VALUE_DROPPED = "dlq_value_dropped"  # the refused value's size, when the topic would not take it
-_DLQ_HEADERS = {H_REASON, H_DETAIL, H_SOURCE_TOPIC, H_SOURCE_PARTITION, H_SOURCE_OFFSET, H_VALUE_DROPPED}
+H_HEADERS_DROPPED = "dlq_headers_dropped"  # how many of the record's own headers a bare dead letter left out
+_DLQ_HEADERS = {
+    H_REASON,
+    H_DETAIL,
+    H_SOURCE_TOPIC,
+    H_SOURCE_PARTITION,
+    H_SOURCE_OFFSET,
+    H_VALUE_DROPPED,
+    H_HEADERS_DROPPED,
+}
 MAX_DETAIL = 1024  # characters of the human-readable detail kept in the header
 
 
@@ -48,6 +57,23 @@ def dead_letter_record(
         (H_SOURCE_OFFSET, str(offset).encode()),
     ]
     return key, value, kept
+
+
+MAX_BARE_KEY = 1024  # bytes of the record key a bare dead letter keeps (a stream id is at most 256 characters)
+
+
+def bare_dead_letter(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> tuple[bytes | None, None, list[tuple[str, bytes]]]:
+    """Return the smallest dead letter of a record: its ``dlq_*`` headers and its key only (a key too long dropped).
+
+    What was refused and where it is stay readable; the value and the writer's own headers can be read at
+    the source offset while the input topic keeps them.
+    """
+    kept = [(name, raw) for name, raw in headers if name.lower() in _DLQ_HEADERS and name.lower() != H_VALUE_DROPPED]
+    dropped = len(headers) - len(kept)
+    kept += [(H_VALUE_DROPPED, str(len(value or b"")).encode()), (H_HEADERS_DROPPED, str(dropped).encode())]
+    return (key if key is not None and len(key) <= MAX_BARE_KEY else None), None, kept
 
 
 def without_value(value: bytes | None, headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

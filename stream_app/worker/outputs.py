@@ -20,7 +20,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 from stream_app.metrics import worker_metrics as m
 from stream_app.metrics.health import Health
-from stream_app.wire.dlq import without_value
+from stream_app.wire.dlq import bare_dead_letter, without_value
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.wire.segment_codec import encode_segment
 from stream_app.worker.retry import Backoff, RateLimitedLog, retry_forever
@@ -138,25 +138,34 @@ class Outputs:
 
         A record the topic refuses as too large (the refused chunk plus the ``dlq_*`` headers can pass the
         topic's limit) would be refused on every retry and hold its partition's acknowledgements for good:
-        it goes once more without its value, with the value's size in ``dlq_value_dropped``.
+        it goes once more without its value (its size in ``dlq_value_dropped``), then, if still too large
+        (a writer's own headers), as the ``dlq_*`` headers alone (`bare_dead_letter`). Should even that be
+        refused, the record is logged and acknowledged without a dead letter.
         """
+        forms = [(key, value, headers)]
+        if value:
+            forms.append((key, None, without_value(value, headers)))
+        forms.append(bare_dead_letter(key, value, headers))
+        form = 0
 
         async def send() -> None:
-            nonlocal value, headers
-            try:
-                fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
-                await self.monitor.watch(fut)
-            except Exception as exc:
-                if not value or not too_large(exc):
-                    raise
-                log.error(
-                    "the dead-letter topic refused a record of %d bytes (%s): sending it without its value",
-                    len(value),
-                    exc,
-                )
-                headers, value = without_value(value, headers), None
-                fut = await self.dlq_topic.send(key=key, value=value, headers=headers)
-                await self.monitor.watch(fut)
+            nonlocal form
+            while True:
+                k, v, h = forms[form]
+                try:
+                    fut = await self.dlq_topic.send(key=k, value=v, headers=h)
+                    await self.monitor.watch(fut)
+                    return
+                except Exception as exc:
+                    if not too_large(exc):
+                        raise
+                    size = len(k or b"") + len(v or b"") + sum(len(n) + len(r) for n, r in h)
+                    if form + 1 == len(forms):
+                        m.DEAD_LETTERS_REFUSED.inc()
+                        log.error("the dead-letter topic refused even the bare dead letter (%d bytes, %s)", size, exc)
+                        return
+                    form += 1
+                    log.error("the dead-letter topic refused a record of %d bytes (%s): sending less of it", size, exc)
 
         await retry_forever(send, what="dead-lettering a record", backoff=self.backoff, log=self._log, watch=self.loops)
 

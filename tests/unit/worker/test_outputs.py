@@ -89,7 +89,7 @@ async def test_every_segment_names_the_replica_and_owner_epoch_that_published_it
 
 
 class SizeLimitedTopic(RecordingTopic):
-    """Refuses a record whose value passes ``limit`` bytes, as the broker does (faust wraps the client's error)."""
+    """Refuses a record over ``limit`` bytes (key, value, headers) as a broker does; faust wraps the error."""
 
     def __init__(self, limit: int, *, wrapped: bool) -> None:
         super().__init__()
@@ -98,7 +98,8 @@ class SizeLimitedTopic(RecordingTopic):
     async def send(
         self, key: bytes | None = None, value: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
     ) -> asyncio.Future[None]:
-        if len(value or b"") > self.limit:
+        size = len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers or [])
+        if size > self.limit:
             self.refused += 1
             if self.wrapped:
                 try:
@@ -140,3 +141,27 @@ async def test_a_dead_letter_refused_for_another_reason_is_retried_with_its_valu
     outputs = Outputs(RecordingTopic(), dlq, DeliveryMonitor(Health()), FAST)
     await asyncio.wait_for(outputs.dead_letter(b"s", b"x" * 10, [("dlq_reason", b"bad_time")]), 5)
     assert len(tries) == 3 and [r.value for r in dlq.sent] == [b"x" * 10]
+
+
+async def test_a_dead_letter_too_large_for_its_own_headers_goes_as_its_dlq_headers_alone() -> None:
+    dlq = SizeLimitedTopic(1000, wrapped=False)
+    outputs = Outputs(RecordingTopic(), dlq, DeliveryMonitor(Health()), FAST)
+    headers = [("x-junk", b"j" * 2000), ("ce_seq", b"4"), ("dlq_reason", b"bad_time"), ("dlq_source_offset", b"7")]
+    await asyncio.wait_for(outputs.dead_letter(b"s", b"", headers), 5)  # an empty value: nothing to drop there
+    (record,) = dlq.sent
+    assert record.key == b"s" and record.value is None
+    assert record.headers == [
+        ("dlq_reason", b"bad_time"),
+        ("dlq_source_offset", b"7"),
+        ("dlq_value_dropped", b"0"),
+        ("dlq_headers_dropped", b"2"),
+    ]
+
+
+async def test_a_dead_letter_refused_in_every_form_is_acknowledged_and_counted_not_retried_for_ever() -> None:
+    dlq = SizeLimitedTopic(10, wrapped=True)
+    outputs = Outputs(RecordingTopic(), dlq, DeliveryMonitor(Health()), FAST)
+    before = m.DEAD_LETTERS_REFUSED._value.get()
+    await asyncio.wait_for(outputs.dead_letter(b"s", b"x" * 50, [("dlq_reason", b"bad_time")]), 5)
+    assert dlq.sent == [] and dlq.refused == 3  # whole, without its value, bare
+    assert m.DEAD_LETTERS_REFUSED._value.get() - before == 1
