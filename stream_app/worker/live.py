@@ -36,6 +36,7 @@ class LiveStream:
     input_offset: int = -1  # the newest input offset applied to it (stored with its state)
     key_digest: str = ""  # digest of the stream key its first chunk carried ("": none, anyone may write to it)
     busy: bool = False  # a step (inference, publish, state write) is running; no other may start
+    backing_off: bool = False  # busy only waiting out the backoff after a failed step (no step is running)
     served_at: float = 0.0  # time.monotonic() when its last commit decode here returned (0: none yet; the pool's order)
     dirty: bool = False  # applied changes not yet in the stored header
     waiting: list[Ticket] = field(default_factory=list)  # records done once the next header is stored

@@ -136,6 +136,7 @@ class StreamProcessor:
     def _open(self, chunk: AudioChunk, record: InputRecord, ticket: Ticket, part: PartitionState) -> LiveStream | None:
         """Load the stream from the tables, or start it: new, resumed after its end, or reset."""
         token = f"{record.partition}.{record.offset}"
+        stored: StreamHeader | EndedMarker | None = None
         try:
             stored = self.store.read(part.partition, chunk.stream_id)
             if isinstance(stored, StreamHeader):
@@ -156,12 +157,17 @@ class StreamProcessor:
                     )
                 return live
         except StateCorrupt as exc:
+            # a header that reads but does not restore still names the stream's key: only its recorder restarts it
+            digest = stored.key_digest if isinstance(stored, StreamHeader) else ""
+            if not self._keyed(digest, chunk, record, ticket, part):
+                return None
             m.STATE_RESETS.inc()
             m.PROCESSING_ERRORS.labels(kind="state").inc()
             log.error(
                 "stream %s: stored state unusable (%s); starting it afresh in session %s", chunk.stream_id, exc, token
             )
             live = self._start(chunk, record, part, token, first_seq=chunk.seq, resume_at=chunk.offset)
+            live.key_digest = digest or chunk.key_digest
             at = round(chunk.offset / SAMPLE_RATE, 3)
             live.session.merger.gap(at, at, "state_lost", f"stored state unusable: {exc}")
             live.outbox.extend(live.session.merger.flush(chunk.offset))
@@ -385,12 +391,13 @@ class StreamProcessor:
         failures = self._failures[live.stream_id] = self._failures.get(live.stream_id, 0) + 1
         delay = min(RECOVERY_BACKOFF_MAX, RECOVERY_BACKOFF * 2 ** (failures - 1))
         fresh.busy = True  # no step until the backoff is over (records still arrive and are applied by it)
+        fresh.backing_off = True  # ...but no step runs: a hand-over does not wait for it
 
         async def again() -> None:
             try:
                 await asyncio.sleep(delay)
             finally:
-                fresh.busy = False
+                fresh.busy = fresh.backing_off = False
             if part.streams.get(live.stream_id) is not fresh:
                 return  # evicted or replaced meanwhile
             if close or fresh.closing:
@@ -405,6 +412,7 @@ class StreamProcessor:
         if not live.dirty:
             part.dirty.discard(live.stream_id)
         if live.evicting:
+            self._failures.pop(live.stream_id, None)
             part.streams.pop(live.stream_id, None)
             part.activity.pop(live.stream_id, None)
             part.dirty.discard(live.stream_id)
@@ -446,7 +454,7 @@ class StreamProcessor:
         """Streams with a step running, as ``(partition, stream id)``."""
         return {
             (p, sid) for p, part in self.partitions.items() if not part.scope.closed
-            for sid, live in part.streams.items() if live.busy
+            for sid, live in part.streams.items() if live.busy and not live.backing_off
         }  # fmt: skip
 
     def unstored_streams(self) -> set[tuple[int, str]]:

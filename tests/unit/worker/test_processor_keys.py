@@ -5,7 +5,7 @@ from __future__ import annotations
 from processor_standin import T0, Worker
 
 from stream_app.wire.dlq import H_REASON, H_SOURCE_OFFSET
-from stream_app.wire.stream_key import H_STREAM_KEY
+from stream_app.wire.stream_key import H_STREAM_KEY, key_digest
 
 KEY, FORGED = "recorder-key-0123456789", "someone-else-9876543210"
 
@@ -72,3 +72,20 @@ async def test_the_key_survives_a_take_over() -> None:
     successor.record("a", T0 + 0.3, seq=3, end=True, key=FORGED)
     await successor.tick(1.0)
     assert reasons(successor) == [(b"wrong_stream_key", b"3")]
+
+
+async def test_a_stream_whose_stored_state_is_unusable_restarts_only_for_its_key() -> None:
+    first = Worker()
+    for seq in (0, 1, 2, 4):  # seq 4 is held behind the missing 3: stored as a chunk of its own
+        first.record("a", T0 + seq * 0.1, seq=seq, loud=True, key=KEY)
+    await first.tick(1.0)
+    first.store.audio.data.clear()  # its audio pages and held chunk are gone: the header no longer restores
+    successor = Worker(first.store)
+    successor.offset = 5
+    successor.record("a", T0 + 0.5, seq=5, end=True, key=FORGED)
+    await successor.tick(1.0)
+    assert reasons(successor) == [(b"wrong_stream_key", b"5")] and "a" not in successor.part.streams
+    successor.record("a", T0 + 0.6, seq=6, loud=True, key=KEY)  # its recorder: the stream starts afresh, keyed
+    await successor.tick(1.0)
+    assert successor.part.streams["a"].key_digest == key_digest(KEY)
+    assert len(reasons(successor)) == 1

@@ -32,6 +32,7 @@ async def test_a_step_failing_every_time_is_retried_with_a_growing_backoff_not_i
     gaps = [b - a for a, b in itertools.pairwise(failures)]
     assert all(b > a for a, b in itertools.pairwise(gaps))
     assert worker.part.acks.in_flight == 1  # never acknowledged past
+    assert worker.part.streams["a"].busy and worker.processor.busy_streams() == set()  # a hand-over need not wait
 
     succeeded: list[int] = []
 
