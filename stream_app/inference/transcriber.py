@@ -78,6 +78,7 @@ WORD_REACH = 0.3  # seconds around a word that its speech may extend (alignment 
 TICK_TAIL = 1.0  # a tick's last second may hold a word still being said: not "left over"
 MIN_UNDECODED = 0.25  # seconds: shorter speech without words is a click or a breath, not a gap
 HOLE_MARGIN = 0.3  # seconds of audio around speech a decode skipped, when it is decoded on its own
+REPEAT_REACH = 1.0  # seconds: a retry's word this near a window's word of the same text is that word, timed later
 _SAMPLING = threading.Lock()  # CTranslate2's random seed is global: sampled fallbacks run one at a time
 
 
@@ -476,12 +477,13 @@ class WhisperTranscriber:
             if retry.fallback is not None:
                 continue
             # only where the window has no words: the retry may miss a stretch the window heard
+            # (the whole word inside such speech, and not a neighbour's text heard again a little later)
             spans = self._uncovered(item)
             found = [
                 w
                 for w in retry.words
-                if any(a <= (w.start + w.end) / 2 <= b for a, b in spans)
-                and not any(w.start < o.end and o.start < w.end for o in item.words)
+                if any(a <= w.start and w.end <= b for a, b in spans)
+                and not any(_same_text(o, w) and abs(o.start - w.start) < REPEAT_REACH for o in item.words)
             ]
             if found:
                 item.words = sorted([*item.words, *found], key=lambda w: w.start)
@@ -666,6 +668,11 @@ def _drop_words(segments: list[Segment], count: int) -> list[Segment]:
 
 def _last_end(item: _Item) -> float:
     return item.words[-1].end if item.words else item.prefix_end
+
+
+def _same_text(a: Word, b: Word) -> bool:
+    """Whether two words read the same, case and punctuation aside."""
+    return "".join(c for c in a.text.lower() if c.isalnum()) == "".join(c for c in b.text.lower() if c.isalnum())
 
 
 def _shift(word: Word, by: float) -> Word:

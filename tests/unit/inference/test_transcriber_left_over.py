@@ -61,3 +61,21 @@ def test_a_retry_that_fell_back_adds_nothing(transcriber: WhisperTranscriber, mo
     item = item_with([word(0.5, 0.9, "one")])
     transcriber._left_over([item], [None], 0.0)
     assert [w.text for w in item.words] == ["one"] and item.full_done
+
+
+def test_a_retry_that_times_the_window_s_words_later_adds_no_copy_of_them(
+    transcriber: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = [word(0.5, 0.9, "one"), word(1.0, 1.4, "two")]
+    retried = [word(0.9, 1.3, "one"), word(1.5, 1.9, "two"), word(2.6, 3.0, "Two."), word(5.0, 5.4, "three")]
+
+    def decode(parts: list[Any], context: Any, **_: Any) -> None:
+        for part in parts:
+            part.words = list(retried)
+
+    monkeypatch.setattr(transcriber, "_decode", decode)
+    item = item_with(list(heard))
+    transcriber._left_over([item], [None], 0.0)
+    # "one" and "two" heard again later are the window's own words ("two" is also not wholly in speech the
+    # window left without words); "Two." 1.6 s after the window's "two" is a word said again, and kept
+    assert [w.text for w in item.words] == ["one", "two", "Two.", "three"]
