@@ -173,8 +173,6 @@ class StreamProcessor:
             live.outbox.extend(live.session.merger.flush(chunk.offset))
             return live
         if isinstance(stored, EndedMarker):
-            if not self._keyed(stored.key_digest, chunk, record, ticket, part):
-                return None
             if chunk.seq <= stored.last_seq and record.offset <= stored.input_offset:
                 # read again after a restart or a hand-over: the stream ended before its offset was committed
                 m.CHUNKS.labels(outcome="duplicate").inc()
@@ -188,6 +186,9 @@ class StreamProcessor:
                     ticket,
                     part,
                 )
+                return None
+            # refused or acknowledged above whatever its key (it changes nothing); resuming takes the key
+            if not self._keyed(stored.key_digest, chunk, record, ticket, part):
                 return None
             log.info("stream %s resumes after its end at seq %d: session %s", chunk.stream_id, stored.last_seq, token)
             live = self._start(chunk, record, part, token, first_seq=stored.last_seq + 1, resume_at=stored.end)
