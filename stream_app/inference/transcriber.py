@@ -66,6 +66,7 @@ from stream_app.inference.guards import (
     said_again,
 )
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript, Word
+from stream_app.streaming.text import normalise
 
 __all__ = ["MAX_WINDOW_SECONDS", "SAMPLE_RATE", "DecodeGuards", "EncoderContext", "WhisperTranscriber"]
 
@@ -483,7 +484,9 @@ class WhisperTranscriber:
                 w
                 for w in retry.words
                 if any(a <= w.start and w.end <= b for a, b in spans)
-                and not any(_same_text(o, w) and abs(o.start - w.start) < REPEAT_REACH for o in item.words)
+                and not any(
+                    normalise(o.text) == normalise(w.text) and abs(o.start - w.start) < REPEAT_REACH for o in item.words
+                )
             ]
             if found:
                 item.words = sorted([*item.words, *found], key=lambda w: w.start)
@@ -668,11 +671,6 @@ def _drop_words(segments: list[Segment], count: int) -> list[Segment]:
 
 def _last_end(item: _Item) -> float:
     return item.words[-1].end if item.words else item.prefix_end
-
-
-def _same_text(a: Word, b: Word) -> bool:
-    """Whether two words read the same, case and punctuation aside."""
-    return "".join(c for c in a.text.lower() if c.isalnum()) == "".join(c for c in b.text.lower() if c.isalnum())
 
 
 def _shift(word: Word, by: float) -> Word:

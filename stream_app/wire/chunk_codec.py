@@ -240,8 +240,8 @@ def _check_float_samples(samples: npt.NDArray[np.float32]) -> None:
     """
     if not np.isfinite(samples).all():
         raise ChunkRejected("non_finite_samples", "the f32le payload holds NaN or infinite samples")
-    if samples.shape[0] and float(np.abs(samples).max()) > F32_LIMIT:
+    peak = float(np.abs(samples).max()) if samples.shape[0] else 0.0
+    if peak > F32_LIMIT:
         raise ChunkRejected(
-            "out_of_range_samples",
-            f"an f32le sample of {float(np.abs(samples).max()):.3g} is past {F32_LIMIT:g} (full scale is 1.0)",
+            "out_of_range_samples", f"an f32le sample of {peak:.3g} is past {F32_LIMIT:g} (full scale is 1.0)"
         )

@@ -33,6 +33,7 @@ from stream_app.streaming.buffer import LOST_MEMORY, SeqRun
 from stream_app.streaming.samples import SampleQueue
 from stream_app.streaming.state import BufferState, PendingChunk
 from stream_app.worker.catch_up import TakeOver
+from stream_app.worker.doc_fields import as_int
 from stream_app.worker.exceptions import StateCorrupt
 from stream_app.worker.fencing import FENCE_KEY, OwnerEpochs, decode_fence, encode_fence
 from stream_app.worker.live import LiveStream
@@ -419,21 +420,17 @@ def _newest_seqs(runs: list[SeqRun], count: int) -> list[int]:
 
 def _lost_runs(cur: dict[str, Any]) -> list[SeqRun]:
     """Return the cursor's lost runs (a cursor of an earlier release lists single sequence numbers under ``lost``)."""
-    if "lost_runs" in cur:
-        runs = cur["lost_runs"]
-        if not isinstance(runs, list) or not all(
-            isinstance(r, list)
-            and len(r) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in r)
-            and r[0] < r[1]
-            for r in runs
-        ):
-            raise StateCorrupt(f"cursor's lost runs {runs!r} are not [first, end) pairs of whole numbers")
-        return [(r[0], r[1]) for r in runs]
-    lost = cur["lost"]
-    if not isinstance(lost, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in lost):
-        raise StateCorrupt(f"cursor's lost sequence numbers {lost!r} are not whole numbers")
-    return [(seq, seq + 1) for seq in lost]
+    try:
+        if "lost_runs" in cur:
+            runs = [(as_int(first), as_int(end)) for first, end in cur["lost_runs"]]
+        else:
+            runs = [(as_int(seq), as_int(seq) + 1) for seq in cur["lost"]]
+        if all(first < end for first, end in runs):
+            return runs
+    except (TypeError, ValueError):
+        pass
+    stored = cur["lost_runs"] if "lost_runs" in cur else cur["lost"]
+    raise StateCorrupt(f"cursor's lost runs {stored!r} are not [first, end) pairs of whole numbers")
 
 
 def _buffer_state(

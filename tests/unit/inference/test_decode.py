@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from faster_whisper import WhisperModel, decode_audio
+from faster_whisper.tokenizer import Tokenizer
 
 from stream_app.inference.decode import BatchDecoder
 from stream_app.inference.models import resolve_model
@@ -18,15 +23,36 @@ def model() -> WhisperModel:
     return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
 
 
-def test_a_decode_forced_through_its_own_start_goes_on_the_same_way_and_scores_fewer_tokens(
-    model: WhisperModel, jfk_path: Path
-) -> None:
-    # the arithmetic below rests on this: the same continuation forced through a longer prefix scores
-    # exactly the free decode's sum less the prefix tokens' own log-probabilities, over the whole length
+@dataclass
+class Jfk:
+    decoder: BatchDecoder
+    tokenizer: Tokenizer
+    prompt: list[int]
+    audio: np.ndarray
+
+
+@pytest.fixture
+def jfk(model: WhisperModel, jfk_path: Path) -> Jfk:
     decoder = BatchDecoder(model)
-    audio = decode_audio(str(jfk_path))
     tokenizer = decoder.tokenizer("en")
-    prompt = decoder.prompt(tokenizer, "")
+    return Jfk(decoder, tokenizer, decoder.prompt(tokenizer, ""), decode_audio(str(jfk_path)))
+
+
+@contextmanager
+def scored(model: WhisperModel, prompt: list[int], new: list[int], new_logprob: float) -> Iterator[None]:
+    """Make ``model``'s ``generate`` answer with ``new`` after each prefix, scored as CTranslate2 scores it."""
+    real = model.model
+    model.model = _ScoredModel(model, prompt, new, new_logprob)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        model.model = real
+
+
+def test_a_decode_forced_through_its_own_start_goes_on_the_same_way_and_scores_fewer_tokens(jfk: Jfk) -> None:
+    # the arithmetic below rests on this: forced through its own start, a decode goes on with the same
+    # tokens, and only those new tokens are scored (a longer prefix, fewer tokens, a sum nearer 0)
+    decoder, audio, prompt = jfk.decoder, jfk.audio, jfk.prompt
     free = decoder.decode([audio], 1200, [prompt], "en")
     tokens = free.greedy[0].tokens
     assert "ask not what your country can do for you" in free.greedy[0].text
@@ -66,20 +92,12 @@ class _ScoredModel:
 
 
 def test_the_average_log_probability_of_a_forced_decode_is_that_of_its_new_tokens(
-    model: WhisperModel, jfk_path: Path
+    model: WhisperModel, jfk: Jfk
 ) -> None:
-    decoder = BatchDecoder(model)
-    audio = decode_audio(str(jfk_path))
-    tokenizer = decoder.tokenizer("en")
-    prompt = decoder.prompt(tokenizer, "")
-    new = tokenizer.encode(" thank you for watching")
-    forced = decoder.prefix(tokenizer, "and so my fellow Americans ask not what your country can do for you")
-    real = model.model
-    model.model = _ScoredModel(model, prompt, new, new_logprob=-14.0)  # type: ignore[assignment]
-    try:
-        group = decoder.decode([audio], 1200, [prompt], "en", prefixes=[forced])
-    finally:
-        model.model = real
+    new = jfk.tokenizer.encode(" thank you for watching")
+    forced = jfk.decoder.prefix(jfk.tokenizer, "and so my fellow Americans ask not what your country can do for you")
+    with scored(model, jfk.prompt, new, new_logprob=-14.0):
+        group = jfk.decoder.decode([jfk.audio], 1200, [jfk.prompt], "en", prefixes=[forced])
     greedy = group.greedy[0]
     assert greedy.tokens == new
     # -14 over the new tokens: below faster-whisper's log_prob_threshold (-1.0), so the guards hear it;
@@ -88,21 +106,13 @@ def test_the_average_log_probability_of_a_forced_decode_is_that_of_its_new_token
 
 
 def test_a_window_s_token_room_does_not_depend_on_the_prefixes_of_the_windows_beside_it(
-    model: WhisperModel, jfk_path: Path
+    model: WhisperModel, jfk: Jfk
 ) -> None:
-    decoder = BatchDecoder(model)
-    audio = decode_audio(str(jfk_path))
-    tokenizer = decoder.tokenizer("en")
-    prompt = decoder.prompt(tokenizer, "")
-    long_text = tokenizer.encode(" word" * 150)  # 150 new tokens: room for them alone, not after a 100-token prefix
-    forced = decoder.prefix(tokenizer, "so" + " and so" * 50)
+    long_text = jfk.tokenizer.encode(" word" * 150)  # 150 new tokens: room for them alone, not after a 100-token prefix
+    forced = jfk.decoder.prefix(jfk.tokenizer, "so" + " and so" * 50)
     assert len(forced) > 90
-    real = model.model
-    model.model = _ScoredModel(model, prompt, long_text, new_logprob=-15.0)  # type: ignore[assignment]
-    try:
-        group = decoder.decode([audio, audio], 1200, [prompt, prompt], "en", prefixes=[[], forced])
-    finally:
-        model.model = real
+    with scored(model, jfk.prompt, long_text, new_logprob=-15.0):
+        group = jfk.decoder.decode([jfk.audio] * 2, 1200, [jfk.prompt] * 2, "en", prefixes=[[], forced])
     alone, beside = group.greedy
     assert alone.tokens == long_text and not alone.truncated  # cut at 224 - 100 tokens before, as "repetition"
     assert beside.truncated  # 100 forced + 150 new passes its own room
