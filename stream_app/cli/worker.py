@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.clients.broker_limits import min_session_timeout
     from stream_app.clients.exceptions import KafkaAccessError
     from stream_app.clients.kafka_probe import check_kafka_access
+    from stream_app.config.exceptions import ConfigError
     from stream_app.inference.exceptions import InferenceError
     from stream_app.worker.membership import fit_session_timeout
     from stream_app.worker.runtime import run_worker  # heavy imports only when the worker runs
@@ -41,4 +42,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         log.error("cannot reach Kafka: %s", exc)
     except InferenceError as exc:  # unknown model, model files damaged, device unusable
         log.error("cannot load the model: %s", exc)
+    except ConfigError as exc:  # a rule only the running worker can check
+        log.error("stream-app: %s", exc)
     return 2

@@ -14,8 +14,10 @@ from typing import Any
 
 from stream_app.config.exceptions import ConfigError
 from stream_app.config.models import check_model_setting
+from stream_app.config.secrets import MASK
 from stream_app.config.security import check_kafka_security, check_redis_security
 from stream_app.config.settings import _SECTION_CLASSES, Settings, build_section
+from stream_app.config.worker_rules import check_group_timings
 
 ENV_PREFIX = "STREAM_APP_"
 CONFIG_ENV = "STREAM_APP_CONFIG"
@@ -39,10 +41,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config file", str(file_path), f"not valid TOML: {exc}") from None
         for section, values in data.items():
-            if section not in raw:
-                raise ConfigError(section, values, f"unknown section; known: {', '.join(raw)}")
+            if section not in raw:  # values of unknown names are never shown: they may be passwords
+                raise ConfigError(section, MASK, f"unknown section; known: {', '.join(raw)}")
             if not isinstance(values, dict):
-                raise ConfigError(section, values, "expected a [section] table")
+                raise ConfigError(section, MASK, "expected a [section] table")
             raw[section].update(values)
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
@@ -51,13 +53,13 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             meant = _single_underscore_setting(name)
             if meant is not None:
                 raise ConfigError(
-                    name, value, f"not read: section and key are joined by two underscores; did you mean {meant}?"
+                    name, MASK, f"not read: section and key are joined by two underscores; did you mean {meant}?"
                 )
             continue
         section, _, key = name[len(ENV_PREFIX) :].partition("__")
         section, key = section.lower(), key.lower()
         if section not in raw:
-            raise ConfigError(name, value, f"unknown section '{section}'; known: {', '.join(raw)}")
+            raise ConfigError(name, MASK, f"unknown section '{section}'; known: {', '.join(raw)}")
         raw[section][key] = value if _verbatim(section, key) else _parse_env_value(value)
     settings = Settings(**{name: build_section(name, values) for name, values in raw.items()})
     _check_consistency(settings)
@@ -98,6 +100,24 @@ def _check_consistency(settings: Settings) -> None:
     check_redis_security(settings.caching)
     check_model_setting(settings.optimization.model, settings.streaming.language)
     _check_live_rule(settings)
+    _check_worker(settings)
+
+
+def _check_worker(settings: Settings) -> None:
+    """Check the group timings and the fault plans here, not after the model has loaded."""
+    from stream_app.worker.faults import parse_window_crashes, parse_window_failures
+
+    worker = settings.worker
+    check_group_timings(worker)
+    for key, parse in (
+        ("inject_window_failures", parse_window_failures),
+        ("inject_window_crashes", parse_window_crashes),
+    ):
+        value = getattr(worker, key)
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"worker.{key}", value, str(exc)) from None
 
 
 def _check_live_rule(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -408,7 +409,8 @@ def build_section(name: str, raw: dict[str, Any]) -> Any:
             raw = {k: v for k, v in raw.items() if k not in RETIRED_STREAMING_KEYS}
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}", raw[unknown[0]], f"unknown key; known keys: {', '.join(known)}")
+        # the value is not shown: a misspelt key may hold a password
+        raise ConfigError(f"{name}.{unknown[0]}", MASK, f"unknown key; known keys: {', '.join(known)}")
     values: dict[str, Any] = {}
     for key, f in known.items():
         full = f"{name}.{key}"
@@ -487,9 +489,12 @@ def _coerce(full: str, f: dataclasses.Field[Any], value: Any, given: bool) -> An
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ConfigError(full, value, "expected a number")
         try:
-            return float(value)
+            number_f = float(value)
         except ValueError:
             raise ConfigError(full, value, "expected a number") from None
+        if not math.isfinite(number_f):
+            raise ConfigError(full, value, "expected a finite number")
+        return number_f
     if ftype.startswith("tuple"):
         items = value if isinstance(value, list | tuple) else [v.strip() for v in str(value).split(",") if v.strip()]
         bad = [v for v in items if v not in CACHE_LEVELS]

@@ -8,7 +8,10 @@ This is what the worker, batch jobs and benchmarks call. One engine per process:
   next precision up to the ceiling; the result records the precision that made it and where it
   started (``escalated_from``). At most one re-run per window, so the extra cost is bounded.
 - ``switch`` loads the new model beside the old one, makes it active for new windows, lets windows
-  already queued finish on the old pool, then closes that pool and retires the old model.
+  already queued finish on the old pool, then closes that pool and retires the old model. A model
+  estimated larger than ``optimization.memory_budget`` on its own is refused before it loads
+  (`check_budget`). A window of the old model that adaptive precision would re-run is not re-run
+  once the switch has happened: the old model's higher rung would be loaded again, and stay.
 - ``stalled`` / ``oldest_call_seconds`` tell a health check that a model call hangs past
   ``parallel.task_timeout``.
 """
@@ -28,6 +31,7 @@ from prometheus_client import Counter, Gauge
 
 from stream_app.cache import TranscriptCache, build_cache
 from stream_app.config import Settings
+from stream_app.inference.exceptions import ModelOverBudget
 from stream_app.inference.pool import InferencePool, PoolClosed
 from stream_app.inference.precision import EscalationRule, next_precision
 from stream_app.inference.registry import ModelKey, ModelRegistry, model_key
@@ -174,8 +178,14 @@ class InferenceEngine:
         if higher is None:
             return result
         ESCALATIONS.labels(key.precision, higher.precision).inc()
-        await asyncio.to_thread(self._serve, higher)
-        better = await self._transcribe_on(higher, job)
+        try:
+            await asyncio.to_thread(self._serve, higher)
+            better = await self._transcribe_on(higher, job)
+        except PoolClosed:
+            return result  # a switch retired the rung meanwhile: the window keeps its first decode
+        finally:
+            if self._active is None or self._active.model != higher.model:
+                await asyncio.to_thread(self._retire, higher)  # the model was switched away meanwhile
         return dataclasses.replace(better, escalated_from=key.precision)
 
     def transcribe_blocking(self, job: WindowJob) -> WindowTranscript:
@@ -237,17 +247,41 @@ class InferenceEngine:
         opt = self.settings.optimization
         if not opt.adaptive_quantization or not self._rule.should_escalate(result):
             return None
+        if self._active is None or self._active.model != key.model:
+            return None  # switched away while it decoded: the old model's ladder is not loaded again
         step = next_precision(key.precision, opt.precision_ceiling, key.device)
         return None if step is None else ModelKey(key.model, step, key.device)
 
     # ---- live switching -------------------------------------------------------------------------
 
+    def check_budget(self, model: str, precision: str | None = None) -> None:
+        """Refuse a model that would not fit ``optimization.memory_budget`` by itself (0: no budget).
+
+        Raises:
+            ModelOverBudget: its estimate alone is over the budget.
+        """
+        key = model_key(self.settings, model, precision)
+        budget = self.registry.memory_budget_bytes
+        if budget <= 0:
+            return
+        needed = self.registry.estimate(key)
+        if needed > budget:
+            raise ModelOverBudget(
+                f"{key} needs an estimated {needed >> 20} MB, over optimization.memory_budget"
+                f" ({budget >> 20} MB): not loaded"
+            )
+
     async def switch(self, model: str, precision: str | None = None) -> ModelKey:
-        """Load ``model`` beside the active one, send new windows to it, then retire the old one."""
+        """Load ``model`` beside the active one, send new windows to it, then retire the old one.
+
+        Raises:
+            ModelOverBudget: the model would not fit the memory budget by itself (nothing is loaded).
+        """
         key = model_key(self.settings, model, precision)
         old = self._active
         if key == old:
             return key
+        await asyncio.to_thread(self.check_budget, model, precision)
         started = time.monotonic()
         await asyncio.to_thread(self._serve, key)
         self._activate(key)

@@ -21,3 +21,7 @@ class PrecisionError(InferenceError, ValueError):
 
 class DeviceUnavailable(InferenceError):
     """The configured device (for example ``cuda``) cannot run CTranslate2 on this machine."""
+
+
+class ModelOverBudget(InferenceError):
+    """A model a switch asked for would not fit ``optimization.memory_budget`` by itself (estimated)."""

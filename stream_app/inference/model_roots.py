@@ -51,10 +51,11 @@ def allowed_model(request: str, roots: Iterable[str], registry: Collection[str] 
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable component
-        raise ModelNotAllowed(f"model {request!r} cannot be resolved: {exc}") from None
+        raise ModelNotAllowed(f"model {request!r} cannot be resolved ({type(exc).__name__})") from None
     for root in resolved_roots:
         if resolved.is_relative_to(root):
             return str(resolved)
     shown = ", ".join(str(root) for root in resolved_roots)
-    where = "" if str(resolved) == request else f" (it resolves to {resolved})"
+    # where a link leads is not said: the refusal goes on the control topic, and would map the file system
+    where = "" if str(resolved) == request else " (through a link)"
     raise ModelNotAllowed(f"model {request!r} is outside the model roots{where}; allowed: {shown}")

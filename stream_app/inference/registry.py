@@ -193,6 +193,10 @@ class ModelRegistry(Generic[T]):
                 for k, e in self._entries.items()
             ]
 
+    def estimate(self, key: ModelKey) -> int:
+        """Return the memory ``key`` is estimated to take once loaded (read from its size on disk)."""
+        return self._estimate(key)
+
     def estimated_bytes(self) -> int:
         """Sum of the loaded models' estimated memory."""
         with self._lock:

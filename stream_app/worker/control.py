@@ -4,6 +4,11 @@ Commands must reach every replica, so the listener is not in the consumer group:
 consumer in a background thread assigns itself every partition of the control topic where the
 replica's start-up read of it ended (`control_start`: a starting replica loads the model last
 switched to), commits nothing, and hands switches to the worker's event loop.
+
+Switch commands are obeyed only on partition `COMMAND_PARTITION`, in its offset order: every replica,
+running or starting, then sees one order, whatever the writers' clocks say. Commands that arrive while
+a model loads are taken together, newest first: the replica serves the newest it can load, as a
+replica starting then would (`control_start.start_engine`), and a flood of commands costs one load.
 Each replica publishes a status record to the same topic at start, after every model change, and
 when it stops; ``read_statuses`` folds those into the latest status per replica (what
 `stream-app models list` shows and what `models switch --wait` waits on).
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 METADATA_RETRY_SECONDS = 2.0
+COMMAND_PARTITION = 0  # the one partition whose switch commands are obeyed (one order for every replica)
 
 
 class ControlMessageError(ValueError):
@@ -248,6 +254,7 @@ class ControlListener:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._switching: asyncio.Lock | None = None
+        self._pending: list[SwitchCommand] = []  # commands not yet taken (touched on the event loop only)
         self._last_command: tuple[str | None, str | None] = (applied, None)
         self.assigned = threading.Event()  # set once the consumer follows every partition
         self.model_roots = tuple(engine.settings.optimization.model_roots)  # where switches may load from
@@ -294,7 +301,7 @@ class ControlListener:
                 if message is None or message.error():
                     continue
                 try:
-                    self.handle(message.value())
+                    self.handle(message.value(), message.partition())
                 except Exception:  # whatever one record does, the listener keeps following the topic
                     log.exception("control: a record at offset %s could not be handled; skipped", message.offset())
         finally:
@@ -322,8 +329,8 @@ class ControlListener:
         self.assigned.set()
         return True
 
-    def handle(self, value: bytes | None) -> Future[Any] | None:
-        """Act on one control record: a switch goes to the event loop, anything else is ignored."""
+    def handle(self, value: bytes | None, partition: int | None = COMMAND_PARTITION) -> Future[Any] | None:
+        """Act on one control record: a switch on `COMMAND_PARTITION` goes to the event loop, the rest is ignored."""
         try:
             record = decode_control(value)
         except ControlMessageError as exc:
@@ -331,25 +338,53 @@ class ControlListener:
             return None
         if not isinstance(record, SwitchCommand) or self._loop is None:
             return None
-        log.info("control: switch to %s (%s), command %s", record.model, record.precision or "default", record.id)
+        if partition != COMMAND_PARTITION:
+            log.warning(
+                "control: ignored switch command %r on partition %s: commands are obeyed on partition %d only"
+                " (`stream-app models switch` sends them there)",
+                record.id,
+                partition,
+                COMMAND_PARTITION,
+            )
+            return None
+        log.info("control: switch to %r (%s), command %r", record.model, record.precision or "default", record.id)
         return asyncio.run_coroutine_threadsafe(self._apply(record), self._loop)
 
     async def _apply(self, command: SwitchCommand) -> None:
+        """Queue ``command``; whoever holds the switch lock next takes every queued command at once."""
+        self._pending.append(command)
         if self._switching is None:
             self._switching = asyncio.Lock()
-        async with self._switching:  # one switch at a time, in the order they were published
+        async with self._switching:  # one load at a time
+            if not self._pending:
+                return  # taken with a newer command by the run before this one
+            commands, self._pending = self._pending, []
+            await self._apply_newest(commands)
+            self.publish_status()
+
+    async def _apply_newest(self, commands: list[SwitchCommand]) -> None:
+        """Serve the newest of ``commands`` that loads; the status names the newest and why it failed, if it did."""
+        newest = commands[-1]
+        self._last_command = (newest.id, None)
+        for command in reversed(commands):
             try:
                 model = allowed_model(command.model, self.model_roots)
                 await self.engine.switch(model, command.precision)
             except ModelNotAllowed as exc:  # checked before anything is read from disk
-                log.warning("control: switch %s refused: %s", command.id, exc)
-                self._last_command = (command.id, self._reason(exc))
+                log.warning("control: switch %r refused: %s", command.id, exc)
+                self._note_failure(command, newest, exc)
             except Exception as exc:  # a bad model name must not take the replica down
-                log.error("control: switch %s failed: %s", command.id, exc)
-                self._last_command = (command.id, self._reason(exc))
+                log.error("control: switch %r failed: %s", command.id, exc)
+                self._note_failure(command, newest, exc)
             else:
-                self._last_command = (command.id, None)
-            self.publish_status()
+                passed = [c.id for c in commands if c is not command and c is not newest]
+                if command is not newest or passed:
+                    log.info("control: served switch %r; superseded while a model loaded: %s", command.id, passed)
+                return
+
+    def _note_failure(self, command: SwitchCommand, newest: SwitchCommand, exc: BaseException) -> None:
+        if command is newest:
+            self._last_command = (newest.id, self._reason(exc))
 
     def _reason(self, exc: BaseException) -> str:
         """Return the error as a status record carries it: kind and message, any configured secret masked."""
@@ -368,7 +403,9 @@ def publish_command(kafka: KafkaSettings, command: SwitchCommand, timeout: float
         if err is not None:
             failure.append(str(err))
 
-    producer.produce(kafka.control_topic, value=encode_command(command), on_delivery=delivered)
+    producer.produce(
+        kafka.control_topic, value=encode_command(command), partition=COMMAND_PARTITION, on_delivery=delivered
+    )
     if producer.flush(timeout) > 0 or failure:
         raise ConnectionError(f"the control command was not delivered: {failure or 'timed out'}")
 
@@ -392,9 +429,10 @@ def read_statuses(
         meta = consumer.list_topics(topic, timeout=min(timeout, 5.0)).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             return latest
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5.0)[1] for p in meta.partitions}
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5.0) for p in meta.partitions}
+        ends = {p: high for p, (_low, high) in marks.items()}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        behind = {p for p, end in ends.items() if end > 0}
+        behind = {p for p, (low, high) in marks.items() if high > low}  # low == high: emptied by retention
         while time.monotonic() < deadline:
             if not behind and (follow_until is None or follow_until(latest)):
                 break

@@ -5,7 +5,9 @@ The replicas that were running when a switch was published applied it; a replica
 continued on another model than the one its segments came from. So before the worker joins the
 group, the control topic is read from its beginning to its end: the latest switch that can be
 served here is loaded instead of the configured model, and the listener then follows the topic from
-exactly the end offsets read, so a command published meanwhile is not missed.
+exactly the end offsets read, so a command published meanwhile is not missed. "Latest" is the offset
+order of `COMMAND_PARTITION`, the order the running replicas applied them in; a command's
+``issued_at`` comes from its writer's clock and orders nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from stream_app.clients.kafka_config import consumer_config
 from stream_app.config.settings import KafkaSettings
 from stream_app.inference.model_roots import allowed_model
 from stream_app.inference.registry import ModelKey
-from stream_app.worker.control import ControlMessageError, SwitchCommand, decode_control
+from stream_app.worker.control import COMMAND_PARTITION, ControlMessageError, SwitchCommand, decode_control
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,10 @@ class ControlHistory:
 
 
 def read_control_history(kafka: KafkaSettings, timeout: float = 30.0) -> ControlHistory:
-    """Read every switch command on the control topic, up to the end offsets found first.
+    """Read the switch commands of `COMMAND_PARTITION`, in offset order, up to the end offset found first.
+
+    Records the topic no longer holds (retention, deleted records) are not waited for: a partition is
+    read once nothing is left between its low and its high watermark.
 
     Raises:
         ControlTopicUnreadable: the topic is missing or was not read to its end within ``timeout``.
@@ -50,34 +55,33 @@ def read_control_history(kafka: KafkaSettings, timeout: float = 30.0) -> Control
     topic = kafka.control_topic
     consumer = Consumer(consumer_config(kafka))
     deadline = time.monotonic() + timeout
-    found: list[tuple[float, int, int, SwitchCommand]] = []
+    found: list[SwitchCommand] = []
     try:
-        ends = _end_offsets(consumer, topic, deadline)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        behind = {p for p, end in ends.items() if end > 0}
-        while behind:
+        marks = _watermarks(consumer, topic, deadline)
+        low, end = marks.get(COMMAND_PARTITION, (0, 0))
+        if end > low:
+            consumer.assign([TopicPartition(topic, COMMAND_PARTITION, OFFSET_BEGINNING)])
+        while end > low:
             if time.monotonic() > deadline:
                 raise ControlTopicUnreadable(f"control topic {topic} not read to its end in {timeout:.0f} s")
             message = consumer.poll(0.2)
             if message is None or message.error():
                 continue
-            partition, offset = message.partition(), message.offset()
-            if partition is None or offset is None or offset >= ends.get(partition, 0):
+            offset = message.offset()
+            if offset is None or offset >= end:
                 continue  # published after the end was taken: the listener reads it
-            if offset >= ends[partition] - 1:
-                behind.discard(partition)
+            low = offset + 1
             with contextlib.suppress(ControlMessageError):
                 record = decode_control(message.value())
                 if isinstance(record, SwitchCommand):
-                    found.append((record.issued_at, partition, offset, record))
+                    found.append(record)
     finally:
         consumer.close()
-    found.sort(key=lambda entry: entry[:3])  # partitions interleave: the issue time orders them
-    return ControlHistory(tuple(entry[3] for entry in found), ends)
+    return ControlHistory(tuple(found), {p: high for p, (_low, high) in marks.items()})
 
 
-def _end_offsets(consumer: Consumer, topic: str, deadline: float) -> dict[int, int]:
-    """Each partition's end offset, retried until ``deadline`` (a new topic's leaders may not be known yet).
+def _watermarks(consumer: Consumer, topic: str, deadline: float) -> dict[int, tuple[int, int]]:
+    """Each partition's (low, high) watermarks, retried until ``deadline`` (a new topic's leaders may not be known yet).
 
     A topic that stays missing for `MISSING_GRACE` seconds holds no switch: the listener waits for it, as
     it always did, and the replica starts on the configured model.
@@ -93,7 +97,11 @@ def _end_offsets(consumer: Consumer, topic: str, deadline: float) -> dict[int, i
                     return {}
                 raise ControlTopicUnreadable(f"control topic {topic} is not there")
             partitions = [TopicPartition(topic, p) for p in meta.partitions]
-            return {tp.partition: consumer.get_watermark_offsets(tp, timeout=5.0)[1] for tp in partitions}
+            marks: dict[int, tuple[int, int]] = {}
+            for tp in partitions:
+                low, high = consumer.get_watermark_offsets(tp, timeout=5.0)
+                marks[tp.partition] = (low, high)
+            return marks
         except (KafkaException, ControlTopicUnreadable) as exc:
             if time.monotonic() > deadline:
                 raise ControlTopicUnreadable(f"control topic {topic}: {exc}") from exc

@@ -59,8 +59,8 @@ from faust.exceptions import ConsumerNotStarted
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_app.config.exceptions import ConfigError
 from stream_app.config.settings import WorkerSettings
+from stream_app.config.worker_rules import check_group_timings
 from stream_app.worker.flow_control import QueueKeepingFlowControl
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,7 @@ class GroupTimings:
     @classmethod
     def from_settings(cls, worker: WorkerSettings) -> GroupTimings:
         """Derive the timings from ``[worker]``; refuse combinations the broker or faust would refuse later."""
-        if worker.heartbeat_interval * 3 > worker.session_timeout:
-            raise ConfigError(
-                "worker.heartbeat_interval",
-                worker.heartbeat_interval,
-                f"must be at most a third of worker.session_timeout ({worker.session_timeout:g} s), "
-                "or one late heartbeat evicts the replica",
-            )
-        if worker.rebalance_timeout < worker.drain_timeout:
-            raise ConfigError(
-                "worker.rebalance_timeout",
-                worker.rebalance_timeout,
-                f"must be at least worker.drain_timeout ({worker.drain_timeout:g} s)",
-            )
+        check_group_timings(worker)  # also checked when the settings load
         return cls(
             session_timeout=worker.session_timeout,
             heartbeat_interval=worker.heartbeat_interval,

@@ -6,11 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 from faust.worker import Worker
 
 from stream_app.config import Settings
 from stream_app.inference.engine import InferenceEngine
+from stream_app.inference.registry import ModelKey
 from stream_app.local.exceptions import LocalStackError
 from stream_app.local.topics import ensure_topics, topic_config
 from stream_app.metrics.server import MetricsServer
@@ -40,7 +42,7 @@ def run_worker(
     engine = InferenceEngine(settings)
     started = time.monotonic()
     # before joining the group: a replica takes partitions only once it can serve them, on the same model
-    key, choice = start_engine(engine.start, history.switches, settings.optimization.model_roots)
+    key, choice = start_engine(_starter(engine), history.switches, settings.optimization.model_roots)
     log.info("model %s ready in %.1f s", key, time.monotonic() - started)
     worker_app = create_worker_app(settings, replica=replica, engine=engine, delete_retention_ms=retention)
     applied = choice.command.id if choice.command is not None else None
@@ -84,3 +86,14 @@ def changelog_delete_retention_ms(settings: Settings, changelogs: list[str]) -> 
     retention = min(found) if len(found) == len(changelogs) else KAFKA_DEFAULT_DELETE_RETENTION_MS
     log.info("changelog tombstones are kept %.1f days: older local state is restored afresh", retention / 86_400_000)
     return retention
+
+
+def _starter(engine: InferenceEngine) -> Callable[[str | None, str | None], ModelKey]:
+    """``engine.start``, refusing a switched-to model over the memory budget as the running replicas did."""
+
+    def start(model: str | None, precision: str | None) -> ModelKey:
+        if model is not None:
+            engine.check_budget(model, precision)
+        return engine.start(model, precision)
+
+    return start

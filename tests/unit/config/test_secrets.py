@@ -159,3 +159,29 @@ def test_a_masked_record_is_printed_by_the_worker_logs_formatter() -> None:
     redact_record(record, ["pw1"])
     text = ExtensionFormatter(stream=io.StringIO(), fmt="%(message)s").format(record)
     assert text == "connect to redis://:***@h failed"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"STREAM_APP_KAFKA_PASSWORD": "Hunter-2-pw"},  # one underscore: not read, and said so
+        {"STREAM_APP_KAFKAA__PASSWORD": "Hunter-2-pw"},  # an unknown section
+        {"STREAM_APP_CACHING__REDIS_PASWORD": "Hunter-2-pw"},  # an unknown key
+    ],
+)
+def test_a_misspelt_setting_is_refused_without_its_value(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env=env)
+    assert "Hunter-2-pw" not in str(refused.value)
+
+
+def test_a_misspelt_key_in_the_file_is_refused_without_its_value(tmp_path: Path) -> None:
+    path = tmp_path / "stream-app.toml"
+    path.write_text('[kafka]\npasword = "Hunter-2-pw"\n')
+    with pytest.raises(ConfigError, match=r"kafka\.pasword") as refused:
+        load_settings(path, env={})
+    assert "Hunter-2-pw" not in str(refused.value)
+    path.write_text('[kafkaa]\npassword = "Hunter-2-pw"\n')
+    with pytest.raises(ConfigError, match="unknown section") as refused:
+        load_settings(path, env={})
+    assert "Hunter-2-pw" not in str(refused.value)

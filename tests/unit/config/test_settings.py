@@ -107,6 +107,15 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ({"STREAM_APP_STREAMING__SPEECH_TAIL": "3s"}, "streaming.speech_tail", "utterance_pause"),
         ({"STREAM_APP_NOPE__X": "1"}, "STREAM_APP_NOPE__X", "unknown section"),
         ({"STREAM_APP_KAFKA__NO_SUCH_KEY": "1"}, "kafka.no_such_key", "unknown key"),
+        ({"STREAM_APP_STREAMING__NO_SPEECH_THRESHOLD": "nan"}, "streaming.no_speech_threshold", "finite"),
+        ({"STREAM_APP_STREAMING__LOG_PROB_THRESHOLD": "-inf"}, "streaming.log_prob_threshold", "finite"),
+        # checked when the settings load, not once the worker has loaded its model
+        (
+            {"STREAM_APP_WORKER__SESSION_TIMEOUT": "6s", "STREAM_APP_WORKER__HEARTBEAT_INTERVAL": "3s"},
+            "worker.heartbeat_interval",
+            "a third",
+        ),
+        ({"STREAM_APP_WORKER__INJECT_WINDOW_CRASHES": "mic:x"}, "worker.inject_window_crashes", "mic:x"),
     ],
 )
 def test_bad_values_name_the_key_and_value(env: dict[str, str], key: str, fragment: str) -> None:

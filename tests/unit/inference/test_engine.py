@@ -83,3 +83,53 @@ async def test_previews_never_meet_the_cache_and_ticks_do(settings: Settings, jf
     assert ticks[1].words == ticks[0].words  # a hit equals the decode, time for time
     memory = cache.stats().tiers["memory"]
     assert (memory.hits, memory.misses) == (1, 1)
+
+
+async def test_a_window_of_a_model_switched_away_is_not_re_run_on_its_ladder(
+    settings: Settings, jfk_path: Path, tmp_path: Path
+) -> None:
+    """Adaptive precision must not load the retired model's next rung again (it would stay loaded)."""
+    from stream_app.inference.models import resolve_model
+    from stream_app.inference.registry import ModelKey as Key
+
+    opt = dataclasses.replace(settings.optimization, adaptive_quantization=True, adaptive_logprob_threshold=0.0)
+    engine = InferenceEngine(dataclasses.replace(settings, optimization=opt), use_cache=False)
+    engine.start("tiny.en", "int8")
+    other = tmp_path / "tiny-elsewhere"  # the same weights under another name: a switch to another model
+    other.symlink_to(resolve_model("tiny.en", Path(opt.model_cache_dir).expanduser()), target_is_directory=True)
+    decoded, release = asyncio.Event(), asyncio.Event()
+    plain = engine._transcribe_on
+
+    async def held(key: Key, job: WindowJob) -> object:
+        result = await plain(key, job)
+        if key.model == "tiny.en" and key.precision == "int8":
+            decoded.set()
+            await release.wait()  # the decode is done; the switch happens before the engine looks at it
+        return result
+
+    engine._transcribe_on = held  # type: ignore[method-assign,assignment]
+    try:
+        window = asyncio.ensure_future(engine.transcribe(_job(decode_audio_file(jfk_path), 1)))
+        await decoded.wait()
+        await engine.switch(str(other), "int8")
+        release.set()
+        result = await window
+        assert result.precision == "int8" and result.escalated_from is None and "country" in result.text.lower()
+        assert [(m["model"], m["precision"]) for m in engine.loaded()] == [(str(other), "int8")]
+    finally:
+        engine.close()
+
+
+async def test_a_switch_to_a_model_over_the_memory_budget_is_refused(settings: Settings) -> None:
+    from stream_app.inference.exceptions import ModelOverBudget
+
+    opt = dataclasses.replace(settings.optimization, memory_budget=200 << 20)  # tiny.en int8 fits, float32 does not
+    engine = InferenceEngine(dataclasses.replace(settings, optimization=opt), use_cache=False)
+    engine.start("tiny.en", "int8")
+    try:
+        with pytest.raises(ModelOverBudget, match=r"over optimization\.memory_budget"):
+            await engine.switch("tiny.en", "float32")
+        assert engine.active == ModelKey("tiny.en", "int8", "cpu")
+        assert [(m["model"], m["precision"]) for m in engine.loaded()] == [("tiny.en", "int8")]
+    finally:
+        engine.close()

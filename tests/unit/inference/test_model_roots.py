@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -59,8 +58,9 @@ def test_a_symlink_out_of_the_roots_is_refused(roots: list[str], tmp_path: Path)
     outside = tmp_path / "outside"
     outside.mkdir()
     (Path(roots[0]) / "escape").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(ModelNotAllowed, match=re.escape(f"resolves to {outside}")):
+    with pytest.raises(ModelNotAllowed, match=r"outside the model roots \(through a link\)") as refused:
         allowed_model(f"{roots[0]}/escape", roots)
+    assert str(outside) not in str(refused.value)  # the refusal is published: it does not map the file system
 
 
 def test_a_sibling_with_a_common_prefix_is_outside(roots: list[str]) -> None:

@@ -182,3 +182,65 @@ def test_a_failure_reason_never_carries_a_secret(engine: FakeEngine) -> None:
     listener = _listener(engine)
     asyncio.run(listener._apply(SwitchCommand("tiny.en", None, "c1", 0.0)))
     assert listener._last_command == ("c1", "RuntimeError: could not reach rediss://app:***@cache")
+
+
+def test_a_switch_on_another_partition_is_ignored(engine: FakeEngine) -> None:
+    """One partition carries the commands, so every replica applies them in one order."""
+
+    async def run() -> None:
+        listener = _listener(engine)
+        listener._loop = asyncio.get_running_loop()
+        value = encode_command(SwitchCommand("tiny.en", None, "c1", 0.0))
+        assert listener.handle(value, partition=3) is None
+        future = listener.handle(value, partition=0)
+        assert future is not None
+        await asyncio.wrap_future(future)
+
+    asyncio.run(run())
+    assert engine.switched == ["tiny.en"]
+
+
+def test_commands_queued_behind_a_load_cost_one_load_the_newest(engine: FakeEngine) -> None:
+    """A flood of switches while a model loads is served as its newest; the status names it."""
+    loads: list[str] = []
+
+    async def slow(model: str, precision: str | None = None) -> None:
+        loads.append(model)
+        await asyncio.sleep(0.05)
+
+    engine.switch = slow  # type: ignore[method-assign]
+    listener = _listener(engine)
+
+    async def run() -> None:
+        commands = [SwitchCommand("base" if i % 2 else "tiny.en", None, f"c{i}", 0.0) for i in range(200)]
+        await asyncio.gather(*(listener._apply(c) for c in commands))
+
+    asyncio.run(run())
+    assert loads == ["tiny.en", "base"]  # the first, then the newest of the 199 that queued behind it
+    assert listener._last_command == ("c199", None)
+
+
+def test_when_the_newest_queued_command_fails_the_one_before_it_is_served(engine: FakeEngine, tmp_path: Path) -> None:
+    """The same choice a replica starting then makes (`control_start.start_engine`): the newest that loads."""
+    loads: list[str] = []
+
+    async def picky(model: str, precision: str | None = None) -> None:
+        await asyncio.sleep(0.01)
+        if model == "base":
+            raise RuntimeError("base: model.bin is damaged")
+        loads.append(model)
+
+    engine.switch = picky  # type: ignore[method-assign]
+    listener = _listener(engine)
+
+    async def run() -> None:
+        first = asyncio.ensure_future(listener._apply(SwitchCommand("tiny.en", None, "c0", 0.0)))
+        await asyncio.sleep(0)
+        models = ["large-v3", str(tmp_path / "roots" / "m"), "base"]  # not allowed, allowed, damaged
+        queued = [SwitchCommand(m, None, f"c{i}", 0.0) for i, m in enumerate(models, 1)]
+        await asyncio.gather(first, *(listener._apply(c) for c in queued))
+
+    asyncio.run(run())
+    assert loads == ["tiny.en", str((tmp_path / "roots" / "m").resolve())]  # "base" failed: the one before it
+    command_id, error = listener._last_command
+    assert command_id == "c3" and error is not None and "damaged" in error
