@@ -1,4 +1,7 @@
-"""Cache entries as bytes: a format version byte, then orjson with the words and the window start they had.
+"""Cache entries as bytes: a format version byte, a checksum, then orjson with the words and their window start.
+
+The checksum (blake2b, 16 bytes, of the body) turns a damaged entry into a miss: a flipped bit inside
+a word's text would still be valid JSON, and come back as another transcript.
 
 A replay of a stream meets its own entries at the same window start and gets the words back bit for
 bit, exactly as the model made them: the stream's later decisions (commits, prefixes, cache keys)
@@ -8,6 +11,7 @@ gets its words moved by the difference.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -16,7 +20,8 @@ import orjson
 from stream_app.cache.exceptions import CorruptEntryError
 from stream_app.inference.types import WindowTranscript, Word
 
-FORMAT_VERSION = 3  # 3: stream times as decoded, with their window start; speech left without words
+FORMAT_VERSION = 4  # 3: stream times as decoded, with their window start; speech left without words; 4: checksum
+_DIGEST = 16  # bytes of the body's checksum after the version byte
 _STREAM_DIGITS = 3  # a moved time is rounded as the transcriber rounds (milliseconds)
 
 
@@ -39,7 +44,13 @@ def encode_entry(transcript: WindowTranscript, window_start: float) -> bytes:
         "undecoded": [[a, b] for a, b in transcript.undecoded],
         "extra": transcript.extra,
     }
-    return bytes([FORMAT_VERSION]) + orjson.dumps(body)
+    data = orjson.dumps(body)
+    return bytes([FORMAT_VERSION]) + entry_checksum(data) + data
+
+
+def entry_checksum(body: bytes) -> bytes:
+    """Return the checksum an entry carries for its JSON ``body``."""
+    return hashlib.blake2b(body, digest_size=_DIGEST, person=b"stream-app-entry").digest()
 
 
 def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
@@ -48,13 +59,15 @@ def decode_entry(data: bytes, window_start: float) -> WindowTranscript:
     The result is marked ``cached`` and carries no inference time, since none was spent on it.
 
     Raises:
-        CorruptEntryError: for an unknown version, bad JSON, or fields of the wrong shape.
+        CorruptEntryError: for an unknown version, a checksum mismatch, bad JSON, or fields of the wrong shape.
     """
     if not data or data[0] != FORMAT_VERSION:
         version = data[0] if data else None
         raise CorruptEntryError(f"unknown cache entry format version {version!r}")
+    if len(data) < 1 + _DIGEST or data[1 : 1 + _DIGEST] != entry_checksum(data[1 + _DIGEST :]):
+        raise CorruptEntryError("the entry does not match its checksum")
     try:
-        body = orjson.loads(data[1:])
+        body = orjson.loads(data[1 + _DIGEST :])
         if not isinstance(body, dict):
             raise CorruptEntryError("entry body is not an object")
         shift = window_start - _float(body["start"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,11 +25,15 @@ from stream_app.clients.tls import CLIENT_CERTIFICATE_ALERTS
 from stream_app.config.secrets import redact_url, url_password
 from stream_app.config.settings import CACHE_LEVELS, CachingSettings, expand_path
 
+log = logging.getLogger(__name__)
+
 
 def build_cache(settings: CachingSettings) -> TranscriptCache:
     """Make the tiers named in ``cache_levels``, always ordered memory, disk, Redis (fastest first).
 
-    Building never contacts Redis: an absent Redis shows up as misses and an open breaker later.
+    Building never contacts Redis: an absent Redis shows up as misses and an open breaker later. An
+    on-disk tier that cannot be opened (a full or read-only volume) is left out, with an error in the
+    log: the worker runs slower, it does not fail to start; a damaged one is moved aside for a fresh one.
     """
     tiers: list[CacheTier] = []
     for level in CACHE_LEVELS:
@@ -34,10 +42,40 @@ def build_cache(settings: CachingSettings) -> TranscriptCache:
         if level == "memory":
             tiers.append(MemoryTier(settings.l1_size, settings.ttl))
         elif level == "disk":
-            tiers.append(DiskTier(expand_path(settings.l2_path), settings.l2_size, settings.ttl))
+            disk = open_disk_tier(expand_path(settings.l2_path), settings.l2_size, settings.ttl)
+            if disk is not None:
+                tiers.append(disk)
         elif level == "redis":
             tiers.append(_redis_tier(settings))
     return TranscriptCache(tiers)
+
+
+def open_disk_tier(path: Path, size_limit: int, ttl: float) -> DiskTier | None:
+    """Open the on-disk tier; a damaged database is moved aside and a fresh one opened, an unusable folder is None."""
+    for attempt in (1, 2):
+        try:
+            return DiskTier(path, size_limit, ttl)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) or attempt == 2:  # full, read-only, locked: not damage
+                _without_disk_tier(path, exc)
+                return None
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            log.error("on-disk cache at %s is damaged (%s): moved to %s, starting empty", path, exc, aside)
+            try:
+                path.rename(aside)
+            except OSError as move:
+                _without_disk_tier(path, move)
+                return None
+        except OSError as exc:
+            _without_disk_tier(path, exc)
+            return None
+    return None
+
+
+def _without_disk_tier(path: Path, exc: BaseException) -> None:
+    log.error("on-disk cache at %s cannot be used (%s: %s): running without it", path, type(exc).__name__, exc)
+    metrics.CACHE_ERRORS.labels("disk", "unavailable").inc()
+    return None
 
 
 def _redis_tier(settings: CachingSettings) -> RedisTier:

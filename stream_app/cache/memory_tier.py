@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 
 class MemoryTier:
-    """Least-recently-used eviction by bytes (key plus value) so memory stays under ``capacity``."""
+    """Least-recently-used eviction by bytes (key, value and the objects around them) under ``capacity``."""
 
     name = "memory"
 
@@ -79,5 +79,8 @@ class MemoryTier:
         self._bytes -= _cost(key, value)
 
 
+ENTRY_OVERHEAD = 240  # bytes: the str and bytes objects, the tuple, the expiry and the dict slot (tracemalloc: 228)
+
+
 def _cost(key: str, value: bytes) -> int:
-    return len(key) + len(value)
+    return len(key) + len(value) + ENTRY_OVERHEAD

@@ -57,7 +57,12 @@ class RedisTier:
             TierUnavailableError: when the breaker is open (no network call was made).
             redis.RedisError: when Redis failed or timed out (the breaker counted it).
         """
-        value = self._call(lambda: self._client.get(KEY_PREFIX + key))
+        try:
+            value = self._call(lambda: self._client.get(KEY_PREFIX + key))
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):  # not an entry of ours: it would fail every look-up of this key
+                self._call(lambda: self._client.delete(KEY_PREFIX + key))
+            raise
         if value is None:
             return None
         if not isinstance(value, bytes):
@@ -88,6 +93,11 @@ class RedisTier:
             raise TierUnavailableError("redis circuit breaker is open")
         try:
             result = operation()
+        except redis.ResponseError:
+            # the server answered (a key of another type, a full Redis refusing writes): this entry fails,
+            # not Redis, so the breaker does not open for every other key
+            self.breaker.record_success()
+            raise
         except (redis.RedisError, OSError):
             self.breaker.record_failure()
             raise

@@ -329,6 +329,8 @@ class InferenceEngine:
             return existing
         stack = contextlib.ExitStack()
         replicas = stack.enter_context(self.registry.acquire(key))
+        if self._windows is not None:
+            self._windows.prepare(key)  # the cache keys' hash of the weights, before the first window waits on it
         pool = InferencePool(
             list(replicas.transcribers),
             self.settings.parallel,

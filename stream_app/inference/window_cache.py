@@ -1,7 +1,10 @@
 """The transcript cache as the engine uses it: a window's key, look-up before the pool, store after.
 
-The key covers everything that changes a window's transcript: its samples, model, precision,
-language, the decoding options, the encoder context and the window's prompt. Cache errors are
+The key covers everything that changes a window's transcript: its samples, the model's weights (a
+hash of their files, not only the name: a folder updated in place gets new keys), precision, device,
+language, the decoding options, the encoder context and the window's prompt, and the code that made it
+(`decoder_fingerprint`: the inference package's and the entry codec's sources and the runtime's
+versions, so a release that decodes differently never reads an older release's entries). Cache errors are
 logged and become misses: the model answers instead. These calls block (disk, Redis), so the engine
 runs them in a thread, never on the event loop and never inside an inference thread.
 
@@ -18,20 +21,77 @@ kind and result, ``stream_app_cache_bypassed_total`` the previews that went past
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import logging
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from stream_app.cache import TranscriptCache, cache_key
+from stream_app.cache import TranscriptCache, cache_key, codec
 from stream_app.cache.metrics import CACHE_BYPASSED, CACHE_DECODE_LOOKUPS
 from stream_app.config import Settings
+from stream_app.config.settings import expand_path
+from stream_app.inference.exceptions import ModelNotFound
+from stream_app.inference.models import resolve_model
 from stream_app.inference.registry import ModelKey, encoder_context
 from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 
 log = logging.getLogger(__name__)
 
-# Bump when a change alters what a cached window result would contain (decoding options, word timing).
-# 3: decoder prefix, continuation rounds, undecoded speech; 4: free decodes of final words; 5: repeats said again kept
-CODE_VERSION = "5"
+# The key's scheme; the code's own version is `decoder_fingerprint`, computed, so no change is forgotten.
+# 3: decoder prefix, continuation rounds, undecoded speech; 4: free decodes of final words; 5: repeats said again
+# kept; 6: with the decoder's fingerprint, the weights' hash and the device
+CODE_VERSION = "6"
+RUNTIME_PACKAGES = ("ctranslate2", "faster-whisper", "onnxruntime", "numpy", "tokenizers")
+WEIGHT_FILES = ("model.bin", "config.json", "vocabulary.json", "vocabulary.txt", "tokenizer.json")
+
+
+def decoder_sources() -> list[Path]:
+    """Return the source files whose code shapes a cached result: the inference package and the entry codec."""
+    return [*sorted(Path(__file__).parent.glob("*.py")), Path(codec.__file__)]
+
+
+@functools.cache
+def decoder_fingerprint() -> str:
+    """Hash what makes a window's result besides its inputs: the inference code, the entry codec, the runtime.
+
+    Every source file of `stream_app.inference` and `stream_app.cache.codec`, and the installed versions of
+    `RUNTIME_PACKAGES`. A release that changes any of them (a rule, a guard, a kernel) gets its own keys.
+    """
+    digest = hashlib.blake2b(digest_size=12, person=b"stream-app-code")
+    for source in decoder_sources():
+        digest.update(f"{source.parent.name}/{source.name}\0".encode())
+        digest.update(source.read_bytes())
+    for package in RUNTIME_PACKAGES:
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{package}={version}\0".encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _weights_fingerprint(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """Hash a model folder's weight files (``stamp``, their sizes and times, renews it when they change)."""
+    digest = hashlib.blake2b(digest_size=12, person=b"stream-app-model")
+    for name, _size, _mtime in stamp:
+        digest.update(f"{name}\0".encode())
+        with (folder / name).open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """Hash of the model's files in ``folder`` (computed once per process and version of the files)."""
+    stamp = tuple(
+        (name, stat.st_size, stat.st_mtime_ns)
+        for name in WEIGHT_FILES
+        if (path := folder / name).is_file() and (stat := path.stat())
+    )
+    return _weights_fingerprint(folder.resolve(), stamp)
 
 
 def decoding_options(settings: Settings) -> dict[str, Any]:
@@ -55,6 +115,18 @@ class WindowCache:
         self.cache = cache
         self._language = settings.streaming.language
         self._options = decoding_options(settings)
+        self._models = expand_path(settings.optimization.model_cache_dir)
+
+    def prepare(self, model: ModelKey) -> None:
+        """Hash ``model``'s weights now (blocking; the engine calls it as the model loads), not on its first window."""
+        self._weights(model)
+
+    def _weights(self, model: ModelKey) -> str:
+        """Return the hash of ``model``'s weight files, or its name where no local folder holds it (a test's model)."""
+        try:
+            return weights_fingerprint(resolve_model(model.model, self._models))
+        except (ModelNotFound, OSError):
+            return f"name:{model.model}"
 
     @staticmethod
     def admits(job: WindowJob) -> bool:
@@ -76,20 +148,22 @@ class WindowCache:
         same audio meets the same keys.
         """
         options = dict(self._options)
+        options["device"] = model.device
+        options["weights"] = self._weights(model)
         if job.prompt:
             options["prompt"] = job.prompt
         if job.prefix or job.prefix_end:
-            options["prefix"] = [job.prefix, round(job.prefix_end, 3)]
+            options["prefix"] = [job.prefix, job.prefix_end]
         options["kind"] = job.kind.value
         if job.speech is not None:
-            options["speech"] = [[round(a, 3), round(b, 3)] for a, b in job.speech]
+            options["speech"] = [[a, b] for a, b in job.speech]  # as the decode reads them: not rounded
         return cache_key(
             job.samples,
             model=model.model,
             precision=model.precision,
             language=self._language,
             options=options,
-            code_version=CODE_VERSION,
+            code_version=f"{CODE_VERSION}:{decoder_fingerprint()}",
         )
 
     def lookup(self, model: ModelKey, job: WindowJob) -> WindowTranscript | None:

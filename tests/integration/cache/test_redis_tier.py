@@ -2,6 +2,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from cache_fixtures import RedisServer, caching, transcript
 
 from stream_app.cache import build_cache
@@ -90,3 +91,24 @@ def test_levels_come_from_configuration(redis_server: RedisServer, tmp_path: Pat
     cache = build_cache(caching(redis_server.url, tmp_path / "l2", cache_levels=["redis", "memory"]))
     assert cache.tier_names == ["memory", "redis"]
     cache.close()
+
+
+def test_a_key_of_another_type_is_a_miss_not_an_outage(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Redis answered WRONGTYPE: that key fails, not Redis; the breaker stays closed for every other key."""
+    client = redis_server.client()
+    client.set(KEY_PREFIX + "good", encode_entry(transcript(), 0.0))
+    tier = _tier(redis_server)
+    for _ in range(5):  # more than the breaker's 3 failures
+        client.lpush(KEY_PREFIX + "odd", b"not an entry")
+        with pytest.raises(redis.ResponseError):
+            tier.get("odd")
+        assert client.exists(KEY_PREFIX + "odd") == 0  # deleted: the entry can be stored again
+    assert tier.breaker.allow()
+    assert tier.get("good") == encode_entry(transcript(), 0.0)
+    cache = build_cache(caching(redis_server.url, tmp_path / "l2", cache_levels="redis"))
+    client.lpush(KEY_PREFIX + "odd", b"not an entry")
+    calls: list[int] = []
+    got = cache.get_or_compute("odd", lambda: calls.append(1) or transcript())
+    assert calls == [1] and not got.cached
+    cache.close()
+    tier.close()

@@ -44,3 +44,27 @@ def test_non_bytes_value_is_treated_as_absent(tmp_path: Path) -> None:
     tier._cache.set("k", {"not": "bytes"})
     assert tier.get("k") is None
     tier.close()
+
+
+def test_an_unusable_folder_leaves_the_tier_out_instead_of_failing_the_start(tmp_path: Path) -> None:
+    """A full or read-only volume makes the worker slower, never unable to start."""
+    from stream_app.cache.factory import open_disk_tier
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert open_disk_tier(blocked / "l2", 10_000_000, 60) is None
+
+
+def test_a_damaged_database_is_moved_aside_and_a_fresh_one_opened(tmp_path: Path) -> None:
+    from stream_app.cache.factory import open_disk_tier
+
+    tier = DiskTier(tmp_path / "l2", size_limit=10_000_000, ttl=60)
+    tier.set("k", b"entry")
+    tier.close()
+    database = tmp_path / "l2" / "cache.db"
+    database.write_bytes(b"\xff" * 4096 + database.read_bytes()[4096:])  # the header page overwritten
+    fresh = open_disk_tier(tmp_path / "l2", 10_000_000, 60)
+    assert fresh is not None and fresh.get("k") is None
+    assert fresh.set("k", b"again") and fresh.get("k") == b"again"
+    fresh.close()
+    assert [p.name.startswith("l2.damaged-") for p in tmp_path.iterdir() if p.name != "l2"] == [True]

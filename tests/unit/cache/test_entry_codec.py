@@ -2,8 +2,13 @@ import orjson
 import pytest
 from cache_helpers import make_transcript
 
-from stream_app.cache.codec import FORMAT_VERSION, decode_entry, encode_entry
+from stream_app.cache.codec import FORMAT_VERSION, decode_entry, encode_entry, entry_checksum
 from stream_app.cache.exceptions import CorruptEntryError
+
+
+def _entry(body: bytes) -> bytes:
+    """An entry of this format around ``body``, with the right checksum: what the fields say is what is tested."""
+    return bytes([FORMAT_VERSION]) + entry_checksum(body) + body
 
 
 def test_round_trip_moves_words_to_the_new_window_start() -> None:
@@ -25,7 +30,7 @@ def test_round_trip_moves_words_to_the_new_window_start() -> None:
 def test_entry_stores_the_words_as_decoded_with_their_window_start() -> None:
     entry = encode_entry(make_transcript(window_start=50.0), window_start=50.0)
     assert entry[0] == FORMAT_VERSION
-    body = orjson.loads(entry[1:])
+    body = orjson.loads(entry[17:])
     assert body["start"] == 50.0 and body["words"][0][:2] == [50.0, 50.4]
 
 
@@ -58,10 +63,10 @@ def test_nan_figures_survive_as_nan() -> None:
     [
         b"",
         b"\x07" + orjson.dumps({}),
-        bytes([FORMAT_VERSION]) + b"{not json",
-        bytes([FORMAT_VERSION]) + orjson.dumps([1, 2]),
-        bytes([FORMAT_VERSION]) + orjson.dumps({"words": []}),
-        bytes([FORMAT_VERSION]) + orjson.dumps({"words": [[0, 1, "x"]]}),
+        _entry(b"{not json"),
+        _entry(orjson.dumps([1, 2])),
+        _entry(orjson.dumps({"words": []})),
+        _entry(orjson.dumps({"words": [[0, 1, "x"]]})),
     ],
 )
 def test_corrupt_entries_raise_corrupt_entry_error(entry: bytes) -> None:
@@ -70,7 +75,17 @@ def test_corrupt_entries_raise_corrupt_entry_error(entry: bytes) -> None:
 
 
 def test_wrongly_typed_field_is_corrupt() -> None:
-    body = orjson.loads(encode_entry(make_transcript(), 0.0)[1:])
+    body = orjson.loads(encode_entry(make_transcript(), 0.0)[17:])
     body["text"] = 5
     with pytest.raises(CorruptEntryError):
-        decode_entry(bytes([FORMAT_VERSION]) + orjson.dumps(body), 0.0)
+        decode_entry(_entry(orjson.dumps(body)), 0.0)
+
+
+def test_a_flipped_bit_anywhere_is_a_corrupt_entry_not_another_transcript() -> None:
+    entry = encode_entry(make_transcript(), 0.0)
+    for at in range(len(entry)):
+        for bit in (0x01, 0x20):
+            damaged = bytearray(entry)
+            damaged[at] ^= bit
+            with pytest.raises(CorruptEntryError):
+                decode_entry(bytes(damaged), 0.0)

@@ -256,7 +256,10 @@ BROKEN: dict[str, tuple[Callable[[Objects], None], str]] = {
     "metrics port moved": (_toml("port = 9108", "port = 9200"), "metrics.port"),
     "bad setting value": (_toml("partitions = 4", "partitions = 0"), "kafka.partitions"),
     "unknown setting": (_toml("[streaming]", '[streaming]\nwindow_lenght = "10s"'), "streaming.window_lenght"),
-    "longer drain": (_toml("[worker]", '[worker]\ndrain_timeout = "20s"\nrebalance_timeout = "30s"'), "must exceed the graceful stop"),
+    "longer drain": (
+        _toml("[worker]", '[worker]\ndrain_timeout = "20s"\nrebalance_timeout = "30s"'),
+        "must exceed the graceful stop",
+    ),
     "more replicas than partitions": (_scaled("maxReplicaCount", 8), "<= kafka.partitions (4)"),
     "min above max": (_scaled("minReplicaCount", 5), "minReplicaCount (5) <= maxReplicaCount"),
     "scale to zero": (_scaled("minReplicaCount", 0), "1 <= minReplicaCount (0)"),

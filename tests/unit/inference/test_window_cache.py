@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,46 @@ def test_the_decode_kind_is_part_of_the_key(cache: WindowCache) -> None:
     # a tick the guards rejected is stored; the same audio as a cut must still get its own decode
     tick, cut = (dataclasses.replace(_job(), kind=kind) for kind in (DecodeKind.TICK, DecodeKind.CUT))
     assert cache.key(KEY, tick) != cache.key(KEY, cut)
+
+
+def test_the_device_and_the_code_are_part_of_the_key(cache: WindowCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_app.inference import window_cache
+
+    job = _job()
+    assert cache.key(KEY, job) != cache.key(ModelKey("tiny.en", "int8", "cuda"), job)
+    before = cache.key(KEY, job)
+    monkeypatch.setattr(window_cache, "decoder_fingerprint", lambda: "another-release")
+    assert cache.key(KEY, job) != before
+
+
+def test_the_fingerprint_covers_the_decoder_the_codec_and_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that changes how a window decodes must not read an earlier release's entries."""
+    from importlib import metadata
+
+    from stream_app.inference import window_cache
+
+    hashed = {f"{p.parent.name}/{p.name}" for p in window_cache.decoder_sources()}
+    for source in ("inference/transcriber.py", "inference/decode.py", "inference/guards.py", "cache/codec.py"):
+        assert source in hashed
+    first = window_cache.decoder_fingerprint()
+    window_cache.decoder_fingerprint.cache_clear()
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "9.9" if name == "ctranslate2" else real(name))
+    try:
+        assert window_cache.decoder_fingerprint() != first
+    finally:
+        window_cache.decoder_fingerprint.cache_clear()
+
+
+def test_new_weights_in_the_same_folder_get_new_keys(settings: Settings, tmp_path: Path) -> None:
+    """A model folder updated in place (retrained weights, a new package) must not serve the old ones' entries."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"weights one")
+    (folder / "config.json").write_text("{}")
+    cache = WindowCache(TranscriptCache([MemoryTier(1 << 20, 60.0)]), settings)
+    key = ModelKey(str(folder), "int8")
+    cache.store(key, _job(), _result(0.0))
+    assert cache.lookup(key, _job()) is not None
+    (folder / "model.bin").write_bytes(b"weights two")
+    assert cache.lookup(key, _job()) is None
