@@ -50,6 +50,7 @@ class _Stream:
     segments: dict[str, TranscriptSegment] = field(default_factory=dict)
     floor: Position | None = None  # segments at or below this were let go: their replays are ignored
     touched: int = 0  # when it last changed (the board's update count)
+    latest: tuple[int, ...] | None = None  # the newest session seen: interims of older ones are over
 
 
 class CaptionBoard:
@@ -72,6 +73,12 @@ class CaptionBoard:
         if current is not None and rank(current) >= rank(segment):
             return None
         stream.segments[segment.segment_id] = segment
+        session = session_order(segment.session)
+        if stream.latest is None or session > stream.latest:
+            stream.latest = session  # an older session's interim will get no final: a reload no longer shows it
+            stream.segments = {
+                k: s for k, s in stream.segments.items() if s.is_final or session_order(s.session) == session
+            }
         self._updates += 1
         stream.touched = self._updates
         self._bound(stream)

@@ -72,8 +72,17 @@ class TranscriptAssembler:
         return tuple(sorted((s for s in self._best.values() if s.is_final), key=_position))
 
     def current_segments(self) -> tuple[TranscriptSegment, ...]:
-        """Return the best version of every segment (final or interim), ordered by position."""
-        return tuple(sorted(self._best.values(), key=_position))
+        """Return the best version of every segment (final or interim), ordered by position.
+
+        An interim of a session older than the latest is left out: that session is over (it ended, or its
+        state was lost and the stream went on in a new one), so its interim is never what is being said now.
+        """
+        return tuple(
+            sorted(
+                (s for s in self._best.values() if s.is_final or session_order(s.session) == self._latest),
+                key=_position,
+            )
+        )
 
     def result(self) -> FinalTranscript:
         """Return the final transcript so far."""

@@ -28,6 +28,7 @@ Word times are shifted by ``job.start`` into stream time.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import zlib
@@ -74,6 +75,7 @@ SAMPLE_RATE = 16000
 MAX_WINDOW_SECONDS = 30.0  # Whisper's receptive field; longer jobs take the sequential path
 MAX_ROUNDS = 3  # decodes of one window, counting the first: a stop with speech after it continues
 PROMPT_TOKENS = 64  # previous text given to a continuation round
+LOWEST_LOGPROB = -100.0  # the floor of a window's avg_logprob (a decode's own are far above: -1 is already unsure)
 RESIDUAL_SPEECH = 0.3  # seconds of speech after the last word that mean the decode stopped early
 WORD_REACH = 0.3  # seconds around a word that its speech may extend (alignment is not exact)
 TICK_TAIL = 1.0  # a tick's last second may hold a word still being said: not "left over"
@@ -599,9 +601,17 @@ class WhisperTranscriber:
         segments = item.segments
         weights = [max(s.end - s.start, 1e-3) for s in segments]
         avg_logprob = float(np.average([s.avg_logprob for s in segments], weights=weights)) if segments else 0.0
-        no_speech = min((s.no_speech_prob for s in segments), default=0.0)
+        # a segment carries only finite figures (JSON has no NaN): one the model gave otherwise is made the least sure
+        avg_logprob = max(LOWEST_LOGPROB, avg_logprob) if not math.isnan(avg_logprob) else LOWEST_LOGPROB
+        no_speech = _probability(min((s.no_speech_prob for s in segments), default=0.0), 1.0)
         words = tuple(
-            replace(w, start=round(job.start + w.start, 3), end=round(job.start + w.end, 3)) for w in item.words
+            replace(
+                w,
+                start=round(job.start + w.start, 3),
+                end=round(job.start + w.end, 3),
+                probability=_probability(w.probability, 0.0),
+            )
+            for w in item.words
         )
         text = " ".join(w.text for w in words)
         undecoded: tuple[tuple[float, float], ...] = ()
@@ -701,3 +711,8 @@ def _subtract(span: tuple[float, float], covered: list[tuple[float, float]]) -> 
 def _mono_float32(samples: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     array = np.asarray(samples, dtype=np.float32)
     return array.mean(axis=1).astype(np.float32) if array.ndim == 2 else array.reshape(-1)
+
+
+def _probability(value: float, otherwise: float) -> float:
+    """Return ``value`` within [0, 1], or ``otherwise`` where the model gave no number (NaN)."""
+    return otherwise if math.isnan(value) else min(1.0, max(0.0, value))

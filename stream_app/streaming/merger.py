@@ -126,15 +126,19 @@ class SegmentMerger:
                 words = words[agreed:]
         s.hypothesis = list(words)
         s.hypothesis_at = position
-        out.extend(self._show(words, result))
+        out.extend(self._show(words, result, position))
         return out
 
-    def preview(self, result: WindowTranscript) -> list[TranscriptSegment]:
-        """Show a preview's words (after the prefix) as the interim; nothing becomes final."""
+    def preview(self, result: WindowTranscript, position: int = 0) -> list[TranscriptSegment]:
+        """Show a preview's words (after the prefix) as the interim; nothing becomes final.
+
+        ``position`` (the stream sample the preview decoded up to) is where an interim without words says
+        it was made.
+        """
         if self._s.ended or result.rejected_preview:
             return []
         self._note_model(result)
-        return self._show(self._usable(result), result)
+        return self._show(self._usable(result), result, position)
 
     def cut(
         self, result: WindowTranscript | None, end: int, *, last: bool = False, close: bool = True
@@ -212,13 +216,13 @@ class SegmentMerger:
         s = self._s
         s.model, s.precision, s.language = result.model, result.precision, result.language
 
-    def _show(self, words: Sequence[Word], result: WindowTranscript) -> list[TranscriptSegment]:
+    def _show(self, words: Sequence[Word], result: WindowTranscript, position: int) -> list[TranscriptSegment]:
         """Publish the uncommitted words as the interim of the next final, when their text changed."""
         s = self._s
         text = join_words(words)
         if text == s.interim_text:
             return []
-        segment = self._segment(list(words), result, 0, final=False)
+        segment = self._segment(list(words), result, position, final=False)
         s.revision += 1
         s.interim_text = text
         return [segment]

@@ -248,7 +248,7 @@ class StreamSession:
             result = replace(result, words=tuple(anchored.words), text=" ".join(w.text for w in anchored.words))
         if request.kind is DecodeKind.PREVIEW:
             self._previewed = max(self._previewed, request.stop)
-            return self.merger.preview(result)
+            return self.merger.preview(result, request.stop)
         if request.kind is DecodeKind.TICK:
             self._previewed = max(self._previewed, request.stop)
             self.buffer.heard(request.stop - self.config.commit_lookahead)

@@ -13,7 +13,14 @@ H_SOURCE_PARTITION = "dlq_source_partition"
 H_SOURCE_OFFSET = "dlq_source_offset"
 H_VALUE_DROPPED = "dlq_value_dropped"  # the refused value's size, when the topic would not take it
 H_HEADERS_DROPPED = "dlq_headers_dropped"  # how many of the record's own headers a bare dead letter left out
-_DLQ_HEADERS = {
+# a decode given up: which audio it was (`stream_app.worker.steps`)
+H_SOURCE_OFFSETS = "dlq_source_offsets"
+H_STREAM_ID = "dlq_stream_id"
+H_SESSION = "dlq_session"
+H_WINDOW = "dlq_window"
+H_STREAM_START = "dlq_stream_start"
+H_STREAM_END = "dlq_stream_end"
+_DLQ_HEADERS = {  # ours: a writer's header of one of these names is replaced, a bare dead letter keeps them
     H_REASON,
     H_DETAIL,
     H_SOURCE_TOPIC,
@@ -21,6 +28,12 @@ _DLQ_HEADERS = {
     H_SOURCE_OFFSET,
     H_VALUE_DROPPED,
     H_HEADERS_DROPPED,
+    H_SOURCE_OFFSETS,
+    H_STREAM_ID,
+    H_SESSION,
+    H_WINDOW,
+    H_STREAM_START,
+    H_STREAM_END,
 }
 MAX_DETAIL = 1024  # characters of the human-readable detail kept in the header
 

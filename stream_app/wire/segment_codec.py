@@ -10,7 +10,7 @@ import orjson
 from stream_app.inference.types import Word
 from stream_app.wire.exceptions import SchemaViolation, SegmentDecodeError
 from stream_app.wire.schema import validate_segment
-from stream_app.wire.segment import Gap, TranscriptSegment
+from stream_app.wire.segment import SEGMENT_SCHEMA_VERSION, Gap, TranscriptSegment
 
 _FLOAT_FIELDS = ("start", "end", "avg_logprob", "no_speech_prob", "confidence", "latency_ms", "produced_at")
 
@@ -105,7 +105,7 @@ def segment_from_dict(document: dict[str, Any]) -> TranscriptSegment:
         latency_ms=None if latency is None else float(latency),
         end_of_stream=document["end_of_stream"],
         language=document["language"],
-        schema_version=document["schema_version"],
+        schema_version=SEGMENT_SCHEMA_VERSION,  # an older record is read into this version's meaning (`_revision`)
         produced_at=None if produced_at is None else float(produced_at),
         session=str(document.get("session", "0")),
         gaps=gaps,

@@ -354,16 +354,19 @@ class StreamProcessor:
             stored = self.store.read(part.partition, live.stream_id)
             if isinstance(stored, StreamHeader):
                 fresh = self.store.restore(part.partition, live.stream_id, stored)
-            else:
+            else:  # nothing stored for this session yet: it starts as `_open` started it
+                ended = stored if isinstance(stored, EndedMarker) else None
+                buffer = StreamBuffer(
+                    self.live_config,
+                    first_seq=0 if ended is None else ended.last_seq + 1,
+                    resume_at=None if ended is None else ended.end,
+                )
+                if ended is not None:  # a session resumed after the stream's end: its numbering goes on
+                    buffer.state.shift = ended.shift
                 fresh = LiveStream(
                     live.stream_id,
                     part.partition,
-                    StreamSession(
-                        live.stream_id,
-                        self.live_config,
-                        session=live.session_token,
-                        buffer=StreamBuffer(self.live_config),
-                    ),
+                    StreamSession(live.stream_id, self.live_config, session=live.session_token, buffer=buffer),
                 )
         except StateCorrupt as exc:
             log.error("stream %s: stored state unusable while recovering (%s)", live.stream_id, exc)

@@ -48,6 +48,7 @@ from stream_app.inference.types import DecodeKind, WindowJob, WindowTranscript
 from stream_app.metrics import worker_metrics as m
 from stream_app.streaming.session import DecodeRequest
 from stream_app.streaming.word_lags import observe_word_lags
+from stream_app.wire import dlq
 from stream_app.wire.chunk import SAMPLE_RATE
 from stream_app.wire.segment import TranscriptSegment
 from stream_app.worker.attempts import AttemptGate
@@ -62,12 +63,6 @@ log = logging.getLogger(__name__)
 Transcribe = Callable[[WindowJob], Awaitable[WindowTranscript]]
 Detect = Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]]
 
-H_STREAM = "dlq_stream_id"
-H_SESSION = "dlq_session"
-H_WINDOW = "dlq_window"
-H_START = "dlq_stream_start"
-H_END = "dlq_stream_end"
-H_OFFSETS = "dlq_source_offsets"
 
 
 @dataclass(frozen=True)
@@ -247,16 +242,16 @@ class StepRunner:
         pcm = np.clip(np.rint(request.samples.astype(np.float64) * 32768.0), -32768, 32767).astype("<i2").tobytes()
         offsets = live.offsets_for(request.start, request.stop)  # None after a failover
         headers = [
-            ("dlq_reason", failure.reason.encode()),
-            ("dlq_detail", failure.detail[:1024].encode("utf-8", errors="replace")),
-            ("dlq_source_topic", self.limits.source_topic.encode()),
-            ("dlq_source_partition", str(live.partition).encode()),
-            (H_OFFSETS, (f"{offsets[0]}-{offsets[1]}" if offsets else "").encode()),
-            (H_STREAM, live.stream_id.encode()),
-            (H_SESSION, live.session_token.encode()),
-            (H_WINDOW, str(request.number).encode()),
-            (H_START, f"{request.start / SAMPLE_RATE:.3f}".encode()),
-            (H_END, f"{request.stop / SAMPLE_RATE:.3f}".encode()),
+            (dlq.H_REASON, failure.reason.encode()),
+            (dlq.H_DETAIL, failure.detail[: dlq.MAX_DETAIL].encode("utf-8", errors="replace")),
+            (dlq.H_SOURCE_TOPIC, self.limits.source_topic.encode()),
+            (dlq.H_SOURCE_PARTITION, str(live.partition).encode()),
+            (dlq.H_SOURCE_OFFSETS, (f"{offsets[0]}-{offsets[1]}" if offsets else "").encode()),
+            (dlq.H_STREAM_ID, live.stream_id.encode()),
+            (dlq.H_SESSION, live.session_token.encode()),
+            (dlq.H_WINDOW, str(request.number).encode()),
+            (dlq.H_STREAM_START, f"{request.start / SAMPLE_RATE:.3f}".encode()),
+            (dlq.H_STREAM_END, f"{request.stop / SAMPLE_RATE:.3f}".encode()),
             ("content-type", f"audio/pcm; encoding=s16le; rate={SAMPLE_RATE}; channels=1".encode()),
         ]
         m.DEAD_LETTERS.labels(reason=failure.reason).inc()

@@ -37,3 +37,15 @@ def test_memory_is_bounded_and_old_replays_stay_out() -> None:
     board.apply(make_segment("b", 0, "x"))
     board.apply(make_segment("c", 0, "y"))
     assert {u["stream_id"] for u in board.snapshot()} == {"b", "c"}  # a, idle longest, let go
+
+
+def test_an_interim_of_a_session_that_is_over_is_not_shown_to_a_page_that_connects() -> None:
+    """A state reset ends a session without a final for its interim; the new session's records say so."""
+    import dataclasses
+
+    board = CaptionBoard()
+    board.apply(dataclasses.replace(make_segment("a", 0, "kept"), session="0.0"))
+    board.apply(dataclasses.replace(make_segment("a", 1, "was being said", final=False), session="0.0"))
+    lost = make_segment("a", 0, "", gaps=(Gap(8.0, 8.0, "state_lost"),))
+    board.apply(dataclasses.replace(lost, session="0.25", segment_id="a:0.25:0"))
+    assert [(u["text"], u["is_final"]) for u in board.snapshot()] == [("kept", True), ("", True)]

@@ -48,3 +48,18 @@ def test_join_and_lines() -> None:
     interim = format_segment_line(_seg(1, " ask", final=False, revision=3))
     assert "~ ask" in interim and "interim r3" in interim
     assert format_segment_line(_seg(2, "", eos=True)).endswith("<end of stream>")
+
+
+def test_an_interim_left_by_a_session_that_is_over_is_not_what_is_being_said() -> None:
+    import dataclasses
+
+    from stream_app.wire.segment import Gap
+
+    assembler = TranscriptAssembler("a")
+    assembler.add(dataclasses.replace(make_segment("a", 0, "kept"), session="0.0"))
+    assembler.add(dataclasses.replace(make_segment("a", 1, "was being said", final=False), session="0.0"))
+    assert [s.text.strip() for s in assembler.current_segments()] == ["kept", "was being said"]
+    lost = make_segment("a", 0, "", eos=True, gaps=(Gap(8.0, 8.0, "state_lost"),))
+    assembler.add(dataclasses.replace(lost, session="0.25", segment_id="a:0.25:0"))
+    assert [(s.session, s.is_final) for s in assembler.current_segments()] == [("0.0", True), ("0.25", True)]
+    assert assembler.result().complete

@@ -79,3 +79,17 @@ def test_a_retry_that_times_the_window_s_words_later_adds_no_copy_of_them(
     # "one" and "two" heard again later are the window's own words ("two" is also not wholly in speech the
     # window left without words); "Two." 1.6 s after the window's "two" is a word said again, and kept
     assert [w.text for w in item.words] == ["one", "two", "Two.", "three"]
+
+
+def test_figures_the_model_gave_as_nan_become_the_least_sure_finite_ones(transcriber: WhisperTranscriber) -> None:
+    """A segment must carry finite numbers: a NaN would stop its stream's publishing (JSON has no NaN)."""
+    from stream_app.inference.decode import Segment
+
+    samples = np.zeros(4 * 16_000, dtype=np.float32)
+    job = WindowJob("s", 3, 10.0, samples, Priority.INTERIM, kind=DecodeKind.PREVIEW)
+    words = [Word(0.5, 0.9, "one", float("nan")), Word(1.0, 1.4, "two", 1.7)]
+    item = module._Item(0, job, samples, [(0.5, 1.5)], words=words)
+    item.segments = [Segment(0.5, 1.4, "one two", [], float("nan"), float("nan"))]
+    result = transcriber._result(item, 0.0)
+    assert [w.probability for w in result.words] == [0.0, 1.0]
+    assert result.avg_logprob == module.LOWEST_LOGPROB and result.no_speech_prob == 1.0

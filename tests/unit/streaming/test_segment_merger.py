@@ -274,3 +274,13 @@ def test_a_re_base_on_a_final_word_s_start_keeps_that_word_in_the_prefix() -> No
     merger.state.committed = words(("one", 0.5, 1.001), ("two", 1.001, 1.3))
     merger.rebase(round(1.001 * S))
     assert [w.text for w in merger.prefix] == ["two"]
+
+
+def test_an_interim_that_withdraws_its_words_says_where_in_the_stream_it_was_made() -> None:
+    """Not at 0.0 whatever the stream's time: a segment without words or gaps carries its stream position."""
+    merger = SegmentMerger("s")
+    merger.cut(result(words(("kept", 10.1, 10.4))), 11 * S, close=False)
+    merger.preview(result(words(("maybe", 11.2, 11.6))), 12 * S)
+    (withdrawn,) = merger.preview(result([]), 12 * S + S // 2)
+    assert not withdrawn.is_final and withdrawn.text == ""
+    assert (withdrawn.start, withdrawn.end) == (12.5, 12.5)

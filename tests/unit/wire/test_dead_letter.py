@@ -54,3 +54,35 @@ def test_a_dead_letter_never_carries_the_stream_key() -> None:
     _, _, out = dead_letter_record(b"s", b"", headers, error, "audio.chunks", 0, 1)
     assert [name for name, _ in out if name.lower() == "ce_streamkey"] == []
     assert ("ce_seq", b"0") in out
+
+
+def test_a_bare_dead_letter_keeps_every_header_that_says_what_failed() -> None:
+    """A given-up decode's smallest form still says which stream, session, window and audio it was."""
+    from stream_app.wire import dlq
+
+    ours = [
+        (dlq.H_REASON, b"inference_failed"),
+        (dlq.H_DETAIL, b"boom"),
+        (dlq.H_SOURCE_TOPIC, b"audio.chunks"),
+        (dlq.H_SOURCE_PARTITION, b"3"),
+        (dlq.H_SOURCE_OFFSETS, b"10-42"),
+        (dlq.H_STREAM_ID, b"mic-7"),
+        (dlq.H_SESSION, b"3.10"),
+        (dlq.H_WINDOW, b"4"),
+        (dlq.H_STREAM_START, b"12.000"),
+        (dlq.H_STREAM_END, b"31.500"),
+    ]
+    key, value, headers = dlq.bare_dead_letter(b"mic-7", b"pcm" * 10, [*ours, ("x-writer", b"big" * 1000)])
+    assert key == b"mic-7" and value is None
+    assert headers[: len(ours)] == ours
+    assert dict(headers)[dlq.H_VALUE_DROPPED] == b"30" and dict(headers)[dlq.H_HEADERS_DROPPED] == b"1"
+
+
+def test_a_writer_cannot_pass_off_its_headers_as_ours() -> None:
+    from stream_app.wire import dlq
+
+    forged = [(dlq.H_STREAM_ID, b"someone-else"), (dlq.H_WINDOW, b"99")]
+    _key, _value, headers = dead_letter_record(
+        b"k", b"v", forged, ChunkRejected("bad_header", "x"), "audio.chunks", 0, 5
+    )
+    assert (dlq.H_STREAM_ID, b"someone-else") not in headers and (dlq.H_WINDOW, b"99") not in headers

@@ -119,3 +119,17 @@ def test_the_contract_names_every_gap_reason_the_code_can_write() -> None:
 
     schema = load_schema(SEGMENT_SCHEMA)
     assert schema["properties"]["gaps"]["items"]["properties"]["reason"]["enum"] == list(GAP_REASONS)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_record_read_back_is_written_again_as_a_valid_record_of_this_version(version: int) -> None:
+    """`stream-app tail --json` prints what it read: a v1 or v2 record comes out as this version's record."""
+    document = orjson.loads(encode_segment(_segment()))
+    document["schema_version"] = version
+    document["revision"] = 0
+    if version == 1:
+        del document["session"], document["gaps"]
+    validate_segment(document)
+    again = orjson.loads(encode_segment(decode_segment(orjson.dumps(document))))
+    validate_segment(again)
+    assert again["schema_version"] == SEGMENT_SCHEMA_VERSION and again["revision"] > 0  # a final above its interims

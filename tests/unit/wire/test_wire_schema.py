@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from stream_app.wire.chunk import ChunkFormat
@@ -56,3 +58,38 @@ def test_required_headers_are_required() -> None:
     del headers["ce_streamoffset"]
     with pytest.raises(SchemaViolation, match="ce_streamoffset"):
         validate_chunk_headers(headers)
+
+
+PARAMS = st.sampled_from(
+    ["encoding=s16le", "encoding=f32le", "encoding=u8", "channels=1", "channels=2", "channels=8", "channels=9"]
+) | st.integers(0, 300_000).map(lambda rate: f"rate={rate}")
+HEADER_INTS = st.integers(0, 2**64) | st.integers(2**63 - 3, 2**63 + 3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    media=st.sampled_from(["audio/pcm", "audio/L16", "audio/l16"]),
+    params=st.lists(PARAMS, max_size=4),
+    spacing=st.sampled_from([";", "; ", " ; "]),
+    seq=HEADER_INTS,
+    offset=HEADER_INTS,
+)
+def test_headers_valid_against_the_schema_are_accepted_by_the_worker(
+    media: str, params: list[str], spacing: str, seq: int, offset: int
+) -> None:
+    """A recorder that checks its headers against the published schema is never refused for them."""
+    from stream_app.wire.chunk_codec import decode_chunk
+    from stream_app.wire.exceptions import ChunkRejected
+
+    headers = _headers(
+        **{"content-type": spacing.join([media, *params]), "ce_seq": str(seq), "ce_streamoffset": str(offset)}
+    )
+    try:
+        validate_chunk_headers(headers)
+    except SchemaViolation:
+        return  # the schema is the canonical form: the worker may accept more, never less
+    frame = b"\0" * 64
+    try:
+        decode_chunk(b"mic", frame, [(k, v.encode()) for k, v in headers.items()], max_bytes=1 << 20)
+    except ChunkRejected as exc:
+        assert exc.reason == "bad_payload", f"valid against the schema, refused as {exc.reason}: {headers}"

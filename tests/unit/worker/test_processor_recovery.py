@@ -46,3 +46,41 @@ async def test_a_step_failing_every_time_is_retried_with_a_growing_backoff_not_i
     await worker.tick(1.0)
     assert succeeded  # the stream goes on, and its next failure would wait 0.1 s again
     assert "a" not in worker.processor._failures
+
+
+async def test_a_resumed_session_whose_first_step_fails_goes_on_from_the_end_not_from_seq_0(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing of the new session is stored yet: the recovery starts it as the resume did, or its audio is "lost"."""
+    from stream_app.wire.segment_codec import decode_segment
+
+    worker = Worker()
+    t = T0
+    for seq in range(50):
+        worker.record("a", t, seq, loud=20 <= seq < 30, end=seq == 49)
+        t += 0.1
+        await worker.tick(0.1)
+    await worker.tick(1.0)
+    assert worker.ended("a")
+    real_step = worker.processor.steps.step
+    failed: list[int] = []
+
+    async def fails_once(live: Any, **kwargs: Any) -> None:
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("a bug outside the decode")
+        await real_step(live, **kwargs)
+
+    monkeypatch.setattr(worker.processor.steps, "step", fails_once)
+    for seq in range(50, 80):
+        worker.record("a", t, seq, loud=55 <= seq < 66, end=seq == 79)
+        t += 0.1
+        await worker.tick(0.1)
+    await asyncio.sleep(processor_module.RECOVERY_BACKOFF * 4)
+    for _ in range(3):
+        await worker.tick(1.0)
+    assert failed and worker.ended("a")
+    segments = [decode_segment(r.value) for r in worker.outputs.output_topic.sent]
+    gaps = [(s.session, g.reason, g.start, g.end) for s in segments for g in s.gaps]
+    assert not [g for g in gaps if g[1] == "lost_chunks"], gaps
+    assert sum(1 for s in segments if s.end_of_stream) == 2  # each session ended
