@@ -6,8 +6,10 @@ containers, video files) goes through PyAV, which ships its own FFmpeg and works
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -39,19 +41,22 @@ class NativeAudio:
 
 
 def read_native_audio(path: str | Path) -> NativeAudio:
-    """Read a whole audio file without changing its rate or channel count.
+    r"""Read a whole audio file without changing its rate or channel count.
+
+    The file is opened here and its handle given to the decoders, so a name that is not valid UTF-8
+    (``b"m\xe9lange.wav"``, which neither libsndfile nor FFmpeg accept as a name) is read too.
 
     Raises:
         AudioFileError: the file is missing, not audio, or holds no samples.
     """
     file = Path(path)
-    if not file.is_file():
-        raise AudioFileError(file, "no such file")
-    try:
-        data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
-        audio = NativeAudio(np.ascontiguousarray(data, dtype=np.float32), int(rate))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        audio = _read_with_pyav(file)
+    with _open(file) as handle:
+        try:
+            data, rate = soundfile.read(handle, dtype="float32", always_2d=True)
+            audio = NativeAudio(np.ascontiguousarray(data, dtype=np.float32), int(rate))
+        except (soundfile.LibsndfileError, RuntimeError, TypeError):
+            handle.seek(0)
+            audio = _read_with_pyav(file, handle)
     if audio.frames.shape[0] == 0:
         raise AudioFileError(file, "the file holds no audio samples")
     return audio
@@ -67,9 +72,27 @@ def decode_audio_file(path: str | Path) -> Float32Array:
     return resample_whole(downmix(audio.frames), audio.sample_rate)
 
 
-def _read_with_pyav(file: Path) -> NativeAudio:
+def _open(file: Path) -> BinaryIO:
+    """Open ``file`` for reading; one that is missing, not a regular file or not readable is an `AudioFileError`."""
     try:
-        with av.open(str(file)) as container:
+        mode = file.stat().st_mode
+    except FileNotFoundError as exc:
+        raise AudioFileError(file, "no such file") from exc
+    except OSError as exc:  # a symlink loop, a name too long, no permission on a folder
+        raise AudioFileError(file, exc.strerror or type(exc).__name__) from exc
+    if stat.S_ISDIR(mode):
+        raise AudioFileError(file, "a folder, not a file")
+    if not stat.S_ISREG(mode):  # a pipe or a device: opening it could wait for ever
+        raise AudioFileError(file, "not a regular file")
+    try:
+        return file.open("rb")
+    except OSError as exc:
+        raise AudioFileError(file, exc.strerror or type(exc).__name__) from exc
+
+
+def _read_with_pyav(file: Path, handle: BinaryIO) -> NativeAudio:
+    try:
+        with av.open(handle, mode="r") as container:
             if not container.streams.audio:
                 raise AudioFileError(file, "no audio stream in the file")
             stream = container.streams.audio[0]

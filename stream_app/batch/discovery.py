@@ -29,25 +29,27 @@ def find_audio_files(paths: Iterable[str | Path]) -> list[Path]:
     """Return the files to transcribe, absolute, each once, in a stable (sorted per folder) order.
 
     A path named explicitly is taken whatever its extension (the user asked for it; if it is not
-    audio it fails with a reason); inside folders only audio extensions count.
+    audio it fails with a reason); inside folders only audio extensions count. A named path that
+    does not exist (or cannot be reached: a symlink loop) is kept too, and fails with the reason, so
+    one mistyped name among many does not stop the run.
 
     Raises:
-        FileNotFoundError: a given path does not exist.
+        FileNotFoundError: none of the given paths exists.
     """
     found: list[Path] = []
     seen: set[Path] = set()
+    named, missing = 0, []
     for raw in paths:
+        named += 1
         path = Path(raw).expanduser().absolute()
-        if path.is_dir():
-            candidates = sorted(_walk(path))
-        elif path.exists():
-            candidates = [path]
-        else:
-            raise FileNotFoundError(f"no such file or folder: {raw}")
-        for candidate in candidates:
+        if not path.exists():
+            missing.append(str(raw))
+        for candidate in sorted(_walk(path)) if path.is_dir() else [path]:
             if candidate not in seen:
                 seen.add(candidate)
                 found.append(candidate)
+    if missing and len(missing) == named:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     return found
 
 

@@ -200,14 +200,21 @@ def words_by_piece(words: Sequence[Word], window_start: float, window: Window, g
         middle = (word.start + word.end) / 2 - window_start
         for slot, piece in enumerate(window.pieces):
             if piece.window_offset - gap / 2 <= middle < piece.window_offset + piece.duration + gap / 2:
-                shift = piece.file_offset - piece.window_offset - window_start
-                out[slot].append(
-                    Word(
-                        start=round(max(piece.file_offset, word.start + shift), 3),
-                        end=round(max(piece.file_offset, word.end + shift), 3),
-                        text=word.text,
-                        probability=word.probability,
-                    )
-                )
+                out[slot].append(retime(word, piece.file_offset - piece.window_offset - window_start, piece))
                 break
     return out
+
+
+def retime(word: Word, shift: float, piece: Piece) -> Word:
+    """Return ``word`` moved by ``shift`` seconds into its file's time, held within ``piece``'s span.
+
+    A word the model placed in the gap after a packed piece (or past a window's audio) would otherwise
+    end after its file does.
+    """
+    first, last = piece.file_offset, piece.file_offset + piece.duration
+    return Word(
+        start=round(min(max(first, word.start + shift), last), 3),
+        end=round(min(max(first, word.end + shift), last), 3),
+        text=word.text,
+        probability=word.probability,
+    )

@@ -1,7 +1,9 @@
-"""What a batch run reports: one record per file (a JSONL journal line) and a summary.
+r"""What a batch run reports: one record per file (a JSONL journal line) and a summary.
 
 The journal is appended to as each file finishes, so a run that dies keeps what it did; a re-run
-reads it back and skips the files recorded as succeeded (same path and size).
+reads it back and skips the files recorded as succeeded (same path, size and modification time).
+Paths are written as `journal_path` spells them: a name that is not valid UTF-8 keeps its odd bytes
+as ``\xNN`` escapes (JSON holds Unicode text only).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class FileResult:
     segments: tuple[FileSegment, ...] = ()
     error: str | None = None
     model: str | None = None
+    mtime_ns: int | None = None  # the file's modification time when it was read (None: it could not be)
+    # Speech the model left without words, file seconds: the text misses what was said there.
+    undecoded: tuple[tuple[float, float], ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -56,10 +61,54 @@ class FileResult:
         reader handles both the topic and the journal.
         """
         record = asdict(self)
+        record["path"] = journal_path(self.path)
+        record["error"] = None if self.error is None else _printable(self.error)
         record["segments"] = [
             {**segment, "words": [_word_json(w) for w in segment["words"]]} for segment in record["segments"]
         ]
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def unwritable(self, exc: Exception) -> FileResult:
+        """Return the failure that stands for this record when it cannot be serialised."""
+        return FileResult(
+            self.path,
+            "failed",
+            size=self.size,
+            duration=self.duration,
+            error=f"its journal record could not be written: {type(exc).__name__}: {exc}",
+            mtime_ns=self.mtime_ns,
+        )
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What says a file is the one journaled: its size and modification time."""
+
+    size: int
+    mtime_ns: int | None
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        """Return the file's stamp now; ``(-1, None)`` when it cannot be read (it then fails with the reason)."""
+        try:
+            info = path.stat()
+        except OSError:
+            return cls(-1, None)
+        return cls(info.st_size, info.st_mtime_ns)
+
+
+def journal_path(path: str | Path) -> str:
+    r"""Return ``path`` as the journal spells it: each byte that is not UTF-8 as a ``\xNN`` escape.
+
+    A file name is bytes; one that is not valid UTF-8 (``b"m\xe9lange.wav"``) is a string with
+    surrogates in Python, which JSON cannot hold. Resuming and subtitles compare paths in this form.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` with lone surrogates (a file name's odd bytes in an error message) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _word_json(word: dict[str, Any]) -> dict[str, Any]:
@@ -122,15 +171,30 @@ class Journal:
         self._handle = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            torn = _ends_torn(path)
             self._handle = path.open("ab")
+            if torn:  # a run killed mid-write: the next record starts a line of its own
+                self._handle.write(b"\n")
+                self._handle.flush()
 
-    def append(self, result: FileResult) -> None:
-        """Write one record and flush it, so an interrupted run keeps it."""
+    def append(self, result: FileResult) -> FileResult:
+        """Write one record and flush it, so an interrupted run keeps it; return the record written.
+
+        A record that cannot be serialised is written as that file's failure (`FileResult.unwritable`),
+        so one file never stops the run.
+        """
         if self._handle is None:
-            return
+            return result
+        try:
+            line = result.to_json()
+        except TypeError as exc:  # orjson.JSONEncodeError is one
+            log.warning("%s: its journal record cannot be serialised (%s)", journal_path(result.path), exc)
+            result = result.unwritable(exc)
+            line = result.to_json()
         with self._lock:
-            self._handle.write(result.to_json() + b"\n")
+            self._handle.write(line + b"\n")
             self._handle.flush()
+        return result
 
     def close(self) -> None:
         """Close the file."""
@@ -139,12 +203,25 @@ class Journal:
             self._handle = None
 
 
-def completed_files(path: Path | None) -> dict[str, int]:
-    """Map each path recorded as succeeded in a journal to its recorded size (empty if no journal).
+def _ends_torn(path: Path) -> bool:
+    """Whether the file at ``path`` ends in a line without its newline."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
-    A torn last line (a run killed mid-write) is ignored.
+
+def completed_files(path: Path | None) -> dict[str, FileStamp]:
+    """Map each path recorded as succeeded in a journal (as `journal_path` spells it) to its stamp.
+
+    The latest record of a path counts: a later failure undoes an earlier success. A torn line (a run
+    killed mid-write) is ignored. Empty if there is no journal.
     """
-    done: dict[str, int] = {}
+    done: dict[str, FileStamp] = {}
     if path is None or not path.is_file():
         return done
     with path.open("rb") as handle:
@@ -154,13 +231,30 @@ def completed_files(path: Path | None) -> dict[str, int]:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict):
                 log.warning("%s:%d is not a JSON record; ignoring it", path, number)
                 continue
-            if record.get("status") == "ok":
-                done[str(record["path"])] = int(record.get("size", 0))
+            stamp = _recorded_stamp(record)
+            if stamp is not None:
+                done[str(record.get("path"))] = stamp
             else:
                 done.pop(str(record.get("path")), None)
     return done
+
+
+def _recorded_stamp(record: dict[str, Any]) -> FileStamp | None:
+    """Return the stamp of a succeeded record; None for a failure.
+
+    A record without ``mtime_ns`` (journals before it was recorded) is not trusted: its file may have
+    changed at the same size, so it is transcribed again, once.
+    """
+    if record.get("status") != "ok":
+        return None
+    mtime_ns = record.get("mtime_ns")
+    if not isinstance(mtime_ns, int):
+        return None
+    return FileStamp(int(record.get("size", 0)), mtime_ns)
 
 
 def summary_path(output: Path) -> Path:
@@ -171,6 +265,7 @@ def summary_path(output: Path) -> Path:
 def write_summary(output: Path, result: BatchResult) -> Path:
     """Write the summary JSON next to the journal, atomically."""
     target = summary_path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)  # a run with nothing to do never opened the journal
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
     os.replace(tmp, target)

@@ -5,7 +5,8 @@ speech (Silero VAD in the same threads; ``PackingPolicy(follow_speech=False)``: 
 quiet moments); short files share windows only with ``PackingPolicy(pack=True)``. Windows are
 submitted at BATCH priority so windows of different files batch together in one model call, each
 decoded on its own audio. Each file is journaled the moment its last window comes back; a file that
-cannot be read or whose window fails is recorded with the reason and the run goes on.
+cannot be read (or was named but does not exist) or whose window fails is recorded with the reason and
+the run goes on.
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ from stream_app.batch.packing import (
     cut_points,
     split_window,
 )
-from stream_app.batch.results import BatchResult, FileResult, Journal, completed_files, write_summary
-from stream_app.batch.speech_cuts import speech_cut_points, voiced_ranges
+from stream_app.batch.results import (
+    BatchResult,
+    FileResult,
+    FileStamp,
+    Journal,
+    completed_files,
+    journal_path,
+    write_summary,
+)
+from stream_app.batch.speech_cuts import padded, speech_cut_points, voiced_ranges
 from stream_app.config import Settings, load_settings
 from stream_app.inference.batching import BatchTranscriber
 from stream_app.inference.pool import InferencePool
@@ -47,7 +56,7 @@ log = logging.getLogger(__name__)
 
 Spans = list[tuple[int, int]]
 _Prepared = tuple[Samples, Spans, Spans | None]  # audio, its pieces, its speech (None: the model finds it)
-_Decoded = tuple[int, Path, int, Samples | None, Spans, Spans | None, str | None]
+_Decoded = tuple[int, Path, FileStamp, Samples | None, Spans, Spans | None, str | None]
 
 
 def transcribe_batch(
@@ -66,27 +75,31 @@ def transcribe_batch(
     Args:
         paths: Files and folders.
         settings: Configuration (loaded the usual way when omitted).
-        output: JSONL journal to append to; files it records as succeeded (same path and size) are
-            skipped, and the summary goes to ``<output>.summary.json``. ``None``: nothing written.
+        output: JSONL journal to append to; files it records as succeeded (same path, size and
+            modification time) are skipped, and the summary goes to ``<output>.summary.json``.
+            ``None``: nothing written.
         workers: Inference pool threads (default ``parallel.max_workers``).
         progress: Show a progress bar on stderr.
         transcriber: The model to use (default: ``optimization.model``, loaded locally).
         packing: How files become windows (default `PackingPolicy.from_settings`: windows that follow
             the speech, one file's audio each, so a file's text depends on its own audio only).
         decode_threads: Threads decoding files ahead of the model.
+
+    Raises:
+        FileNotFoundError: none of ``paths`` exists (a missing one among others is a failed file).
     """
     started = time.monotonic()
     settings = settings if settings is not None else load_settings()
     files = find_audio_files(paths)
     done = completed_files(output)
     result = BatchResult(total=len(files))
-    todo: list[tuple[Path, int]] = []
+    todo: list[tuple[Path, FileStamp]] = []
     for path in files:
-        size = _size(path)
-        if str(path) in done and done[str(path)] == size:
+        stamp = FileStamp.of(path)
+        if done.get(journal_path(path)) == stamp:
             result.skipped += 1
         else:
-            todo.append((path, size))
+            todo.append((path, stamp))
     if not todo:
         result.wall_seconds = time.monotonic() - started
         if output is not None:
@@ -106,9 +119,10 @@ def transcribe_batch(
     run = _Run(pool, parallel.max_batch * max(1, parallel.max_workers), policy, result)
     bar = tqdm(total=len(todo), disable=not progress, unit="file", dynamic_ncols=True)
 
-    def on_finish(record: FileResult) -> None:
-        journal.append(record)
+    def on_finish(record: FileResult) -> FileResult:
+        written = journal.append(record)
         bar.update(1)
+        return written
 
     run.on_finish = on_finish
     try:
@@ -137,14 +151,14 @@ class _Run:
         self.completions: queue.Queue[tuple[Window, Future[WindowTranscript]]] = queue.Queue()
         self.outstanding = 0
         self.retry: deque[Window] = deque()
-        self.on_finish: Callable[[FileResult], None] = lambda record: None
+        self.on_finish: Callable[[FileResult], FileResult] = lambda record: record
 
     def execute(self, decoded: Iterator[_Decoded]) -> None:
-        for file_id, path, size, samples, spans, voiced, error in decoded:
+        for file_id, path, stamp, samples, spans, voiced, error in decoded:
             if samples is None:
-                self._finish(FileResult(str(path), "failed", size=size, error=error))
+                self._finish(FileResult(str(path), "failed", size=stamp.size, error=error, mtime_ns=stamp.mtime_ns))
                 continue
-            assembly = FileAssembly(str(path), size, len(samples) / SAMPLE_RATE, len(spans))
+            assembly = FileAssembly(str(path), stamp, len(samples) / SAMPLE_RATE, len(spans))
             if not spans:  # no speech: nothing to decode, the file is done (and empty)
                 self._finish(assembly.result())
                 continue
@@ -193,10 +207,19 @@ class _Run:
                 self._finish(record)
 
     def _finish(self, record: FileResult) -> None:
+        """Journal a finished file, then count it as journaled (a record that cannot be written is a failure)."""
+        record = self.on_finish(record)
         self.result.record(record)
         if not record.succeeded:
-            log.info("%s failed: %s", record.path, record.error)
-        self.on_finish(record)
+            log.info("%s failed: %s", journal_path(record.path), record.error)
+        elif record.undecoded:
+            seconds = sum(b - a for a, b in record.undecoded)
+            log.warning(
+                "%s: %.1f s of speech in %d span(s) left without words (the journal's 'undecoded')",
+                journal_path(record.path),
+                seconds,
+                len(record.undecoded),
+            )
 
 
 class _Pieces:
@@ -210,40 +233,34 @@ class _Pieces:
         if not self._policy.follow_speech:
             return samples, cut_points(samples, self._policy), None
         probs = shared_detector().whole(samples)  # one ONNX session, thread-safe, for every decode thread
-        speech = self._policy.speech
-        return samples, speech_cut_points(probs, len(samples), speech), voiced_ranges(probs, len(samples), speech)
+        speech, total = self._policy.speech, len(samples)
+        voiced = padded(voiced_ranges(probs, total, speech), round(speech.speech_pad * SAMPLE_RATE), total)
+        return samples, speech_cut_points(probs, total, speech), voiced
 
 
 def _decode_ahead(
     pool: ThreadPoolExecutor,
-    todo: Sequence[tuple[Path, int]],
+    todo: Sequence[tuple[Path, FileStamp]],
     ahead: int,
     prepare: Callable[[Path], _Prepared],
 ) -> Iterator[_Decoded]:
     """Decode (and cut) files in the thread pool, at most ``ahead`` in flight, yielding them in order."""
-    pending: deque[tuple[int, Path, int, Future[_Prepared]]] = deque()
+    pending: deque[tuple[int, Path, FileStamp, Future[_Prepared]]] = deque()
     items = iter(enumerate(todo))
     while True:
         while len(pending) < ahead:
             try:
-                file_id, (path, size) = next(items)
+                file_id, (path, stamp) = next(items)
             except StopIteration:
                 break
-            pending.append((file_id, path, size, pool.submit(prepare, path)))
+            pending.append((file_id, path, stamp, pool.submit(prepare, path)))
         if not pending:
             return
-        file_id, path, size, future = pending.popleft()
+        file_id, path, stamp, future = pending.popleft()
         try:
             samples, spans, voiced = future.result()
-            yield file_id, path, size, samples, spans, voiced, None
+            yield file_id, path, stamp, samples, spans, voiced, None
         except AudioFileError as exc:
-            yield file_id, path, size, None, [], None, exc.reason
+            yield file_id, path, stamp, None, [], None, exc.reason
         except Exception as exc:  # any decoder crash fails this file only
-            yield file_id, path, size, None, [], None, f"{type(exc).__name__}: {exc}"
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
+            yield file_id, path, stamp, None, [], None, f"{type(exc).__name__}: {exc}"

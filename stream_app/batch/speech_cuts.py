@@ -14,6 +14,7 @@ a window with less than ``min_speech`` of voiced frames, a long pause away from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,18 @@ class SpeechCutPolicy:
     speech_threshold: float = 0.5
     silence_threshold: float = 0.35
     min_speech: float = 0.1  # a window with less voiced audio is not decoded (a click, a breath)
+    # Seconds each voiced range handed to the model is widened by on both sides (faster-whisper's own
+    # VAD pads 400 ms): the bare frames at the threshold miss the soft ends of words, and the model then
+    # sees too little speech after its last word to go on decoding.
+    speech_pad: float = 0.4
 
     def __post_init__(self) -> None:
         if self.max_seconds < 1.0:
             raise ValueError(f"a speech window must be allowed at least 1 s, got max_seconds={self.max_seconds}")
         if not 0.0 <= self.silence_threshold <= self.speech_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= silence_threshold <= speech_threshold <= 1")
+        if self.speech_pad < 0.0:
+            raise ValueError(f"speech_pad must not be negative, got {self.speech_pad}")
 
     @classmethod
     def from_streaming(cls, streaming: StreamingSettings) -> SpeechCutPolicy:
@@ -79,6 +86,18 @@ def voiced_ranges(probs: npt.NDArray[np.float32], total: int, policy: SpeechCutP
     stream's window (`SpeechTrack.speech_spans`), narrower than the hysteresis spans windows are cut by.
     """
     return [(a, min(total, b)) for a, b in vad.speech_spans(probs, policy.speech_threshold)]
+
+
+def padded(ranges: Sequence[tuple[int, int]], pad: int, total: int) -> list[tuple[int, int]]:
+    """Return sample ``ranges`` widened by ``pad`` on each side within ``[0, total)``, overlapping ones merged."""
+    out: list[tuple[int, int]] = []
+    for a, b in ranges:
+        start, end = max(0, a - pad), min(total, b + pad)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def speech_cut_points(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,14 +13,19 @@ from typing import Any
 
 import orjson
 
-from stream_app.captions.subtitles import Cue, cues_from_words, render
+from stream_app.batch.results import journal_path
+from stream_app.captions.subtitles import Cue, cues_from_words, render, settle_cues
 
 log = logging.getLogger(__name__)
 
 
 def latest_records(journal: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """Return the last succeeded record of each of ``paths`` in the journal."""
-    wanted = {str(p) for p in paths}
+    """Return the latest record of each of ``paths`` in the journal where it succeeded, by `journal_path`.
+
+    The latest record of a path counts: a file whose last run failed has no subtitles, even if an
+    earlier run transcribed it (as `stream_app.batch.results.completed_files` reads a journal).
+    """
+    wanted = {journal_path(p) for p in paths}
     latest: dict[str, dict[str, Any]] = {}
     if not journal.is_file():
         return latest
@@ -28,14 +34,21 @@ def latest_records(journal: Path, paths: Iterable[Path]) -> dict[str, dict[str, 
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        path = str(record.get("path"))
-        if path in wanted and record.get("status") == "ok":
+        path = record.get("path") if isinstance(record, dict) else None
+        if not isinstance(path, str) or path not in wanted:
+            continue
+        if record.get("status") == "ok":
             latest[path] = record
+        else:
+            latest.pop(path, None)
     return latest
 
 
 def record_cues(record: dict[str, Any]) -> list[Cue]:
-    """Cues of one journal record: each segment's words (``word``; ``text`` in journals before v3 naming)."""
+    """Cues of one journal record: each segment's words (``word``; ``text`` in journals before v3 naming).
+
+    Joined across segments, a cue ends by the next one's start and by the file's end (`settle_cues`).
+    """
     cues: list[Cue] = []
     for segment in record.get("segments", []):
         words = [
@@ -43,7 +56,8 @@ def record_cues(record: dict[str, Any]) -> list[Cue]:
             for w in segment.get("words", [])
         ]
         cues += cues_from_words(words)
-    return cues
+    duration = record.get("duration")
+    return settle_cues(cues, float(duration) if isinstance(duration, int | float) and duration > 0 else None)
 
 
 def subtitle_names(paths: list[str], fmt: str) -> dict[str, str]:
@@ -53,19 +67,33 @@ def subtitle_names(paths: list[str], fmt: str) -> dict[str, str]:
     for path in paths:
         stem = Path(path).stem
         if stems[stem] > 1:
-            stem += "-" + hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:8]
+            stem += "-" + hashlib.sha1(os.fsencode(Path(path).resolve())).hexdigest()[:8]
         names[path] = f"{stem}.{fmt}"
     return names
 
 
 def write_subtitles(journal: Path, paths: Iterable[Path], fmt: str, folder: Path) -> list[Path]:
-    """Write one ``fmt`` file per succeeded audio file into ``folder``; return what was written."""
-    records = latest_records(journal, paths)
+    """Write one ``fmt`` file per succeeded audio file into ``folder``; return what was written.
+
+    A file is named after its audio file's stem, odd bytes of a name that is not UTF-8 included.
+    """
+    audio = {journal_path(p): Path(p) for p in paths}
+    records = latest_records(journal, audio.values())
     folder.mkdir(parents=True, exist_ok=True)
-    names = subtitle_names(sorted(records), fmt)
+    names = subtitle_names(sorted(str(audio[key]) for key in records), fmt)
     written = []
-    for path, record in sorted(records.items()):
-        target = folder / names[path]
-        target.write_text(render(record_cues(record), fmt), encoding="utf-8")
+    for key, record in sorted(records.items()):
+        target = folder / names[str(audio[key])]
+        replace_file(target, render(record_cues(record), fmt))
         written.append(target)
     return written
+
+
+def replace_file(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a file beside it, so a reader sees the old file or the new, whole."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ LINE_CHARS = 42
 MAX_LINES = 2
 PAUSE_SECONDS = 1.0
 MIN_CUE_SECONDS = 0.3  # a one-word cue still stays up long enough to read
+SHORTEST_CUE = 0.001  # seconds: what a cue squeezed to nothing by its neighbour keeps (a millisecond, as timed)
 FORMATS = ("srt", "vtt")
 
 
@@ -64,6 +65,24 @@ def cues_from_words(words: Sequence[TimedWord]) -> list[Cue]:
     ]
 
 
+def settle_cues(cues: Sequence[Cue], until: float | None = None) -> list[Cue]:
+    """End each cue by the next one's start and by ``until`` (the file's end), as cues joined across segments.
+
+    `cues_from_words` keeps a segment's cues apart, but lengthens its last one to `MIN_CUE_SECONDS`,
+    which can run into the next segment's first cue or past the file's end. A cue keeps at least
+    `SHORTEST_CUE`, so its end stays after its start.
+    """
+    settled = []
+    for index, cue in enumerate(cues):
+        end = cue.end
+        if index + 1 < len(cues):
+            end = min(end, cues[index + 1].start)
+        if until is not None:
+            end = min(end, until)
+        settled.append(Cue(cue.start, max(end, cue.start + SHORTEST_CUE), cue.text))
+    return settled
+
+
 def _must_break(current: list[TimedWord], word: TimedWord) -> bool:
     last = current[-1]
     if last.text.strip().endswith((".", "?", "!")):
@@ -99,10 +118,19 @@ def timestamp(seconds: float, fmt: str) -> str:
 
 
 def render_cue(cue: Cue, number: int, fmt: str) -> str:
-    """Return one cue block with its blank line after it; ``number`` is SRT's counter (WebVTT has none)."""
+    """Return one cue block with its blank line after it; ``number`` is SRT's counter (WebVTT has none).
+
+    WebVTT reads ``&``, ``<`` and ``>`` in cue text as markup, and ``-->`` as a timing line: they are
+    escaped there. SRT has no escapes; its text is written as heard.
+    """
     span = f"{timestamp(cue.start, fmt)} --> {timestamp(cue.end, fmt)}"
     head = f"{number}\n" if fmt == "srt" else ""
-    return f"{head}{span}\n{cue.text}\n\n"
+    text = _vtt_escaped(cue.text) if fmt == "vtt" else cue.text
+    return f"{head}{span}\n{text}\n\n"
+
+
+def _vtt_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def file_header(fmt: str) -> str:

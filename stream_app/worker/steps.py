@@ -64,7 +64,6 @@ Transcribe = Callable[[WindowJob], Awaitable[WindowTranscript]]
 Detect = Callable[[npt.NDArray[np.float32], bytes], tuple[npt.NDArray[np.float32], bytes]]
 
 
-
 @dataclass(frozen=True)
 class Failure:
     """A decode given up: why, in the gap marker's words, and the last error."""

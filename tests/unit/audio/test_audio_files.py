@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -71,3 +72,26 @@ def test_empty_audio_file(tmp_path: Path) -> None:
     soundfile.write(path, np.zeros((0, 1)), 16_000)
     with pytest.raises(AudioFileError, match="no audio samples"):
         read_native_audio(path)
+
+
+def test_a_name_that_is_not_utf8_is_read_by_libsndfile_and_by_pyav(tone_wav: Path, tmp_path: Path) -> None:
+    require_binary("ffmpeg")
+    odd = os.fsencode(tmp_path) + b"/m\xe9lange"
+    os.link(tone_wav, odd + b".wav")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", tone_wav, "-c:a", "aac", odd + b".m4a"], check=True)
+    wav = read_native_audio(os.fsdecode(odd + b".wav"))  # a str with a surrogate, as os.listdir gives it
+    assert (wav.sample_rate, wav.channels, wav.frames.shape[0]) == (22_050, 2, 22_050)
+    m4a = read_native_audio(Path(os.fsdecode(odd + b".m4a")))
+    assert (m4a.sample_rate, m4a.channels) == (22_050, 2)
+    assert m4a.duration == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_path_that_is_not_a_readable_file_says_why(tmp_path: Path) -> None:
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    with pytest.raises(AudioFileError, match="symbolic links"):
+        read_native_audio(tmp_path / "loop.wav")
+    with pytest.raises(AudioFileError, match="a folder"):
+        read_native_audio(tmp_path)
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(AudioFileError, match="not a regular file"):  # opening it would wait for a writer
+        read_native_audio(tmp_path / "pipe.wav")

@@ -82,3 +82,18 @@ def test_the_configured_policy_follows_the_speech_unless_vad_is_off() -> None:
     )
     fitted = PackingPolicy.from_settings(long).speech
     assert fitted.max_seconds + fitted.lead + fitted.tail <= PackingPolicy().window_seconds  # a piece fits a window
+
+
+def test_a_word_running_into_the_gap_ends_with_its_file() -> None:
+    packer = WindowPacker(PackingPolicy(window_seconds=30.0, gap_seconds=1.0, pack=True))
+    list(packer.add_file(0, tone(2.0)))
+    list(packer.add_file(1, tone(2.0)))
+    (window,) = packer.flush()
+    words = [
+        Word(1.7, 2.4, "late", 0.9),  # midpoint in the first piece, end in the gap after it
+        Word(2.9, 3.3, "early", 0.9),  # starts in the gap before the second piece
+        Word(4.8, 5.4, "last", 0.9),  # runs past the end of the window's audio
+    ]
+    first, second = words_by_piece(words, 0.0, window, gap=1.0)
+    assert first == [Word(1.7, 2.0, "late", 0.9)]  # held within the file's 2 s
+    assert second == [Word(0.0, 0.3, "early", 0.9), Word(1.8, 2.0, "last", 0.9)]

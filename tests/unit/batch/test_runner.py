@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -180,3 +181,105 @@ def test_by_default_windows_follow_the_speech_and_skip_long_silences(
         for frame in range(start, end):
             at = (frame + 0.5) * FRAME / RATE
             assert any(a - 0.01 <= at <= b + 0.01 for a, b in pieces), f"speech at {at:.2f} s in no window"
+
+
+def test_a_name_that_is_not_utf8_is_transcribed_journaled_and_skipped_on_rerun(
+    tmp_path: Path,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/m\xe9lange.wav"))  # libsndfile refuses such a name
+    with odd.open("wb") as handle:
+        soundfile.write(handle, np.full(RATE, 0.3, dtype=np.float32), RATE, format="WAV", subtype="FLOAT")
+    write_tone(tmp_path / "plain.wav", 1.0, 31)
+    out = tmp_path / "r.jsonl"
+    first = transcribe_batch([tmp_path], settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    assert (first.succeeded, first.failed) == (2, 0)
+    records = {r["path"]: r for r in map(orjson.loads, out.read_bytes().splitlines())}
+    assert records[f"{tmp_path}/m\\xe9lange.wav"]["text"] == "L30"
+    second = transcribe_batch([tmp_path], settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    assert (second.skipped, second.succeeded, second.failed) == (2, 0, 0)
+
+
+class Garbled(ToneEars):
+    """Hears tones, but spells the word of level 66 with a lone surrogate (a record JSON cannot hold)."""
+
+    def _one(self, job: WindowJob) -> WindowTranscript:
+        heard = super()._one(job)
+        if heard.text != "L66":
+            return heard
+        word = Word(heard.words[0].start, heard.words[0].end, "L\udc66", 0.9)
+        return WindowTranscript((word,), word.text, -0.1, 0.0, 1.0, "garbled", "int8")
+
+
+def test_a_record_that_cannot_be_journaled_fails_its_file_and_the_run_goes_on(
+    tmp_path: Path,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    for i, level in enumerate([65, 66, 67]):
+        write_tone(tmp_path / f"f{i}.wav", 1.0, level)
+    out = tmp_path / "r.jsonl"
+    result = transcribe_batch([tmp_path], settings=settings, output=out, transcriber=Garbled(), packing=TONES)
+    assert (result.succeeded, result.failed) == (2, 1)
+    records = {Path(r["path"]).name: r for r in map(orjson.loads, out.read_bytes().splitlines())}
+    assert records["f1.wav"]["status"] == "failed" and "could not be written" in records["f1.wav"]["error"]
+    assert [records[f"f{i}.wav"]["text"] for i in (0, 2)] == ["L65", "L67"]
+
+
+def test_a_file_changed_at_the_same_size_is_transcribed_again(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    audio, out = tmp_path / "f.wav", tmp_path / "r.jsonl"
+    write_tone(audio, 1.0, 20)
+    transcribe_batch([audio], settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    before = audio.stat()
+    write_tone(audio, 1.0, 21)  # new content, same size
+    os.utime(audio, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    assert audio.stat().st_size == before.st_size
+    again = transcribe_batch([audio], settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    assert (again.skipped, again.succeeded) == (0, 1) and again.results[0].text == "L21"
+    third = transcribe_batch([audio], settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    assert third.skipped == 1
+
+
+def test_a_missing_path_named_among_others_is_a_failed_file(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    write_tone(tmp_path / "a.wav", 1.0, 25)
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    named = [tmp_path / "a.wav", tmp_path / "absent.wav", tmp_path / "loop.wav"]
+    out = tmp_path / "r.jsonl"
+    result = transcribe_batch(named, settings=settings, output=out, transcriber=ToneEars(), packing=TONES)
+    assert (result.total, result.succeeded, result.failed) == (3, 1, 2)
+    errors = {Path(r["path"]).name: r["error"] for r in map(orjson.loads, out.read_bytes().splitlines())}
+    assert errors["a.wav"] is None and errors["absent.wav"] == "no such file"
+    assert "symbolic links" in errors["loop.wav"]
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        transcribe_batch([tmp_path / "absent.wav"], settings=settings, output=out, transcriber=ToneEars())
+
+
+def test_an_empty_folder_into_a_new_output_folder_writes_its_summary(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "new" / "r.jsonl"
+    result = transcribe_batch([tmp_path / "empty"], settings=settings, output=out, transcriber=ToneEars())
+    assert result.total == 0
+    assert orjson.loads((tmp_path / "new" / "r.jsonl.summary.json").read_bytes())["total"] == 0
+
+
+class HalfEars(ToneEars):
+    """Hears tones below level 50; louder ones it leaves without words, reported as ``undecoded`` speech."""
+
+    def _one(self, job: WindowJob) -> WindowTranscript:
+        heard = super()._one(job)
+        kept = tuple(w for w in heard.words if int(w.text[1:]) < 50)
+        missed = tuple((w.start, w.end) for w in heard.words if int(w.text[1:]) >= 50)
+        text = " ".join(w.text for w in kept)
+        return WindowTranscript(kept, text, -0.1, 0.0, 1.0, "half-ears", "int8", undecoded=missed)
+
+
+def test_speech_left_without_words_is_in_the_files_record_in_file_time(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    write_tone(tmp_path / "f0.wav", 1.0, 20)
+    both = np.concatenate([np.full(RATE, 0.2), np.zeros(RATE // 2), np.full(RATE, 0.6)]).astype(np.float32)
+    soundfile.write(tmp_path / "f1.wav", both, RATE, subtype="FLOAT")  # its last second is missed
+    out = tmp_path / "r.jsonl"
+    transcribe_batch([tmp_path], settings=settings, output=out, transcriber=HalfEars(), packing=PACKED_TONES)
+    records = {Path(r["path"]).name: r for r in map(orjson.loads, out.read_bytes().splitlines())}
+    assert records["f0.wav"]["undecoded"] == []
+    f1 = records["f1.wav"]
+    assert f1["status"] == "ok" and f1["text"] == "L20"
+    assert f1["undecoded"] == [pytest.approx([1.5, 2.5], abs=0.01)]  # 3.5-4.5 s in the window, where f1 starts at 2 s

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.batch.speech_cuts import FRAME, SpeechCutPolicy, speech_cut_points, speech_spans, voiced_ranges
+from stream_app.batch.speech_cuts import (
+    FRAME,
+    SpeechCutPolicy,
+    padded,
+    speech_cut_points,
+    speech_spans,
+    voiced_ranges,
+)
 from stream_app.config import load_settings
 
 RATE = 16000
@@ -96,6 +103,14 @@ def test_the_model_is_handed_the_frames_at_the_speech_threshold_not_the_hysteres
     assert speech_spans(probs, POLICY) == [(31, 109)]  # one span: 0.4 never falls below 0.35
     voiced = [(a / RATE, b / RATE) for a, b in voiced_ranges(probs, total, POLICY)]
     assert len(voiced) == 2 and voiced[0][1] < voiced[1][0]  # the 0.4 stretch is not speech to the model
+
+
+def test_voiced_ranges_are_padded_within_the_audio_and_merged() -> None:
+    assert padded([(100, 200), (250, 260), (450, 500), (900, 990)], 100, 1000) == [(0, 600), (800, 1000)]
+    assert padded([], 100, 1000) == []
+    assert SpeechCutPolicy().speech_pad == 0.4  # faster-whisper's speech_pad_ms
+    with pytest.raises(ValueError, match="speech_pad"):
+        SpeechCutPolicy(speech_pad=-0.1)
 
 
 def test_the_policy_is_the_live_paths_speech_settings_and_refuses_nonsense() -> None:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from stream_app.captions.subtitles import Cue, cues_from_words, render, timestamp
+from stream_app.captions.subtitles import Cue, cues_from_words, render, settle_cues, timestamp
 from stream_app.inference.types import Word
 
 
@@ -49,3 +49,22 @@ def test_srt_and_vtt_files() -> None:
     assert timestamp(-0.2, "srt") == "00:00:00,000"
     with pytest.raises(ValueError, match="srt or vtt"):
         render(cues, "ass")
+
+
+def test_vtt_escapes_markup_and_arrows_srt_keeps_the_text() -> None:
+    cue = Cue(0.5, 2.0, "Press A --> B <b>&amp;")
+    assert render([cue], "vtt") == "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nPress A --&gt; B &lt;b&gt;&amp;amp;\n\n"
+    assert render([cue], "srt") == "1\n00:00:00,500 --> 00:00:02,000\nPress A --> B <b>&amp;\n\n"
+
+
+def test_settled_cues_end_by_the_next_start_and_the_files_end() -> None:
+    cues = [Cue(1.0, 2.3, "a"), Cue(2.0, 2.5, "b"), Cue(3.0, 3.3, "c"), Cue(3.1, 3.4, "d")]
+    assert settle_cues(cues, until=3.2) == [
+        Cue(1.0, 2.0, "a"),
+        Cue(2.0, 2.5, "b"),
+        Cue(3.0, 3.1, "c"),
+        Cue(3.1, 3.2, "d"),
+    ]
+    squeezed = settle_cues([Cue(4.0, 4.3, "x"), Cue(4.0, 4.2, "y")], until=4.0)
+    assert all(c.end > c.start for c in squeezed)  # never a cue that ends before it starts
+    assert settle_cues(cues[:1]) == cues[:1]
