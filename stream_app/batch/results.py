@@ -215,15 +215,15 @@ def _ends_torn(path: Path) -> bool:
         return False
 
 
-def completed_files(path: Path | None) -> dict[str, FileStamp]:
-    """Map each path recorded as succeeded in a journal (as `journal_path` spells it) to its stamp.
+def succeeded_records(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Map each path (as `journal_path` spells it) to its latest record in a journal, where that record succeeded.
 
-    The latest record of a path counts: a later failure undoes an earlier success. A torn line (a run
-    killed mid-write) is ignored. Empty if there is no journal.
+    The latest record of a path counts: a later failure undoes an earlier success. A line that is not a
+    JSON record (a run killed mid-write) is ignored. Empty if there is no journal.
     """
-    done: dict[str, FileStamp] = {}
+    latest: dict[str, dict[str, Any]] = {}
     if path is None or not path.is_file():
-        return done
+        return latest
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -235,22 +235,25 @@ def completed_files(path: Path | None) -> dict[str, FileStamp]:
             if not isinstance(record, dict):
                 log.warning("%s:%d is not a JSON record; ignoring it", path, number)
                 continue
-            stamp = _recorded_stamp(record)
-            if stamp is not None:
-                done[str(record.get("path"))] = stamp
+            if record.get("status") == "ok":
+                latest[str(record.get("path"))] = record
             else:
-                done.pop(str(record.get("path")), None)
-    return done
+                latest.pop(str(record.get("path")), None)
+    return latest
+
+
+def completed_files(path: Path | None) -> dict[str, FileStamp]:
+    """Map each path recorded as succeeded in a journal (by `journal_path`) to its stamp (`succeeded_records`)."""
+    stamps = {name: _recorded_stamp(record) for name, record in succeeded_records(path).items()}
+    return {name: stamp for name, stamp in stamps.items() if stamp is not None}
 
 
 def _recorded_stamp(record: dict[str, Any]) -> FileStamp | None:
-    """Return the stamp of a succeeded record; None for a failure.
+    """Return the stamp of a succeeded record.
 
-    A record without ``mtime_ns`` (journals before it was recorded) is not trusted: its file may have
+    A record without ``mtime_ns`` (journals before it was recorded) is not trusted (None): its file may have
     changed at the same size, so it is transcribed again, once.
     """
-    if record.get("status") != "ok":
-        return None
     mtime_ns = record.get("mtime_ns")
     if not isinstance(mtime_ns, int):
         return None
@@ -266,12 +269,20 @@ def write_summary(output: Path, result: BatchResult) -> Path:
     """Write the summary JSON next to the journal, atomically."""
     target = summary_path(output)
     target.parent.mkdir(parents=True, exist_ok=True)  # a run with nothing to do never opened the journal
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
-    os.replace(tmp, target)
+    replace_file(target, orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
     return target
 
 
 def join_text(segments: Iterable[FileSegment]) -> str:
     """Join a file's text from its segments."""
     return " ".join(s.text for s in segments if s.text).strip()
+
+
+def replace_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a file beside it, so a reader sees the old file or the new, whole."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

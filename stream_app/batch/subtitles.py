@@ -11,9 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import orjson
-
-from stream_app.batch.results import journal_path
+from stream_app.batch.results import journal_path, replace_file, succeeded_records
 from stream_app.captions.subtitles import Cue, cues_from_words, render, settle_cues
 
 log = logging.getLogger(__name__)
@@ -22,26 +20,10 @@ log = logging.getLogger(__name__)
 def latest_records(journal: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
     """Return the latest record of each of ``paths`` in the journal where it succeeded, by `journal_path`.
 
-    The latest record of a path counts: a file whose last run failed has no subtitles, even if an
-    earlier run transcribed it (as `stream_app.batch.results.completed_files` reads a journal).
+    A file whose last run failed has no subtitles, even if an earlier run transcribed it (`succeeded_records`).
     """
     wanted = {journal_path(p) for p in paths}
-    latest: dict[str, dict[str, Any]] = {}
-    if not journal.is_file():
-        return latest
-    for line in journal.read_bytes().splitlines():
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        path = record.get("path") if isinstance(record, dict) else None
-        if not isinstance(path, str) or path not in wanted:
-            continue
-        if record.get("status") == "ok":
-            latest[path] = record
-        else:
-            latest.pop(path, None)
-    return latest
+    return {name: record for name, record in succeeded_records(journal).items() if name in wanted}
 
 
 def record_cues(record: dict[str, Any]) -> list[Cue]:
@@ -84,16 +66,6 @@ def write_subtitles(journal: Path, paths: Iterable[Path], fmt: str, folder: Path
     written = []
     for key, record in sorted(records.items()):
         target = folder / names[str(audio[key])]
-        replace_file(target, render(record_cues(record), fmt))
+        replace_file(target, render(record_cues(record), fmt).encode("utf-8"))
         written.append(target)
     return written
-
-
-def replace_file(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` through a file beside it, so a reader sees the old file or the new, whole."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)

@@ -52,27 +52,24 @@ def build_cache(settings: CachingSettings) -> TranscriptCache:
 
 def open_disk_tier(path: Path, size_limit: int, ttl: float) -> DiskTier | None:
     """Open the on-disk tier; a damaged database is moved aside and a fresh one opened, an unusable folder is None."""
-    for attempt in (1, 2):
-        try:
-            return DiskTier(path, size_limit, ttl)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) or attempt == 2:  # full, read-only, locked: not damage
-                _without_disk_tier(path, exc)
-                return None
-            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
-            log.error("on-disk cache at %s is damaged (%s): moved to %s, starting empty", path, exc, aside)
-            try:
-                path.rename(aside)
-            except OSError as move:
-                _without_disk_tier(path, move)
-                return None
-        except OSError as exc:
-            _without_disk_tier(path, exc)
-            return None
-    return None
+    try:
+        return DiskTier(path, size_limit, ttl)
+    except sqlite3.OperationalError as exc:  # full, read-only, locked: not damage
+        return _without_disk_tier(path, exc)
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        log.error("on-disk cache at %s is damaged (%s): moved to %s, starting empty", path, exc, aside)
+    except OSError as exc:
+        return _without_disk_tier(path, exc)
+    try:
+        path.rename(aside)
+        return DiskTier(path, size_limit, ttl)
+    except (sqlite3.Error, OSError) as exc:
+        return _without_disk_tier(path, exc)
 
 
-def _without_disk_tier(path: Path, exc: BaseException) -> None:
+def _without_disk_tier(path: Path, exc: BaseException) -> DiskTier | None:
+    """Log why the disk tier is left out and count it; None stands for the tier."""
     log.error("on-disk cache at %s cannot be used (%s: %s): running without it", path, type(exc).__name__, exc)
     metrics.CACHE_ERRORS.labels("disk", "unavailable").inc()
     return None

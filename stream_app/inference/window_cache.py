@@ -72,26 +72,18 @@ def decoder_fingerprint() -> str:
     return digest.hexdigest()
 
 
-@functools.cache
-def _weights_fingerprint(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
-    """Hash a model folder's weight files (``stamp``, their sizes and times, renews it when they change)."""
+def weights_fingerprint(folder: Path) -> str:
+    """Hash the model's weight files in ``folder`` (`WEIGHT_FILES`; done once per load, `WindowCache.prepare`)."""
     digest = hashlib.blake2b(digest_size=12, person=b"stream-app-model")
-    for name, _size, _mtime in stamp:
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
         digest.update(f"{name}\0".encode())
-        with (folder / name).open("rb") as fh:
+        with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def weights_fingerprint(folder: Path) -> str:
-    """Hash of the model's files in ``folder`` (computed once per process and version of the files)."""
-    stamp = tuple(
-        (name, stat.st_size, stat.st_mtime_ns)
-        for name in WEIGHT_FILES
-        if (path := folder / name).is_file() and (stat := path.stat())
-    )
-    return _weights_fingerprint(folder.resolve(), stamp)
 
 
 def decoding_options(settings: Settings) -> dict[str, Any]:
@@ -116,13 +108,25 @@ class WindowCache:
         self._language = settings.streaming.language
         self._options = decoding_options(settings)
         self._models = expand_path(settings.optimization.model_cache_dir)
+        self._weights_of: dict[str, str] = {}  # model name -> hash of the weights it was loaded from
 
     def prepare(self, model: ModelKey) -> None:
-        """Hash ``model``'s weights now (blocking; the engine calls it as the model loads), not on its first window."""
-        self._weights(model)
+        """Hash ``model``'s weights as it loads (blocking; the engine calls it then), for the keys of its windows.
+
+        Each load hashes again, so a folder updated in place and loaded anew gets new keys; the keys of a
+        window never read the files (a look-up and a store per decode would).
+        """
+        self._weights_of[model.model] = self._hash_weights(model)
 
     def _weights(self, model: ModelKey) -> str:
-        """Return the hash of ``model``'s weight files, or its name where no local folder holds it (a test's model)."""
+        """Return the hash of ``model``'s weights (hashed now if `prepare` was not called for it)."""
+        found = self._weights_of.get(model.model)
+        if found is None:
+            found = self._weights_of[model.model] = self._hash_weights(model)
+        return found
+
+    def _hash_weights(self, model: ModelKey) -> str:
+        """Hash ``model``'s weight files, or return its name where no local folder holds it (a test's model)."""
         try:
             return weights_fingerprint(resolve_model(model.model, self._models))
         except (ModelNotFound, OSError):

@@ -129,7 +129,7 @@ class SegmentMerger:
         out.extend(self._show(words, result, position))
         return out
 
-    def preview(self, result: WindowTranscript, position: int = 0) -> list[TranscriptSegment]:
+    def preview(self, result: WindowTranscript, position: int) -> list[TranscriptSegment]:
         """Show a preview's words (after the prefix) as the interim; nothing becomes final.
 
         ``position`` (the stream sample the preview decoded up to) is where an interim without words says

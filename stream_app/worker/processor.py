@@ -166,7 +166,8 @@ class StreamProcessor:
             log.error(
                 "stream %s: stored state unusable (%s); starting it afresh in session %s", chunk.stream_id, exc, token
             )
-            live = self._start(chunk, record, part, token, first_seq=chunk.seq, resume_at=chunk.offset)
+            buffer = StreamBuffer(self.live_config, first_seq=chunk.seq, resume_at=chunk.offset)
+            live = self._start(chunk, record, part, token, buffer)
             live.key_digest = digest or chunk.key_digest
             at = round(chunk.offset / SAMPLE_RATE, 3)
             live.session.merger.gap(at, at, "state_lost", f"stored state unusable: {exc}")
@@ -191,24 +192,15 @@ class StreamProcessor:
             if not self._keyed(stored.key_digest, chunk, record, ticket, part):
                 return None
             log.info("stream %s resumes after its end at seq %d: session %s", chunk.stream_id, stored.last_seq, token)
-            live = self._start(chunk, record, part, token, first_seq=stored.last_seq + 1, resume_at=stored.end)
+            live = self._start(chunk, record, part, token, session_buffer(self.live_config, stored))
             live.key_digest = stored.key_digest or chunk.key_digest
-            live.session.buffer.state.shift = stored.shift
             live.origin_ms = stored.origin_ms or live.origin_ms
             return live
-        return self._start(chunk, record, part, token, first_seq=0, resume_at=None)
+        return self._start(chunk, record, part, token, session_buffer(self.live_config, None))
 
     def _start(
-        self,
-        chunk: AudioChunk,
-        record: InputRecord,
-        part: PartitionState,
-        token: str,
-        *,
-        first_seq: int,
-        resume_at: int | None,
+        self, chunk: AudioChunk, record: InputRecord, part: PartitionState, token: str, buffer: StreamBuffer
     ) -> LiveStream:
-        buffer = StreamBuffer(self.live_config, first_seq=first_seq, resume_at=resume_at)
         session = StreamSession(chunk.stream_id, self.live_config, session=token, buffer=buffer)
         origin = record.timestamp_ms - chunk.offset * 1000 // SAMPLE_RATE if record.timestamp_ms > 0 else 0
         live = LiveStream(chunk.stream_id, part.partition, session, origin_ms=max(0, origin), epoch=part.epoch)
@@ -356,13 +348,7 @@ class StreamProcessor:
                 fresh = self.store.restore(part.partition, live.stream_id, stored)
             else:  # nothing stored for this session yet: it starts as `_open` started it
                 ended = stored if isinstance(stored, EndedMarker) else None
-                buffer = StreamBuffer(
-                    self.live_config,
-                    first_seq=0 if ended is None else ended.last_seq + 1,
-                    resume_at=None if ended is None else ended.end,
-                )
-                if ended is not None:  # a session resumed after the stream's end: its numbering goes on
-                    buffer.state.shift = ended.shift
+                buffer = session_buffer(self.live_config, ended)
                 fresh = LiveStream(
                     live.stream_id,
                     part.partition,
@@ -646,3 +632,15 @@ class StreamProcessor:
                 stream_id,
                 applied.dropped_samples,
             )
+
+
+def session_buffer(config: LiveConfig, ended: EndedMarker | None) -> StreamBuffer:
+    """Return the buffer a session starts with: a new stream's, or one resumed after ``ended``.
+
+    A resumed session's sequence numbers and timeline go on where the stream stopped.
+    """
+    if ended is None:
+        return StreamBuffer(config)
+    buffer = StreamBuffer(config, first_seq=ended.last_seq + 1, resume_at=ended.end)
+    buffer.state.shift = ended.shift
+    return buffer

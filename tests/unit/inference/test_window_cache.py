@@ -148,4 +148,5 @@ def test_new_weights_in_the_same_folder_get_new_keys(settings: Settings, tmp_pat
     cache.store(key, _job(), _result(0.0))
     assert cache.lookup(key, _job()) is not None
     (folder / "model.bin").write_bytes(b"weights two")
+    cache.prepare(key)  # the model loaded again, from the new files
     assert cache.lookup(key, _job()) is None

@@ -67,7 +67,7 @@ def test_repeats_are_kept_they_are_new_words_after_the_prefix() -> None:
 
 def test_speech_without_words_is_a_gap_and_an_interim_always_gets_its_final() -> None:
     merger = SegmentMerger("s")
-    merger.preview(result(words(("maybe", 0.2, 0.6))))
+    merger.preview(result(words(("maybe", 0.2, 0.6))), S)
     (final,) = merger.cut(result([], undecoded=((0.2, 0.8),)), S)
     assert final.is_final and final.text == "" and final.revision == 1
     assert [(g.start, g.end, g.reason) for g in final.gaps] == [(0.2, 0.8, "undecoded_speech")]
@@ -105,7 +105,8 @@ def test_interim_revisions_count_up_and_the_final_is_above_them() -> None:
     merger = SegmentMerger("s")
     revisions = []
     for n in range(1, 4):
-        revisions += [s.revision for s in merger.preview(result(words(*[(f"w{i}", i, i + 0.5) for i in range(n)])))]
+        shown = merger.preview(result(words(*[(f"w{i}", i, i + 0.5) for i in range(n)])), n * S)
+        revisions += [s.revision for s in shown]
     (final,) = merger.cut(result(words(("w0", 0, 0.5))), 4 * S)
     assert revisions == [0, 1, 2] and final.revision == 3
 
